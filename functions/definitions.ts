@@ -1,0 +1,70 @@
+import type { HttpRequest, HttpResponseInit, InvocationContext, Timer } from '@azure/functions';
+import { getHealth } from './health';
+import { registryHook } from './registry-hook';
+import { runDispatch } from './run-dispatch';
+import {
+  cancelRun,
+  getRun,
+  listBuildSourceUploadUrl,
+  listLogSasUrl,
+  listRuns,
+  runLog,
+  scheduleRun,
+  updateRun,
+} from './runs';
+
+/** HTTP methods the API uses. */
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+/** An HTTP-triggered function: `route` is relative to /api, with `{name}` parameters. */
+export interface HttpFunction {
+  readonly kind: 'http';
+  readonly name: string;
+  readonly methods: readonly HttpMethod[];
+  readonly route: string;
+  /** `function`: needs the API key (REFIT_KEY locally, a function key in Azure); `anonymous`: checks its own auth. */
+  readonly authLevel: 'anonymous' | 'function';
+  readonly handler: (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>;
+}
+
+/** A storage-queue-triggered function. */
+export interface QueueFunction {
+  readonly kind: 'queue';
+  readonly name: string;
+  readonly queueName: string;
+  readonly handler: (message: unknown, context: InvocationContext) => Promise<void>;
+}
+
+/** A timer-triggered function on a six-field NCRONTAB schedule (UTC). */
+export interface TimerFunction {
+  readonly kind: 'timer';
+  readonly name: string;
+  readonly schedule: string;
+  readonly handler: (timer: Timer, context: InvocationContext) => Promise<void>;
+}
+
+/** Any function Refit defines. */
+export type FunctionDefinition = HttpFunction | QueueFunction | TimerFunction;
+
+const http = (
+  name: string,
+  methods: HttpMethod[],
+  route: string,
+  handler: HttpFunction['handler'],
+  authLevel: HttpFunction['authLevel'] = 'function',
+): HttpFunction => ({ kind: 'http', name, methods, route, authLevel, handler });
+
+/** Every function of Refit: Azure registers them with `app.*` (index.ts), the local host serves them (src/local). */
+export const functions: readonly FunctionDefinition[] = [
+  http('health', ['GET'], 'health', getHealth, 'anonymous'),
+  http('listBuildSourceUploadUrl', ['POST'], 'listBuildSourceUploadUrl', listBuildSourceUploadUrl),
+  http('scheduleRun', ['POST'], 'scheduleRun', scheduleRun),
+  http('runsList', ['GET'], 'runs', listRuns),
+  http('runsGet', ['GET'], 'runs/{runId}', getRun),
+  http('runsUpdate', ['PATCH'], 'runs/{runId}', updateRun),
+  http('runsCancel', ['POST'], 'runs/{runId}/cancel', cancelRun),
+  http('runsGetLogSasUrl', ['POST'], 'runs/{runId}/listLogSasUrl', listLogSasUrl),
+  http('runsLog', ['GET'], 'runs/{runId}/log', runLog),
+  http('registryHook', ['POST'], 'hooks/registry', registryHook, 'anonymous'),
+  { kind: 'queue', name: 'runDispatch', queueName: 'runs', handler: runDispatch },
+];

@@ -1,0 +1,19 @@
+import { app } from '@azure/functions';
+import { functions } from './definitions';
+
+// Azure Functions entry point (package.json "main"): registers the same table the local host serves.
+app.setup({ enableHttpStream: true });
+
+for (const fn of functions) {
+  switch (fn.kind) {
+    case 'http':
+      app.http(fn.name, { methods: [...fn.methods], route: fn.route, authLevel: fn.authLevel, handler: fn.handler });
+      break;
+    case 'queue':
+      app.storageQueue(fn.name, { queueName: fn.queueName, connection: 'AzureWebJobsStorage', handler: fn.handler });
+      break;
+    case 'timer':
+      app.timer(fn.name, { schedule: fn.schedule, handler: fn.handler });
+      break;
+  }
+}

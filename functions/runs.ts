@@ -1,0 +1,74 @@
+import { Readable } from 'node:stream';
+import { ValidationError } from '../src/errors';
+import { runResource } from '../src/runs/run';
+import { FINISHED } from '../src/runs/run';
+import { createSourceUploadUrl, readOnlyUrl } from '../src/sources/source-upload';
+import { names } from '../src/storage/storage';
+import { api, json, param, readJson } from './http';
+
+/** POST /listBuildSourceUploadUrl (Registries_GetBuildSourceUploadUrl). */
+export const listBuildSourceUploadUrl = api(async (_request, r) => json(200, await createSourceUploadUrl(r.storage)));
+
+/** POST /scheduleRun (Registries_ScheduleRun): the run, Queued. */
+export const scheduleRun = api(async (request, r) => {
+  const run = await r.runs.schedule(await readJson(request, r.config.maxBodyBytes));
+  return json(200, runResource(run));
+});
+
+function top(request: { query: URLSearchParams }): number {
+  const raw = request.query.get('$top');
+  if (raw === null) return 100;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new ValidationError(`$top must be a whole number from 1 to 1000, got '${raw}'`, '$top');
+  return n;
+}
+
+/** GET /runs (Runs_List): newest first, `$filter`, `$top`, `nextLink`. */
+export const listRuns = api(async (request, r) => {
+  const filter = request.query.get('$filter') ?? undefined;
+  const skipToken = request.query.get('$skipToken') ?? undefined;
+  const n = top(request);
+  const page = await r.runs.list({ top: n, ...(filter ? { filter } : {}), ...(skipToken ? { continuationToken: skipToken } : {}) });
+  let nextLink: string | undefined;
+  if (page.continuationToken) {
+    const next = new URL(request.url);
+    next.searchParams.set('$skipToken', page.continuationToken);
+    nextLink = next.toString();
+  }
+  return json(200, { value: page.runs.map(runResource), ...(nextLink ? { nextLink } : {}) });
+});
+
+/** GET /runs/{runId} (Runs_Get). */
+export const getRun = api(async (request, r) => json(200, runResource(await r.runs.get(param(request, 'runId')))));
+
+/** PATCH /runs/{runId} (Runs_Update): `{ isArchiveEnabled }`. */
+export const updateRun = api(async (request, r) => {
+  const runId = param(request, 'runId');
+  await r.runs.get(runId);
+  return json(200, runResource(await r.runs.update(runId, await readJson(request, r.config.maxBodyBytes))));
+});
+
+/** POST /runs/{runId}/cancel (Runs_Cancel). */
+export const cancelRun = api(async (request, r) => json(200, runResource(await r.runs.cancel(param(request, 'runId')))));
+
+/** POST /runs/{runId}/listLogSasUrl (Runs_GetLogSasUrl): `{ logLink }`, read-only. */
+export const listLogSasUrl = api(async (request, r) => {
+  const run = await r.runs.get(param(request, 'runId'));
+  const blob = r.logs.blob(run.runId);
+  return json(200, { logLink: await readOnlyUrl(r.storage, names.containers.logs, blob.name) });
+});
+
+/** GET /runs/{runId}/log: the log as text; `?follow=true` streams it until the run ends. */
+export const runLog = api(async (request, r) => {
+  const run = await r.runs.get(param(request, 'runId'));
+  const headers = { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' };
+  const follow = request.query.get('follow');
+  if (follow !== null && follow !== 'true' && follow !== 'false') {
+    throw new ValidationError(`follow must be true or false, got '${follow}'`, 'follow');
+  }
+  if (follow !== 'true' || FINISHED.has(run.status)) {
+    return { status: 200, headers, body: await r.logs.read(run.runId) };
+  }
+  const stream = Readable.toWeb(Readable.from(r.logs.follow(run.runId))) as unknown as ReadableStream<Uint8Array>;
+  return { status: 200, headers, body: stream };
+});

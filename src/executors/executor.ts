@@ -1,0 +1,24 @@
+import type { OutputImage, Run, RunStatus } from '../runs/run';
+
+/** How a run ended, as an executor reports it to the completion path. */
+export interface RunOutcome {
+  readonly status: Extract<RunStatus, 'Succeeded' | 'Failed' | 'Canceled' | 'Error' | 'Timeout'>;
+  readonly outputImages: readonly OutputImage[];
+  readonly runErrorMessage?: string;
+}
+
+/** Where an executor reports progress: the run moved to Running, and the run finished. */
+export interface RunCallbacks {
+  running(runId: string): Promise<void>;
+  finished(runId: string, outcome: RunOutcome): Promise<void>;
+}
+
+/** Runs builds somewhere: on this machine (local) or in Azure Container Instances (aci). */
+export interface Executor {
+  /** Starts a claimed run; resolves once it is under way (not when it ends). */
+  start(run: Run, secrets: Readonly<Record<string, string>>): Promise<void>;
+  /** Stops a run if this executor is running it; true when it was. */
+  cancel(runId: string): Promise<boolean>;
+  /** Stops everything (host shutdown). */
+  close(): Promise<void>;
+}

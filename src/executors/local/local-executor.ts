@@ -1,0 +1,209 @@
+import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { join, resolve, sep } from 'node:path';
+import type { Config } from '../../config';
+import { parseImageReference } from '../../registry/image-reference';
+import type { OutputImage, Run } from '../../runs/run';
+import type { RunLogs, RunLogWriter } from '../../runs/run-log';
+import type { Storage } from '../../storage/storage';
+import type { Executor, RunCallbacks, RunOutcome } from '../executor';
+import { runProcess } from './process';
+import { fetchSource, SourceError, sourceSecrets } from './source';
+
+interface Job {
+  readonly run: Run;
+  readonly secrets: Readonly<Record<string, string>>;
+  readonly abort: AbortController;
+  /** Why the job was stopped from outside, if it was. */
+  stopReason?: 'Canceled' | 'Timeout';
+}
+
+/** A step that failed with a message for the user (not an internal error). */
+class StepFailed extends Error {}
+
+/** Runs Docker builds on this machine with buildah (chroot isolation, vfs storage by default). */
+export class LocalExecutor implements Executor {
+  private readonly jobs = new Map<string, Job>();
+  private readonly waiting: Job[] = [];
+  private active = 0;
+
+  constructor(
+    private readonly config: Config,
+    private readonly storage: Storage,
+    private readonly logs: RunLogs,
+    private readonly callbacks: RunCallbacks,
+  ) {}
+
+  async start(run: Run, secrets: Readonly<Record<string, string>>): Promise<void> {
+    if (this.jobs.has(run.runId)) return;
+    const job: Job = { run, secrets, abort: new AbortController() };
+    this.jobs.set(run.runId, job);
+    this.waiting.push(job);
+    this.pump();
+  }
+
+  async cancel(runId: string): Promise<boolean> {
+    const job = this.jobs.get(runId);
+    if (!job) return false;
+    job.stopReason ??= 'Canceled';
+    job.abort.abort();
+    return true;
+  }
+
+  async close(): Promise<void> {
+    for (const job of this.jobs.values()) {
+      job.stopReason ??= 'Canceled';
+      job.abort.abort();
+    }
+  }
+
+  private pump(): void {
+    while (this.active < this.config.localConcurrency && this.waiting.length > 0) {
+      const job = this.waiting.shift()!;
+      this.active++;
+      void this.execute(job).finally(() => {
+        this.active--;
+        this.jobs.delete(job.run.runId);
+        this.pump();
+      });
+    }
+  }
+
+  private env(): NodeJS.ProcessEnv {
+    const conf = this.config.containersRegistriesConf;
+    return conf ? { ...process.env, CONTAINERS_REGISTRIES_CONF: conf } : process.env;
+  }
+
+  private buildah(args: readonly string[]): string[] {
+    return [...this.config.buildahGlobalArgs, ...args];
+  }
+
+  private isInsecure(image: string): boolean {
+    return this.config.insecureRegistries.includes(parseImageReference(image).registry);
+  }
+
+  private async execute(job: Job): Promise<void> {
+    const { run } = job;
+    const started = Date.now();
+    const secretValues = [...Object.values(job.secrets), ...sourceSecrets(run.spec.sourceLocation)];
+    const log = this.logs.writer(run.runId, secretValues);
+    const timer = setTimeout(() => {
+      job.stopReason ??= 'Timeout';
+      job.abort.abort();
+    }, run.timeout * 1000);
+    let outcome: RunOutcome;
+    let workDir: string | undefined;
+    try {
+      if (job.abort.signal.aborted) throw new StepFailed('the run was stopped before it started');
+      await this.callbacks.running(run.runId);
+      await mkdir(this.config.workDir, { recursive: true });
+      workDir = await mkdtemp(join(this.config.workDir, `${run.runId}-`));
+      const outputImages = await this.build(job, workDir, log);
+      const seconds = ((Date.now() - started) / 1000).toFixed(3);
+      log.line(`Run ID: ${run.runId} was successful after ${seconds}s`);
+      outcome = { status: 'Succeeded', outputImages };
+    } catch (err) {
+      outcome = this.failure(job, err, log);
+    } finally {
+      clearTimeout(timer);
+    }
+    await log.close(outcome.status).catch(() => undefined);
+    if (workDir) await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
+    await this.callbacks.finished(run.runId, outcome);
+  }
+
+  private failure(job: Job, err: unknown, log: RunLogWriter): RunOutcome {
+    const { run } = job;
+    if (job.stopReason === 'Timeout') {
+      const message = `the run timed out after ${run.timeout} seconds`;
+      log.line(`Run ID: ${run.runId} failed: ${message}`);
+      return { status: 'Timeout', outputImages: [], runErrorMessage: message };
+    }
+    if (job.stopReason === 'Canceled') {
+      log.line(`Run ID: ${run.runId} was canceled`);
+      return { status: 'Canceled', outputImages: [], runErrorMessage: 'the run was canceled' };
+    }
+    if (err instanceof StepFailed || err instanceof SourceError) {
+      log.line(`Run ID: ${run.runId} failed: ${err.message}`);
+      return { status: 'Failed', outputImages: [], runErrorMessage: err.message };
+    }
+    const message = `internal error: ${(err as Error).message}`;
+    log.line(`Run ID: ${run.runId} failed: ${message}`);
+    return { status: 'Error', outputImages: [], runErrorMessage: message };
+  }
+
+  private async step(command: string, args: string[], job: Job, log: RunLogWriter, what: string, cwd?: string): Promise<void> {
+    log.line(`Running command ${command} ${args.join(' ')}`);
+    const result = await runProcess(command, args, {
+      ...(cwd ? { cwd } : {}),
+      env: this.env(),
+      signal: job.abort.signal,
+      onOutput: (chunk) => log.write(chunk),
+    });
+    if (job.abort.signal.aborted) throw new StepFailed(`${what} was stopped`);
+    if (result.code !== 0) throw new StepFailed(`${what} failed with exit code ${result.code ?? result.signal}`);
+  }
+
+  private async build(job: Job, workDir: string, log: RunLogWriter): Promise<OutputImage[]> {
+    const { run } = job;
+    const spec = run.spec;
+    log.line('Downloading source code...');
+    const context = await fetchSource(this.storage, spec.sourceLocation, workDir, job.abort.signal, (t) => log.line(t));
+    const dockerfile = resolve(context, spec.dockerFilePath);
+    const root = resolve(workDir, 'src');
+    if (!dockerfile.startsWith(root + sep)) throw new StepFailed(`dockerFilePath '${spec.dockerFilePath}' is outside the source`);
+    if (!(await stat(dockerfile).catch(() => null))?.isFile()) {
+      throw new StepFailed(`the Dockerfile '${spec.dockerFilePath}' was not found in the source`);
+    }
+
+    const platform = `${run.platform.os.toLowerCase()}/${run.platform.architecture}${run.platform.variant ? `/${run.platform.variant}` : ''}`;
+    const buildArgs = spec.arguments.flatMap((a) => ['--build-arg', `${a.name}=${a.isSecret ? (job.secrets[a.name] ?? '') : (a.value ?? '')}`]);
+    const tags = spec.imageNames.length > 0 ? spec.imageNames : [`localhost/refit-run:${run.runId}`];
+    const bud = this.buildah([
+      'bud',
+      '--isolation',
+      'chroot',
+      '--platform',
+      platform,
+      '-f',
+      dockerfile,
+      ...tags.flatMap((t) => ['-t', t]),
+      ...(spec.target ? ['--target', spec.target] : []),
+      ...(spec.noCache ? ['--no-cache'] : []),
+      ...buildArgs,
+      context,
+    ]);
+    try {
+      // Secret build-arg values would show in the echoed command line: the writer masks them.
+      await this.step('buildah', bud, job, log, 'the build', context);
+      const outputImages: OutputImage[] = [];
+      if (spec.isPushEnabled) {
+        for (const image of spec.imageNames) outputImages.push(await this.push(image, job, log, workDir));
+      } else {
+        log.line(spec.imageNames.length ? 'Push is disabled: the images were built and not pushed' : 'No image names were given: the image was built and not pushed');
+      }
+      return outputImages;
+    } finally {
+      await runProcess('buildah', this.buildah(['rmi', '--force', ...tags])).catch(() => undefined);
+    }
+  }
+
+  private async push(image: string, job: Job, log: RunLogWriter, workDir: string): Promise<OutputImage> {
+    const digestFile = join(workDir, 'digest');
+    const tls = this.isInsecure(image) ? ['--tls-verify=false'] : [];
+    const args = this.buildah(['push', ...tls, '--digestfile', digestFile, image, `docker://${image}`]);
+    // A transient registry error should not fail the run: three attempts, as acb does.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.step('buildah', args, job, log, `the push of ${image}`);
+        break;
+      } catch (err) {
+        if (attempt >= 3 || job.abort.signal.aborted) throw err;
+        log.line(`Push attempt ${attempt} failed; retrying`);
+      }
+    }
+    const digest = (await readFile(digestFile, 'utf8')).trim();
+    const ref = parseImageReference(image);
+    log.line(`Pushed ${image}, digest: ${digest}`);
+    return { registry: ref.registry, repository: ref.repository, tag: ref.tag, digest };
+  }
+}

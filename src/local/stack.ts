@@ -1,0 +1,260 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { join, resolve } from 'node:path';
+import { functions } from '../../functions/definitions';
+import { azuriteConnectionString, loadConfig } from '../config';
+import { createRefit, setRefit, type Refit } from '../refit';
+import { ensureStorage } from '../storage/storage';
+import { LocalHost } from './host';
+import { registriesConf, seedBusybox } from './base-images';
+import { ensurePrerequisites } from './prerequisites';
+
+/** Ports and folders of a local stack. */
+export interface StackOptions {
+  readonly dataDir: string;
+  readonly host: string;
+  readonly port: number;
+  readonly registryPort: number;
+  readonly azuritePorts: { readonly blob: number; readonly queue: number; readonly table: number };
+  readonly apiKey: string | undefined;
+  readonly print: (line: string) => void;
+}
+
+/** Reads the stack's options from the environment (REFIT_DATA_DIR, REFIT_PORT, REFIT_REGISTRY_PORT, REFIT_AZURITE_PORT). */
+export function stackOptionsFromEnv(env = process.env, print: (line: string) => void = (l) => console.log(l)): StackOptions {
+  const int = (name: string, fallback: number): number => {
+    const raw = env[name];
+    if (!raw) return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`${name} must be a port number, got '${raw}'`);
+    return n;
+  };
+  const azurite = int('REFIT_AZURITE_PORT', 10000);
+  return {
+    dataDir: resolve(env.REFIT_DATA_DIR ?? '.refit'),
+    host: '127.0.0.1',
+    port: int('REFIT_PORT', 7071),
+    registryPort: int('REFIT_REGISTRY_PORT', 5000),
+    azuritePorts: { blob: azurite, queue: azurite + 1, table: azurite + 2 },
+    apiKey: env.REFIT_KEY || undefined,
+    print,
+  };
+}
+
+function portOpen(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host, port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+async function waitFor(what: string, probe: () => Promise<boolean>, child: ChildProcess, logFile: string, timeoutMs = 30000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${what} exited with code ${child.exitCode}; see ${logFile}`);
+    if (await probe()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what} did not start within ${timeoutMs / 1000}s; see ${logFile}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function readOrCreate(file: string, make: () => string): string {
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const value = make();
+  writeFileSync(file, value + '\n', { mode: 0o600 });
+  return value;
+}
+
+/** A running local stack: Azurite, the registry, the function host and the executor. */
+export class LocalStack {
+  private readonly children: ChildProcess[] = [];
+  private host: LocalHost | undefined;
+  private refit: Refit | undefined;
+  private readonly lockFile: string;
+  private stopping: Promise<void> | undefined;
+
+  constructor(private readonly options: StackOptions) {
+    this.lockFile = join(options.dataDir, 'refit.pid');
+  }
+
+  /** The API's base URL. */
+  get url(): string {
+    return `http://${this.options.host}:${this.options.port}`;
+  }
+
+  /** The registry's address (host:port). */
+  get registry(): string {
+    return `${this.options.host}:${this.options.registryPort}`;
+  }
+
+  private spawnLogged(what: string, command: string, args: string[]): { child: ChildProcess; logFile: string } {
+    const logFile = join(this.options.dataDir, 'logs', `${what}.log`);
+    const fd = openSync(logFile, 'a');
+    const child = spawn(command, args, { stdio: ['ignore', fd, fd], detached: false });
+    closeSync(fd);
+    this.children.push(child);
+    return { child, logFile };
+  }
+
+  private takeLock(): void {
+    if (existsSync(this.lockFile)) {
+      const pid = Number(readFileSync(this.lockFile, 'utf8').trim());
+      if (pid && pid !== process.pid && isAlive(pid)) {
+        throw new Error(`Refit is already running (pid ${pid}, data in ${this.options.dataDir}) at ${this.url}. Stop it first (Ctrl-C in its terminal, or kill ${pid}).`);
+      }
+    }
+    writeFileSync(this.lockFile, `${process.pid}\n`);
+  }
+
+  private async checkPortsFree(): Promise<void> {
+    const { host, port, registryPort, azuritePorts } = this.options;
+    const ports: [string, number][] = [
+      ['the API', port],
+      ['the registry', registryPort],
+      ['Azurite (blob)', azuritePorts.blob],
+      ['Azurite (queue)', azuritePorts.queue],
+      ['Azurite (table)', azuritePorts.table],
+    ];
+    for (const [what, p] of ports) {
+      if (await portOpen(host, p)) throw new Error(`port ${p} (${what}) is already in use by another program: free it or choose other ports (REFIT_PORT, REFIT_REGISTRY_PORT, REFIT_AZURITE_PORT)`);
+    }
+  }
+
+  /** Starts every part, in order; on failure stops what it started and throws. */
+  async start(): Promise<void> {
+    const { dataDir, host, print } = this.options;
+    mkdirSync(join(dataDir, 'logs'), { recursive: true });
+    this.takeLock();
+    try {
+      await this.checkPortsFree();
+      ensurePrerequisites(print);
+      const secretKey = readOrCreate(join(dataDir, 'secret.key'), () => randomBytes(32).toString('base64'));
+      const hookSecret = readOrCreate(join(dataDir, 'registry-webhook.secret'), () => randomBytes(24).toString('hex'));
+
+      const { blob, queue, table } = this.options.azuritePorts;
+      mkdirSync(join(dataDir, 'azurite'), { recursive: true });
+      const azurite = this.spawnLogged('azurite', process.execPath, [
+        require.resolve('azurite/dist/src/azurite.js'),
+        '--location', join(dataDir, 'azurite'),
+        '--skipApiVersionCheck', '--disableTelemetry', '--loose',
+        '--blobHost', host, '--blobPort', String(blob),
+        '--queueHost', host, '--queuePort', String(queue),
+        '--tableHost', host, '--tablePort', String(table),
+      ]);
+      print(`Starting Azurite on ${host}:${blob}-${table}...`);
+
+      const registryDir = join(dataDir, 'registry');
+      mkdirSync(registryDir, { recursive: true });
+      const registryConfig = join(dataDir, 'registry.yml');
+      writeFileSync(
+        registryConfig,
+        [
+          'version: 0.1',
+          'log: { level: warn, accesslog: { disabled: true } }',
+          `storage: { filesystem: { rootdirectory: ${JSON.stringify(registryDir)} }, delete: { enabled: true } }`,
+          `http: { addr: "${this.registry}" }`,
+          'notifications:',
+          '  endpoints:',
+          '    - name: refit',
+          `      url: ${this.url}/api/hooks/registry`,
+          `      headers: { Authorization: ["Bearer ${hookSecret}"] }`,
+          '      timeout: 2s',
+          '      threshold: 5',
+          '      backoff: 1s',
+          '      ignore: { actions: [pull] }',
+          '',
+        ].join('\n'),
+      );
+      const registry = this.spawnLogged('registry', 'docker-registry', ['serve', registryConfig]);
+      print(`Starting the registry on ${this.registry}...`);
+
+      await waitFor('Azurite', async () => (await portOpen(host, blob)) && (await portOpen(host, queue)) && (await portOpen(host, table)), azurite.child, azurite.logFile);
+      await waitFor('the registry', () => fetch(`http://${this.registry}/v2/`).then((r) => r.ok, () => false), registry.child, registry.logFile);
+
+      const containersConf = join(dataDir, 'registries.conf');
+      writeFileSync(containersConf, registriesConf([this.registry, `localhost:${this.options.registryPort}`]));
+      const env: Record<string, string | undefined> = {
+        ...process.env,
+        REFIT_STORAGE: azuriteConnectionString(host, blob, queue, table),
+        REFIT_REGISTRY: this.registry,
+        REFIT_REGISTRY_ALIASES: `localhost:${this.options.registryPort}`,
+        REFIT_SECRET_KEY: secretKey,
+        REFIT_REGISTRY_WEBHOOK_SECRET: hookSecret,
+        REFIT_WORK_DIR: join(dataDir, 'work'),
+        REFIT_CONTAINERS_REGISTRIES_CONF: containersConf,
+      };
+      const config = loadConfig(env);
+      await seedBusybox(this.registry, config.buildahGlobalArgs, { ...process.env, CONTAINERS_REGISTRIES_CONF: containersConf }, print);
+      Object.assign(process.env, env);
+      this.refit = createRefit(config);
+      await ensureStorage(this.refit.storage);
+      const orphans = await this.refit.runs.reconcileOrphans();
+      if (orphans) print(`Marked ${orphans} run(s) left unfinished by a previous host as Error.`);
+
+      this.host = new LocalHost(functions, {
+        host,
+        port: this.options.port,
+        apiKey: this.options.apiKey,
+        maxBodyBytes: config.maxBodyBytes,
+        queue: (name) => this.refit!.storage.queue(name),
+      });
+      this.refit.onEnqueued = () => this.host?.wake();
+      setRefit(this.refit);
+      await this.host.start();
+      for (const child of this.children) {
+        child.once('exit', (code) => {
+          if (!this.stopping) {
+            print(`A part of the stack exited unexpectedly (code ${code}); stopping.`);
+            void this.stop().then(() => process.exit(1));
+          }
+        });
+      }
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  /** Stops the host (waiting for handlers), the executor's builds, and every child; removes the lock. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      await this.host?.stop().catch(() => undefined);
+      await this.refit?.executor.close().catch(() => undefined);
+      await Promise.all(
+        this.children.map(
+          (child) =>
+            new Promise<void>((resolve) => {
+              if (child.exitCode !== null || child.signalCode !== null) return resolve();
+              const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
+              child.once('exit', () => {
+                clearTimeout(killer);
+                resolve();
+              });
+              child.kill('SIGTERM');
+            }),
+        ),
+      );
+      try {
+        if (existsSync(this.lockFile) && Number(readFileSync(this.lockFile, 'utf8').trim()) === process.pid) rmSync(this.lockFile);
+      } catch {
+        // the lock is gone already
+      }
+    })();
+    return this.stopping;
+  }
+}

@@ -1,0 +1,67 @@
+import { config as loadedConfig, type Config } from './config';
+import type { Executor } from './executors/executor';
+import { LocalExecutor } from './executors/local/local-executor';
+import { RunLogs } from './runs/run-log';
+import { RunService } from './runs/run-service';
+import { RunStore } from './runs/run-store';
+import { connectStorage, ensureStorage, names, type Storage } from './storage/storage';
+
+/** Everything a handler needs, wired once per process. */
+export interface Refit {
+  readonly config: Config;
+  readonly storage: Storage;
+  readonly runs: RunService;
+  readonly logs: RunLogs;
+  readonly executor: Executor;
+  /** Called after a run is queued (the local host polls the queue at once instead of waiting). */
+  onEnqueued: () => void;
+}
+
+/** Wires the core for a configuration. */
+export function createRefit(config: Config): Refit {
+  const storage = connectStorage(config);
+  const logs = new RunLogs(storage);
+  const store = new RunStore(storage, config.runIdPrefix);
+  let executor: Executor | undefined;
+  const refit: Refit = {
+    config,
+    storage,
+    logs,
+    onEnqueued: () => undefined,
+    get executor(): Executor {
+      executor ??= new LocalExecutor(config, storage, logs, {
+        running: (runId) => refit.runs.running(runId),
+        finished: async (runId, outcome) => {
+          await refit.runs.finish(runId, outcome);
+        },
+      });
+      return executor;
+    },
+    runs: new RunService(
+      config,
+      store,
+      logs,
+      storage.queue(names.queues.runs),
+      () => refit.executor,
+      () => refit.onEnqueued(),
+    ),
+  };
+  return refit;
+}
+
+let instance: Promise<Refit> | undefined;
+
+/** The process's Refit, created (and its storage ensured) on first use. */
+export function refit(): Promise<Refit> {
+  instance ??= (async () => {
+    const r = createRefit(loadedConfig());
+    await ensureStorage(r.storage);
+    return r;
+  })();
+  return instance;
+}
+
+/** Installs an already wired Refit as the process's instance (the local host, which wires it itself). */
+export function setRefit(r: Refit): void {
+  instance = Promise.resolve(r);
+}

@@ -1,0 +1,163 @@
+import type { AppendBlobClient, ContainerClient } from '@azure/storage-blob';
+import { names, type Storage } from '../storage/storage';
+import type { RunStatus } from './run';
+
+const FLUSH_MS = 100;
+const MAX_BLOCK = 4 * 1024 * 1024;
+
+/** The value of the `complete` metadata a finished log carries, as ACR writes it. */
+export function completionMark(status: RunStatus): string {
+  switch (status) {
+    case 'Succeeded':
+      return 'successful';
+    case 'Timeout':
+      return 'timedout';
+    case 'Canceled':
+      return 'canceled';
+    case 'Error':
+      return 'internalerror';
+    default:
+      return 'failed';
+  }
+}
+
+function logBlobName(runId: string): string {
+  return `${runId}/rawtext.log`;
+}
+
+/** `2026/11/23 02:30:00` — the stamp ACR's own log lines start with. */
+export function logStamp(date = new Date()): string {
+  return date.toISOString().replace(/-/g, '/').replace('T', ' ').slice(0, 19);
+}
+
+/** Replaces every secret value in `text` with asterisks. */
+export function maskSecrets(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const secret of secrets) if (secret) out = out.split(secret).join('*************');
+  return out;
+}
+
+/** Writes a run's log into its append blob as it is produced, in small batches, with secrets masked. */
+export class RunLogWriter {
+  private pending: string[] = [];
+  private pendingBytes = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> = Promise.resolve();
+  private partial = '';
+
+  constructor(
+    private readonly blob: AppendBlobClient,
+    private readonly secrets: readonly string[],
+  ) {}
+
+  /** A line of Refit's own, stamped. */
+  line(text: string): void {
+    this.write(`${logStamp()} ${text}\n`);
+  }
+
+  /** Raw output of a tool; masked line by line so that a secret split across chunks is still caught. */
+  write(chunk: string): void {
+    const text = this.partial + chunk;
+    const cut = text.lastIndexOf('\n');
+    if (cut < 0) {
+      if (text.length < 64 * 1024) {
+        this.partial = text;
+        return;
+      }
+      this.partial = '';
+      this.enqueue(maskSecrets(text, this.secrets));
+      return;
+    }
+    this.partial = text.slice(cut + 1);
+    this.enqueue(maskSecrets(text.slice(0, cut + 1), this.secrets));
+  }
+
+  private enqueue(text: string): void {
+    this.pending.push(text);
+    this.pendingBytes += Buffer.byteLength(text);
+    if (this.pendingBytes >= MAX_BLOCK / 2) void this.flush();
+    else this.timer ??= setTimeout(() => void this.flush(), FLUSH_MS);
+  }
+
+  /** Sends what is buffered; resolves when it is in the blob. */
+  flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const data = Buffer.from(this.pending.join(''));
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.flushing = this.flushing.then(async () => {
+      for (let at = 0; at < data.length; at += MAX_BLOCK) {
+        const block = data.subarray(at, at + MAX_BLOCK);
+        await this.blob.appendBlock(block, block.length);
+      }
+    });
+    return this.flushing;
+  }
+
+  /** Flushes everything, including a last line without a newline, and marks the log complete. */
+  async close(status: RunStatus): Promise<void> {
+    if (this.partial) this.enqueue(maskSecrets(this.partial + '\n', this.secrets));
+    this.partial = '';
+    await this.flush();
+    await this.blob.setMetadata({ complete: completionMark(status) });
+  }
+}
+
+/** The log blobs of every run. */
+export class RunLogs {
+  private readonly container: ContainerClient;
+
+  constructor(storage: Storage) {
+    this.container = storage.container(names.containers.logs);
+  }
+
+  /** The append blob of a run. */
+  blob(runId: string): AppendBlobClient {
+    return this.container.getAppendBlobClient(logBlobName(runId));
+  }
+
+  /** Creates the (empty) log of a new run. */
+  async create(runId: string): Promise<void> {
+    await this.blob(runId).createIfNotExists({ blobHTTPHeaders: { blobContentType: 'text/plain; charset=utf-8' } });
+  }
+
+  /** A writer that appends to the run's log, masking `secrets`. */
+  writer(runId: string, secrets: readonly string[]): RunLogWriter {
+    return new RunLogWriter(this.blob(runId), secrets);
+  }
+
+  /** Marks a run's log complete without writing to it (a run that never reached an executor). */
+  async markComplete(runId: string, status: RunStatus, lastLine?: string): Promise<void> {
+    const writer = this.writer(runId, []);
+    if (lastLine) writer.line(lastLine);
+    await writer.close(status);
+  }
+
+  /** The whole log as it is now. */
+  async read(runId: string): Promise<string> {
+    const buf = await this.blob(runId).downloadToBuffer();
+    return buf.toString('utf8');
+  }
+
+  /**
+   * Yields the log from the start, then each new piece as it is appended, until the log is marked complete
+   * or `signal` aborts.
+   */
+  async *follow(runId: string, signal?: AbortSignal, pollMs = 100): AsyncGenerator<Buffer> {
+    const blob = this.blob(runId);
+    let offset = 0;
+    while (!signal?.aborted) {
+      const props = await blob.getProperties();
+      const length = props.contentLength ?? 0;
+      if (length > offset) {
+        const chunk = await blob.downloadToBuffer(offset, length - offset);
+        offset += chunk.length;
+        yield chunk;
+        continue;
+      }
+      if (props.metadata?.complete) return;
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
+    }
+  }
+}

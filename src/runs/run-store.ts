@@ -1,0 +1,171 @@
+import { RestError, type TableClient, type TableEntityResult } from '@azure/data-tables';
+import { ConflictError, NotFoundError } from '../errors';
+import { names, type Storage } from '../storage/storage';
+import type { Run } from './run';
+import { formatRunId, parseRunId, runRowKey } from './run-id';
+import { runFilterToTableQuery } from './run-filter';
+
+const PARTITION = 'run';
+const JSON_FIELDS = ['platform', 'agentConfiguration', 'outputImages', 'spec'] as const;
+
+type RunEntity = Record<string, unknown> & { partitionKey: string; rowKey: string };
+
+function toEntity(run: Run, prefix: string): RunEntity {
+  const entity: RunEntity = { partitionKey: PARTITION, rowKey: runRowKey(parseRunId(prefix, run.runId) ?? 0) };
+  for (const [key, value] of Object.entries(run)) {
+    if (value === undefined) continue;
+    entity[key] = (JSON_FIELDS as readonly string[]).includes(key) ? JSON.stringify(value) : value;
+  }
+  entity.taskName ??= '';
+  return entity;
+}
+
+function fromEntity(entity: TableEntityResult<Record<string, unknown>>): Run {
+  const run: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(entity)) {
+    if (key === 'partitionKey' || key === 'rowKey' || key === 'etag' || key === 'timestamp' || key.startsWith('odata')) continue;
+    run[key] = (JSON_FIELDS as readonly string[]).includes(key) ? JSON.parse(value as string) : value;
+  }
+  if (run.taskName === '') delete run.taskName;
+  return run as unknown as Run;
+}
+
+function statusOf(err: unknown): number | undefined {
+  return err instanceof RestError ? err.statusCode : (err as { statusCode?: number }).statusCode;
+}
+
+/** A run together with the ETag it was read at, for conditional updates. */
+export interface VersionedRun {
+  readonly run: Run;
+  readonly etag: string;
+}
+
+/** One page of runs, newest first. */
+export interface RunPage {
+  readonly runs: Run[];
+  readonly continuationToken: string | undefined;
+}
+
+/** The runs table: run IDs, records, conditional updates, listing. */
+export class RunStore {
+  private readonly runs: TableClient;
+  private readonly counters: TableClient;
+
+  constructor(
+    storage: Storage,
+    private readonly prefix: string,
+  ) {
+    this.runs = storage.table(names.tables.runs);
+    this.counters = storage.table(names.tables.counters);
+  }
+
+  /** Takes the next run ID; unique under any concurrency (ETag-guarded counter). */
+  async nextRunId(): Promise<string> {
+    for (;;) {
+      let current: TableEntityResult<{ value: number }> | undefined;
+      try {
+        current = await this.counters.getEntity<{ value: number }>('runId', this.prefix);
+      } catch (err) {
+        if (statusOf(err) !== 404) throw err;
+      }
+      try {
+        if (!current) {
+          await this.counters.createEntity({ partitionKey: 'runId', rowKey: this.prefix, value: 1 });
+          return formatRunId(this.prefix, 1);
+        }
+        const next = current.value + 1;
+        await this.counters.updateEntity({ partitionKey: 'runId', rowKey: this.prefix, value: next }, 'Replace', {
+          etag: current.etag,
+        });
+        return formatRunId(this.prefix, next);
+      } catch (err) {
+        const status = statusOf(err);
+        if (status !== 409 && status !== 412) throw err;
+      }
+    }
+  }
+
+  /** Stores a new run. */
+  async create(run: Run): Promise<void> {
+    await this.runs.createEntity(toEntity(run, this.prefix));
+  }
+
+  /** The run and its ETag, or null when there is no such run. */
+  async find(runId: string): Promise<VersionedRun | null> {
+    const n = parseRunId(this.prefix, runId);
+    if (n === null) return null;
+    try {
+      const entity = await this.runs.getEntity<Record<string, unknown>>(PARTITION, runRowKey(n));
+      return { run: fromEntity(entity), etag: entity.etag };
+    } catch (err) {
+      if (statusOf(err) === 404) return null;
+      throw err;
+    }
+  }
+
+  /** The run, or a {@link NotFoundError} naming it. */
+  async get(runId: string): Promise<VersionedRun> {
+    const found = await this.find(runId);
+    if (!found) throw new NotFoundError(`run '${runId}' was not found`, 'runId');
+    return found;
+  }
+
+  /**
+   * Applies `change` to the current run and writes it back only if nobody wrote in between, retrying on a clash.
+   * `change` returns null to leave the run as it is.
+   */
+  async update(runId: string, change: (run: Run) => Run | null): Promise<Run> {
+    for (;;) {
+      const { run, etag } = await this.get(runId);
+      const next = change(run);
+      if (next === null) return run;
+      const updated: Run = { ...next, lastUpdatedTime: new Date().toISOString() };
+      try {
+        await this.runs.updateEntity(toEntity(updated, this.prefix), 'Replace', { etag });
+        return updated;
+      } catch (err) {
+        if (statusOf(err) !== 412) throw err;
+      }
+    }
+  }
+
+  /** Like {@link update}, but a clash is a {@link ConflictError} instead of a retry. */
+  async updateIfUnchanged(versioned: VersionedRun, next: Run): Promise<Run> {
+    const updated: Run = { ...next, lastUpdatedTime: new Date().toISOString() };
+    try {
+      await this.runs.updateEntity(toEntity(updated, this.prefix), 'Replace', { etag: versioned.etag });
+      return updated;
+    } catch (err) {
+      if (statusOf(err) === 412) throw new ConflictError(`run '${next.runId}' changed meanwhile`, 'runId');
+      throw err;
+    }
+  }
+
+  /** A page of runs, newest first, optionally filtered by a Runs_List `$filter`. */
+  async list(options: { filter?: string; top: number; continuationToken?: string }): Promise<RunPage> {
+    const filter = `PartitionKey eq '${PARTITION}'` + (options.filter ? ` and (${runFilterToTableQuery(options.filter)})` : '');
+    const runs: Run[] = [];
+    let token = options.continuationToken;
+    // One request per page, each asking only for what is still missing, so a token never skips a row.
+    do {
+      const pages = this.runs
+        .listEntities<Record<string, unknown>>({ queryOptions: { filter } })
+        .byPage({ maxPageSize: options.top - runs.length, ...(token ? { continuationToken: token } : {}) });
+      const { value: page } = await pages.next();
+      if (!page) break;
+      for (const entity of page) runs.push(fromEntity(entity));
+      token = page.continuationToken;
+    } while (token && runs.length < options.top);
+    return { runs, continuationToken: token };
+  }
+
+  /** Runs in the given statuses (used to reconcile runs left behind by a stopped host). */
+  async listByStatus(statuses: readonly string[]): Promise<Run[]> {
+    const filter = `PartitionKey eq '${PARTITION}' and (${statuses.map((s) => `status eq '${s}'`).join(' or ')})`;
+    const runs: Run[] = [];
+    for await (const entity of this.runs.listEntities<Record<string, unknown>>({ queryOptions: { filter } })) {
+      runs.push(fromEntity(entity));
+    }
+    return runs;
+  }
+}

@@ -1,0 +1,87 @@
+import type { ImageReference } from '../registry/image-reference';
+
+/** Every status a run can have, as ACR names them. */
+export type RunStatus = 'Queued' | 'Started' | 'Running' | 'Succeeded' | 'Failed' | 'Canceled' | 'Error' | 'Timeout';
+
+/** Statuses after which a run never changes again. */
+export const FINISHED: ReadonlySet<RunStatus> = new Set(['Succeeded', 'Failed', 'Canceled', 'Error', 'Timeout']);
+
+/** How a run came to be: a quick build, a quick run, or a task's build or run. */
+export type RunType = 'QuickBuild' | 'QuickRun' | 'AutoBuild' | 'AutoRun';
+
+/** The OS, architecture and variant a run builds for. */
+export interface Platform {
+  readonly os: 'Linux' | 'Windows';
+  readonly architecture: 'amd64' | 'x86' | '386' | 'arm' | 'arm64';
+  readonly variant?: 'v6' | 'v7' | 'v8';
+}
+
+/** One `--build-arg`; a secret one's value is kept sealed, apart from the run. */
+export interface BuildArgument {
+  readonly name: string;
+  readonly isSecret: boolean;
+}
+
+/** What a Docker build run does, as stored with the run (secret values are not in here). */
+export interface DockerBuildSpec {
+  readonly kind: 'DockerBuild';
+  /** The source: an uploaded `source/…tar.gz` path, a git URL (`url#branch:folder`) or a tarball URL. */
+  readonly sourceLocation: string;
+  readonly dockerFilePath: string;
+  /** Fully qualified image names, templates already rendered. */
+  readonly imageNames: readonly string[];
+  readonly isPushEnabled: boolean;
+  readonly noCache: boolean;
+  readonly target: string | undefined;
+  readonly arguments: readonly (BuildArgument & { readonly value?: string })[];
+}
+
+/** An output image of a run, with the digest the registry holds for it. */
+export type OutputImage = Pick<ImageReference, 'registry' | 'repository'> & { tag: string | null; digest: string };
+
+/** A run as Refit keeps it. */
+export interface Run {
+  readonly runId: string;
+  readonly status: RunStatus;
+  readonly runType: RunType;
+  readonly taskName: string | undefined;
+  readonly createTime: string;
+  readonly startTime: string | undefined;
+  readonly finishTime: string | undefined;
+  readonly lastUpdatedTime: string;
+  readonly isArchiveEnabled: boolean;
+  readonly platform: Platform;
+  readonly agentConfiguration: { readonly cpu: number };
+  readonly timeout: number;
+  readonly outputImages: readonly OutputImage[];
+  readonly runErrorMessage: string | undefined;
+  readonly spec: DockerBuildSpec;
+  /** Secret values (build args), sealed with the deployment's key; never returned. */
+  readonly sealedSecrets: string | undefined;
+}
+
+/** The ARM resource a client sees: never the spec's secrets, never the sealed values. */
+export function runResource(run: Run): Record<string, unknown> {
+  return {
+    id: `/runs/${run.runId}`,
+    name: run.runId,
+    type: 'Microsoft.ContainerRegistry/registries/runs',
+    properties: {
+      runId: run.runId,
+      status: run.status,
+      lastUpdatedTime: run.lastUpdatedTime,
+      runType: run.runType,
+      createTime: run.createTime,
+      ...(run.startTime ? { startTime: run.startTime } : {}),
+      ...(run.finishTime ? { finishTime: run.finishTime } : {}),
+      outputImages: run.outputImages,
+      ...(run.taskName ? { task: run.taskName } : {}),
+      platform: run.platform,
+      agentConfiguration: run.agentConfiguration,
+      timeout: run.timeout,
+      ...(run.runErrorMessage ? { runErrorMessage: run.runErrorMessage } : {}),
+      isArchiveEnabled: run.isArchiveEnabled,
+      provisioningState: 'Succeeded',
+    },
+  };
+}

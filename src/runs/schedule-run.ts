@@ -1,0 +1,193 @@
+import { z } from 'zod';
+import { ValidationError } from '../errors';
+import { parseWith } from '../http/validate';
+import { formatImageReference, parseImageReference } from '../registry/image-reference';
+import { isUploadedSource } from '../sources/source-upload';
+import { seal } from '../storage/secret-box';
+import type { Platform, Run } from './run';
+import { renderRunTemplate, runDate } from './render';
+
+/** The run request types ACR's scheduleRun takes. */
+export const RUN_REQUEST_TYPES = ['DockerBuildRequest', 'FileTaskRunRequest', 'EncodedTaskRunRequest', 'TaskRunRequest'] as const;
+
+const OS = { linux: 'Linux', windows: 'Windows' } as const;
+
+const platformSchema = z
+  .object({
+    os: z
+      .string()
+      .transform((v, ctx) => {
+        const os = OS[v.toLowerCase() as keyof typeof OS];
+        if (!os) ctx.addIssue({ code: 'custom', message: `'${v}' is not a valid value for os: use Linux or Windows` });
+        return os ?? 'Linux';
+      }),
+    architecture: z.enum(['amd64', 'x86', '386', 'arm', 'arm64'], {
+      error: (i) => `'${String(i.input)}' is not a valid architecture: use amd64, x86, 386, arm or arm64`,
+    }),
+    variant: z.enum(['v6', 'v7', 'v8'], { error: (i) => `'${String(i.input)}' is not a valid variant: use v6, v7 or v8` }).optional(),
+  })
+  .strict();
+
+const argumentSchema = z
+  .object({
+    name: z
+      .string()
+      .min(1, 'an argument needs a name')
+      .regex(/^[^=\s]+$/, 'an argument name cannot contain = or spaces'),
+    value: z.string(),
+    isSecret: z.boolean().default(false),
+  })
+  .strict();
+
+const credentialsSchema = z
+  .object({
+    sourceRegistry: z.object({ loginMode: z.enum(['None', 'Default']) }).strict().optional(),
+    customRegistries: z.record(z.string(), z.unknown()).optional(),
+  })
+  .strict();
+
+/** The properties every run request shares (ACR's RunRequest). */
+const common = {
+  isArchiveEnabled: z.boolean().default(false),
+  agentPoolName: z.string().optional(),
+  logTemplate: z.string().optional(),
+};
+
+const buildCommon = {
+  ...common,
+  timeout: z
+    .number()
+    .int('timeout must be whole seconds')
+    .min(300, 'timeout must be at least 300 seconds')
+    .max(28800, 'timeout must be at most 28800 seconds (8 hours)')
+    .default(3600),
+  platform: platformSchema,
+  agentConfiguration: z
+    .object({ cpu: z.number().int().min(1).max(64) })
+    .strict()
+    .default({ cpu: 2 }),
+  sourceLocation: z.string().min(1, 'sourceLocation is required'),
+  credentials: credentialsSchema.optional(),
+};
+
+const dockerBuildRequestSchema = z
+  .object({
+    type: z.literal('DockerBuildRequest'),
+    ...buildCommon,
+    imageNames: z.array(z.string()).max(64, 'at most 64 image names').default([]),
+    isPushEnabled: z.boolean().default(true),
+    noCache: z.boolean().default(false),
+    dockerFilePath: z.string().min(1, 'dockerFilePath must not be empty'),
+    target: z.string().min(1).optional(),
+    arguments: z.array(argumentSchema).max(256).default([]),
+  })
+  .strict();
+
+/** A validated DockerBuildRequest. */
+export type DockerBuildRequest = z.output<typeof dockerBuildRequestSchema>;
+
+/** Parses a scheduleRun body; the `type` decides the schema. */
+export function parseRunRequest(body: unknown): DockerBuildRequest {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new ValidationError('the run request must be a JSON object');
+  }
+  const type = (body as { type?: unknown }).type;
+  if (type === undefined) throw new ValidationError(`type is required: one of ${RUN_REQUEST_TYPES.join(', ')}`, 'type');
+  if (type === 'DockerBuildRequest') return parseWith(dockerBuildRequestSchema, body, 'DockerBuildRequest');
+  if (typeof type === 'string' && (RUN_REQUEST_TYPES as readonly string[]).includes(type)) {
+    throw new ValidationError(`type '${type}' is not supported by this version of Refit yet: use DockerBuildRequest`, 'type');
+  }
+  throw new ValidationError(`type '${String(type)}' is not one of ${RUN_REQUEST_TYPES.join(', ')}`, 'type');
+}
+
+/** True for a git URL as `az acr build` recognises one (`…git#branch:folder`, git://, git@). */
+export function isGitSource(location: string): boolean {
+  const url = location.split('#')[0]!;
+  return /^git:\/\//.test(url) || /^git@/.test(url) || /^[a-z+]+:\/\/.*\.git\/?$/i.test(url) || /^https?:\/\/(www\.)?github\.com\//i.test(url) || /^https?:\/\/(dev\.azure\.com|[^/]+\.visualstudio\.com)\//i.test(url);
+}
+
+function checkSourceLocation(location: string): void {
+  if (isUploadedSource(location) || isGitSource(location)) return;
+  let url: URL;
+  try {
+    url = new URL(location);
+  } catch {
+    throw new ValidationError(
+      `sourceLocation '${location}' is neither an uploaded source (from listBuildSourceUploadUrl), a git URL nor a tarball URL`,
+      'sourceLocation',
+    );
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new ValidationError(`sourceLocation '${location}' must be an http(s) or git URL`, 'sourceLocation');
+  }
+}
+
+function checkDockerfilePath(path: string): void {
+  if (path.startsWith('/') || path.split(/[\\/]/).includes('..')) {
+    throw new ValidationError(`dockerFilePath '${path}' must be a relative path inside the source`, 'dockerFilePath');
+  }
+}
+
+/** Everything needed to turn a validated request into a Queued run. */
+export interface NewRunContext {
+  readonly runId: string;
+  readonly now: Date;
+  readonly homeRegistry: string;
+  readonly secretKey: Buffer;
+}
+
+/** Renders and checks the image names of a request: a name without a registry goes to the home registry. */
+export function resolveImageNames(imageNames: readonly string[], runId: string, homeRegistry: string, now: Date): string[] {
+  const data = { ID: runId, Registry: homeRegistry, Date: runDate(now) };
+  return imageNames.map((name, i) =>
+    formatImageReference(parseImageReference(renderRunTemplate(name, data), { defaultRegistry: homeRegistry, field: `imageNames[${i}]` })),
+  );
+}
+
+/** Checks what a request's schema cannot: image names, source location, Dockerfile path, platform support. */
+export function checkDockerBuildRequest(request: DockerBuildRequest, homeRegistry: string): void {
+  resolveImageNames(request.imageNames, 'aa1', homeRegistry, new Date());
+  checkSourceLocation(request.sourceLocation);
+  checkDockerfilePath(request.dockerFilePath);
+  if (request.platform.os === 'Windows') {
+    throw new ValidationError("platform.os 'Windows' is not supported: Refit builds Linux images", 'platform.os');
+  }
+}
+
+/** The Queued run a DockerBuildRequest becomes; secret argument values are sealed apart from the spec. */
+export function newQuickBuildRun(request: DockerBuildRequest, ctx: NewRunContext): Run {
+  const secrets = Object.fromEntries(request.arguments.filter((a) => a.isSecret).map((a) => [a.name, a.value]));
+  const time = ctx.now.toISOString();
+  const platform: Platform = {
+    os: request.platform.os,
+    architecture: request.platform.architecture,
+    ...(request.platform.variant ? { variant: request.platform.variant } : {}),
+  };
+  return {
+    runId: ctx.runId,
+    status: 'Queued',
+    runType: 'QuickBuild',
+    taskName: undefined,
+    createTime: time,
+    startTime: undefined,
+    finishTime: undefined,
+    lastUpdatedTime: time,
+    isArchiveEnabled: request.isArchiveEnabled,
+    platform,
+    agentConfiguration: request.agentConfiguration,
+    timeout: request.timeout,
+    outputImages: [],
+    runErrorMessage: undefined,
+    spec: {
+      kind: 'DockerBuild',
+      sourceLocation: request.sourceLocation,
+      dockerFilePath: request.dockerFilePath,
+      imageNames: resolveImageNames(request.imageNames, ctx.runId, ctx.homeRegistry, ctx.now),
+      isPushEnabled: request.isPushEnabled && request.imageNames.length > 0,
+      noCache: request.noCache,
+      target: request.target,
+      arguments: request.arguments.map((a) => (a.isSecret ? { name: a.name, isSecret: true } : { name: a.name, isSecret: false, value: a.value })),
+    },
+    sealedSecrets: Object.keys(secrets).length ? seal(ctx.secretKey, JSON.stringify(secrets)) : undefined,
+  };
+}
