@@ -3,7 +3,7 @@
 const { existsSync } = require('node:fs');
 const { join } = require('node:path');
 
-const entry = join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
+const entry = join(__dirname, '..', '..', 'dist', 'src', 'cli', 'main.js');
 if (!existsSync(entry)) {
   console.error('refit is not compiled yet: run `npm install` (or `npm run build`) in the Refit folder first.');
   process.exit(1);
