@@ -1,0 +1,208 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { packContext } from '../../src/cli/source-archive';
+import { baseUrl, busyboxBase, call, dockerBuild, registry, registryDigest, uploadContext, waitForRun, waitForStatus, writeContext } from '../support/api';
+
+// Quick builds (DockerBuildRequest) through the queue to buildah and the registry, all real.
+describe('quick build', () => {
+  it('builds, pushes every image name, and records the digests the registry holds', async () => {
+    const path = await uploadContext(writeContext({ Dockerfile: `FROM ${busyboxBase()}\nCOPY a.txt /a.txt\nRUN cat /a.txt\n`, 'a.txt': 'hello\n' }));
+    const scheduled = await call('POST', '/scheduleRun', dockerBuild(path, { imageNames: ['qb/app:{{.Run.ID}}', 'qb/app:latest'] }));
+    const runId = scheduled.body.name as string;
+
+    const run = await waitForRun(runId);
+
+    expect(run.status).toBe('Succeeded');
+    expect(run.startTime).toBeDefined();
+    expect(run.finishTime).toBeDefined();
+    expect(run.outputImages).toHaveLength(2);
+    expect(run.outputImages[0]).toMatchObject({ registry: registry(), repository: 'qb/app', tag: runId });
+    expect(run.outputImages[0].digest).toBe(await registryDigest('qb/app', runId));
+    expect(run.outputImages[1].digest).toBe(await registryDigest('qb/app', 'latest'));
+    const log = (await call('GET', `/runs/${runId}/log`)).text;
+    expect(log).toContain('STEP 3/3: RUN cat /a.txt');
+    expect(log).toContain(`Run ID: ${runId} was successful after`);
+  });
+
+  it('never shows a secret build argument in the log or in any response', async () => {
+    const secret = 'pa55-w0rd-xyz-7781';
+    const dockerfile = `FROM ${busyboxBase()}\nARG TOKEN\nARG PLAIN\nRUN echo "token is $TOKEN and plain is $PLAIN"\n`;
+    const path = await uploadContext(writeContext({ Dockerfile: dockerfile }));
+    const scheduled = await call('POST', '/scheduleRun', dockerBuild(path, {
+      arguments: [
+        { name: 'TOKEN', value: secret, isSecret: true },
+        { name: 'PLAIN', value: 'visible-value' },
+      ],
+    }));
+    const runId = scheduled.body.name as string;
+    const run = await waitForRun(runId);
+
+    expect(run.status).toBe('Succeeded');
+    const log = (await call('GET', `/runs/${runId}/log`)).text;
+    expect(log).toContain('token is ************* and plain is visible-value');
+    expect(log).not.toContain(secret);
+    for (const res of [scheduled, await call('GET', `/runs/${runId}`), await call('GET', `/runs?$filter=runId eq '${runId}'`.replace(/ /g, '%20'))]) {
+      expect(res.text).not.toContain(secret);
+    }
+  });
+
+  it('builds the --target stage with build arguments, and does not push when push is disabled', async () => {
+    const dockerfile = [
+      `FROM ${busyboxBase()} AS build`,
+      'ARG GREETING=default',
+      'RUN echo "stage build says $GREETING"',
+      `FROM ${busyboxBase()} AS final`,
+      'RUN echo "stage final ran"',
+    ].join('\n');
+    const path = await uploadContext(writeContext({ 'docker/Dockerfile.multi': dockerfile }), 'docker/Dockerfile.multi');
+    const scheduled = await call('POST', '/scheduleRun', dockerBuild(path, {
+      dockerFilePath: 'docker/Dockerfile.multi',
+      target: 'build',
+      isPushEnabled: false,
+      imageNames: ['qb/target:{{.Run.ID}}'],
+      arguments: [{ name: 'GREETING', value: 'hi-there' }],
+      noCache: true,
+    }));
+    const runId = scheduled.body.name as string;
+    const run = await waitForRun(runId);
+
+    expect(run.status).toBe('Succeeded');
+    expect(run.outputImages).toEqual([]);
+    const log = (await call('GET', `/runs/${runId}/log`)).text;
+    expect(log).toContain('stage build says hi-there');
+    expect(log).not.toContain('stage final ran');
+    expect(await registryDigest('qb/target', runId)).toBeNull();
+  });
+
+  it('fails with the reason when a build step fails or the Dockerfile is missing', async () => {
+    const path = await uploadContext(writeContext({ Dockerfile: `FROM ${busyboxBase()}\nRUN exit 3\n` }));
+    const failed = await waitForRun((await call('POST', '/scheduleRun', dockerBuild(path))).body.name);
+    expect(failed.status).toBe('Failed');
+    expect(failed.runErrorMessage).toMatch(/^the build failed with exit code \d+$/);
+
+    const missing = await waitForRun((await call('POST', '/scheduleRun', dockerBuild(path, { dockerFilePath: 'nope/Dockerfile' }))).body.name);
+    expect(missing.status).toBe('Failed');
+    expect(missing.runErrorMessage).toBe("the Dockerfile 'nope/Dockerfile' was not found in the source");
+  });
+
+  it('streams the log while the run goes, and ends the stream when it ends', async () => {
+    const path = await uploadContext(writeContext({ Dockerfile: `FROM ${busyboxBase()}\nRUN echo early-marker && sleep 3 && echo late-marker\n` }));
+    const runId = (await call('POST', '/scheduleRun', dockerBuild(path))).body.name as string;
+
+    const response = await fetch(`${baseUrl()}/api/runs/${runId}/log?follow=true`);
+    const chunks: { at: number; text: string }[] = [];
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) chunks.push({ at: Date.now(), text: Buffer.from(chunk).toString() });
+    const ended = Date.now();
+
+    const all = chunks.map((c) => c.text).join('');
+    expect(all).toContain(`Run ID: ${runId} was successful`);
+    // Match the markers as output lines, not inside the echoed `STEP 2/2: RUN echo …` line.
+    const early = chunks.find((c) => /^early-marker$/m.test(c.text))!;
+    const late = chunks.find((c) => /^late-marker$/m.test(c.text))!;
+    expect(late.at - early.at).toBeGreaterThan(1500);
+    expect((await call('GET', `/runs/${runId}`)).body.properties.status).toBe('Succeeded');
+    expect(ended).toBeGreaterThanOrEqual(late.at);
+  });
+
+  it('cancels a running build and kills its process', async () => {
+    const path = await uploadContext(writeContext({ Dockerfile: `FROM ${busyboxBase()}\nRUN sleep 4711\n` }));
+    const runId = (await call('POST', '/scheduleRun', dockerBuild(path))).body.name as string;
+    await waitForStatus(runId, 'Running');
+    await new Promise((r) => setTimeout(r, 1500));
+
+    const canceled = await call('POST', `/runs/${runId}/cancel`);
+
+    expect(canceled.status).toBe(200);
+    expect(canceled.body.properties.status).toBe('Canceled');
+    const run = await waitForRun(runId);
+    expect(run.status).toBe('Canceled');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(() => execFileSync('pgrep', ['-f', 'sleep 4711'])).toThrow();
+    const log = await fetch(`${baseUrl()}/api/runs/${runId}/log?follow=true`).then((r) => r.text());
+    expect(log).toContain(`Run ID: ${runId} was canceled`);
+  });
+
+  it('cancels a queued run before it starts', async () => {
+    // A run with an unreachable source parks no build, so cancel it straight after scheduling.
+    const path = await uploadContext(writeContext({ Dockerfile: `FROM ${busyboxBase()}\n` }));
+    const runId = (await call('POST', '/scheduleRun', dockerBuild(path))).body.name as string;
+    const res = await call('POST', `/runs/${runId}/cancel`);
+    // Either it was still Queued, or it had just started: both end Canceled, never Succeeded.
+    expect([200, 409]).toContain(res.status);
+    const run = await waitForRun(runId);
+    expect(res.status === 200 ? run.status : 'Canceled').toBe('Canceled');
+  });
+
+  describe('remote sources', () => {
+    let daemon: ChildProcess;
+    let server: Server;
+    let gitPort: number;
+    let httpPort: number;
+    let tarball: Buffer;
+
+    beforeAll(async () => {
+      const base = mkdtempSync(join(tmpdir(), 'refit-git-'));
+      const work = join(base, 'work');
+      const git = (...args: string[]): string => execFileSync('git', args, { cwd: work, encoding: 'utf8' });
+      execFileSync('git', ['init', '-q', '-b', 'main', work]);
+      const ctx = writeContext({ 'app/Dockerfile': `FROM ${busyboxBase()}\nCOPY msg.txt /msg.txt\nRUN cat /msg.txt\n`, 'app/msg.txt': 'from-git-dev-branch\n' });
+      execFileSync('cp', ['-r', join(ctx, 'app'), work]);
+      git('-c', 'user.email=t@example.com', '-c', 'user.name=t', 'checkout', '-q', '-b', 'dev');
+      git('add', '.');
+      git('-c', 'user.email=t@example.com', '-c', 'user.name=t', 'commit', '-qm', 'app');
+      execFileSync('git', ['clone', '-q', '--bare', work, join(base, 'app.git')]);
+      gitPort = 19418 + Math.floor(Math.random() * 500);
+      daemon = spawn('git', ['daemon', '--reuseaddr', '--export-all', `--base-path=${base}`, '--listen=127.0.0.1', `--port=${gitPort}`, base], { stdio: 'ignore' });
+      for (let i = 0; i < 50; i++) {
+        try {
+          execFileSync('git', ['ls-remote', `git://127.0.0.1:${gitPort}/app.git`], { stdio: 'ignore' });
+          break;
+        } catch {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+
+      tarball = await packContext(join(ctx, 'app'), 'Dockerfile');
+      server = createServer((req, res) => {
+        if (req.url === '/src.tar.gz') {
+          res.writeHead(200, { 'content-type': 'application/gzip' });
+          res.end(tarball);
+        } else {
+          res.writeHead(404).end();
+        }
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      httpPort = (server.address() as { port: number }).port;
+    });
+
+    afterAll(() => {
+      daemon?.kill();
+      server?.close();
+    });
+
+    it('builds from a git:// URL with #branch:folder', async () => {
+      const runId = (await call('POST', '/scheduleRun', dockerBuild(`git://127.0.0.1:${gitPort}/app.git#dev:app`, { imageNames: ['qb/git:{{.Run.ID}}'] }))).body.name as string;
+      const run = await waitForRun(runId);
+      expect(run.status).toBe('Succeeded');
+      expect(run.outputImages[0].digest).toBe(await registryDigest('qb/git', runId));
+      expect((await call('GET', `/runs/${runId}/log`)).text).toContain('from-git-dev-branch');
+    });
+
+    it('fails clearly when the branch does not exist', async () => {
+      const run = await waitForRun((await call('POST', '/scheduleRun', dockerBuild(`git://127.0.0.1:${gitPort}/app.git#nope:app`))).body.name);
+      expect(run.status).toBe('Failed');
+      expect(run.runErrorMessage).toContain(`git clone of git://127.0.0.1:${gitPort}/app.git failed`);
+    });
+
+    it('builds from a tarball URL', async () => {
+      const run = await waitForRun((await call('POST', '/scheduleRun', dockerBuild(`http://127.0.0.1:${httpPort}/src.tar.gz`))).body.name);
+      expect(run.status).toBe('Succeeded');
+      const missing = await waitForRun((await call('POST', '/scheduleRun', dockerBuild(`http://127.0.0.1:${httpPort}/missing.tar.gz`))).body.name);
+      expect(missing.status).toBe('Failed');
+      expect(missing.runErrorMessage).toContain('HTTP 404');
+    });
+  });
+});

@@ -1,0 +1,31 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnStack, waitHealthy } from './stack';
+
+/** The ports of the shared test stack: apart from npm start's, so both can run at once. */
+export const TEST_PORTS = { api: 17071, registry: 15000, azurite: 20000 };
+
+// Starts one real local stack (Azurite, the CNCF registry, buildah) for the integration and e2e tests.
+// There is no skipping: without buildah, docker-registry or git the stack fails to start and so do the tests.
+export default async function globalSetup(): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'refit-test-'));
+  const child = spawnStack(dataDir, TEST_PORTS);
+  try {
+    await waitHealthy(TEST_PORTS.api, child);
+  } catch (err) {
+    child.kill('SIGKILL');
+    let output = '';
+    try {
+      output = readFileSync(join(dataDir, 'stack.out'), 'utf8');
+    } catch {
+      // nothing written
+    }
+    throw new Error(`The test stack did not start: ${(err as Error).message}\n${output}`);
+  }
+  process.env.REFIT_URL = `http://127.0.0.1:${TEST_PORTS.api}`;
+  process.env.REFIT_TEST_REGISTRY = `127.0.0.1:${TEST_PORTS.registry}`;
+  process.env.REFIT_TEST_DATA_DIR = dataDir;
+  writeFileSync(join(dataDir, 'stack.pid'), String(child.pid));
+  (globalThis as { __refitStack?: unknown }).__refitStack = child;
+}

@@ -1,0 +1,39 @@
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import * as tar from 'tar';
+import { packContext } from '../../../src/cli/source-archive';
+
+async function entries(archive: Buffer): Promise<string[]> {
+  const names: string[] = [];
+  await new Promise<void>((resolve, reject) => {
+    const parser = new tar.Parser({ onReadEntry: (e) => { names.push(e.path); e.resume(); } });
+    parser.on('end', resolve).on('error', reject);
+    Readable.from(archive).pipe(parser as unknown as NodeJS.WritableStream);
+  });
+  return names.sort();
+}
+
+describe('source-archive', () => {
+  describe('packContext', () => {
+    it('honours .dockerignore, re-includes ! patterns, and always sends the Dockerfile and .dockerignore', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'refit-ctx-'));
+      mkdirSync(join(dir, 'node_modules', 'x'), { recursive: true });
+      mkdirSync(join(dir, 'docs'));
+      mkdirSync(join(dir, 'src'));
+      writeFileSync(join(dir, 'Dockerfile'), 'FROM scratch\n');
+      writeFileSync(join(dir, '.dockerignore'), '# comment\nnode_modules\n*.md\n!KEEP.md\nDockerfile\ndocs\n');
+      writeFileSync(join(dir, 'node_modules', 'x', 'index.js'), '');
+      writeFileSync(join(dir, 'README.md'), '');
+      writeFileSync(join(dir, 'KEEP.md'), '');
+      writeFileSync(join(dir, 'docs', 'a.txt'), '');
+      writeFileSync(join(dir, 'src', 'app.js'), '');
+
+      const archive = await packContext(dir, 'Dockerfile');
+
+      expect(archive.subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
+      expect(await entries(archive)).toEqual(['.dockerignore', 'Dockerfile', 'KEEP.md', 'src/app.js']);
+    });
+  });
+});
