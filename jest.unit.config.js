@@ -1,3 +1,8 @@
 /** Unit tests only: no local stack. */
 const base = require('./jest.config.js');
-module.exports = { ...base, roots: ['<rootDir>/test/unit'], globalSetup: undefined, globalTeardown: undefined };
+module.exports = {
+  ...base,
+  roots: ['<rootDir>/test/unit'],
+  globalSetup: undefined,
+  globalTeardown: undefined,
+};

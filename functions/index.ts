@@ -7,10 +7,19 @@ app.setup({ enableHttpStream: true });
 for (const fn of functions) {
   switch (fn.kind) {
     case 'http':
-      app.http(fn.name, { methods: [...fn.methods], route: fn.route, authLevel: fn.authLevel, handler: fn.handler });
+      app.http(fn.name, {
+        methods: [...fn.methods],
+        route: fn.route,
+        authLevel: fn.authLevel,
+        handler: fn.handler,
+      });
       break;
     case 'queue':
-      app.storageQueue(fn.name, { queueName: fn.queueName, connection: 'AzureWebJobsStorage', handler: fn.handler });
+      app.storageQueue(fn.name, {
+        queueName: fn.queueName,
+        connection: 'AzureWebJobsStorage',
+        handler: fn.handler,
+      });
       break;
     case 'timer':
       app.timer(fn.name, { schedule: fn.schedule, handler: fn.handler });

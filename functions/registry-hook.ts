@@ -19,16 +19,25 @@ export const registryHook = api(async (request, r) => {
   if (secret) {
     const header = request.headers.get('authorization') ?? '';
     const token = header.replace(/^Bearer\s+/i, '');
-    if (!header || !sameSecret(token, secret)) throw new UnauthorizedError('the registry notification has no valid bearer token');
+    if (!header || !sameSecret(token, secret))
+      throw new UnauthorizedError('the registry notification has no valid bearer token');
   }
   const body = await readJson(request, r.config.maxBodyBytes);
   const events = (body as { events?: unknown } | null)?.events;
-  if (!Array.isArray(events)) throw new ValidationError('a registry notification is an object with an events array', 'events');
+  if (!Array.isArray(events))
+    throw new ValidationError('a registry notification is an object with an events array', 'events');
   let pushes = 0;
-  for (const event of events as { action?: string; target?: { tag?: string; digest?: string; repository?: string } }[]) {
+  for (const event of events as {
+    action?: string;
+    target?: { tag?: string; digest?: string; repository?: string };
+  }[]) {
     if (event?.action === 'push' && event.target?.tag) {
       pushes++;
-      log.info('image pushed', { repository: event.target.repository, tag: event.target.tag, digest: event.target.digest });
+      log.info('image pushed', {
+        repository: event.target.repository,
+        tag: event.target.tag,
+        digest: event.target.digest,
+      });
     }
   }
   return json(200, { received: events.length, manifestPushes: pushes });

@@ -7,7 +7,9 @@ import { names } from '../src/storage/storage';
 import { api, json, param, readJson } from './http';
 
 /** POST /listBuildSourceUploadUrl (Registries_GetBuildSourceUploadUrl). */
-export const listBuildSourceUploadUrl = api(async (_request, r) => json(200, await createSourceUploadUrl(r.storage)));
+export const listBuildSourceUploadUrl = api(async (_request, r) =>
+  json(200, await createSourceUploadUrl(r.storage)),
+);
 
 /** POST /scheduleRun (Registries_ScheduleRun): the run, Queued. */
 export const scheduleRun = api(async (request, r) => {
@@ -19,7 +21,8 @@ function top(request: { query: URLSearchParams }): number {
   const raw = request.query.get('$top');
   if (raw === null) return 100;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new ValidationError(`$top must be a whole number from 1 to 1000, got '${raw}'`, '$top');
+  if (!Number.isInteger(n) || n < 1 || n > 1000)
+    throw new ValidationError(`$top must be a whole number from 1 to 1000, got '${raw}'`, '$top');
   return n;
 }
 
@@ -28,7 +31,11 @@ export const listRuns = api(async (request, r) => {
   const filter = request.query.get('$filter') ?? undefined;
   const skipToken = request.query.get('$skipToken') ?? undefined;
   const n = top(request);
-  const page = await r.runs.list({ top: n, ...(filter ? { filter } : {}), ...(skipToken ? { continuationToken: skipToken } : {}) });
+  const page = await r.runs.list({
+    top: n,
+    ...(filter ? { filter } : {}),
+    ...(skipToken ? { continuationToken: skipToken } : {}),
+  });
   let nextLink: string | undefined;
   if (page.continuationToken) {
     const next = new URL(request.url);
@@ -39,7 +46,9 @@ export const listRuns = api(async (request, r) => {
 });
 
 /** GET /runs/{runId} (Runs_Get). */
-export const getRun = api(async (request, r) => json(200, runResource(await r.runs.get(param(request, 'runId')))));
+export const getRun = api(async (request, r) =>
+  json(200, runResource(await r.runs.get(param(request, 'runId')))),
+);
 
 /** PATCH /runs/{runId} (Runs_Update): `{ isArchiveEnabled }`. */
 export const updateRun = api(async (request, r) => {
@@ -49,7 +58,9 @@ export const updateRun = api(async (request, r) => {
 });
 
 /** POST /runs/{runId}/cancel (Runs_Cancel). */
-export const cancelRun = api(async (request, r) => json(200, runResource(await r.runs.cancel(param(request, 'runId')))));
+export const cancelRun = api(async (request, r) =>
+  json(200, runResource(await r.runs.cancel(param(request, 'runId')))),
+);
 
 /** POST /runs/{runId}/listLogSasUrl (Runs_GetLogSasUrl): `{ logLink }`, read-only. */
 export const listLogSasUrl = api(async (request, r) => {
@@ -69,6 +80,8 @@ export const runLog = api(async (request, r) => {
   if (follow !== 'true' || FINISHED.has(run.status)) {
     return { status: 200, headers, body: await r.logs.read(run.runId) };
   }
-  const stream = Readable.toWeb(Readable.from(r.logs.follow(run.runId))) as unknown as ReadableStream<Uint8Array>;
+  const stream = Readable.toWeb(
+    Readable.from(r.logs.follow(run.runId)),
+  ) as unknown as ReadableStream<Uint8Array>;
   return { status: 200, headers, body: stream };
 });

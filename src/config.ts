@@ -37,7 +37,12 @@ type Env = Record<string, string | undefined>;
 const DEV_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 
 /** The connection string of an Azurite whose blob, queue and table services listen on the given ports. */
-export function azuriteConnectionString(host: string, blobPort: number, queuePort: number, tablePort: number): string {
+export function azuriteConnectionString(
+  host: string,
+  blobPort: number,
+  queuePort: number,
+  tablePort: number,
+): string {
   return [
     'DefaultEndpointsProtocol=http',
     'AccountName=devstoreaccount1',
@@ -59,15 +64,18 @@ function positiveInt(env: Env, name: string, fallback: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new ConfigError(`${name} must be a positive integer, got '${raw}'`, name);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new ConfigError(`${name} must be a positive integer, got '${raw}'`, name);
   return n;
 }
 
 function secretKey(env: Env): Buffer {
   const raw = env.REFIT_SECRET_KEY;
-  if (!raw) throw new ConfigError('REFIT_SECRET_KEY is not set (32 random bytes, base64)', 'REFIT_SECRET_KEY');
+  if (!raw)
+    throw new ConfigError('REFIT_SECRET_KEY is not set (32 random bytes, base64)', 'REFIT_SECRET_KEY');
   const key = Buffer.from(raw, 'base64');
-  if (key.length !== 32) throw new ConfigError('REFIT_SECRET_KEY must be 32 bytes, base64-encoded', 'REFIT_SECRET_KEY');
+  if (key.length !== 32)
+    throw new ConfigError('REFIT_SECRET_KEY must be 32 bytes, base64-encoded', 'REFIT_SECRET_KEY');
   return key;
 }
 
@@ -86,15 +94,25 @@ function storage(env: Env): Config['storage'] {
 export function loadConfig(env: Env = process.env): Config {
   const executor = env.REFIT_EXECUTOR ?? 'local';
   if (executor !== 'local') {
-    throw new ConfigError(`REFIT_EXECUTOR must be 'local' (the only executor in this version), got '${executor}'`, 'REFIT_EXECUTOR');
+    throw new ConfigError(
+      `REFIT_EXECUTOR must be 'local' (the only executor in this version), got '${executor}'`,
+      'REFIT_EXECUTOR',
+    );
   }
   const homeRegistry = env.REFIT_REGISTRY;
-  if (!homeRegistry) throw new ConfigError('REFIT_REGISTRY is not set (the home registry, e.g. myreg.azurecr.io)', 'REFIT_REGISTRY');
+  if (!homeRegistry)
+    throw new ConfigError(
+      'REFIT_REGISTRY is not set (the home registry, e.g. myreg.azurecr.io)',
+      'REFIT_REGISTRY',
+    );
   const aliases = new Set([homeRegistry, ...list(env.REFIT_REGISTRY_ALIASES)]);
   const loopback = [...aliases].filter((r) => /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/.test(r));
   const runIdPrefix = env.REFIT_RUN_ID_PREFIX ?? 'aa';
   if (!/^[a-z]{2}$/.test(runIdPrefix)) {
-    throw new ConfigError(`REFIT_RUN_ID_PREFIX must be two lower-case letters, got '${runIdPrefix}'`, 'REFIT_RUN_ID_PREFIX');
+    throw new ConfigError(
+      `REFIT_RUN_ID_PREFIX must be two lower-case letters, got '${runIdPrefix}'`,
+      'REFIT_RUN_ID_PREFIX',
+    );
   }
   return {
     executor,
@@ -108,7 +126,9 @@ export function loadConfig(env: Env = process.env): Config {
     secretKey: secretKey(env),
     workDir: env.REFIT_WORK_DIR ?? '/tmp/refit-work',
     localConcurrency: positiveInt(env, 'REFIT_LOCAL_CONCURRENCY', 2),
-    buildahGlobalArgs: env.REFIT_BUILDAH_ARGS ? env.REFIT_BUILDAH_ARGS.split(' ').filter(Boolean) : ['--storage-driver', 'vfs'],
+    buildahGlobalArgs: env.REFIT_BUILDAH_ARGS
+      ? env.REFIT_BUILDAH_ARGS.split(' ').filter(Boolean)
+      : ['--storage-driver', 'vfs'],
     containersRegistriesConf: env.REFIT_CONTAINERS_REGISTRIES_CONF || undefined,
     maxBodyBytes: positiveInt(env, 'REFIT_MAX_BODY_BYTES', 1024 * 1024),
   };

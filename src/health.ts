@@ -18,11 +18,17 @@ async function check(probe: () => Promise<string | undefined>): Promise<PartHeal
 }
 
 /** Checks every part Refit stands on: tables, queues, blobs, the home registry and the executor's tool. */
-export async function health(r: Refit): Promise<{ status: 'ok' | 'degraded'; parts: Record<string, PartHealth> }> {
+export async function health(
+  r: Refit,
+): Promise<{ status: 'ok' | 'degraded'; parts: Record<string, PartHealth> }> {
   const registryUrl = `${r.config.insecureRegistries.includes(r.config.homeRegistry) ? 'http' : 'https'}://${r.config.homeRegistry}/v2/`;
   const parts: Record<string, PartHealth> = {
     tables: await check(async () => {
-      await r.storage.table(names.tables.runs).listEntities({ queryOptions: { filter: "PartitionKey eq 'health'" } }).byPage().next();
+      await r.storage
+        .table(names.tables.runs)
+        .listEntities({ queryOptions: { filter: "PartitionKey eq 'health'" } })
+        .byPage()
+        .next();
       return undefined;
     }),
     queues: await check(async () => {

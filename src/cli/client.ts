@@ -30,7 +30,9 @@ export class RefitClient {
       });
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-      throw new CliError(`cannot reach Refit at ${this.baseUrl} (${cause}): is it running? Start it with npm start, or set REFIT_URL`);
+      throw new CliError(
+        `cannot reach Refit at ${this.baseUrl} (${cause}): is it running? Start it with npm start, or set REFIT_URL`,
+      );
     }
     if (!response.ok) {
       const text = await response.text();

@@ -40,7 +40,15 @@ function duration(start: string | undefined, finish: string | undefined): string
 /** The seed's columns: RUN ID, TASK, PLATFORM, STATUS, TRIGGER, STARTED, DURATION. */
 export function runRow(run: RunResource): string[] {
   const p = run.properties;
-  return [p.runId, p.task ?? '', p.platform?.os?.toLowerCase() ?? '', p.status, triggerOf(run), started(p.startTime), duration(p.startTime, p.finishTime)];
+  return [
+    p.runId,
+    p.task ?? '',
+    p.platform?.os?.toLowerCase() ?? '',
+    p.status,
+    triggerOf(run),
+    started(p.startTime),
+    duration(p.startTime, p.finishTime),
+  ];
 }
 
 export const RUN_COLUMNS = ['RUN ID', 'TASK', 'PLATFORM', 'STATUS', 'TRIGGER', 'STARTED', 'DURATION'];
@@ -48,7 +56,11 @@ export const RUN_COLUMNS = ['RUN ID', 'TASK', 'PLATFORM', 'STATUS', 'TRIGGER', '
 /** An az-style table: a header, a line of dashes, left-aligned columns two spaces apart. */
 export function table(columns: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = columns.map((c, i) => Math.max(c.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return [line(columns), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 

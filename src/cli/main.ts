@@ -19,7 +19,8 @@ function keyValue(entry: string, flag: string): { name: string; value: string } 
   const name = eq < 0 ? entry : entry.slice(0, eq);
   if (!name) throw new CliError(`${flag} '${entry}' has no name: use NAME=VALUE`);
   const value = eq < 0 ? process.env[name] : entry.slice(eq + 1);
-  if (value === undefined) throw new CliError(`${flag} '${name}' has no value and no environment variable ${name} is set`);
+  if (value === undefined)
+    throw new CliError(`${flag} '${name}' has no value and no environment variable ${name} is set`);
   return { name, value };
 }
 
@@ -34,7 +35,9 @@ function print(value: unknown): void {
 }
 
 function outputOption(): Option {
-  return new Option('-o, --output <format>', 'output format').choices(['json', 'table', 'tsv']).default('json');
+  return new Option('-o, --output <format>', 'output format')
+    .choices(['json', 'table', 'tsv'])
+    .default('json');
 }
 
 function printRuns(runs: RunResource[], output: Output): void {
@@ -51,7 +54,8 @@ function isRemoteSource(source: string): boolean {
 async function streamRun(client: RefitClient, runId: string): Promise<RunResource> {
   const response = await client.request('GET', `/runs/${encodeURIComponent(runId)}/log?follow=true`);
   if (response.body) {
-    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) process.stdout.write(chunk);
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>)
+      process.stdout.write(chunk);
   }
   for (;;) {
     const run = await client.json<RunResource>('GET', `/runs/${encodeURIComponent(runId)}`);
@@ -63,7 +67,8 @@ async function streamRun(client: RefitClient, runId: string): Promise<RunResourc
 function finishedCode(run: RunResource): number {
   const p = run.properties;
   if (p.status === 'Succeeded') return 0;
-  const what = p.status === 'Timeout' ? 'Run timed out' : p.status === 'Canceled' ? 'Run was canceled' : 'Run failed';
+  const what =
+    p.status === 'Timeout' ? 'Run timed out' : p.status === 'Canceled' ? 'Run was canceled' : 'Run failed';
   process.stderr.write(`${what}${p.runErrorMessage ? `: ${p.runErrorMessage}` : ''}\n`);
   return 1;
 }
@@ -88,20 +93,34 @@ async function build(client: RefitClient, source: string, opts: BuildOptions): P
     sourceLocation = source;
   } else {
     const dir = resolve(source);
-    if (!(await stat(dir).catch(() => null))?.isDirectory()) throw new CliError(`the source '${source}' is not a directory, a git URL or a tarball URL`);
+    if (!(await stat(dir).catch(() => null))?.isDirectory())
+      throw new CliError(`the source '${source}' is not a directory, a git URL or a tarball URL`);
     if (!(await stat(resolve(dir, dockerfile)).catch(() => null))?.isFile()) {
-      throw new CliError(`no Dockerfile at '${resolve(dir, dockerfile)}': give its path relative to the source with -f`);
+      throw new CliError(
+        `no Dockerfile at '${resolve(dir, dockerfile)}': give its path relative to the source with -f`,
+      );
     }
     const archive = await packContext(dir, dockerfile);
-    process.stderr.write(`Packing source code into tar to upload (${(archive.length / 1024).toFixed(1)} KiB)...\n`);
-    const upload = await client.json<{ uploadUrl: string; relativePath: string }>('POST', '/listBuildSourceUploadUrl');
-    const put = await fetch(upload.uploadUrl, { method: 'PUT', headers: { 'x-ms-blob-type': 'BlockBlob', 'content-type': 'application/gzip' }, body: archive });
+    process.stderr.write(
+      `Packing source code into tar to upload (${(archive.length / 1024).toFixed(1)} KiB)...\n`,
+    );
+    const upload = await client.json<{ uploadUrl: string; relativePath: string }>(
+      'POST',
+      '/listBuildSourceUploadUrl',
+    );
+    const put = await fetch(upload.uploadUrl, {
+      method: 'PUT',
+      headers: { 'x-ms-blob-type': 'BlockBlob', 'content-type': 'application/gzip' },
+      body: archive,
+    });
     if (!put.ok) throw new CliError(`the upload of the source failed: HTTP ${put.status}`);
     sourceLocation = upload.relativePath;
   }
-  if (opts.image.length === 0) process.stderr.write("'--image or -t' is not provided. Skipping image push after build.\n");
+  if (opts.image.length === 0)
+    process.stderr.write("'--image or -t' is not provided. Skipping image push after build.\n");
   const timeout = opts.timeout === undefined ? undefined : Number(opts.timeout);
-  if (timeout !== undefined && !Number.isInteger(timeout)) throw new CliError(`--timeout '${opts.timeout}' must be whole seconds`);
+  if (timeout !== undefined && !Number.isInteger(timeout))
+    throw new CliError(`--timeout '${opts.timeout}' must be whole seconds`);
   const run = await client.json<RunResource>('POST', '/scheduleRun', {
     type: 'DockerBuildRequest',
     imageNames: opts.image,
@@ -127,7 +146,9 @@ async function build(client: RefitClient, source: string, opts: BuildOptions): P
 }
 
 async function lastRunId(client: RefitClient, taskName?: string): Promise<string> {
-  const filter = taskName ? `&$filter=${encodeURIComponent(`taskName eq '${taskName.replace(/'/g, "''")}'`)}` : '';
+  const filter = taskName
+    ? `&$filter=${encodeURIComponent(`taskName eq '${taskName.replace(/'/g, "''")}'`)}`
+    : '';
   const page = await client.json<{ value: RunResource[] }>('GET', `/runs?$top=1${filter}`);
   const run = page.value[0];
   if (!run) throw new CliError(taskName ? `task '${taskName}' has no runs` : 'there are no runs yet');
@@ -136,18 +157,32 @@ async function lastRunId(client: RefitClient, taskName?: string): Promise<string
 
 function program(client: RefitClient, exit: { code: number }): Command {
   const cli = new Command('refit')
-    .description('Refit: self-hosted Azure Container Registry Tasks. Talks to REFIT_URL (default http://127.0.0.1:7071).')
+    .description(
+      'Refit: self-hosted Azure Container Registry Tasks. Talks to REFIT_URL (default http://127.0.0.1:7071).',
+    )
     .exitOverride()
     .showHelpAfterError();
 
   cli
     .command('build')
-    .description('Queue a quick build (az acr build): build and push an image from a local directory, git URL or tarball URL.')
+    .description(
+      'Queue a quick build (az acr build): build and push an image from a local directory, git URL or tarball URL.',
+    )
     .argument('<source>', 'a local directory, a git URL (url#branch:folder) or a tarball URL')
-    .option('-t, --image <name>', 'image name and tag; {{.Run.ID}}, {{.Run.Registry}}, {{.Run.Date}} are rendered (repeatable)', collect, [])
+    .option(
+      '-t, --image <name>',
+      'image name and tag; {{.Run.ID}}, {{.Run.Registry}}, {{.Run.Date}} are rendered (repeatable)',
+      collect,
+      [],
+    )
     .option('-f, --file <path>', 'the Dockerfile, relative to the source', undefined)
     .option('--build-arg <name=value>', 'a build argument (repeatable)', collect, [])
-    .option('--secret-build-arg <name=value>', 'a secret build argument, masked in logs (repeatable)', collect, [])
+    .option(
+      '--secret-build-arg <name=value>',
+      'a secret build argument, masked in logs (repeatable)',
+      collect,
+      [],
+    )
     .option('--target <stage>', 'the stage of a multi-stage Dockerfile to build')
     .option('--platform <os/arch>', 'the platform to build for', 'linux/amd64')
     .option('--no-push', 'build without pushing')
@@ -158,7 +193,9 @@ function program(client: RefitClient, exit: { code: number }): Command {
       exit.code = await build(client, source, { ...opts, noCache: !opts.cache });
     });
 
-  const task = cli.command('task').description('Runs (and, later, tasks): list-runs, show-run, logs, cancel-run, update-run.');
+  const task = cli
+    .command('task')
+    .description('Runs (and, later, tasks): list-runs, show-run, logs, cancel-run, update-run.');
 
   task
     .command('list-runs')
@@ -190,7 +227,9 @@ function program(client: RefitClient, exit: { code: number }): Command {
 
   task
     .command('logs')
-    .description('Show a run log: streams a running run, prints a finished one. Without --run-id, the last created run.')
+    .description(
+      'Show a run log: streams a running run, prints a finished one. Without --run-id, the last created run.',
+    )
     .option('--run-id <id>', 'the run ID')
     .option('-n, --name <task>', 'the last run of this task')
     .action(async (opts: { runId?: string; name?: string }) => {
@@ -218,8 +257,13 @@ function program(client: RefitClient, exit: { code: number }): Command {
     .requiredOption('--no-archive <bool>', 'true: do not archive the run; false: archive it')
     .action(async (opts: { runId: string; archive: string }) => {
       const value = String(opts.archive).toLowerCase();
-      if (value !== 'true' && value !== 'false') throw new CliError(`--no-archive must be true or false, got '${opts.archive}'`);
-      print(await client.json('PATCH', `/runs/${encodeURIComponent(opts.runId)}`, { isArchiveEnabled: value === 'false' }));
+      if (value !== 'true' && value !== 'false')
+        throw new CliError(`--no-archive must be true or false, got '${opts.archive}'`);
+      print(
+        await client.json('PATCH', `/runs/${encodeURIComponent(opts.runId)}`, {
+          isArchiveEnabled: value === 'false',
+        }),
+      );
     });
 
   return cli;

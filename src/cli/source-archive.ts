@@ -3,7 +3,13 @@ import { join, relative, sep } from 'node:path';
 import ignore, { type Ignore } from '@balena/dockerignore';
 import * as tar from 'tar';
 
-async function walk(root: string, dir: string, ig: Ignore, hasNegations: boolean, out: string[]): Promise<void> {
+async function walk(
+  root: string,
+  dir: string,
+  ig: Ignore,
+  hasNegations: boolean,
+  out: string[],
+): Promise<void> {
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     const abs = join(dir, entry.name);
     const rel = relative(root, abs).split(sep).join('/');
@@ -25,13 +31,26 @@ export async function packContext(dir: string, dockerfile: string): Promise<Buff
   const lines = patterns.split(/\r?\n/).filter((l) => l.trim() && !l.trim().startsWith('#'));
   const ig = ignore().add(lines);
   const files: string[] = [];
-  await walk(dir, dir, ig, lines.some((l) => l.trim().startsWith('!')), files);
+  await walk(
+    dir,
+    dir,
+    ig,
+    lines.some((l) => l.trim().startsWith('!')),
+    files,
+  );
   for (const always of [dockerfile, '.dockerignore']) {
     const rel = always.split(sep).join('/');
-    if (!files.includes(rel) && (await readFile(join(dir, rel)).then(() => true, () => false))) files.push(rel);
+    if (
+      !files.includes(rel) &&
+      (await readFile(join(dir, rel)).then(
+        () => true,
+        () => false,
+      ))
+    )
+      files.push(rel);
   }
   const chunks: Buffer[] = [];
   const stream = tar.c({ gzip: true, cwd: dir, portable: true, noDirRecurse: true }, files);
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  for await (const chunk of stream) chunks.push(chunk);
   return Buffer.concat(chunks);
 }

@@ -21,10 +21,18 @@ export function registriesConf(insecure: readonly string[]): string {
  * Pushes `<registry>/refit/busybox:stable` unless the registry has it: FROM scratch plus Debian's static busybox,
  * so that images can have a shell without pulling anything from the internet.
  */
-export async function seedBusybox(registry: string, buildahArgs: readonly string[], env: NodeJS.ProcessEnv, print: (l: string) => void): Promise<void> {
+export async function seedBusybox(
+  registry: string,
+  buildahArgs: readonly string[],
+  env: NodeJS.ProcessEnv,
+  print: (l: string) => void,
+): Promise<void> {
   const head = await fetch(`http://${registry}/v2/${BUSYBOX_REPOSITORY}/manifests/${BUSYBOX_TAG}`, {
     method: 'HEAD',
-    headers: { accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' },
+    headers: {
+      accept:
+        'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json',
+    },
   });
   if (head.ok) return;
   print(`Seeding ${registry}/${BUSYBOX_REPOSITORY}:${BUSYBOX_TAG} (FROM scratch + static busybox)...`);
@@ -34,10 +42,21 @@ export async function seedBusybox(registry: string, buildahArgs: readonly string
   const collect = { env, onOutput: (c: string) => (output += c) };
   try {
     await copyFile('/bin/busybox', join(dir, 'busybox'));
-    await writeFile(join(dir, 'Dockerfile'), 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\nCMD ["/bin/sh"]\n');
-    const bud = await runProcess('buildah', [...buildahArgs, 'bud', '--isolation', 'chroot', '-t', image, dir], collect);
+    await writeFile(
+      join(dir, 'Dockerfile'),
+      'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\nCMD ["/bin/sh"]\n',
+    );
+    const bud = await runProcess(
+      'buildah',
+      [...buildahArgs, 'bud', '--isolation', 'chroot', '-t', image, dir],
+      collect,
+    );
     if (bud.code !== 0) throw new Error(`building ${image} failed:\n${output}`);
-    const push = await runProcess('buildah', [...buildahArgs, 'push', '--tls-verify=false', image, `docker://${image}`], collect);
+    const push = await runProcess(
+      'buildah',
+      [...buildahArgs, 'push', '--tls-verify=false', image, `docker://${image}`],
+      collect,
+    );
     if (push.code !== 0) throw new Error(`pushing ${image} failed:\n${output}`);
     await runProcess('buildah', [...buildahArgs, 'rmi', image], collect);
   } finally {

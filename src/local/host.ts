@@ -6,7 +6,12 @@ import { Readable } from 'node:stream';
 import { HttpRequest, HttpResponse, InvocationContext, type Timer } from '@azure/functions';
 import type { QueueClient } from '@azure/storage-queue';
 import { Cron } from 'croner';
-import type { FunctionDefinition, HttpFunction, QueueFunction, TimerFunction } from '../../functions/definitions';
+import type {
+  FunctionDefinition,
+  HttpFunction,
+  QueueFunction,
+  TimerFunction,
+} from '../../functions/definitions';
 import { log } from '../log';
 
 /** What the local host needs to know. */
@@ -44,7 +49,13 @@ function compileRoute(fn: HttpFunction): CompiledRoute {
   return { fn, pattern: new RegExp(`^/api/${source}/?$`, 'i'), params };
 }
 
-function armError(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
+function armError(
+  res: ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+  headers: Record<string, string> = {},
+): void {
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
   res.end(JSON.stringify({ error: { code, message } }));
 }
@@ -118,7 +129,10 @@ export class LocalHost {
 
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
-      const url = new URL(req.url ?? '/', `http://${req.headers.host ?? `${this.options.host}:${this.options.port}`}`);
+      const url = new URL(
+        req.url ?? '/',
+        `http://${req.headers.host ?? `${this.options.host}:${this.options.port}`}`,
+      );
       const method = (req.method ?? 'GET').toUpperCase();
       const matches = this.routes
         .map((r) => ({ route: r, m: r.pattern.exec(url.pathname) }))
@@ -127,24 +141,46 @@ export class LocalHost {
       const match = matches.find((x) => (x.route.fn.methods as readonly string[]).includes(method));
       if (!match) {
         const allowed = [...new Set(matches.flatMap((x) => x.route.fn.methods))].join(', ');
-        return armError(res, 405, 'MethodNotAllowed', `${method} is not allowed on ${url.pathname}; use ${allowed}`, { allow: allowed });
+        return armError(
+          res,
+          405,
+          'MethodNotAllowed',
+          `${method} is not allowed on ${url.pathname}; use ${allowed}`,
+          { allow: allowed },
+        );
       }
       const { fn } = match.route;
       if (fn.authLevel === 'function' && this.options.apiKey) {
         const given = req.headers['x-functions-key'];
         const key = (Array.isArray(given) ? given[0] : given) ?? url.searchParams.get('code');
         if (!keyMatches(key ?? null, this.options.apiKey)) {
-          return armError(res, 401, 'Unauthorized', 'this API needs a key: send it as the x-functions-key header (REFIT_KEY)');
+          return armError(
+            res,
+            401,
+            'Unauthorized',
+            'this API needs a key: send it as the x-functions-key header (REFIT_KEY)',
+          );
         }
       }
-      const body = method === 'GET' || method === 'HEAD' ? Buffer.alloc(0) : await readBody(req, this.options.maxBodyBytes);
+      const body =
+        method === 'GET' || method === 'HEAD'
+          ? Buffer.alloc(0)
+          : await readBody(req, this.options.maxBodyBytes);
       if (body === 'too-large') {
         res.setHeader('connection', 'close');
-        return armError(res, 413, 'PayloadTooLarge', `the body is larger than the limit of ${this.options.maxBodyBytes} bytes`);
+        return armError(
+          res,
+          413,
+          'PayloadTooLarge',
+          `the body is larger than the limit of ${this.options.maxBodyBytes} bytes`,
+        );
       }
-      const params = Object.fromEntries(match.route.params.map((p, i) => [p, decodeURIComponent(match.m[i + 1]!)]));
+      const params = Object.fromEntries(
+        match.route.params.map((p, i) => [p, decodeURIComponent(match.m[i + 1]!)]),
+      );
       const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+      for (const [k, v] of Object.entries(req.headers))
+        if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
       const request = new HttpRequest({
         method,
         url: url.toString(),
@@ -153,21 +189,26 @@ export class LocalHost {
         params,
         ...(body.length ? { body: { bytes: body } } : {}),
       });
-      const context = new InvocationContext({ functionName: fn.name, invocationId: randomUUID(), logHandler: () => undefined });
+      const context = new InvocationContext({
+        functionName: fn.name,
+        invocationId: randomUUID(),
+        logHandler: () => undefined,
+      });
       const init = await this.track(fn.handler(request, context));
       const response = init instanceof HttpResponse ? init : new HttpResponse(init);
       const outHeaders: Record<string, string> = {};
       response.headers.forEach((value, key) => (outHeaders[key] = value));
       res.writeHead(response.status, outHeaders);
       if (!response.body) return void res.end();
-      const stream = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream);
+      const stream = Readable.fromWeb(response.body);
       res.on('close', () => stream.destroy());
       stream.on('error', () => res.destroy());
       stream.pipe(res);
       this.wake();
     } catch (err) {
       log.error('local host failed to serve a request', { error: (err as Error).stack });
-      if (!res.headersSent) armError(res, 500, 'InternalServerError', 'An internal error occurred; see the host log.');
+      if (!res.headersSent)
+        armError(res, 500, 'InternalServerError', 'An internal error occurred; see the host log.');
       else res.destroy();
     }
   }
@@ -182,9 +223,21 @@ export class LocalHost {
     let timer: NodeJS.Timeout | undefined;
     let polling = false;
 
-    const handle = async (message: { messageId: string; popReceipt: string; messageText: string; dequeueCount: number; insertedOn: Date; expiresOn: Date; nextVisibleOn: Date }): Promise<void> => {
+    const handle = async (message: {
+      messageId: string;
+      popReceipt: string;
+      messageText: string;
+      dequeueCount: number;
+      insertedOn: Date;
+      expiresOn: Date;
+      nextVisibleOn: Date;
+    }): Promise<void> => {
       if (message.dequeueCount > maxDequeue) {
-        log.warn('queue message moved to the poison queue', { queue: fn.queueName, messageId: message.messageId, dequeueCount: message.dequeueCount });
+        log.warn('queue message moved to the poison queue', {
+          queue: fn.queueName,
+          messageId: message.messageId,
+          dequeueCount: message.dequeueCount,
+        });
         await poison.sendMessage(message.messageText);
         await queue.deleteMessage(message.messageId, message.popReceipt);
         return;
@@ -212,8 +265,14 @@ export class LocalHost {
         await fn.handler(payload, context);
         await queue.deleteMessage(message.messageId, message.popReceipt);
       } catch (err) {
-        log.warn('queue handler failed; the message will be retried', { queue: fn.queueName, messageId: message.messageId, error: (err as Error).message });
-        await queue.updateMessage(message.messageId, message.popReceipt, undefined, retryAfter).catch(() => undefined);
+        log.warn('queue handler failed; the message will be retried', {
+          queue: fn.queueName,
+          messageId: message.messageId,
+          error: (err as Error).message,
+        });
+        await queue
+          .updateMessage(message.messageId, message.popReceipt, undefined, retryAfter)
+          .catch(() => undefined);
       }
     };
 
@@ -222,7 +281,10 @@ export class LocalHost {
       polling = true;
       timer = undefined;
       try {
-        const { receivedMessageItems } = await queue.receiveMessages({ numberOfMessages: 16, visibilityTimeout: 60 });
+        const { receivedMessageItems } = await queue.receiveMessages({
+          numberOfMessages: 16,
+          visibilityTimeout: 60,
+        });
         if (receivedMessageItems.length > 0) {
           delay = 50;
           await Promise.all(receivedMessageItems.map((m) => this.track(handle(m))));
@@ -259,10 +321,18 @@ export class LocalHost {
       const timer: Timer = {
         isPastDue: false,
         schedule: { adjustForDST: false },
-        scheduleStatus: { last: (last ?? new Date()).toISOString(), next: cron.nextRun()?.toISOString() ?? '', lastUpdated: new Date().toISOString() },
+        scheduleStatus: {
+          last: (last ?? new Date()).toISOString(),
+          next: cron.nextRun()?.toISOString() ?? '',
+          lastUpdated: new Date().toISOString(),
+        },
       };
       last = new Date();
-      const context = new InvocationContext({ functionName: fn.name, invocationId: randomUUID(), logHandler: () => undefined });
+      const context = new InvocationContext({
+        functionName: fn.name,
+        invocationId: randomUUID(),
+        logHandler: () => undefined,
+      });
       try {
         await this.track(fn.handler(timer, context));
       } catch (err) {

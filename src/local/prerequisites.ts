@@ -32,7 +32,9 @@ export function ensurePrerequisites(print: (line: string) => void): void {
   const packages = missing.map((p) => p.debianPackage);
   const isRoot = process.getuid?.() === 0;
   if (!isRoot || !has('apt-get')) {
-    throw new Error(`Refit needs ${missing.map((p) => p.command).join(', ')}. Install them with:\n  sudo apt-get install -y ${packages.join(' ')}`);
+    throw new Error(
+      `Refit needs ${missing.map((p) => p.command).join(', ')}. Install them with:\n  sudo apt-get install -y ${packages.join(' ')}`,
+    );
   }
   print(`Installing ${packages.join(', ')} with apt-get...`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
@@ -40,6 +42,8 @@ export function ensurePrerequisites(print: (line: string) => void): void {
   const result = spawnSync('apt-get', ['install', '-y', '-qq', ...packages], { stdio: 'inherit', env });
   const still = missingPrerequisites();
   if (result.status !== 0 || still.length > 0) {
-    throw new Error(`apt-get could not install ${still.map((p) => p.debianPackage).join(' ') || packages.join(' ')}; install them and run npm start again`);
+    throw new Error(
+      `apt-get could not install ${still.map((p) => p.debianPackage).join(' ') || packages.join(' ')}; install them and run npm start again`,
+    );
   }
 }

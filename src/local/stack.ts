@@ -23,12 +23,16 @@ export interface StackOptions {
 }
 
 /** Reads the stack's options from the environment (REFIT_DATA_DIR, REFIT_PORT, REFIT_REGISTRY_PORT, REFIT_AZURITE_PORT). */
-export function stackOptionsFromEnv(env = process.env, print: (line: string) => void = (l) => console.log(l)): StackOptions {
+export function stackOptionsFromEnv(
+  env = process.env,
+  print: (line: string) => void = (l) => console.log(l),
+): StackOptions {
   const int = (name: string, fallback: number): number => {
     const raw = env[name];
     if (!raw) return fallback;
     const n = Number(raw);
-    if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`${name} must be a port number, got '${raw}'`);
+    if (!Number.isInteger(n) || n < 1 || n > 65535)
+      throw new Error(`${name} must be a port number, got '${raw}'`);
     return n;
   };
   const azurite = int('REFIT_AZURITE_PORT', 10000);
@@ -54,10 +58,17 @@ function portOpen(host: string, port: number): Promise<boolean> {
   });
 }
 
-async function waitFor(what: string, probe: () => Promise<boolean>, child: ChildProcess, logFile: string, timeoutMs = 30000): Promise<void> {
+async function waitFor(
+  what: string,
+  probe: () => Promise<boolean>,
+  child: ChildProcess,
+  logFile: string,
+  timeoutMs = 30000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${what} exited with code ${child.exitCode}; see ${logFile}`);
+    if (child.exitCode !== null)
+      throw new Error(`${what} exited with code ${child.exitCode}; see ${logFile}`);
     if (await probe()) return;
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -102,7 +113,11 @@ export class LocalStack {
     return `${this.options.host}:${this.options.registryPort}`;
   }
 
-  private spawnLogged(what: string, command: string, args: string[]): { child: ChildProcess; logFile: string } {
+  private spawnLogged(
+    what: string,
+    command: string,
+    args: string[],
+  ): { child: ChildProcess; logFile: string } {
     const logFile = join(this.options.dataDir, 'logs', `${what}.log`);
     const fd = openSync(logFile, 'a');
     const child = spawn(command, args, { stdio: ['ignore', fd, fd], detached: false });
@@ -115,7 +130,9 @@ export class LocalStack {
     if (existsSync(this.lockFile)) {
       const pid = Number(readFileSync(this.lockFile, 'utf8').trim());
       if (pid && pid !== process.pid && isAlive(pid)) {
-        throw new Error(`Refit is already running (pid ${pid}, data in ${this.options.dataDir}) at ${this.url}. Stop it first (Ctrl-C in its terminal, or kill ${pid}).`);
+        throw new Error(
+          `Refit is already running (pid ${pid}, data in ${this.options.dataDir}) at ${this.url}. Stop it first (Ctrl-C in its terminal, or kill ${pid}).`,
+        );
       }
     }
     writeFileSync(this.lockFile, `${process.pid}\n`);
@@ -131,7 +148,10 @@ export class LocalStack {
       ['Azurite (table)', azuritePorts.table],
     ];
     for (const [what, p] of ports) {
-      if (await portOpen(host, p)) throw new Error(`port ${p} (${what}) is already in use by another program: free it or choose other ports (REFIT_PORT, REFIT_REGISTRY_PORT, REFIT_AZURITE_PORT)`);
+      if (await portOpen(host, p))
+        throw new Error(
+          `port ${p} (${what}) is already in use by another program: free it or choose other ports (REFIT_PORT, REFIT_REGISTRY_PORT, REFIT_AZURITE_PORT)`,
+        );
     }
   }
 
@@ -144,17 +164,31 @@ export class LocalStack {
       await this.checkPortsFree();
       ensurePrerequisites(print);
       const secretKey = readOrCreate(join(dataDir, 'secret.key'), () => randomBytes(32).toString('base64'));
-      const hookSecret = readOrCreate(join(dataDir, 'registry-webhook.secret'), () => randomBytes(24).toString('hex'));
+      const hookSecret = readOrCreate(join(dataDir, 'registry-webhook.secret'), () =>
+        randomBytes(24).toString('hex'),
+      );
 
       const { blob, queue, table } = this.options.azuritePorts;
       mkdirSync(join(dataDir, 'azurite'), { recursive: true });
       const azurite = this.spawnLogged('azurite', process.execPath, [
         require.resolve('azurite/dist/src/azurite.js'),
-        '--location', join(dataDir, 'azurite'),
-        '--skipApiVersionCheck', '--disableTelemetry', '--loose',
-        '--blobHost', host, '--blobPort', String(blob),
-        '--queueHost', host, '--queuePort', String(queue),
-        '--tableHost', host, '--tablePort', String(table),
+        '--location',
+        join(dataDir, 'azurite'),
+        '--skipApiVersionCheck',
+        '--disableTelemetry',
+        '--loose',
+        '--blobHost',
+        host,
+        '--blobPort',
+        String(blob),
+        '--queueHost',
+        host,
+        '--queuePort',
+        String(queue),
+        '--tableHost',
+        host,
+        '--tablePort',
+        String(table),
       ]);
       print(`Starting Azurite on ${host}:${blob}-${table}...`);
 
@@ -183,11 +217,29 @@ export class LocalStack {
       const registry = this.spawnLogged('registry', 'docker-registry', ['serve', registryConfig]);
       print(`Starting the registry on ${this.registry}...`);
 
-      await waitFor('Azurite', async () => (await portOpen(host, blob)) && (await portOpen(host, queue)) && (await portOpen(host, table)), azurite.child, azurite.logFile);
-      await waitFor('the registry', () => fetch(`http://${this.registry}/v2/`).then((r) => r.ok, () => false), registry.child, registry.logFile);
+      await waitFor(
+        'Azurite',
+        async () =>
+          (await portOpen(host, blob)) && (await portOpen(host, queue)) && (await portOpen(host, table)),
+        azurite.child,
+        azurite.logFile,
+      );
+      await waitFor(
+        'the registry',
+        () =>
+          fetch(`http://${this.registry}/v2/`).then(
+            (r) => r.ok,
+            () => false,
+          ),
+        registry.child,
+        registry.logFile,
+      );
 
       const containersConf = join(dataDir, 'registries.conf');
-      writeFileSync(containersConf, registriesConf([this.registry, `localhost:${this.options.registryPort}`]));
+      writeFileSync(
+        containersConf,
+        registriesConf([this.registry, `localhost:${this.options.registryPort}`]),
+      );
       const env: Record<string, string | undefined> = {
         ...process.env,
         REFIT_STORAGE: azuriteConnectionString(host, blob, queue, table),
@@ -199,7 +251,12 @@ export class LocalStack {
         REFIT_CONTAINERS_REGISTRIES_CONF: containersConf,
       };
       const config = loadConfig(env);
-      await seedBusybox(this.registry, config.buildahGlobalArgs, { ...process.env, CONTAINERS_REGISTRIES_CONF: containersConf }, print);
+      await seedBusybox(
+        this.registry,
+        config.buildahGlobalArgs,
+        { ...process.env, CONTAINERS_REGISTRIES_CONF: containersConf },
+        print,
+      );
       Object.assign(process.env, env);
       this.refit = createRefit(config);
       await ensureStorage(this.refit.storage);
@@ -250,7 +307,8 @@ export class LocalStack {
         ),
       );
       try {
-        if (existsSync(this.lockFile) && Number(readFileSync(this.lockFile, 'utf8').trim()) === process.pid) rmSync(this.lockFile);
+        if (existsSync(this.lockFile) && Number(readFileSync(this.lockFile, 'utf8').trim()) === process.pid)
+          rmSync(this.lockFile);
       } catch {
         // the lock is gone already
       }

@@ -13,7 +13,12 @@ export interface ImageReference {
 }
 
 export const DOCKER_HUB = 'docker.io';
-const DOCKER_HUB_ALIASES = new Set(['docker.io', 'index.docker.io', 'registry.hub.docker.com', 'registry-1.docker.io']);
+const DOCKER_HUB_ALIASES = new Set([
+  'docker.io',
+  'index.docker.io',
+  'registry.hub.docker.com',
+  'registry-1.docker.io',
+]);
 
 // The grammar of distribution/reference (reference/regexp.go).
 const alnum = '[a-z0-9]+';
@@ -34,7 +39,10 @@ function invalid(input: string, why: string, field?: string): ValidationError {
  * Parses `[registry/]repository[:tag][@digest]`. A reference without a registry belongs to
  * `defaultRegistry` (Docker Hub unless told otherwise); a missing tag becomes `latest` unless a digest is given.
  */
-export function parseImageReference(input: string, options: { defaultRegistry?: string; field?: string } = {}): ImageReference {
+export function parseImageReference(
+  input: string,
+  options: { defaultRegistry?: string; field?: string } = {},
+): ImageReference {
   const field = options.field;
   const text = input.trim();
   if (!text) throw invalid(input, 'it is empty', field);
@@ -63,16 +71,26 @@ export function parseImageReference(input: string, options: { defaultRegistry?: 
   const slash = rest.indexOf('/');
   if (slash >= 0) {
     const first = rest.slice(0, slash);
-    if (first.includes('.') || first.includes(':') || first === 'localhost' || first !== first.toLowerCase()) {
+    if (
+      first.includes('.') ||
+      first.includes(':') ||
+      first === 'localhost' ||
+      first !== first.toLowerCase()
+    ) {
       registry = first;
       path = rest.slice(slash + 1);
       if (!DOMAIN.test(registry)) throw invalid(input, `'${registry}' is not a registry host`, field);
     }
   }
   if (!PATH.test(path)) {
-    throw invalid(input, 'the repository must be lower-case letters, digits and separators (. _ __ -) between slashes', field);
+    throw invalid(
+      input,
+      'the repository must be lower-case letters, digits and separators (. _ __ -) between slashes',
+      field,
+    );
   }
-  if ((registry ? registry.length + 1 : 0) + path.length > 255) throw invalid(input, 'the name is longer than 255 characters', field);
+  if ((registry ? registry.length + 1 : 0) + path.length > 255)
+    throw invalid(input, 'the name is longer than 255 characters', field);
 
   registry = registry ?? options.defaultRegistry ?? DOCKER_HUB;
   if (DOCKER_HUB_ALIASES.has(registry)) {

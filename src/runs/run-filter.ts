@@ -1,7 +1,12 @@
 import { ValidationError } from '../errors';
 
 /** The fields `$filter` may name, in the case the table stores them (matched case-insensitively). */
-const FIELDS: Record<string, string> = { runid: 'runId', status: 'status', runtype: 'runType', taskname: 'taskName' };
+const FIELDS: Record<string, string> = {
+  runid: 'runId',
+  status: 'status',
+  runtype: 'runType',
+  taskname: 'taskName',
+};
 
 type Token = { kind: 'ident' | 'string' | 'lparen' | 'rparen'; text: string };
 
@@ -34,7 +39,11 @@ function tokenize(filter: string): Token[] {
       tokens.push({ kind: 'string', text: value });
     } else {
       const m = /^[A-Za-z_][A-Za-z0-9_]*/.exec(filter.slice(i));
-      if (!m) throw new ValidationError(`$filter has an unexpected character '${ch}' at position ${i + 1}`, '$filter');
+      if (!m)
+        throw new ValidationError(
+          `$filter has an unexpected character '${ch}' at position ${i + 1}`,
+          '$filter',
+        );
       tokens.push({ kind: 'ident', text: m[0] });
       i += m[0].length;
     }
@@ -54,7 +63,8 @@ export function runFilterToTableQuery(filter: string): string {
   const tokens = tokenize(filter);
   let pos = 0;
   const peek = (): Token | undefined => tokens[pos];
-  const isWord = (t: Token | undefined, word: string): boolean => t?.kind === 'ident' && t.text.toLowerCase() === word;
+  const isWord = (t: Token | undefined, word: string): boolean =>
+    t?.kind === 'ident' && t.text.toLowerCase() === word;
 
   function comparison(): string {
     const t = tokens[pos++];
@@ -63,17 +73,25 @@ export function runFilterToTableQuery(filter: string): string {
       if (tokens[pos++]?.kind !== 'rparen') throw new ValidationError("$filter is missing a ')'", '$filter');
       return `(${inner})`;
     }
-    if (t?.kind !== 'ident') throw new ValidationError('$filter expects a field name (runId, status, runType, taskName)', '$filter');
+    if (t?.kind !== 'ident')
+      throw new ValidationError('$filter expects a field name (runId, status, runType, taskName)', '$filter');
     const field = FIELDS[t.text.toLowerCase()];
     if (!field) {
-      throw new ValidationError(`$filter cannot filter on '${t.text}': use runId, status, runType or taskName`, '$filter');
+      throw new ValidationError(
+        `$filter cannot filter on '${t.text}': use runId, status, runType or taskName`,
+        '$filter',
+      );
     }
     const op = tokens[pos++];
     if (!isWord(op, 'eq')) {
-      throw new ValidationError(`$filter supports only 'eq', got '${op?.text ?? 'end of filter'}' after '${t.text}'`, '$filter');
+      throw new ValidationError(
+        `$filter supports only 'eq', got '${op?.text ?? 'end of filter'}' after '${t.text}'`,
+        '$filter',
+      );
     }
     const value = tokens[pos++];
-    if (value?.kind !== 'string') throw new ValidationError(`$filter expects a quoted value after '${t.text} eq'`, '$filter');
+    if (value?.kind !== 'string')
+      throw new ValidationError(`$filter expects a quoted value after '${t.text} eq'`, '$filter');
     return `${field} eq ${quote(value.text)}`;
   }
   function conjunction(): string {
@@ -95,6 +113,7 @@ export function runFilterToTableQuery(filter: string): string {
 
   if (tokens.length === 0) throw new ValidationError('$filter is empty', '$filter');
   const query = disjunction();
-  if (pos < tokens.length) throw new ValidationError(`$filter has unexpected text at '${tokens[pos]!.text}'`, '$filter');
+  if (pos < tokens.length)
+    throw new ValidationError(`$filter has unexpected text at '${tokens[pos]!.text}'`, '$filter');
   return query;
 }

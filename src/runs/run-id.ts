@@ -16,7 +16,8 @@ export function formatRunId(prefix: string, n: number): string {
 
 /** The counter behind a run ID, or a 404-worthy null when the text is not a run ID of this deployment. */
 export function parseRunId(prefix: string, runId: string): number | null {
-  if (!runId.startsWith(prefix) || runId.length <= prefix.length || runId.length > prefix.length + 11) return null;
+  if (!runId.startsWith(prefix) || runId.length <= prefix.length || runId.length > prefix.length + 11)
+    return null;
   let n = 0;
   for (const ch of runId.slice(prefix.length)) {
     const d = ALPHABET.indexOf(ch);

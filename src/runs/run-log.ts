@@ -119,7 +119,9 @@ export class RunLogs {
 
   /** Creates the (empty) log of a new run. */
   async create(runId: string): Promise<void> {
-    await this.blob(runId).createIfNotExists({ blobHTTPHeaders: { blobContentType: 'text/plain; charset=utf-8' } });
+    await this.blob(runId).createIfNotExists({
+      blobHTTPHeaders: { blobContentType: 'text/plain; charset=utf-8' },
+    });
   }
 
   /** A writer that appends to the run's log, masking `secrets`. */

@@ -58,24 +58,36 @@ export class RunService {
     if (!found || found.run.status !== 'Queued') return;
     let claimed: Run;
     try {
-      claimed = await this.store.updateIfUnchanged(found, { ...found.run, status: 'Started', startTime: new Date().toISOString() });
+      claimed = await this.store.updateIfUnchanged(found, {
+        ...found.run,
+        status: 'Started',
+        startTime: new Date().toISOString(),
+      });
     } catch (err) {
       if (err instanceof ConflictError) return;
       throw err;
     }
-    const secrets = claimed.sealedSecrets ? (JSON.parse(open(this.config.secretKey, claimed.sealedSecrets)) as Record<string, string>) : {};
+    const secrets = claimed.sealedSecrets
+      ? (JSON.parse(open(this.config.secretKey, claimed.sealedSecrets)) as Record<string, string>)
+      : {};
     try {
       await this.executor().start(claimed, secrets);
     } catch (err) {
       log.error('executor failed to start a run', { runId, error: (err as Error).message });
-      await this.finish(runId, { status: 'Error', outputImages: [], runErrorMessage: `the run could not be started: ${(err as Error).message}` });
+      await this.finish(runId, {
+        status: 'Error',
+        outputImages: [],
+        runErrorMessage: `the run could not be started: ${(err as Error).message}`,
+      });
       await this.logs.markComplete(runId, 'Error', `Run ID: ${runId} could not be started`);
     }
   }
 
   /** The executor's report that a run's build began. */
   async running(runId: string): Promise<void> {
-    await this.store.update(runId, (run) => (run.status === 'Started' ? { ...run, status: 'Running' } : null));
+    await this.store.update(runId, (run) =>
+      run.status === 'Started' ? { ...run, status: 'Running' } : null,
+    );
   }
 
   /** The completion path: records the outcome unless the run already finished (a cancel wins). */
@@ -107,26 +119,39 @@ export class RunService {
 
   /** Runs_Update: only `isArchiveEnabled` can change. */
   async update(runId: string, body: unknown): Promise<Run> {
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ValidationError('the body must be a JSON object');
+    if (typeof body !== 'object' || body === null || Array.isArray(body))
+      throw new ValidationError('the body must be a JSON object');
     const unknownKeys = Object.keys(body).filter((k) => k !== 'isArchiveEnabled');
-    if (unknownKeys.length) throw new ValidationError(`'${unknownKeys[0]}' cannot be updated: only isArchiveEnabled can`, unknownKeys[0]);
+    if (unknownKeys.length)
+      throw new ValidationError(
+        `'${unknownKeys[0]}' cannot be updated: only isArchiveEnabled can`,
+        unknownKeys[0],
+      );
     const value = (body as { isArchiveEnabled?: unknown }).isArchiveEnabled;
-    if (typeof value !== 'boolean') throw new ValidationError('isArchiveEnabled must be true or false', 'isArchiveEnabled');
+    if (typeof value !== 'boolean')
+      throw new ValidationError('isArchiveEnabled must be true or false', 'isArchiveEnabled');
     return this.store.update(runId, (run) => ({ ...run, isArchiveEnabled: value }));
   }
 
   /** Runs_Cancel: a Queued run never starts; a running one is killed. A finished run is a 409. */
   async cancel(runId: string): Promise<Run> {
     const before = await this.get(runId);
-    if (FINISHED.has(before.status)) throw new ConflictError(`run '${runId}' has already finished (${before.status})`, 'runId');
+    if (FINISHED.has(before.status))
+      throw new ConflictError(`run '${runId}' has already finished (${before.status})`, 'runId');
     const run = await this.store.update(runId, (current) =>
       FINISHED.has(current.status)
         ? null
-        : { ...current, status: 'Canceled', finishTime: new Date().toISOString(), runErrorMessage: 'the run was canceled' },
+        : {
+            ...current,
+            status: 'Canceled',
+            finishTime: new Date().toISOString(),
+            runErrorMessage: 'the run was canceled',
+          },
     );
     const wasRunning = await this.executor().cancel(runId);
     // The executor closes the log of a run it was running; a run that never reached it is closed here.
-    if (!wasRunning && before.status === 'Queued') await this.logs.markComplete(runId, 'Canceled', `Run ID: ${runId} was canceled`);
+    if (!wasRunning && before.status === 'Queued')
+      await this.logs.markComplete(runId, 'Canceled', `Run ID: ${runId} was canceled`);
     log.info('run canceled', { runId });
     return run;
   }

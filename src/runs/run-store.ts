@@ -11,7 +11,10 @@ const JSON_FIELDS = ['platform', 'agentConfiguration', 'outputImages', 'spec'] a
 type RunEntity = Record<string, unknown> & { partitionKey: string; rowKey: string };
 
 function toEntity(run: Run, prefix: string): RunEntity {
-  const entity: RunEntity = { partitionKey: PARTITION, rowKey: runRowKey(parseRunId(prefix, run.runId) ?? 0) };
+  const entity: RunEntity = {
+    partitionKey: PARTITION,
+    rowKey: runRowKey(parseRunId(prefix, run.runId) ?? 0),
+  };
   for (const [key, value] of Object.entries(run)) {
     if (value === undefined) continue;
     entity[key] = (JSON_FIELDS as readonly string[]).includes(key) ? JSON.stringify(value) : value;
@@ -23,7 +26,14 @@ function toEntity(run: Run, prefix: string): RunEntity {
 function fromEntity(entity: TableEntityResult<Record<string, unknown>>): Run {
   const run: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(entity)) {
-    if (key === 'partitionKey' || key === 'rowKey' || key === 'etag' || key === 'timestamp' || key.startsWith('odata')) continue;
+    if (
+      key === 'partitionKey' ||
+      key === 'rowKey' ||
+      key === 'etag' ||
+      key === 'timestamp' ||
+      key.startsWith('odata')
+    )
+      continue;
     run[key] = (JSON_FIELDS as readonly string[]).includes(key) ? JSON.parse(value as string) : value;
   }
   if (run.taskName === '') delete run.taskName;
@@ -74,9 +84,13 @@ export class RunStore {
           return formatRunId(this.prefix, 1);
         }
         const next = current.value + 1;
-        await this.counters.updateEntity({ partitionKey: 'runId', rowKey: this.prefix, value: next }, 'Replace', {
-          etag: current.etag,
-        });
+        await this.counters.updateEntity(
+          { partitionKey: 'runId', rowKey: this.prefix, value: next },
+          'Replace',
+          {
+            etag: current.etag,
+          },
+        );
         return formatRunId(this.prefix, next);
       } catch (err) {
         const status = statusOf(err);
@@ -143,7 +157,9 @@ export class RunStore {
 
   /** A page of runs, newest first, optionally filtered by a Runs_List `$filter`. */
   async list(options: { filter?: string; top: number; continuationToken?: string }): Promise<RunPage> {
-    const filter = `PartitionKey eq '${PARTITION}'` + (options.filter ? ` and (${runFilterToTableQuery(options.filter)})` : '');
+    const filter =
+      `PartitionKey eq '${PARTITION}'` +
+      (options.filter ? ` and (${runFilterToTableQuery(options.filter)})` : '');
     const runs: Run[] = [];
     let token = options.continuationToken;
     // One request per page, each asking only for what is still missing, so a token never skips a row.
@@ -151,8 +167,9 @@ export class RunStore {
       const pages = this.runs
         .listEntities<Record<string, unknown>>({ queryOptions: { filter } })
         .byPage({ maxPageSize: options.top - runs.length, ...(token ? { continuationToken: token } : {}) });
-      const { value: page } = await pages.next();
-      if (!page) break;
+      const next = await pages.next();
+      if (next.done) break;
+      const page = next.value;
       for (const entity of page) runs.push(fromEntity(entity));
       token = page.continuationToken;
     } while (token && runs.length < options.top);
@@ -163,7 +180,9 @@ export class RunStore {
   async listByStatus(statuses: readonly string[]): Promise<Run[]> {
     const filter = `PartitionKey eq '${PARTITION}' and (${statuses.map((s) => `status eq '${s}'`).join(' or ')})`;
     const runs: Run[] = [];
-    for await (const entity of this.runs.listEntities<Record<string, unknown>>({ queryOptions: { filter } })) {
+    for await (const entity of this.runs.listEntities<Record<string, unknown>>({
+      queryOptions: { filter },
+    })) {
       runs.push(fromEntity(entity));
     }
     return runs;

@@ -1,10 +1,17 @@
 import type { ImageReference } from '../registry/image-reference';
 
 /** Every status a run can have, as ACR names them. */
-export type RunStatus = 'Queued' | 'Started' | 'Running' | 'Succeeded' | 'Failed' | 'Canceled' | 'Error' | 'Timeout';
+export type RunStatus =
+  'Queued' | 'Started' | 'Running' | 'Succeeded' | 'Failed' | 'Canceled' | 'Error' | 'Timeout';
 
 /** Statuses after which a run never changes again. */
-export const FINISHED: ReadonlySet<RunStatus> = new Set(['Succeeded', 'Failed', 'Canceled', 'Error', 'Timeout']);
+export const FINISHED: ReadonlySet<RunStatus> = new Set([
+  'Succeeded',
+  'Failed',
+  'Canceled',
+  'Error',
+  'Timeout',
+]);
 
 /** How a run came to be: a quick build, a quick run, or a task's build or run. */
 export type RunType = 'QuickBuild' | 'QuickRun' | 'AutoBuild' | 'AutoRun';
@@ -37,7 +44,10 @@ export interface DockerBuildSpec {
 }
 
 /** An output image of a run, with the digest the registry holds for it. */
-export type OutputImage = Pick<ImageReference, 'registry' | 'repository'> & { tag: string | null; digest: string };
+export type OutputImage = Pick<ImageReference, 'registry' | 'repository'> & {
+  tag: string | null;
+  digest: string;
+};
 
 /** A run as Refit keeps it. */
 export interface Run {

@@ -8,23 +8,31 @@ import type { Platform, Run } from './run';
 import { renderRunTemplate, runDate } from './render';
 
 /** The run request types ACR's scheduleRun takes. */
-export const RUN_REQUEST_TYPES = ['DockerBuildRequest', 'FileTaskRunRequest', 'EncodedTaskRunRequest', 'TaskRunRequest'] as const;
+export const RUN_REQUEST_TYPES = [
+  'DockerBuildRequest',
+  'FileTaskRunRequest',
+  'EncodedTaskRunRequest',
+  'TaskRunRequest',
+] as const;
 
 const OS = { linux: 'Linux', windows: 'Windows' } as const;
 
 const platformSchema = z
   .object({
-    os: z
-      .string()
-      .transform((v, ctx) => {
-        const os = OS[v.toLowerCase() as keyof typeof OS];
-        if (!os) ctx.addIssue({ code: 'custom', message: `'${v}' is not a valid value for os: use Linux or Windows` });
-        return os ?? 'Linux';
-      }),
+    os: z.string().transform((v, ctx) => {
+      const os = OS[v.toLowerCase() as keyof typeof OS];
+      if (!os)
+        ctx.addIssue({ code: 'custom', message: `'${v}' is not a valid value for os: use Linux or Windows` });
+      return os ?? 'Linux';
+    }),
     architecture: z.enum(['amd64', 'x86', '386', 'arm', 'arm64'], {
       error: (i) => `'${String(i.input)}' is not a valid architecture: use amd64, x86, 386, arm or arm64`,
     }),
-    variant: z.enum(['v6', 'v7', 'v8'], { error: (i) => `'${String(i.input)}' is not a valid variant: use v6, v7 or v8` }).optional(),
+    variant: z
+      .enum(['v6', 'v7', 'v8'], {
+        error: (i) => `'${String(i.input)}' is not a valid variant: use v6, v7 or v8`,
+      })
+      .optional(),
   })
   .strict();
 
@@ -41,7 +49,10 @@ const argumentSchema = z
 
 const credentialsSchema = z
   .object({
-    sourceRegistry: z.object({ loginMode: z.enum(['None', 'Default']) }).strict().optional(),
+    sourceRegistry: z
+      .object({ loginMode: z.enum(['None', 'Default']) })
+      .strict()
+      .optional(),
     customRegistries: z.record(z.string(), z.unknown()).optional(),
   })
   .strict();
@@ -92,18 +103,31 @@ export function parseRunRequest(body: unknown): DockerBuildRequest {
     throw new ValidationError('the run request must be a JSON object');
   }
   const type = (body as { type?: unknown }).type;
-  if (type === undefined) throw new ValidationError(`type is required: one of ${RUN_REQUEST_TYPES.join(', ')}`, 'type');
+  if (type === undefined)
+    throw new ValidationError(`type is required: one of ${RUN_REQUEST_TYPES.join(', ')}`, 'type');
   if (type === 'DockerBuildRequest') return parseWith(dockerBuildRequestSchema, body, 'DockerBuildRequest');
   if (typeof type === 'string' && (RUN_REQUEST_TYPES as readonly string[]).includes(type)) {
-    throw new ValidationError(`type '${type}' is not supported by this version of Refit yet: use DockerBuildRequest`, 'type');
+    throw new ValidationError(
+      `type '${type}' is not supported by this version of Refit yet: use DockerBuildRequest`,
+      'type',
+    );
   }
-  throw new ValidationError(`type '${String(type)}' is not one of ${RUN_REQUEST_TYPES.join(', ')}`, 'type');
+  throw new ValidationError(
+    `type ${JSON.stringify(type)} is not one of ${RUN_REQUEST_TYPES.join(', ')}`,
+    'type',
+  );
 }
 
 /** True for a git URL as `az acr build` recognises one (`…git#branch:folder`, git://, git@). */
 export function isGitSource(location: string): boolean {
   const url = location.split('#')[0]!;
-  return /^git:\/\//.test(url) || /^git@/.test(url) || /^[a-z+]+:\/\/.*\.git\/?$/i.test(url) || /^https?:\/\/(www\.)?github\.com\//i.test(url) || /^https?:\/\/(dev\.azure\.com|[^/]+\.visualstudio\.com)\//i.test(url);
+  return (
+    /^git:\/\//.test(url) ||
+    /^git@/.test(url) ||
+    /^[a-z+]+:\/\/.*\.git\/?$/i.test(url) ||
+    /^https?:\/\/(www\.)?github\.com\//i.test(url) ||
+    /^https?:\/\/(dev\.azure\.com|[^/]+\.visualstudio\.com)\//i.test(url)
+  );
 }
 
 function checkSourceLocation(location: string): void {
@@ -124,7 +148,10 @@ function checkSourceLocation(location: string): void {
 
 function checkDockerfilePath(path: string): void {
   if (path.startsWith('/') || path.split(/[\\/]/).includes('..')) {
-    throw new ValidationError(`dockerFilePath '${path}' must be a relative path inside the source`, 'dockerFilePath');
+    throw new ValidationError(
+      `dockerFilePath '${path}' must be a relative path inside the source`,
+      'dockerFilePath',
+    );
   }
 }
 
@@ -137,10 +164,20 @@ export interface NewRunContext {
 }
 
 /** Renders and checks the image names of a request: a name without a registry goes to the home registry. */
-export function resolveImageNames(imageNames: readonly string[], runId: string, homeRegistry: string, now: Date): string[] {
+export function resolveImageNames(
+  imageNames: readonly string[],
+  runId: string,
+  homeRegistry: string,
+  now: Date,
+): string[] {
   const data = { ID: runId, Registry: homeRegistry, Date: runDate(now) };
   return imageNames.map((name, i) =>
-    formatImageReference(parseImageReference(renderRunTemplate(name, data), { defaultRegistry: homeRegistry, field: `imageNames[${i}]` })),
+    formatImageReference(
+      parseImageReference(renderRunTemplate(name, data), {
+        defaultRegistry: homeRegistry,
+        field: `imageNames[${i}]`,
+      }),
+    ),
   );
 }
 
@@ -150,13 +187,18 @@ export function checkDockerBuildRequest(request: DockerBuildRequest, homeRegistr
   checkSourceLocation(request.sourceLocation);
   checkDockerfilePath(request.dockerFilePath);
   if (request.platform.os === 'Windows') {
-    throw new ValidationError("platform.os 'Windows' is not supported: Refit builds Linux images", 'platform.os');
+    throw new ValidationError(
+      "platform.os 'Windows' is not supported: Refit builds Linux images",
+      'platform.os',
+    );
   }
 }
 
 /** The Queued run a DockerBuildRequest becomes; secret argument values are sealed apart from the spec. */
 export function newQuickBuildRun(request: DockerBuildRequest, ctx: NewRunContext): Run {
-  const secrets = Object.fromEntries(request.arguments.filter((a) => a.isSecret).map((a) => [a.name, a.value]));
+  const secrets = Object.fromEntries(
+    request.arguments.filter((a) => a.isSecret).map((a) => [a.name, a.value]),
+  );
   const time = ctx.now.toISOString();
   const platform: Platform = {
     os: request.platform.os,
@@ -186,7 +228,9 @@ export function newQuickBuildRun(request: DockerBuildRequest, ctx: NewRunContext
       isPushEnabled: request.isPushEnabled && request.imageNames.length > 0,
       noCache: request.noCache,
       target: request.target,
-      arguments: request.arguments.map((a) => (a.isSecret ? { name: a.name, isSecret: true } : { name: a.name, isSecret: false, value: a.value })),
+      arguments: request.arguments.map((a) =>
+        a.isSecret ? { name: a.name, isSecret: true } : { name: a.name, isSecret: false, value: a.value },
+      ),
     },
     sealedSecrets: Object.keys(secrets).length ? seal(ctx.secretKey, JSON.stringify(secrets)) : undefined,
   };

@@ -15,7 +15,13 @@ export function isUploadedSource(location: string): boolean {
   return /^source\/\d{8}\/[0-9a-f-]{36}\.tar\.gz$/.test(location);
 }
 
-async function sasUrl(storage: Storage, container: string, blobName: string, permissions: string, expiresInMs: number): Promise<string> {
+async function sasUrl(
+  storage: Storage,
+  container: string,
+  blobName: string,
+  permissions: string,
+  expiresInMs: number,
+): Promise<string> {
   const blob = storage.container(container).getBlockBlobClient(blobName);
   const expiresOn = new Date(Date.now() + expiresInMs);
   const perms = BlobSASPermissions.parse(permissions);

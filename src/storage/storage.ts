@@ -37,7 +37,8 @@ export function connectStorage(config: Config): Storage {
       queue: (name) => new QueueClient(conn, name),
       container: (name) => blobService.getContainerClient(name),
       blobService,
-      hasAccountKey: conn === 'UseDevelopmentStorage=true' || connectionValue(conn, 'AccountKey') !== undefined,
+      hasAccountKey:
+        conn === 'UseDevelopmentStorage=true' || connectionValue(conn, 'AccountKey') !== undefined,
     };
   }
   const account = config.storage.accountName;

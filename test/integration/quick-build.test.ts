@@ -1,16 +1,50 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packContext } from '../../src/cli/source-archive';
-import { baseUrl, busyboxBase, call, dockerBuild, registry, registryDigest, uploadContext, waitForRun, waitForStatus, writeContext } from '../support/api';
+import {
+  baseUrl,
+  busyboxBase,
+  call,
+  dockerBuild,
+  registry,
+  registryDigest,
+  uploadContext,
+  waitForRun,
+  waitForStatus,
+  writeContext,
+} from '../support/api';
+
+/** The command lines of live processes that contain `text` (read from /proc, so no procps is needed). */
+function processesRunning(text: string): string[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      } catch {
+        return '';
+      }
+    })
+    .filter((cmd) => cmd.includes(text));
+}
 
 // Quick builds (DockerBuildRequest) through the queue to buildah and the registry, all real.
 describe('quick build', () => {
   it('builds, pushes every image name, and records the digests the registry holds', async () => {
-    const path = await uploadContext(writeContext({ Dockerfile: `FROM ${busyboxBase()}\nCOPY a.txt /a.txt\nRUN cat /a.txt\n`, 'a.txt': 'hello\n' }));
-    const scheduled = await call('POST', '/scheduleRun', dockerBuild(path, { imageNames: ['qb/app:{{.Run.ID}}', 'qb/app:latest'] }));
+    const path = await uploadContext(
+      writeContext({
+        Dockerfile: `FROM ${busyboxBase()}\nCOPY a.txt /a.txt\nRUN cat /a.txt\n`,
+        'a.txt': 'hello\n',
+      }),
+    );
+    const scheduled = await call(
+      'POST',
+      '/scheduleRun',
+      dockerBuild(path, { imageNames: ['qb/app:{{.Run.ID}}', 'qb/app:latest'] }),
+    );
     const runId = scheduled.body.name as string;
 
     const run = await waitForRun(runId);
@@ -31,12 +65,16 @@ describe('quick build', () => {
     const secret = 'pa55-w0rd-xyz-7781';
     const dockerfile = `FROM ${busyboxBase()}\nARG TOKEN\nARG PLAIN\nRUN echo "token is $TOKEN and plain is $PLAIN"\n`;
     const path = await uploadContext(writeContext({ Dockerfile: dockerfile }));
-    const scheduled = await call('POST', '/scheduleRun', dockerBuild(path, {
-      arguments: [
-        { name: 'TOKEN', value: secret, isSecret: true },
-        { name: 'PLAIN', value: 'visible-value' },
-      ],
-    }));
+    const scheduled = await call(
+      'POST',
+      '/scheduleRun',
+      dockerBuild(path, {
+        arguments: [
+          { name: 'TOKEN', value: secret, isSecret: true },
+          { name: 'PLAIN', value: 'visible-value' },
+        ],
+      }),
+    );
     const runId = scheduled.body.name as string;
     const run = await waitForRun(runId);
 
@@ -44,7 +82,11 @@ describe('quick build', () => {
     const log = (await call('GET', `/runs/${runId}/log`)).text;
     expect(log).toContain('token is ************* and plain is visible-value');
     expect(log).not.toContain(secret);
-    for (const res of [scheduled, await call('GET', `/runs/${runId}`), await call('GET', `/runs?$filter=runId eq '${runId}'`.replace(/ /g, '%20'))]) {
+    for (const res of [
+      scheduled,
+      await call('GET', `/runs/${runId}`),
+      await call('GET', `/runs?$filter=runId eq '${runId}'`.replace(/ /g, '%20')),
+    ]) {
       expect(res.text).not.toContain(secret);
     }
   });
@@ -57,15 +99,22 @@ describe('quick build', () => {
       `FROM ${busyboxBase()} AS final`,
       'RUN echo "stage final ran"',
     ].join('\n');
-    const path = await uploadContext(writeContext({ 'docker/Dockerfile.multi': dockerfile }), 'docker/Dockerfile.multi');
-    const scheduled = await call('POST', '/scheduleRun', dockerBuild(path, {
-      dockerFilePath: 'docker/Dockerfile.multi',
-      target: 'build',
-      isPushEnabled: false,
-      imageNames: ['qb/target:{{.Run.ID}}'],
-      arguments: [{ name: 'GREETING', value: 'hi-there' }],
-      noCache: true,
-    }));
+    const path = await uploadContext(
+      writeContext({ 'docker/Dockerfile.multi': dockerfile }),
+      'docker/Dockerfile.multi',
+    );
+    const scheduled = await call(
+      'POST',
+      '/scheduleRun',
+      dockerBuild(path, {
+        dockerFilePath: 'docker/Dockerfile.multi',
+        target: 'build',
+        isPushEnabled: false,
+        imageNames: ['qb/target:{{.Run.ID}}'],
+        arguments: [{ name: 'GREETING', value: 'hi-there' }],
+        noCache: true,
+      }),
+    );
     const runId = scheduled.body.name as string;
     const run = await waitForRun(runId);
 
@@ -83,18 +132,26 @@ describe('quick build', () => {
     expect(failed.status).toBe('Failed');
     expect(failed.runErrorMessage).toMatch(/^the build failed with exit code \d+$/);
 
-    const missing = await waitForRun((await call('POST', '/scheduleRun', dockerBuild(path, { dockerFilePath: 'nope/Dockerfile' }))).body.name);
+    const missing = await waitForRun(
+      (await call('POST', '/scheduleRun', dockerBuild(path, { dockerFilePath: 'nope/Dockerfile' }))).body
+        .name,
+    );
     expect(missing.status).toBe('Failed');
     expect(missing.runErrorMessage).toBe("the Dockerfile 'nope/Dockerfile' was not found in the source");
   });
 
   it('streams the log while the run goes, and ends the stream when it ends', async () => {
-    const path = await uploadContext(writeContext({ Dockerfile: `FROM ${busyboxBase()}\nRUN echo early-marker && sleep 3 && echo late-marker\n` }));
+    const path = await uploadContext(
+      writeContext({
+        Dockerfile: `FROM ${busyboxBase()}\nRUN echo early-marker && sleep 3 && echo late-marker\n`,
+      }),
+    );
     const runId = (await call('POST', '/scheduleRun', dockerBuild(path))).body.name as string;
 
     const response = await fetch(`${baseUrl()}/api/runs/${runId}/log?follow=true`);
     const chunks: { at: number; text: string }[] = [];
-    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) chunks.push({ at: Date.now(), text: Buffer.from(chunk).toString() });
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>)
+      chunks.push({ at: Date.now(), text: Buffer.from(chunk).toString() });
     const ended = Date.now();
 
     const all = chunks.map((c) => c.text).join('');
@@ -120,7 +177,7 @@ describe('quick build', () => {
     const run = await waitForRun(runId);
     expect(run.status).toBe('Canceled');
     await new Promise((r) => setTimeout(r, 500));
-    expect(() => execFileSync('pgrep', ['-f', 'sleep 4711'])).toThrow();
+    expect(processesRunning('sleep 4711')).toEqual([]);
     const log = await fetch(`${baseUrl()}/api/runs/${runId}/log?follow=true`).then((r) => r.text());
     expect(log).toContain(`Run ID: ${runId} was canceled`);
   });
@@ -148,14 +205,29 @@ describe('quick build', () => {
       const work = join(base, 'work');
       const git = (...args: string[]): string => execFileSync('git', args, { cwd: work, encoding: 'utf8' });
       execFileSync('git', ['init', '-q', '-b', 'main', work]);
-      const ctx = writeContext({ 'app/Dockerfile': `FROM ${busyboxBase()}\nCOPY msg.txt /msg.txt\nRUN cat /msg.txt\n`, 'app/msg.txt': 'from-git-dev-branch\n' });
+      const ctx = writeContext({
+        'app/Dockerfile': `FROM ${busyboxBase()}\nCOPY msg.txt /msg.txt\nRUN cat /msg.txt\n`,
+        'app/msg.txt': 'from-git-dev-branch\n',
+      });
       execFileSync('cp', ['-r', join(ctx, 'app'), work]);
       git('-c', 'user.email=t@example.com', '-c', 'user.name=t', 'checkout', '-q', '-b', 'dev');
       git('add', '.');
       git('-c', 'user.email=t@example.com', '-c', 'user.name=t', 'commit', '-qm', 'app');
       execFileSync('git', ['clone', '-q', '--bare', work, join(base, 'app.git')]);
       gitPort = 19418 + Math.floor(Math.random() * 500);
-      daemon = spawn('git', ['daemon', '--reuseaddr', '--export-all', `--base-path=${base}`, '--listen=127.0.0.1', `--port=${gitPort}`, base], { stdio: 'ignore' });
+      daemon = spawn(
+        'git',
+        [
+          'daemon',
+          '--reuseaddr',
+          '--export-all',
+          `--base-path=${base}`,
+          '--listen=127.0.0.1',
+          `--port=${gitPort}`,
+          base,
+        ],
+        { stdio: 'ignore' },
+      );
       for (let i = 0; i < 50; i++) {
         try {
           execFileSync('git', ['ls-remote', `git://127.0.0.1:${gitPort}/app.git`], { stdio: 'ignore' });
@@ -184,7 +256,13 @@ describe('quick build', () => {
     });
 
     it('builds from a git:// URL with #branch:folder', async () => {
-      const runId = (await call('POST', '/scheduleRun', dockerBuild(`git://127.0.0.1:${gitPort}/app.git#dev:app`, { imageNames: ['qb/git:{{.Run.ID}}'] }))).body.name as string;
+      const runId = (
+        await call(
+          'POST',
+          '/scheduleRun',
+          dockerBuild(`git://127.0.0.1:${gitPort}/app.git#dev:app`, { imageNames: ['qb/git:{{.Run.ID}}'] }),
+        )
+      ).body.name as string;
       const run = await waitForRun(runId);
       expect(run.status).toBe('Succeeded');
       expect(run.outputImages[0].digest).toBe(await registryDigest('qb/git', runId));
@@ -192,15 +270,24 @@ describe('quick build', () => {
     });
 
     it('fails clearly when the branch does not exist', async () => {
-      const run = await waitForRun((await call('POST', '/scheduleRun', dockerBuild(`git://127.0.0.1:${gitPort}/app.git#nope:app`))).body.name);
+      const run = await waitForRun(
+        (await call('POST', '/scheduleRun', dockerBuild(`git://127.0.0.1:${gitPort}/app.git#nope:app`))).body
+          .name,
+      );
       expect(run.status).toBe('Failed');
       expect(run.runErrorMessage).toContain(`git clone of git://127.0.0.1:${gitPort}/app.git failed`);
     });
 
     it('builds from a tarball URL', async () => {
-      const run = await waitForRun((await call('POST', '/scheduleRun', dockerBuild(`http://127.0.0.1:${httpPort}/src.tar.gz`))).body.name);
+      const run = await waitForRun(
+        (await call('POST', '/scheduleRun', dockerBuild(`http://127.0.0.1:${httpPort}/src.tar.gz`))).body
+          .name,
+      );
       expect(run.status).toBe('Succeeded');
-      const missing = await waitForRun((await call('POST', '/scheduleRun', dockerBuild(`http://127.0.0.1:${httpPort}/missing.tar.gz`))).body.name);
+      const missing = await waitForRun(
+        (await call('POST', '/scheduleRun', dockerBuild(`http://127.0.0.1:${httpPort}/missing.tar.gz`))).body
+          .name,
+      );
       expect(missing.status).toBe('Failed');
       expect(missing.runErrorMessage).toContain('HTTP 404');
     });

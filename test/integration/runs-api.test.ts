@@ -1,4 +1,12 @@
-import { busyboxBase, call, dockerBuild, uploadBytes, uploadContext, waitForRun, writeContext } from '../support/api';
+import {
+  busyboxBase,
+  call,
+  dockerBuild,
+  uploadBytes,
+  uploadContext,
+  waitForRun,
+  writeContext,
+} from '../support/api';
 
 // The HTTP API of runs against the real local stack: precise 4xx for bad input, nothing lost.
 describe('runs API', () => {
@@ -6,9 +14,24 @@ describe('runs API', () => {
     it.each([
       ['malformed JSON', '{"type": "DockerBuildRequest",', 400, 'not valid JSON'],
       ['an empty body', '', 400, 'no body'],
-      ['a missing dockerFilePath', { ...dockerBuild('source/20261123/0b9f7a5e-8a61-4f6f-9d6a-1f0e2b3c4d5e.tar.gz'), dockerFilePath: undefined }, 400, 'dockerFilePath is required'],
+      [
+        'a missing dockerFilePath',
+        {
+          ...dockerBuild('source/20261123/0b9f7a5e-8a61-4f6f-9d6a-1f0e2b3c4d5e.tar.gz'),
+          dockerFilePath: undefined,
+        },
+        400,
+        'dockerFilePath is required',
+      ],
       ['an unknown request type', { type: 'MagicRequest' }, 400, "type 'MagicRequest' is not one of"],
-      ['an invalid image name', dockerBuild('source/20261123/0b9f7a5e-8a61-4f6f-9d6a-1f0e2b3c4d5e.tar.gz', { imageNames: ['Not/Valid:tag'] }), 400, 'not a valid image reference'],
+      [
+        'an invalid image name',
+        dockerBuild('source/20261123/0b9f7a5e-8a61-4f6f-9d6a-1f0e2b3c4d5e.tar.gz', {
+          imageNames: ['Not/Valid:tag'],
+        }),
+        400,
+        'not a valid image reference',
+      ],
     ])('answers %s with %i naming the problem', async (_what, body, status, message) => {
       const res = await call('POST', '/scheduleRun', body);
       expect(res.status).toBe(status);
@@ -17,13 +40,19 @@ describe('runs API', () => {
     });
 
     it('answers an oversize body with 413', async () => {
-      const res = await call('POST', '/scheduleRun', JSON.stringify({ type: 'DockerBuildRequest', pad: 'x'.repeat(2 * 1024 * 1024) }));
+      const res = await call(
+        'POST',
+        '/scheduleRun',
+        JSON.stringify({ type: 'DockerBuildRequest', pad: 'x'.repeat(2 * 1024 * 1024) }),
+      );
       expect(res.status).toBe(413);
       expect(res.body.error.code).toBe('PayloadTooLarge');
     });
 
     it('answers another media type with 415', async () => {
-      const res = await call('POST', '/scheduleRun', 'type=DockerBuildRequest', { 'content-type': 'application/x-www-form-urlencoded' });
+      const res = await call('POST', '/scheduleRun', 'type=DockerBuildRequest', {
+        'content-type': 'application/x-www-form-urlencoded',
+      });
       expect(res.status).toBe(415);
     });
 
@@ -36,7 +65,9 @@ describe('runs API', () => {
 
     it('gives unique run IDs to concurrent requests', async () => {
       const body = dockerBuild('source/20261123/00000000-0000-4000-8000-000000000000.tar.gz');
-      const responses = await Promise.all(Array.from({ length: 20 }, () => call('POST', '/scheduleRun', body)));
+      const responses = await Promise.all(
+        Array.from({ length: 20 }, () => call('POST', '/scheduleRun', body)),
+      );
       const ids = responses.map((r) => r.body.name as string);
       expect(responses.every((r) => r.status === 200)).toBe(true);
       expect(new Set(ids).size).toBe(20);
@@ -81,11 +112,17 @@ describe('runs API', () => {
       const next = await fetch(first.body.nextLink).then((r) => r.json() as Promise<any>);
       expect(next.value[0].name).toBe(ids[0]);
 
-      const byId = await call('GET', `/runs?$filter=${encodeURIComponent(`runId eq '${ids[1]}' or runId eq '${ids[0]}'`)}`);
+      const byId = await call(
+        'GET',
+        `/runs?$filter=${encodeURIComponent(`runId eq '${ids[1]}' or runId eq '${ids[0]}'`)}`,
+      );
       expect(byId.body.value.map((r: any) => r.name)).toEqual([ids[1], ids[0]]);
 
       await Promise.all(ids.map((id) => waitForRun(id)));
-      const succeeded = await call('GET', `/runs?$filter=${encodeURIComponent("Status eq 'Succeeded' and runType eq 'QuickBuild'")}&$top=50`);
+      const succeeded = await call(
+        'GET',
+        `/runs?$filter=${encodeURIComponent("Status eq 'Succeeded' and runType eq 'QuickBuild'")}&$top=50`,
+      );
       expect(succeeded.body.value.every((r: any) => r.properties.status === 'Succeeded')).toBe(true);
       expect(succeeded.body.value.map((r: any) => r.name)).toEqual(expect.arrayContaining(ids));
     });
@@ -104,7 +141,9 @@ describe('runs API', () => {
   describe('GET, PATCH, cancel and logs of one run', () => {
     let runId: string;
     beforeAll(async () => {
-      const path = await uploadContext(writeContext({ Dockerfile: `FROM ${busyboxBase()}\nRUN echo done\n` }));
+      const path = await uploadContext(
+        writeContext({ Dockerfile: `FROM ${busyboxBase()}\nRUN echo done\n` }),
+      );
       runId = (await call('POST', '/scheduleRun', dockerBuild(path))).body.name;
       await waitForRun(runId);
     });
@@ -148,7 +187,11 @@ describe('runs API', () => {
       const log = await fetch(res.body.logLink as string);
       expect(log.status).toBe(200);
       expect(await log.text()).toContain(`Run ID: ${runId} was successful`);
-      const write = await fetch(res.body.logLink as string, { method: 'PUT', headers: { 'x-ms-blob-type': 'BlockBlob' }, body: 'overwrite' });
+      const write = await fetch(res.body.logLink as string, {
+        method: 'PUT',
+        headers: { 'x-ms-blob-type': 'BlockBlob' },
+        body: 'overwrite',
+      });
       expect(write.status).toBe(403);
     });
   });

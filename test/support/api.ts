@@ -6,7 +6,8 @@ import { packContext } from '../../src/cli/source-archive';
 /** The base URL of the test stack, set by the global setup. */
 export function baseUrl(): string {
   const url = process.env.REFIT_URL;
-  if (!url) throw new Error('REFIT_URL is not set: the integration tests run under the global setup (npm test)');
+  if (!url)
+    throw new Error('REFIT_URL is not set: the integration tests run under the global setup (npm test)');
   return url;
 }
 
@@ -24,7 +25,12 @@ export interface ApiResponse {
 }
 
 /** Calls the API; `body` is sent as JSON unless it is a string. */
-export async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse> {
+export async function call(
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<ApiResponse> {
   const response = await fetch(`${baseUrl()}/api${path}`, {
     method,
     headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
@@ -43,7 +49,11 @@ export async function call(method: string, path: string, body?: unknown, headers
 /** Uploads raw bytes as a build source; returns the relativePath for sourceLocation. */
 export async function uploadBytes(bytes: Buffer): Promise<string> {
   const slot = await call('POST', '/listBuildSourceUploadUrl');
-  const put = await fetch(slot.body.uploadUrl as string, { method: 'PUT', headers: { 'x-ms-blob-type': 'BlockBlob' }, body: bytes });
+  const put = await fetch(slot.body.uploadUrl as string, {
+    method: 'PUT',
+    headers: { 'x-ms-blob-type': 'BlockBlob' },
+    body: bytes,
+  });
   if (!put.ok) throw new Error(`upload failed: ${put.status}`);
   return slot.body.relativePath as string;
 }
@@ -69,7 +79,10 @@ export function busyboxBase(): string {
 }
 
 /** A DockerBuildRequest with the test defaults. */
-export function dockerBuild(sourceLocation: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+export function dockerBuild(
+  sourceLocation: string,
+  overrides: Record<string, unknown> = {},
+): Record<string, unknown> {
   return {
     type: 'DockerBuildRequest',
     imageNames: [],
@@ -108,7 +121,10 @@ export async function waitForStatus(runId: string, status: string, timeoutMs = 6
 export async function registryDigest(repository: string, tag: string): Promise<string | null> {
   const response = await fetch(`http://${registry()}/v2/${repository}/manifests/${tag}`, {
     method: 'HEAD',
-    headers: { accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' },
+    headers: {
+      accept:
+        'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json',
+    },
   });
   return response.ok ? response.headers.get('docker-content-digest') : null;
 }

@@ -12,7 +12,11 @@ export interface TestStackPorts {
 export const ROOT = join(__dirname, '..', '..');
 
 /** Starts `dist/src/local/main.js` (what npm start runs) as a child with its own data folder and ports. */
-export function spawnStack(dataDir: string, ports: TestStackPorts, extraEnv: Record<string, string> = {}): ChildProcess {
+export function spawnStack(
+  dataDir: string,
+  ports: TestStackPorts,
+  extraEnv: Record<string, string> = {},
+): ChildProcess {
   const out = openSync(join(dataDir, 'stack.out'), 'a');
   const child = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'local', 'main.js')], {
     cwd: ROOT,
@@ -36,7 +40,10 @@ export async function waitHealthy(port: number, child: ChildProcess, timeoutMs =
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`the stack exited with code ${child.exitCode}`);
-    const ok = await fetch(`http://127.0.0.1:${port}/api/health`).then((r) => r.ok, () => false);
+    const ok = await fetch(`http://127.0.0.1:${port}/api/health`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return;
     await new Promise((r) => setTimeout(r, 200));
   }

@@ -2,7 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { ConfigError } from '../../src/errors';
 import { loadConfig } from '../../src/config';
 
-const base = { REFIT_STORAGE: 'UseDevelopmentStorage=true', REFIT_REGISTRY: '127.0.0.1:5000', REFIT_SECRET_KEY: randomBytes(32).toString('base64') };
+const base = {
+  REFIT_STORAGE: 'UseDevelopmentStorage=true',
+  REFIT_REGISTRY: '127.0.0.1:5000',
+  REFIT_SECRET_KEY: randomBytes(32).toString('base64'),
+};
 
 describe('config', () => {
   describe('loadConfig', () => {

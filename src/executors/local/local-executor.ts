@@ -131,7 +131,14 @@ export class LocalExecutor implements Executor {
     return { status: 'Error', outputImages: [], runErrorMessage: message };
   }
 
-  private async step(command: string, args: string[], job: Job, log: RunLogWriter, what: string, cwd?: string): Promise<void> {
+  private async step(
+    command: string,
+    args: string[],
+    job: Job,
+    log: RunLogWriter,
+    what: string,
+    cwd?: string,
+  ): Promise<void> {
     log.line(`Running command ${command} ${args.join(' ')}`);
     const result = await runProcess(command, args, {
       ...(cwd ? { cwd } : {}),
@@ -140,23 +147,30 @@ export class LocalExecutor implements Executor {
       onOutput: (chunk) => log.write(chunk),
     });
     if (job.abort.signal.aborted) throw new StepFailed(`${what} was stopped`);
-    if (result.code !== 0) throw new StepFailed(`${what} failed with exit code ${result.code ?? result.signal}`);
+    if (result.code !== 0)
+      throw new StepFailed(`${what} failed with exit code ${result.code ?? result.signal}`);
   }
 
   private async build(job: Job, workDir: string, log: RunLogWriter): Promise<OutputImage[]> {
     const { run } = job;
     const spec = run.spec;
     log.line('Downloading source code...');
-    const context = await fetchSource(this.storage, spec.sourceLocation, workDir, job.abort.signal, (t) => log.line(t));
+    const context = await fetchSource(this.storage, spec.sourceLocation, workDir, job.abort.signal, (t) =>
+      log.line(t),
+    );
     const dockerfile = resolve(context, spec.dockerFilePath);
     const root = resolve(workDir, 'src');
-    if (!dockerfile.startsWith(root + sep)) throw new StepFailed(`dockerFilePath '${spec.dockerFilePath}' is outside the source`);
+    if (!dockerfile.startsWith(root + sep))
+      throw new StepFailed(`dockerFilePath '${spec.dockerFilePath}' is outside the source`);
     if (!(await stat(dockerfile).catch(() => null))?.isFile()) {
       throw new StepFailed(`the Dockerfile '${spec.dockerFilePath}' was not found in the source`);
     }
 
     const platform = `${run.platform.os.toLowerCase()}/${run.platform.architecture}${run.platform.variant ? `/${run.platform.variant}` : ''}`;
-    const buildArgs = spec.arguments.flatMap((a) => ['--build-arg', `${a.name}=${a.isSecret ? (job.secrets[a.name] ?? '') : (a.value ?? '')}`]);
+    const buildArgs = spec.arguments.flatMap((a) => [
+      '--build-arg',
+      `${a.name}=${a.isSecret ? (job.secrets[a.name] ?? '') : (a.value ?? '')}`,
+    ]);
     const tags = spec.imageNames.length > 0 ? spec.imageNames : [`localhost/refit-run:${run.runId}`];
     const bud = this.buildah([
       'bud',
@@ -179,7 +193,11 @@ export class LocalExecutor implements Executor {
       if (spec.isPushEnabled) {
         for (const image of spec.imageNames) outputImages.push(await this.push(image, job, log, workDir));
       } else {
-        log.line(spec.imageNames.length ? 'Push is disabled: the images were built and not pushed' : 'No image names were given: the image was built and not pushed');
+        log.line(
+          spec.imageNames.length
+            ? 'Push is disabled: the images were built and not pushed'
+            : 'No image names were given: the image was built and not pushed',
+        );
       }
       return outputImages;
     } finally {

@@ -18,7 +18,11 @@ export interface RunProcessOptions {
  * Runs a command in a process group of its own, streaming stdout and stderr to `onOutput`; an abort kills the
  * whole group (buildah and git start children of their own).
  */
-export function runProcess(command: string, args: readonly string[], options: RunProcessOptions = {}): Promise<ProcessResult> {
+export function runProcess(
+  command: string,
+  args: readonly string[],
+  options: RunProcessOptions = {},
+): Promise<ProcessResult> {
   return new Promise((resolve, reject) => {
     if (options.signal?.aborted) {
       resolve({ code: null, signal: 'SIGKILL' });

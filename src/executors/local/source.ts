@@ -52,7 +52,8 @@ async function isGzip(file: string): Promise<boolean> {
 }
 
 async function extract(archive: string, dir: string, what: string): Promise<void> {
-  if (!(await isGzip(archive))) throw new SourceError(`${what} is not a gzip-compressed tar archive (tar.gz)`);
+  if (!(await isGzip(archive)))
+    throw new SourceError(`${what} is not a gzip-compressed tar archive (tar.gz)`);
   await mkdir(dir, { recursive: true });
   try {
     await tar.x({ file: archive, cwd: dir, strict: true });
@@ -66,15 +67,24 @@ async function fetchUrl(url: string, file: string, signal: AbortSignal): Promise
   try {
     response = await fetch(url, { signal });
   } catch (err) {
-    throw new SourceError(`the source ${maskUrlCredentials(url)} could not be downloaded: ${(err as Error).message}`);
+    throw new SourceError(
+      `the source ${maskUrlCredentials(url)} could not be downloaded: ${(err as Error).message}`,
+    );
   }
   if (!response.ok || !response.body) {
-    throw new SourceError(`the source ${maskUrlCredentials(url.split('?')[0]!)} could not be downloaded: HTTP ${response.status}`);
+    throw new SourceError(
+      `the source ${maskUrlCredentials(url.split('?')[0]!)} could not be downloaded: HTTP ${response.status}`,
+    );
   }
-  await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), createWriteStream(file));
+  await pipeline(Readable.fromWeb(response.body), createWriteStream(file));
 }
 
-async function cloneGit(source: GitSource, dir: string, signal: AbortSignal, log: (text: string) => void): Promise<void> {
+async function cloneGit(
+  source: GitSource,
+  dir: string,
+  signal: AbortSignal,
+  log: (text: string) => void,
+): Promise<void> {
   const env = { ...process.env, GIT_TERMINAL_PROMPT: '0' };
   const git = async (args: string[], cwd?: string): Promise<void> => {
     log(`Running command git ${maskUrlCredentials(args.join(' '))}`);
@@ -89,15 +99,25 @@ async function cloneGit(source: GitSource, dir: string, signal: AbortSignal, log
     });
     if (output.trim()) log(maskUrlCredentials(output.trimEnd()));
     if (result.code !== 0 && !signal.aborted) {
-      throw new SourceError(`git ${args[0]} of ${maskUrlCredentials(source.url)} failed: ${maskUrlCredentials(output.trim().split('\n').pop() ?? '')}`);
+      throw new SourceError(
+        `git ${args[0]} of ${maskUrlCredentials(source.url)} failed: ${maskUrlCredentials(output.trim().split('\n').pop() ?? '')}`,
+      );
     }
   };
   const isCommit = source.ref !== undefined && /^[0-9a-f]{7,40}$/i.test(source.ref);
   if (isCommit) {
     await git(['clone', '--quiet', source.url, dir]);
-    await git(['checkout', '--quiet', source.ref!], dir);
+    await git(['checkout', '--quiet', source.ref], dir);
   } else {
-    await git(['clone', '--quiet', '--depth', '1', ...(source.ref ? ['--branch', source.ref] : []), source.url, dir]);
+    await git([
+      'clone',
+      '--quiet',
+      '--depth',
+      '1',
+      ...(source.ref ? ['--branch', source.ref] : []),
+      source.url,
+      dir,
+    ]);
   }
 }
 
@@ -121,7 +141,11 @@ export async function fetchSource(
       await blob.downloadToFile(archive, 0, undefined, { abortSignal: signal });
     } catch (err) {
       const status = (err as { statusCode?: number }).statusCode;
-      throw new SourceError(status === 404 ? `the uploaded source '${location}' was not found: upload it before scheduling the run` : `the uploaded source could not be read: ${(err as Error).message}`);
+      throw new SourceError(
+        status === 404
+          ? `the uploaded source '${location}' was not found: upload it before scheduling the run`
+          : `the uploaded source could not be read: ${(err as Error).message}`,
+      );
     }
     await extract(archive, src, 'the uploaded source');
   } else if (isGitSource(location)) {
@@ -134,8 +158,10 @@ export async function fetchSource(
     await extract(archive, src, `the source ${maskUrlCredentials(location.split('?')[0]!)}`);
   }
   const context = resolve(src, folder ?? '.');
-  if (context !== src && !context.startsWith(src + sep)) throw new SourceError(`the context folder '${folder}' is outside the source`);
+  if (context !== src && !context.startsWith(src + sep))
+    throw new SourceError(`the context folder '${folder}' is outside the source`);
   const info = await stat(context).catch(() => null);
-  if (!info?.isDirectory()) throw new SourceError(`the context folder '${folder}' does not exist in the source`);
+  if (!info?.isDirectory())
+    throw new SourceError(`the context folder '${folder}' does not exist in the source`);
   return context;
 }

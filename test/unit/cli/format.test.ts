@@ -21,8 +21,23 @@ describe('format', () => {
 
   describe('runRow', () => {
     it("gives the seed's columns, STARTED to the second and DURATION as HH:MM:SS", () => {
-      const row = runRow(run({ task: 'build-app', platform: { os: 'Linux' }, startTime: '2026-11-23T02:30:05.123Z', finishTime: '2026-11-23T03:31:07.9Z' }));
-      expect(row).toEqual(['aa1', 'build-app', 'linux', 'Succeeded', 'Manual', '2026-11-23T02:30:05Z', '01:01:03']);
+      const row = runRow(
+        run({
+          task: 'build-app',
+          platform: { os: 'Linux' },
+          startTime: '2026-11-23T02:30:05.123Z',
+          finishTime: '2026-11-23T03:31:07.9Z',
+        }),
+      );
+      expect(row).toEqual([
+        'aa1',
+        'build-app',
+        'linux',
+        'Succeeded',
+        'Manual',
+        '2026-11-23T02:30:05Z',
+        '01:01:03',
+      ]);
     });
 
     it('leaves DURATION empty while a run is going', () => {
@@ -32,7 +47,9 @@ describe('format', () => {
 
   describe('table', () => {
     it('aligns columns under a line of dashes, as az does', () => {
-      const out = table(RUN_COLUMNS, [['aa1', '', 'linux', 'Succeeded', 'Manual', '2026-11-23T02:30:05Z', '00:00:01']]);
+      const out = table(RUN_COLUMNS, [
+        ['aa1', '', 'linux', 'Succeeded', 'Manual', '2026-11-23T02:30:05Z', '00:00:01'],
+      ]);
       expect(out.split('\n')).toEqual([
         'RUN ID  TASK  PLATFORM  STATUS     TRIGGER  STARTED               DURATION',
         '------  ----  --------  ---------  -------  --------------------  --------',
@@ -43,7 +60,12 @@ describe('format', () => {
 
   describe('tsv', () => {
     it('joins values with tabs, no header', () => {
-      expect(tsv([['a', 'b'], ['c', '']])).toBe('a\tb\nc\t');
+      expect(
+        tsv([
+          ['a', 'b'],
+          ['c', ''],
+        ]),
+      ).toBe('a\tb\nc\t');
     });
   });
 });

@@ -8,9 +8,14 @@ import { packContext } from '../../../src/cli/source-archive';
 async function entries(archive: Buffer): Promise<string[]> {
   const names: string[] = [];
   await new Promise<void>((resolve, reject) => {
-    const parser = new tar.Parser({ onReadEntry: (e) => { names.push(e.path); e.resume(); } });
+    const parser = new tar.Parser({
+      onReadEntry: (e) => {
+        names.push(e.path);
+        e.resume();
+      },
+    });
     parser.on('end', resolve).on('error', reject);
-    Readable.from(archive).pipe(parser as unknown as NodeJS.WritableStream);
+    Readable.from(archive).pipe(parser);
   });
   return names.sort();
 }
@@ -23,7 +28,10 @@ describe('source-archive', () => {
       mkdirSync(join(dir, 'docs'));
       mkdirSync(join(dir, 'src'));
       writeFileSync(join(dir, 'Dockerfile'), 'FROM scratch\n');
-      writeFileSync(join(dir, '.dockerignore'), '# comment\nnode_modules\n*.md\n!KEEP.md\nDockerfile\ndocs\n');
+      writeFileSync(
+        join(dir, '.dockerignore'),
+        '# comment\nnode_modules\n*.md\n!KEEP.md\nDockerfile\ndocs\n',
+      );
       writeFileSync(join(dir, 'node_modules', 'x', 'index.js'), '');
       writeFileSync(join(dir, 'README.md'), '');
       writeFileSync(join(dir, 'KEEP.md'), '');

@@ -21,7 +21,9 @@ describe('image-reference', () => {
     });
 
     it('puts a name without a registry into the given default registry, without library/', () => {
-      expect(parseImageReference('hello:{v}'.replace('{v}', 'aa1'), { defaultRegistry: '127.0.0.1:5000' })).toEqual({
+      expect(
+        parseImageReference('hello:{v}'.replace('{v}', 'aa1'), { defaultRegistry: '127.0.0.1:5000' }),
+      ).toEqual({
         registry: '127.0.0.1:5000',
         repository: 'hello',
         tag: 'aa1',
@@ -56,7 +58,9 @@ describe('image-reference', () => {
   describe('formatImageReference', () => {
     it('writes the reference out in full', () => {
       expect(formatImageReference(parseImageReference('node'))).toBe('docker.io/library/node:latest');
-      expect(formatImageReference(parseImageReference('localhost:5000/x@sha256:' + 'c'.repeat(64)))).toBe(`localhost:5000/x@sha256:${'c'.repeat(64)}`);
+      expect(formatImageReference(parseImageReference('localhost:5000/x@sha256:' + 'c'.repeat(64)))).toBe(
+        `localhost:5000/x@sha256:${'c'.repeat(64)}`,
+      );
     });
   });
 });

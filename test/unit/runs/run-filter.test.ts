@@ -6,7 +6,10 @@ describe('run-filter', () => {
       ["status eq 'Succeeded'", "status eq 'Succeeded'"],
       ["TaskName eq 'build-app' and Status eq 'Failed'", "taskName eq 'build-app' and status eq 'Failed'"],
       ["runId eq 'aa1' or runId eq 'aa2'", "runId eq 'aa1' or runId eq 'aa2'"],
-      ["(runType eq 'QuickBuild' or runType eq 'AutoBuild') and status eq 'Running'", "(runType eq 'QuickBuild' or runType eq 'AutoBuild') and status eq 'Running'"],
+      [
+        "(runType eq 'QuickBuild' or runType eq 'AutoBuild') and status eq 'Running'",
+        "(runType eq 'QuickBuild' or runType eq 'AutoBuild') and status eq 'Running'",
+      ],
       ["taskName eq 'it''s'", "taskName eq 'it''s'"],
     ])('turns %j into a table filter', (filter, query) => {
       expect(runFilterToTableQuery(filter)).toBe(query);

@@ -3,7 +3,9 @@ import { completionMark, logStamp, maskSecrets } from '../../../src/runs/run-log
 describe('run-log', () => {
   describe('maskSecrets', () => {
     it('replaces every occurrence of every secret', () => {
-      expect(maskSecrets('a=s3cret b=s3cret c=tok', ['s3cret', 'tok', ''])).toBe('a=************* b=************* c=*************');
+      expect(maskSecrets('a=s3cret b=s3cret c=tok', ['s3cret', 'tok', ''])).toBe(
+        'a=************* b=************* c=*************',
+      );
     });
   });
 

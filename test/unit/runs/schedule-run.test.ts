@@ -2,10 +2,17 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ValidationError } from '../../../src/errors';
-import { checkDockerBuildRequest, isGitSource, newQuickBuildRun, parseRunRequest } from '../../../src/runs/schedule-run';
+import {
+  checkDockerBuildRequest,
+  isGitSource,
+  newQuickBuildRun,
+  parseRunRequest,
+} from '../../../src/runs/schedule-run';
 import { open } from '../../../src/storage/secret-box';
 
-const acrExample = JSON.parse(readFileSync(join(__dirname, '../../fixtures/acr-schedule-run-docker-build.json'), 'utf8')) as Record<string, unknown>;
+const acrExample = JSON.parse(
+  readFileSync(join(__dirname, '../../fixtures/acr-schedule-run-docker-build.json'), 'utf8'),
+) as Record<string, unknown>;
 const valid = {
   type: 'DockerBuildRequest',
   imageNames: ['hello:{{.Run.ID}}'],
@@ -29,16 +36,31 @@ describe('schedule-run', () => {
   describe('parseRunRequest', () => {
     it("accepts the body of ACR's own REST example as it is", () => {
       const request = parseRunRequest(acrExample);
-      expect(request).toMatchObject({ type: 'DockerBuildRequest', imageNames: ['azurerest:testtag'], noCache: true, timeout: 3600 });
+      expect(request).toMatchObject({
+        type: 'DockerBuildRequest',
+        imageNames: ['azurerest:testtag'],
+        noCache: true,
+        timeout: 3600,
+      });
       expect(() => checkDockerBuildRequest(request, 'myreg.azurecr.io')).not.toThrow();
     });
 
     it('fills ACR defaults', () => {
-      expect(parseRunRequest(valid)).toMatchObject({ isPushEnabled: true, noCache: false, timeout: 3600, arguments: [], isArchiveEnabled: false, agentConfiguration: { cpu: 2 } });
+      expect(parseRunRequest(valid)).toMatchObject({
+        isPushEnabled: true,
+        noCache: false,
+        timeout: 3600,
+        arguments: [],
+        isArchiveEnabled: false,
+        agentConfiguration: { cpu: 2 },
+      });
     });
 
     it('accepts a lower-case os as the CLI sends it', () => {
-      expect(parseRunRequest({ ...valid, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } }).platform).toEqual({ os: 'Linux', architecture: 'arm64', variant: 'v8' });
+      expect(
+        parseRunRequest({ ...valid, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } })
+          .platform,
+      ).toEqual({ os: 'Linux', architecture: 'arm64', variant: 'v8' });
     });
 
     it.each([
@@ -49,16 +71,32 @@ describe('schedule-run', () => {
       [{ ...valid, imageNames: ['ok:1', 'bad:tag:x'] }, 'imageNames[1]', 'not a valid'],
       [{ ...valid, timeout: 10 }, 'timeout', 'at least 300'],
       [{ ...valid, timeout: 30000 }, 'timeout', 'at most 28800'],
-      [{ ...valid, platform: { os: 'Plan9', architecture: 'amd64' } }, 'platform.os', "'Plan9' is not a valid value for os"],
-      [{ ...valid, platform: { os: 'Linux', architecture: 'mips' } }, 'platform.architecture', "'mips' is not a valid architecture"],
-      [{ ...valid, platform: { os: 'Windows', architecture: 'amd64' } }, 'platform.os', 'Refit builds Linux images'],
+      [
+        { ...valid, platform: { os: 'Plan9', architecture: 'amd64' } },
+        'platform.os',
+        "'Plan9' is not a valid value for os",
+      ],
+      [
+        { ...valid, platform: { os: 'Linux', architecture: 'mips' } },
+        'platform.architecture',
+        "'mips' is not a valid architecture",
+      ],
+      [
+        { ...valid, platform: { os: 'Windows', architecture: 'amd64' } },
+        'platform.os',
+        'Refit builds Linux images',
+      ],
       [{ ...valid, platform: undefined }, 'platform', 'platform is required'],
       [{ ...valid, sourceLocation: 'ftp://x/y.tgz' }, 'sourceLocation', 'http(s) or git URL'],
       [{ ...valid, sourceLocation: 'not a url' }, 'sourceLocation', 'neither an uploaded source'],
       [{ ...valid, dockerFilePath: '../../etc/passwd' }, 'dockerFilePath', 'inside the source'],
       [{ ...valid, arguments: [{ name: 'A=B', value: 'x' }] }, 'arguments[0].name', 'cannot contain ='],
       [{ ...valid, surprise: 1 }, 'surprise', "unknown property 'surprise'"],
-      [{ ...valid, FileTaskRunRequest: undefined, type: 'FileTaskRunRequest' }, 'type', 'not supported by this version'],
+      [
+        { ...valid, FileTaskRunRequest: undefined, type: 'FileTaskRunRequest' },
+        'type',
+        'not supported by this version',
+      ],
     ])('rejects %#: names %s', (body, target, message) => {
       const err = validationError(body);
       expect(err.target).toBe(target);
@@ -94,7 +132,12 @@ describe('schedule-run', () => {
         { name: 'TOKEN', value: 's3cr3t-value', isSecret: true },
       ],
     });
-    const run = newQuickBuildRun(request, { runId: 'aa5', now: new Date('2026-11-23T02:30:05Z'), homeRegistry: '127.0.0.1:5000', secretKey: key });
+    const run = newQuickBuildRun(request, {
+      runId: 'aa5',
+      now: new Date('2026-11-23T02:30:05Z'),
+      homeRegistry: '127.0.0.1:5000',
+      secretKey: key,
+    });
 
     it('is Queued, a QuickBuild, with rendered, fully qualified image names', () => {
       expect(run).toMatchObject({ runId: 'aa5', status: 'Queued', runType: 'QuickBuild', timeout: 3600 });
@@ -113,7 +156,12 @@ describe('schedule-run', () => {
     });
 
     it('does not push when no image name is given, as az acr build', () => {
-      const noImages = newQuickBuildRun(parseRunRequest({ ...valid, imageNames: [] }), { runId: 'aa6', now: new Date(), homeRegistry: 'r.io', secretKey: key });
+      const noImages = newQuickBuildRun(parseRunRequest({ ...valid, imageNames: [] }), {
+        runId: 'aa6',
+        now: new Date(),
+        homeRegistry: 'r.io',
+        secretKey: key,
+      });
       expect(noImages.spec.isPushEnabled).toBe(false);
     });
   });

@@ -16,7 +16,7 @@ describe('secret-box', () => {
     const sealed = seal(key, 'secret');
     expect(() => open(randomBytes(32), sealed)).toThrow();
     const raw = Buffer.from(sealed, 'base64');
-    raw[raw.length - 1] ^= 1;
+    raw[raw.length - 1] = raw[raw.length - 1]! ^ 1;
     expect(() => open(key, raw.toString('base64'))).toThrow();
   });
 });

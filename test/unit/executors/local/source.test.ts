@@ -3,10 +3,22 @@ import { maskUrlCredentials, parseGitSource, sourceSecrets } from '../../../../s
 describe('source', () => {
   describe('parseGitSource', () => {
     it.each([
-      ['https://github.com/o/r.git', { url: 'https://github.com/o/r.git', ref: undefined, folder: undefined }],
-      ['https://github.com/o/r.git#main', { url: 'https://github.com/o/r.git', ref: 'main', folder: undefined }],
-      ['git://127.0.0.1:9418/app.git#dev:src/app', { url: 'git://127.0.0.1:9418/app.git', ref: 'dev', folder: 'src/app' }],
-      ['https://github.com/o/r#:docker/', { url: 'https://github.com/o/r', ref: undefined, folder: 'docker' }],
+      [
+        'https://github.com/o/r.git',
+        { url: 'https://github.com/o/r.git', ref: undefined, folder: undefined },
+      ],
+      [
+        'https://github.com/o/r.git#main',
+        { url: 'https://github.com/o/r.git', ref: 'main', folder: undefined },
+      ],
+      [
+        'git://127.0.0.1:9418/app.git#dev:src/app',
+        { url: 'git://127.0.0.1:9418/app.git', ref: 'dev', folder: 'src/app' },
+      ],
+      [
+        'https://github.com/o/r#:docker/',
+        { url: 'https://github.com/o/r', ref: undefined, folder: 'docker' },
+      ],
     ])('splits %s', (location, expected) => {
       expect(parseGitSource(location)).toEqual(expected);
     });
@@ -20,7 +32,9 @@ describe('source', () => {
     });
 
     it('leaves URLs without credentials alone', () => {
-      expect(maskUrlCredentials('https://github.com/o/r.git and git://127.0.0.1:9418/a.git')).toBe('https://github.com/o/r.git and git://127.0.0.1:9418/a.git');
+      expect(maskUrlCredentials('https://github.com/o/r.git and git://127.0.0.1:9418/a.git')).toBe(
+        'https://github.com/o/r.git and git://127.0.0.1:9418/a.git',
+      );
     });
   });
 
