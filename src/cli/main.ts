@@ -60,7 +60,7 @@ async function streamRun(client: RefitClient, runId: string): Promise<RunResourc
   for (;;) {
     const run = await client.json<RunResource>('GET', `/runs/${encodeURIComponent(runId)}`);
     if (FINISHED.has(run.properties.status)) return run;
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 

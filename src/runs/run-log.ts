@@ -1,9 +1,12 @@
+import { EventEmitter } from 'node:events';
 import type { AppendBlobClient, ContainerClient } from '@azure/storage-blob';
 import { names, type Storage } from '../storage/storage';
 import type { RunStatus } from './run';
 
-const FLUSH_MS = 100;
 const MAX_BLOCK = 4 * 1024 * 1024;
+
+// Wakes followers in this process as soon as their log grows (other processes poll the blob).
+const appended = new EventEmitter().setMaxListeners(0);
 
 /** The value of the `complete` metadata a finished log carries, as ACR writes it. */
 export function completionMark(status: RunStatus): string {
@@ -40,13 +43,12 @@ export function maskSecrets(text: string, secrets: readonly string[]): string {
 /** Writes a run's log into its append blob as it is produced, in small batches, with secrets masked. */
 export class RunLogWriter {
   private pending: string[] = [];
-  private pendingBytes = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> = Promise.resolve();
+  private inFlight: Promise<void> | undefined;
   private partial = '';
 
   constructor(
     private readonly blob: AppendBlobClient,
+    private readonly runId: string,
     private readonly secrets: readonly string[],
   ) {}
 
@@ -72,27 +74,31 @@ export class RunLogWriter {
     this.enqueue(maskSecrets(text.slice(0, cut + 1), this.secrets));
   }
 
+  // An idle writer sends at once; while an append is under way, what comes meanwhile waits and goes in one block.
   private enqueue(text: string): void {
     this.pending.push(text);
-    this.pendingBytes += Buffer.byteLength(text);
-    if (this.pendingBytes >= MAX_BLOCK / 2) void this.flush();
-    else this.timer ??= setTimeout(() => void this.flush(), FLUSH_MS);
+    this.inFlight ??= this.drain();
   }
 
-  /** Sends what is buffered; resolves when it is in the blob. */
-  flush(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    const data = Buffer.from(this.pending.join(''));
-    this.pending = [];
-    this.pendingBytes = 0;
-    this.flushing = this.flushing.then(async () => {
-      for (let at = 0; at < data.length; at += MAX_BLOCK) {
-        const block = data.subarray(at, at + MAX_BLOCK);
-        await this.blob.appendBlock(block, block.length);
+  private async drain(): Promise<void> {
+    try {
+      while (this.pending.length > 0) {
+        const data = Buffer.from(this.pending.join(''));
+        this.pending = [];
+        for (let at = 0; at < data.length; at += MAX_BLOCK) {
+          const block = data.subarray(at, at + MAX_BLOCK);
+          await this.blob.appendBlock(block, block.length);
+        }
+        appended.emit(this.runId);
       }
-    });
-    return this.flushing;
+    } finally {
+      this.inFlight = undefined;
+    }
+  }
+
+  /** Resolves when everything written so far is in the blob. */
+  async flush(): Promise<void> {
+    while (this.inFlight) await this.inFlight;
   }
 
   /** Flushes everything, including a last line without a newline, and marks the log complete. */
@@ -101,6 +107,7 @@ export class RunLogWriter {
     this.partial = '';
     await this.flush();
     await this.blob.setMetadata({ complete: completionMark(status) });
+    appended.emit(this.runId);
   }
 }
 
@@ -126,7 +133,7 @@ export class RunLogs {
 
   /** A writer that appends to the run's log, masking `secrets`. */
   writer(runId: string, secrets: readonly string[]): RunLogWriter {
-    return new RunLogWriter(this.blob(runId), secrets);
+    return new RunLogWriter(this.blob(runId), runId, secrets);
   }
 
   /** Marks a run's log complete without writing to it (a run that never reached an executor). */
@@ -146,20 +153,41 @@ export class RunLogs {
    * Yields the log from the start, then each new piece as it is appended, until the log is marked complete
    * or `signal` aborts.
    */
-  async *follow(runId: string, signal?: AbortSignal, pollMs = 100): AsyncGenerator<Buffer> {
+  async *follow(runId: string, signal?: AbortSignal, pollMs = 250): AsyncGenerator<Buffer> {
     const blob = this.blob(runId);
     let offset = 0;
-    while (!signal?.aborted) {
-      const props = await blob.getProperties();
-      const length = props.contentLength ?? 0;
-      if (length > offset) {
-        const chunk = await blob.downloadToBuffer(offset, length - offset);
-        offset += chunk.length;
-        yield chunk;
-        continue;
+    // Subscribed for the whole follow, so an append between a read and the wait is never missed.
+    let signaled = false;
+    let wake: (() => void) | undefined;
+    const onAppend = (): void => {
+      signaled = true;
+      wake?.();
+    };
+    appended.on(runId, onAppend);
+    try {
+      while (!signal?.aborted) {
+        signaled = false;
+        const props = await blob.getProperties();
+        const length = props.contentLength ?? 0;
+        if (length > offset) {
+          const chunk = await blob.downloadToBuffer(offset, length - offset);
+          offset += chunk.length;
+          yield chunk;
+          continue;
+        }
+        if (props.metadata?.complete) return;
+        if (signaled) continue;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(() => wake?.(), pollMs);
+          wake = (): void => {
+            clearTimeout(timer);
+            wake = undefined;
+            resolve();
+          };
+        });
       }
-      if (props.metadata?.complete) return;
-      await new Promise((resolve) => setTimeout(resolve, pollMs));
+    } finally {
+      appended.off(runId, onAppend);
     }
   }
 }

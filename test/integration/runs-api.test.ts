@@ -32,7 +32,7 @@ describe('runs API', () => {
         400,
         'not a valid image reference',
       ],
-    ])('answers %s with %i naming the problem', async (_what, body, status, message) => {
+    ])('answers %s with a 4xx naming the problem', async (_what, body, status, message) => {
       const res = await call('POST', '/scheduleRun', body);
       expect(res.status).toBe(status);
       expect(res.body.error.message).toContain(message);

@@ -17,6 +17,11 @@ interface Job {
   stopReason?: 'Canceled' | 'Timeout';
 }
 
+/** The tags a run's build gets: its image names, or a local name when it has none. */
+function tagsOf(run: Run): readonly string[] {
+  return run.spec.imageNames.length > 0 ? run.spec.imageNames : [`localhost/refit-run:${run.runId}`];
+}
+
 /** A step that failed with a message for the user (not an internal error). */
 class StepFailed extends Error {}
 
@@ -106,9 +111,13 @@ export class LocalExecutor implements Executor {
     } finally {
       clearTimeout(timer);
     }
-    await log.close(outcome.status).catch(() => undefined);
-    if (workDir) await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
+    // The status is final before the log is marked complete, so a follower that sees the end sees the outcome.
+    await log.flush().catch(() => undefined);
     await this.callbacks.finished(run.runId, outcome);
+    await log.close(outcome.status).catch(() => undefined);
+    // Clean up after reporting, so that the run's duration is the build's, not the housekeeping's.
+    await runProcess('buildah', this.buildah(['rmi', '--force', ...tagsOf(run)])).catch(() => undefined);
+    if (workDir) await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
   }
 
   private failure(job: Job, err: unknown, log: RunLogWriter): RunOutcome {
@@ -171,7 +180,7 @@ export class LocalExecutor implements Executor {
       '--build-arg',
       `${a.name}=${a.isSecret ? (job.secrets[a.name] ?? '') : (a.value ?? '')}`,
     ]);
-    const tags = spec.imageNames.length > 0 ? spec.imageNames : [`localhost/refit-run:${run.runId}`];
+    const tags = tagsOf(run);
     const bud = this.buildah([
       'bud',
       '--isolation',
@@ -186,23 +195,19 @@ export class LocalExecutor implements Executor {
       ...buildArgs,
       context,
     ]);
-    try {
-      // Secret build-arg values would show in the echoed command line: the writer masks them.
-      await this.step('buildah', bud, job, log, 'the build', context);
-      const outputImages: OutputImage[] = [];
-      if (spec.isPushEnabled) {
-        for (const image of spec.imageNames) outputImages.push(await this.push(image, job, log, workDir));
-      } else {
-        log.line(
-          spec.imageNames.length
-            ? 'Push is disabled: the images were built and not pushed'
-            : 'No image names were given: the image was built and not pushed',
-        );
-      }
-      return outputImages;
-    } finally {
-      await runProcess('buildah', this.buildah(['rmi', '--force', ...tags])).catch(() => undefined);
+    // Secret build-arg values would show in the echoed command line: the writer masks them.
+    await this.step('buildah', bud, job, log, 'the build', context);
+    const outputImages: OutputImage[] = [];
+    if (spec.isPushEnabled) {
+      for (const image of spec.imageNames) outputImages.push(await this.push(image, job, log, workDir));
+    } else {
+      log.line(
+        spec.imageNames.length
+          ? 'Push is disabled: the images were built and not pushed'
+          : 'No image names were given: the image was built and not pushed',
+      );
     }
+    return outputImages;
   }
 
   private async push(image: string, job: Job, log: RunLogWriter, workDir: string): Promise<OutputImage> {
