@@ -113,7 +113,7 @@ export function parseRunRequest(body: unknown): DockerBuildRequest {
     );
   }
   throw new ValidationError(
-    `type ${JSON.stringify(type)} is not one of ${RUN_REQUEST_TYPES.join(', ')}`,
+    `type ${typeof type === 'string' ? `'${type}'` : JSON.stringify(type)} is not one of ${RUN_REQUEST_TYPES.join(', ')}`,
     'type',
   );
 }
