@@ -1,11 +1,12 @@
 // Benchmark: `refit build` of a small context against raw `buildah bud && buildah push` of the same context,
 // on the same machine, alternating, medians of N. Prints the ratio (goal: ≤ 1.3).
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const ROOT = join(__dirname, '..', '..');
+import { PROJECT_ROOT as ROOT, spawnStack, stopStack, waitHealthy } from '../src/local/child-stack';
+
 const PORTS = { api: 17271, registry: 15200, azurite: 20200 };
 const REGISTRY = `127.0.0.1:${PORTS.registry}`;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -33,38 +34,10 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-async function startStack(dataDir: string): Promise<ChildProcess> {
-  const out = openSync(join(dataDir, 'stack.out'), 'a');
-  const child = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'local', 'main.js')], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      REFIT_DATA_DIR: dataDir,
-      REFIT_PORT: String(PORTS.api),
-      REFIT_REGISTRY_PORT: String(PORTS.registry),
-      REFIT_AZURITE_PORT: String(PORTS.azurite),
-      REFIT_LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', out, out],
-  });
-  closeSync(out);
-  for (let i = 0; i < 600; i++) {
-    if (
-      await fetch(`http://127.0.0.1:${PORTS.api}/api/health`).then(
-        (r) => r.ok,
-        () => false,
-      )
-    )
-      return child;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  child.kill('SIGKILL');
-  throw new Error(`the stack did not start; see ${dataDir}/stack.out`);
-}
-
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'refit-bench-'));
-  const stack = await startStack(dataDir);
+  const stack = spawnStack(dataDir, PORTS);
+  await waitHealthy(PORTS.api, stack);
   const buildahEnv = { ...process.env, CONTAINERS_REGISTRIES_CONF: join(dataDir, 'registries.conf') };
   const context = join(ROOT, 'examples', 'hello');
   const refitEnv = { ...process.env, REFIT_URL: `http://127.0.0.1:${PORTS.api}` };
@@ -127,8 +100,7 @@ async function main(): Promise<void> {
     );
     console.log(`  ratio refit/raw: ${ratio.toFixed(2)} (goal ≤ 1.3)`);
   } finally {
-    stack.kill('SIGTERM');
-    await new Promise((r) => stack.once('exit', r));
+    await stopStack(stack);
     rmSync(dataDir, { recursive: true, force: true });
   }
 }

@@ -1,60 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
-import { join } from 'node:path';
-
-/** Where a test stack listens. */
-export interface TestStackPorts {
-  readonly api: number;
-  readonly registry: number;
-  readonly azurite: number;
-}
-
-export const ROOT = join(__dirname, '..', '..');
-
-/** Starts `dist/src/local/main.js` (what npm start runs) as a child with its own data folder and ports. */
-export function spawnStack(
-  dataDir: string,
-  ports: TestStackPorts,
-  extraEnv: Record<string, string> = {},
-): ChildProcess {
-  const out = openSync(join(dataDir, 'stack.out'), 'a');
-  const child = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'local', 'main.js')], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      REFIT_DATA_DIR: dataDir,
-      REFIT_PORT: String(ports.api),
-      REFIT_REGISTRY_PORT: String(ports.registry),
-      REFIT_AZURITE_PORT: String(ports.azurite),
-      REFIT_LOG_LEVEL: 'warn',
-      ...extraEnv,
-    },
-    stdio: ['ignore', out, out],
-  });
-  closeSync(out);
-  return child;
-}
-
-/** Waits until GET /api/health answers 200, or throws with the stack's output. */
-export async function waitHealthy(port: number, child: ChildProcess, timeoutMs = 120000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`the stack exited with code ${child.exitCode}`);
-    const ok = await fetch(`http://127.0.0.1:${port}/api/health`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error('the stack did not become healthy');
-}
-
-/** Sends SIGTERM and waits for the stack to exit. */
-export function stopStack(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) return resolve(child.exitCode);
-    child.once('exit', (code) => resolve(code));
-    child.kill('SIGTERM');
-  });
-}
+export {
+  PROJECT_ROOT as ROOT,
+  spawnStack,
+  stopStack,
+  waitHealthy,
+  type ChildStackPorts as TestStackPorts,
+} from '../../src/local/child-stack';
