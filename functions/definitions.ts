@@ -2,6 +2,9 @@ import type { HttpRequest, HttpResponseInit, InvocationContext, Timer } from '@a
 import { getHealth } from './health';
 import { registryHook } from './registry-hook';
 import { runDispatch } from './run-dispatch';
+import { azureDevOpsHook, githubHook, HOOK_MAX_BYTES } from './source-hooks';
+import { createTask, deleteTask, getTask, listTasks, listTriggerDecisions, updateTask } from './tasks';
+import { timerTriggers } from './timer-triggers';
 import {
   cancelRun,
   getRun,
@@ -24,6 +27,8 @@ export interface HttpFunction {
   readonly route: string;
   /** `function`: needs the API key (REFIT_KEY locally, a function key in Azure); `anonymous`: checks its own auth. */
   readonly authLevel: 'anonymous' | 'function';
+  /** A body limit of its own (webhooks take larger deliveries than the API). */
+  readonly maxBodyBytes?: number;
   readonly handler: (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>;
 }
 
@@ -65,6 +70,15 @@ export const functions: readonly FunctionDefinition[] = [
   http('runsCancel', ['POST'], 'runs/{runId}/cancel', cancelRun),
   http('runsGetLogSasUrl', ['POST'], 'runs/{runId}/listLogSasUrl', listLogSasUrl),
   http('runsLog', ['GET'], 'runs/{runId}/log', runLog),
+  http('tasksList', ['GET'], 'tasks', listTasks),
+  http('tasksCreate', ['PUT'], 'tasks/{taskName}', createTask),
+  http('tasksGet', ['GET'], 'tasks/{taskName}', getTask),
+  http('tasksUpdate', ['PATCH'], 'tasks/{taskName}', updateTask),
+  http('tasksDelete', ['DELETE'], 'tasks/{taskName}', deleteTask),
+  http('triggerDecisions', ['GET'], 'triggerDecisions', listTriggerDecisions),
   http('registryHook', ['POST'], 'hooks/registry', registryHook, 'anonymous'),
+  { ...http('githubHook', ['POST'], 'hooks/github', githubHook, 'anonymous'), maxBodyBytes: HOOK_MAX_BYTES },
+  { ...http('azureDevOpsHook', ['POST'], 'hooks/azuredevops', azureDevOpsHook, 'anonymous'), maxBodyBytes: HOOK_MAX_BYTES },
   { kind: 'queue', name: 'runDispatch', queueName: 'runs', handler: runDispatch },
+  { kind: 'timer', name: 'timerTriggers', schedule: '*/5 * * * * *', handler: timerTriggers },
 ];

@@ -11,9 +11,11 @@ export const listBuildSourceUploadUrl = api(async (_request, r) =>
   json(200, await createSourceUploadUrl(r.storage)),
 );
 
-/** POST /scheduleRun (Registries_ScheduleRun): the run, Queued. */
+/** POST /scheduleRun (Registries_ScheduleRun): the run, Queued. A TaskRunRequest runs a task. */
 export const scheduleRun = api(async (request, r) => {
-  const run = await r.runs.schedule(await readJson(request, r.config.maxBodyBytes));
+  const body = await readJson(request, r.config.maxBodyBytes);
+  const isTaskRun = (body as { type?: unknown } | null)?.type === 'TaskRunRequest';
+  const run = isTaskRun ? await r.tasks.runFromRequest(body) : await r.runs.schedule(body);
   return json(200, runResource(run));
 });
 

@@ -16,6 +16,8 @@ export interface Config {
   readonly runIdPrefix: string;
   /** When set, every API call must carry it (`x-functions-key` header or `code` query). */
   readonly apiKey: string | undefined;
+  /** The secret git-host webhooks are verified with (GitHub's HMAC key; Azure DevOps' Basic password). */
+  readonly webhookSecret: string | undefined;
   /** The bearer token the registry's notifications must carry. */
   readonly registryWebhookSecret: string | undefined;
   /** The key that seals secrets at rest (32 bytes, base64). */
@@ -123,6 +125,7 @@ export function loadConfig(env: Env = process.env): Config {
     runIdPrefix,
     apiKey: env.REFIT_KEY || undefined,
     registryWebhookSecret: env.REFIT_REGISTRY_WEBHOOK_SECRET || undefined,
+    webhookSecret: env.REFIT_WEBHOOK_SECRET || undefined,
     secretKey: secretKey(env),
     workDir: env.REFIT_WORK_DIR ?? '/tmp/refit-work',
     localConcurrency: positiveInt(env, 'REFIT_LOCAL_CONCURRENCY', 2),

@@ -5,12 +5,19 @@ import { RunLogs } from './runs/run-log';
 import { RunService } from './runs/run-service';
 import { RunStore } from './runs/run-store';
 import { connectStorage, ensureStorage, names, type Storage } from './storage/storage';
+import { TaskService } from './tasks/task-service';
+import { TaskStore } from './tasks/task-store';
+import { DecisionLog } from './triggers/decisions';
+import { Dedupe } from './triggers/dedupe';
 
 /** Everything a handler needs, wired once per process. */
 export interface Refit {
   readonly config: Config;
   readonly storage: Storage;
   readonly runs: RunService;
+  readonly tasks: TaskService;
+  readonly dedupe: Dedupe;
+  readonly decisions: DecisionLog;
   readonly logs: RunLogs;
   readonly executor: Executor;
   /** Called after a run is queued (the local host polls the queue at once instead of waiting). */
@@ -23,6 +30,14 @@ export function createRefit(config: Config): Refit {
   const logs = new RunLogs(storage);
   const store = new RunStore(storage, config.runIdPrefix);
   let executor: Executor | undefined;
+  const runs = new RunService(
+    config,
+    store,
+    logs,
+    storage.queue(names.queues.runs),
+    () => refit.executor,
+    () => refit.onEnqueued(),
+  );
   const refit: Refit = {
     config,
     storage,
@@ -37,14 +52,10 @@ export function createRefit(config: Config): Refit {
       });
       return executor;
     },
-    runs: new RunService(
-      config,
-      store,
-      logs,
-      storage.queue(names.queues.runs),
-      () => refit.executor,
-      () => refit.onEnqueued(),
-    ),
+    runs,
+    tasks: new TaskService(config, new TaskStore(storage), runs),
+    dedupe: new Dedupe(storage),
+    decisions: new DecisionLog(storage),
   };
   return refit;
 }

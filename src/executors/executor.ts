@@ -1,4 +1,4 @@
-import type { OutputImage, Run, RunStatus } from '../runs/run';
+import type { OutputImage, Run, RunSecrets, RunStatus } from '../runs/run';
 
 /** How a run ended, as an executor reports it to the completion path. */
 export interface RunOutcome {
@@ -16,7 +16,7 @@ export interface RunCallbacks {
 /** Runs builds somewhere: on this machine (local) or in Azure Container Instances (aci). */
 export interface Executor {
   /** Starts a claimed run; resolves once it is under way (not when it ends). */
-  start(run: Run, secrets: Readonly<Record<string, string>>): Promise<void>;
+  start(run: Run, secrets: RunSecrets): Promise<void>;
   /** Stops a run if this executor is running it; true when it was. */
   cancel(runId: string): Promise<boolean>;
   /** Stops everything (host shutdown). */

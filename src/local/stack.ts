@@ -167,6 +167,14 @@ export class LocalStack {
       const hookSecret = readOrCreate(join(dataDir, 'registry-webhook.secret'), () =>
         randomBytes(24).toString('hex'),
       );
+      const webhookSecretFile = join(dataDir, 'webhook.secret');
+      const firstWebhookSecret = !existsSync(webhookSecretFile) && !process.env.REFIT_WEBHOOK_SECRET;
+      const webhookSecret =
+        process.env.REFIT_WEBHOOK_SECRET || readOrCreate(webhookSecretFile, () => randomBytes(24).toString('hex'));
+      if (firstWebhookSecret) {
+        print(`Generated the git webhook secret (GitHub's "Secret", Azure DevOps' Basic password): ${webhookSecret}`);
+        print(`  It is kept in ${webhookSecretFile}; set REFIT_WEBHOOK_SECRET to use your own.`);
+      }
 
       const { blob, queue, table } = this.options.azuritePorts;
       mkdirSync(join(dataDir, 'azurite'), { recursive: true });
@@ -247,6 +255,7 @@ export class LocalStack {
         REFIT_REGISTRY_ALIASES: `localhost:${this.options.registryPort}`,
         REFIT_SECRET_KEY: secretKey,
         REFIT_REGISTRY_WEBHOOK_SECRET: hookSecret,
+        REFIT_WEBHOOK_SECRET: webhookSecret,
         REFIT_WORK_DIR: join(dataDir, 'work'),
         REFIT_CONTAINERS_REGISTRIES_CONF: containersConf,
       };

@@ -4,7 +4,7 @@ import { ConflictError, ValidationError } from '../errors';
 import type { Executor, RunOutcome } from '../executors/executor';
 import { log } from '../log';
 import { open } from '../storage/secret-box';
-import { FINISHED, type Run } from './run';
+import { FINISHED, type Run, type RunSecrets } from './run';
 import type { RunLogs } from './run-log';
 import type { RunPage, RunStore } from './run-store';
 import { checkDockerBuildRequest, newQuickBuildRun, parseRunRequest } from './schedule-run';
@@ -25,17 +25,24 @@ export class RunService {
     private readonly onEnqueued: () => void = () => undefined,
   ) {}
 
-  /** Registries_ScheduleRun: validates, stores the Queued run and its empty log, and queues its dispatch. */
+  /** Registries_ScheduleRun with a DockerBuildRequest: validates, then {@link enqueue}s a quick build. */
   async schedule(body: unknown): Promise<Run> {
     const request = parseRunRequest(body);
     checkDockerBuildRequest(request, this.config.homeRegistry);
     const runId = await this.store.nextRunId();
-    const run = newQuickBuildRun(request, {
-      runId,
-      now: new Date(),
-      homeRegistry: this.config.homeRegistry,
-      secretKey: this.config.secretKey,
-    });
+    return this.enqueue(
+      newQuickBuildRun(request, { runId, now: new Date(), homeRegistry: this.config.homeRegistry, secretKey: this.config.secretKey }),
+    );
+  }
+
+  /** Takes the next run ID. */
+  nextRunId(): Promise<string> {
+    return this.store.nextRunId();
+  }
+
+  /** Stores a new Queued run and its empty log, and queues its dispatch: the one way every run starts. */
+  async enqueue(run: Run): Promise<Run> {
+    const runId = run.runId;
     await this.logs.create(runId);
     await this.store.create(run);
     await this.queue.sendMessage(JSON.stringify({ runId } satisfies RunDispatchMessage));
@@ -67,9 +74,9 @@ export class RunService {
       if (err instanceof ConflictError) return;
       throw err;
     }
-    const secrets = claimed.sealedSecrets
-      ? (JSON.parse(open(this.config.secretKey, claimed.sealedSecrets)) as Record<string, string>)
-      : {};
+    const secrets: RunSecrets = claimed.sealedSecrets
+      ? (JSON.parse(open(this.config.secretKey, claimed.sealedSecrets)) as RunSecrets)
+      : { arguments: {} };
     try {
       await this.executor().start(claimed, secrets);
     } catch (err) {

@@ -41,6 +41,31 @@ export interface DockerBuildSpec {
   readonly noCache: boolean;
   readonly target: string | undefined;
   readonly arguments: readonly (BuildArgument & { readonly value?: string })[];
+  /** For a git source: the commit to build (a commit trigger's pushed head), checked out after the clone. */
+  readonly commit?: string;
+}
+
+/** The secret values a run needs, sealed with the run: secret build arguments and a git token. */
+export interface RunSecrets {
+  readonly arguments: Readonly<Record<string, string>>;
+  readonly gitToken?: string;
+}
+
+/** What a commit or pull-request trigger records on its run (ACR's SourceTriggerDescriptor). */
+export interface SourceTriggerDescriptor {
+  readonly id: string;
+  readonly eventType: 'commit' | 'pullrequest';
+  readonly commitId: string;
+  readonly pullRequestId?: string;
+  readonly repositoryUrl: string;
+  readonly branchName: string;
+  readonly providerType: 'Github' | 'VisualStudioTeamService';
+}
+
+/** What a timer trigger records on its run. */
+export interface TimerTriggerDescriptor {
+  readonly timerTriggerName: string;
+  readonly scheduleOccurrence: string;
 }
 
 /** An output image of a run, with the digest the registry holds for it. */
@@ -66,8 +91,10 @@ export interface Run {
   readonly outputImages: readonly OutputImage[];
   readonly runErrorMessage: string | undefined;
   readonly spec: DockerBuildSpec;
-  /** Secret values (build args), sealed with the deployment's key; never returned. */
+  /** {@link RunSecrets}, sealed with the deployment's key; never returned. */
   readonly sealedSecrets: string | undefined;
+  readonly sourceTrigger?: SourceTriggerDescriptor;
+  readonly timerTrigger?: TimerTriggerDescriptor;
 }
 
 /** The ARM resource a client sees: never the spec's secrets, never the sealed values. */
@@ -86,6 +113,8 @@ export function runResource(run: Run): Record<string, unknown> {
       ...(run.finishTime ? { finishTime: run.finishTime } : {}),
       outputImages: run.outputImages,
       ...(run.taskName ? { task: run.taskName } : {}),
+      ...(run.sourceTrigger ? { sourceTrigger: run.sourceTrigger } : {}),
+      ...(run.timerTrigger ? { timerTrigger: run.timerTrigger } : {}),
       platform: run.platform,
       agentConfiguration: run.agentConfiguration,
       timeout: run.timeout,

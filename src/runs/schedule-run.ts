@@ -4,7 +4,7 @@ import { parseWith } from '../http/validate';
 import { formatImageReference, parseImageReference } from '../registry/image-reference';
 import { isUploadedSource } from '../sources/source-upload';
 import { seal } from '../storage/secret-box';
-import type { Platform, Run } from './run';
+import type { Platform, Run, RunSecrets } from './run';
 import { renderRunTemplate, runDate } from './render';
 
 /** The run request types ACR's scheduleRun takes. */
@@ -196,9 +196,9 @@ export function checkDockerBuildRequest(request: DockerBuildRequest, homeRegistr
 
 /** The Queued run a DockerBuildRequest becomes; secret argument values are sealed apart from the spec. */
 export function newQuickBuildRun(request: DockerBuildRequest, ctx: NewRunContext): Run {
-  const secrets = Object.fromEntries(
-    request.arguments.filter((a) => a.isSecret).map((a) => [a.name, a.value]),
-  );
+  const secrets: RunSecrets = {
+    arguments: Object.fromEntries(request.arguments.filter((a) => a.isSecret).map((a) => [a.name, a.value])),
+  };
   const time = ctx.now.toISOString();
   const platform: Platform = {
     os: request.platform.os,
@@ -232,6 +232,12 @@ export function newQuickBuildRun(request: DockerBuildRequest, ctx: NewRunContext
         a.isSecret ? { name: a.name, isSecret: true } : { name: a.name, isSecret: false, value: a.value },
       ),
     },
-    sealedSecrets: Object.keys(secrets).length ? seal(ctx.secretKey, JSON.stringify(secrets)) : undefined,
+    sealedSecrets: sealRunSecrets(ctx.secretKey, secrets),
   };
+}
+
+/** Seals a run's secrets, or undefined when it has none. */
+export function sealRunSecrets(key: Buffer, secrets: RunSecrets): string | undefined {
+  const empty = Object.keys(secrets.arguments).length === 0 && !secrets.gitToken;
+  return empty ? undefined : seal(key, JSON.stringify(secrets));
 }

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import type { Config } from '../../config';
 import { parseImageReference } from '../../registry/image-reference';
-import type { OutputImage, Run } from '../../runs/run';
+import type { OutputImage, Run, RunSecrets } from '../../runs/run';
 import type { RunLogs, RunLogWriter } from '../../runs/run-log';
 import type { Storage } from '../../storage/storage';
 import type { Executor, RunCallbacks, RunOutcome } from '../executor';
@@ -11,7 +11,7 @@ import { fetchSource, SourceError, sourceSecrets } from './source';
 
 interface Job {
   readonly run: Run;
-  readonly secrets: Readonly<Record<string, string>>;
+  readonly secrets: RunSecrets;
   readonly abort: AbortController;
   /** Why the job was stopped from outside, if it was. */
   stopReason?: 'Canceled' | 'Timeout';
@@ -38,7 +38,7 @@ export class LocalExecutor implements Executor {
     private readonly callbacks: RunCallbacks,
   ) {}
 
-  async start(run: Run, secrets: Readonly<Record<string, string>>): Promise<void> {
+  async start(run: Run, secrets: RunSecrets): Promise<void> {
     if (this.jobs.has(run.runId)) return;
     const job: Job = { run, secrets, abort: new AbortController() };
     this.jobs.set(run.runId, job);
@@ -89,7 +89,11 @@ export class LocalExecutor implements Executor {
   private async execute(job: Job): Promise<void> {
     const { run } = job;
     const started = Date.now();
-    const secretValues = [...Object.values(job.secrets), ...sourceSecrets(run.spec.sourceLocation)];
+    const secretValues = [
+      ...Object.values(job.secrets.arguments),
+      ...(job.secrets.gitToken ? [job.secrets.gitToken] : []),
+      ...sourceSecrets(run.spec.sourceLocation),
+    ];
     const log = this.logs.writer(run.runId, secretValues);
     const timer = setTimeout(() => {
       job.stopReason ??= 'Timeout';
@@ -164,8 +168,12 @@ export class LocalExecutor implements Executor {
     const { run } = job;
     const spec = run.spec;
     log.line('Downloading source code...');
-    const context = await fetchSource(this.storage, spec.sourceLocation, workDir, job.abort.signal, (t) =>
-      log.line(t),
+    const context = await fetchSource(
+      this.storage,
+      { location: spec.sourceLocation, commit: spec.commit, gitToken: job.secrets.gitToken },
+      workDir,
+      job.abort.signal,
+      (t) => log.line(t),
     );
     const dockerfile = resolve(context, spec.dockerFilePath);
     const root = resolve(workDir, 'src');
@@ -178,7 +186,7 @@ export class LocalExecutor implements Executor {
     const platform = `${run.platform.os.toLowerCase()}/${run.platform.architecture}${run.platform.variant ? `/${run.platform.variant}` : ''}`;
     const buildArgs = spec.arguments.flatMap((a) => [
       '--build-arg',
-      `${a.name}=${a.isSecret ? (job.secrets[a.name] ?? '') : (a.value ?? '')}`,
+      `${a.name}=${a.isSecret ? (job.secrets.arguments[a.name] ?? '') : (a.value ?? '')}`,
     ]);
     const tags = tagsOf(run);
     const bud = this.buildah([

@@ -79,11 +79,18 @@ async function fetchUrl(url: string, file: string, signal: AbortSignal): Promise
   await pipeline(Readable.fromWeb(response.body), createWriteStream(file));
 }
 
+/** Puts a token into an https clone URL as GitHub and Azure DevOps take it (`x-access-token:TOKEN@`). */
+function withToken(url: string, token: string | undefined): string {
+  if (!token || !/^https:\/\//i.test(url) || /^https:\/\/[^/]*@/i.test(url)) return url;
+  return url.replace(/^https:\/\//i, `https://x-access-token:${encodeURIComponent(token)}@`);
+}
+
 async function cloneGit(
   source: GitSource,
   dir: string,
   signal: AbortSignal,
   log: (text: string) => void,
+  commit?: string,
 ): Promise<void> {
   const env = { ...process.env, GIT_TERMINAL_PROMPT: '0' };
   const git = async (args: string[], cwd?: string): Promise<void> => {
@@ -104,21 +111,19 @@ async function cloneGit(
       );
     }
   };
-  const isCommit = source.ref !== undefined && /^[0-9a-f]{7,40}$/i.test(source.ref);
-  if (isCommit) {
-    await git(['clone', '--quiet', source.url, dir]);
-    await git(['checkout', '--quiet', source.ref], dir);
-  } else {
-    await git([
-      'clone',
-      '--quiet',
-      '--depth',
-      '1',
-      ...(source.ref ? ['--branch', source.ref] : []),
-      source.url,
-      dir,
-    ]);
+  const refIsCommit = source.ref !== undefined && /^[0-9a-f]{7,40}$/i.test(source.ref);
+  const wanted = commit ?? (refIsCommit ? source.ref : undefined);
+  const branch = refIsCommit ? undefined : source.ref;
+  if (!wanted) {
+    await git(['clone', '--quiet', '--depth', '1', ...(branch ? ['--branch', branch] : []), source.url, dir]);
+    return;
   }
+  // A given commit: clone the branch shallowly and check the commit out, deepening only if it is older.
+  await git(['clone', '--quiet', '--no-checkout', '--depth', '50', ...(branch ? ['--branch', branch] : []), source.url, dir]);
+  const hasCommit = await runProcess('git', ['cat-file', '-e', `${wanted}^{commit}`], { cwd: dir, env });
+  if (hasCommit.code !== 0) await git(['fetch', '--quiet', '--unshallow', 'origin'], dir);
+  await git(['checkout', '--quiet', '--detach', wanted], dir);
+  log(`Checked out commit ${wanted}`);
 }
 
 /**
@@ -127,11 +132,12 @@ async function cloneGit(
  */
 export async function fetchSource(
   storage: Storage,
-  location: string,
+  source: { readonly location: string; readonly commit?: string | undefined; readonly gitToken?: string | undefined },
   workDir: string,
   signal: AbortSignal,
   log: (text: string) => void,
 ): Promise<string> {
+  const location = source.location;
   const src = join(workDir, 'src');
   let folder: string | undefined;
   if (isUploadedSource(location)) {
@@ -151,8 +157,11 @@ export async function fetchSource(
   } else if (isGitSource(location)) {
     const git = parseGitSource(location);
     folder = git.folder;
-    await cloneGit(git, src, signal, log);
+    await cloneGit({ ...git, url: withToken(git.url, source.gitToken) }, src, signal, log, source.commit);
   } else {
+    if (!/^https?:\/\//i.test(location)) {
+      throw new SourceError(`the context '${location}' is neither a git URL nor a tarball URL`);
+    }
     const archive = join(workDir, 'source.tar.gz');
     await fetchUrl(location, archive, signal);
     await extract(archive, src, `the source ${maskUrlCredentials(location.split('?')[0]!)}`);

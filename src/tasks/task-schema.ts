@@ -1,0 +1,175 @@
+import { Cron } from 'croner';
+import { z } from 'zod';
+
+const TASK_NAME = /^[A-Za-z0-9_-]{5,50}$/;
+const TRIGGER_NAME = /^[A-Za-z0-9_-]{1,50}$/;
+
+/** Checks a task name as ACR does: 5–50 of letters, digits, `_` and `-`. */
+export function isTaskName(name: string): boolean {
+  return TASK_NAME.test(name);
+}
+
+/**
+ * Checks a cron schedule: five fields (minute resolution) or six with seconds first (NCRONTAB), UTC.
+ * Returns a message when it is invalid.
+ */
+export function scheduleProblem(schedule: string): string | undefined {
+  const fields = schedule.trim().split(/\s+/);
+  if (fields.length !== 5 && fields.length !== 6) {
+    return `'${schedule}' has ${fields.length} field(s): use five (minute hour day month weekday) or six (second first)`;
+  }
+  try {
+    new Cron(schedule, { timezone: 'UTC', paused: true });
+    return undefined;
+  } catch (err) {
+    return `'${schedule}' is not a valid cron schedule: ${(err as Error).message}`;
+  }
+}
+
+const status = z.enum(['Enabled', 'Disabled'], { error: (i) => `'${String(i.input)}' is not a status: use Enabled or Disabled` });
+
+const platform = z
+  .object({
+    os: z.string().transform((v, ctx) => {
+      const os = ({ linux: 'Linux', windows: 'Windows' } as const)[v.toLowerCase() as 'linux' | 'windows'];
+      if (!os) ctx.addIssue({ code: 'custom', message: `'${v}' is not a valid value for os: use Linux or Windows` });
+      return os ?? 'Linux';
+    }),
+    architecture: z
+      .enum(['amd64', 'x86', '386', 'arm', 'arm64'], {
+        error: (i) => `'${String(i.input)}' is not a valid architecture: use amd64, x86, 386, arm or arm64`,
+      })
+      .default('amd64'),
+    variant: z.enum(['v6', 'v7', 'v8'], { error: (i) => `'${String(i.input)}' is not a valid variant: use v6, v7 or v8` }).optional(),
+  })
+  .strict();
+
+const argument = z
+  .object({
+    name: z.string().regex(/^[^=\s]+$/, 'an argument name must be non-empty without = or spaces'),
+    value: z.string().optional(),
+    isSecret: z.boolean().default(false),
+  })
+  .strict();
+
+const dockerStep = z
+  .object({
+    type: z.literal('Docker'),
+    imageNames: z.array(z.string()).max(64).default([]),
+    isPushEnabled: z.boolean().default(true),
+    noCache: z.boolean().default(false),
+    dockerFilePath: z.string().min(1, 'dockerFilePath must not be empty').default('Dockerfile'),
+    target: z.string().min(1).optional(),
+    arguments: z.array(argument).max(256).default([]),
+    contextPath: z.string().min(1, 'contextPath must not be empty'),
+    contextAccessToken: z.string().optional(),
+    baseImageDependencies: z.array(z.unknown()).optional(),
+  })
+  .strict();
+
+const sourceTrigger = z
+  .object({
+    name: z.string().regex(TRIGGER_NAME, 'a trigger name is 1–50 letters, digits, _ or -'),
+    sourceRepository: z
+      .object({
+        sourceControlType: z.enum(['Github', 'VisualStudioTeamService'], {
+          error: (i) => `'${String(i.input)}' is not a source control type: use Github or VisualStudioTeamService`,
+        }),
+        repositoryUrl: z.string().min(1),
+        branch: z.string().min(1).default('master'),
+        sourceControlAuthProperties: z
+          .object({ tokenType: z.enum(['PAT', 'OAuth']), token: z.string().optional(), refreshToken: z.string().optional(), scope: z.string().optional(), expiresIn: z.number().optional() })
+          .strict()
+          .optional(),
+      })
+      .strict(),
+    sourceTriggerEvents: z.array(z.enum(['commit', 'pullrequest'], { error: (i) => `'${String(i.input)}' is not a source event: use commit or pullrequest` })).min(1, 'name at least one event'),
+    status: status.default('Enabled'),
+  })
+  .strict();
+
+const timerTrigger = z
+  .object({
+    name: z.string().regex(TRIGGER_NAME, 'a trigger name is 1–50 letters, digits, _ or -'),
+    schedule: z.string().superRefine((s, ctx) => {
+      const problem = scheduleProblem(s);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
+    status: status.default('Enabled'),
+  })
+  .strict();
+
+const baseImageTrigger = z
+  .object({
+    name: z.string().regex(TRIGGER_NAME, 'a trigger name is 1–50 letters, digits, _ or -'),
+    baseImageTriggerType: z.enum(['All', 'Runtime'], { error: (i) => `'${String(i.input)}' is not a base image trigger type: use All or Runtime` }).default('Runtime'),
+    updateTriggerEndpoint: z.url({ error: 'updateTriggerEndpoint must be an http(s) URL' }).optional(),
+    updateTriggerPayloadType: z.enum(['Default', 'Token']).optional(),
+    status: status.default('Enabled'),
+  })
+  .strict();
+
+const trigger = z
+  .object({
+    sourceTriggers: z.array(sourceTrigger).max(16).default([]),
+    timerTriggers: z.array(timerTrigger).max(16).default([]),
+    baseImageTrigger: baseImageTrigger.optional(),
+  })
+  .strict();
+
+const taskProperties = {
+  status: status.default('Enabled'),
+  platform: platform.default({ os: 'Linux', architecture: 'amd64' }),
+  agentConfiguration: z.object({ cpu: z.number().int().min(1).max(64) }).strict().default({ cpu: 2 }),
+  agentPoolName: z.string().optional(),
+  logTemplate: z.string().optional(),
+  isSystemTask: z.boolean().optional(),
+  timeout: z.number().int('timeout must be whole seconds').min(300, 'timeout must be at least 300 seconds').max(28800, 'timeout must be at most 28800 seconds (8 hours)').default(3600),
+  step: z.discriminatedUnion('type', [dockerStep], { error: (i) => stepTypeProblem(i.input) }),
+  trigger: trigger.default({ sourceTriggers: [], timerTriggers: [] }),
+  credentials: z.unknown().optional(),
+  provisioningState: z.string().optional(),
+  creationDate: z.string().optional(),
+};
+
+function stepTypeProblem(input: unknown): string {
+  const type = (input as { type?: unknown } | undefined)?.type;
+  if (type === 'FileTask' || type === 'EncodedTask') return `step type '${type}' is not supported by this version of Refit yet: use Docker`;
+  return `step.type must be Docker, FileTask or EncodedTask${type === undefined ? '' : `, got ${JSON.stringify(type)}`}`;
+}
+
+const resourceEnvelope = {
+  location: z.string().optional(),
+  tags: z.record(z.string(), z.string()).optional(),
+  identity: z.unknown().optional(),
+  id: z.string().optional(),
+  name: z.string().optional(),
+  type: z.string().optional(),
+};
+
+/** Tasks_Create's body (ACR's Task resource). */
+export const taskCreateSchema = z.object({ ...resourceEnvelope, properties: z.object(taskProperties).strict() }).strict();
+
+/** Tasks_Update's body (TaskUpdateParameters): every property optional, merged into the task. */
+export const taskUpdateSchema = z
+  .object({
+    ...resourceEnvelope,
+    properties: z
+      .object({
+        status: status.optional(),
+        platform: platform.optional(),
+        agentConfiguration: z.object({ cpu: z.number().int().min(1).max(64) }).strict().optional(),
+        timeout: taskProperties.timeout.optional(),
+        step: dockerStep.partial({ contextPath: true, type: true }).optional(),
+        trigger: trigger.partial().optional(),
+        credentials: z.unknown().optional(),
+        agentPoolName: z.string().optional(),
+        logTemplate: z.string().optional(),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict();
+
+export type TaskCreateBody = z.output<typeof taskCreateSchema>;
+export type TaskUpdateBody = z.output<typeof taskUpdateSchema>;

@@ -1,0 +1,103 @@
+import type { Platform } from '../runs/run';
+
+/** A source trigger: build on commits (and, when enabled, pull requests) to a repository's branch. */
+export interface SourceTrigger {
+  readonly name: string;
+  readonly sourceRepository: {
+    readonly sourceControlType: 'Github' | 'VisualStudioTeamService';
+    readonly repositoryUrl: string;
+    readonly branch: string;
+    /** The token itself is sealed apart; here only its type. */
+    readonly sourceControlAuthProperties?: { readonly tokenType: 'PAT' | 'OAuth' };
+  };
+  readonly sourceTriggerEvents: readonly ('commit' | 'pullrequest')[];
+  readonly status: 'Enabled' | 'Disabled';
+}
+
+/** A timer trigger: a cron schedule (five fields, or six with seconds first), UTC. */
+export interface TimerTrigger {
+  readonly name: string;
+  readonly schedule: string;
+  readonly status: 'Enabled' | 'Disabled';
+}
+
+/** The base-image trigger's settings (acted on by the base-image update path). */
+export interface BaseImageTrigger {
+  readonly name: string;
+  readonly baseImageTriggerType: 'All' | 'Runtime';
+  readonly updateTriggerEndpoint?: string | undefined;
+  readonly updateTriggerPayloadType?: 'Default' | 'Token' | undefined;
+  readonly status: 'Enabled' | 'Disabled';
+}
+
+/** A Docker build step; secret argument values and the context token are sealed apart. */
+export interface DockerStep {
+  readonly type: 'Docker';
+  readonly imageNames: readonly string[];
+  readonly isPushEnabled: boolean;
+  readonly noCache: boolean;
+  readonly dockerFilePath: string;
+  readonly target?: string;
+  readonly arguments: readonly { readonly name: string; readonly value?: string; readonly isSecret: boolean }[];
+  readonly contextPath: string;
+}
+
+/** A task as Refit keeps it (no secret values). */
+export interface Task {
+  readonly name: string;
+  readonly status: 'Enabled' | 'Disabled';
+  readonly platform: Platform;
+  readonly agentConfiguration: { readonly cpu: number };
+  readonly timeout: number;
+  readonly step: DockerStep;
+  readonly trigger: {
+    readonly sourceTriggers: readonly SourceTrigger[];
+    readonly timerTriggers: readonly TimerTrigger[];
+    readonly baseImageTrigger?: BaseImageTrigger;
+  };
+  readonly creationDate: string;
+  /** When each timer was last added or changed: occurrences before it never fire. */
+  readonly timerSince: Readonly<Record<string, string>>;
+}
+
+/** The secret values of a task, sealed together. */
+export interface TaskSecrets {
+  /** Secret build-argument values by argument name. */
+  readonly arguments: Readonly<Record<string, string>>;
+  /** The git access token of the context (step.contextAccessToken). */
+  readonly contextAccessToken?: string;
+  /** Source-trigger tokens by trigger name. */
+  readonly sourceTokens: Readonly<Record<string, string>>;
+}
+
+/** The ARM resource a client sees: secret values are never in it. */
+export function taskResource(task: Task): Record<string, unknown> {
+  return {
+    id: `/tasks/${task.name}`,
+    name: task.name,
+    type: 'Microsoft.ContainerRegistry/registries/tasks',
+    properties: {
+      provisioningState: 'Succeeded',
+      creationDate: task.creationDate,
+      status: task.status,
+      platform: task.platform,
+      agentConfiguration: task.agentConfiguration,
+      timeout: task.timeout,
+      step: {
+        ...task.step,
+        // A secret argument shows that it is set (isSecret, no value); its value is never returned.
+        arguments: task.step.arguments.map((a) => (a.isSecret ? { name: a.name, isSecret: true } : a)),
+        baseImageDependencies: [],
+      },
+      trigger: task.trigger,
+    },
+  };
+}
+
+/** The key a repository URL is matched on: host lower-cased, no credentials, no `.git`, no trailing slash. */
+export function repositoryKey(url: string): string {
+  const noFragment = url.split('#')[0]!.trim();
+  const m = /^([a-z][a-z0-9+.-]*:\/\/)(?:[^@/]+@)?([^/]+)(\/.*)?$/i.exec(noFragment);
+  const path = (m?.[3] ?? '').replace(/\/+$/, '').replace(/\.git$/i, '');
+  return m ? `${m[2]!.toLowerCase()}${path}` : noFragment.toLowerCase();
+}

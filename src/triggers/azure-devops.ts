@@ -1,0 +1,47 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { IgnoredEvent, SourceEvent } from './source-event';
+
+const ZERO = /^0+$/;
+
+function same(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** Azure DevOps service hooks carry no signature: Basic auth whose password is the secret, or the secret in a header. */
+export function verifyAzureDevOpsAuth(secret: string, authorization: string | null, secretHeader: string | null): boolean {
+  if (secretHeader && same(secretHeader, secret)) return true;
+  const m = /^Basic\s+(.+)$/i.exec(authorization ?? '');
+  if (!m) return false;
+  const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon >= 0 && same(decoded.slice(colon + 1), secret);
+}
+
+interface GitPushPayload {
+  id?: string;
+  eventType?: string;
+  resource?: {
+    refUpdates?: { name?: string; oldObjectId?: string; newObjectId?: string }[];
+    repository?: { remoteUrl?: string };
+  };
+}
+
+/** Turns a `git.push` service hook into one source event (or ignored event) per updated ref. */
+export function parseAzureDevOpsEvent(payload: unknown): (SourceEvent | IgnoredEvent)[] | null {
+  const p = payload as GitPushPayload;
+  if (p?.eventType !== 'git.push') return null;
+  const id = p.id ?? '';
+  const repositoryUrl = p.resource?.repository?.remoteUrl;
+  const updates = p.resource?.refUpdates ?? [];
+  if (!repositoryUrl) return [{ source: 'azuredevops', deliveryId: id, reason: 'the push names no repository' }];
+  return updates.map((u, i): SourceEvent | IgnoredEvent => {
+    const deliveryId = updates.length > 1 ? `${id}#${i}` : id;
+    const ref = u.name ?? '';
+    if (!ref.startsWith('refs/heads/')) return { source: 'azuredevops', deliveryId, reason: `a push to ${ref || 'no ref'} builds nothing` };
+    const branch = ref.slice(11);
+    if (!u.newObjectId || ZERO.test(u.newObjectId)) return { source: 'azuredevops', deliveryId, reason: `branch ${branch} was deleted` };
+    return { source: 'azuredevops', provider: 'VisualStudioTeamService', deliveryId, eventType: 'commit', repositoryUrl, branch, commitId: u.newObjectId, cloneUrl: repositoryUrl, cloneBranch: branch };
+  });
+}

@@ -1,0 +1,78 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { IgnoredEvent, SourceEvent } from './source-event';
+
+const ZERO = /^0+$/;
+
+/** Checks `X-Hub-Signature-256` (`sha256=` + hex HMAC-SHA256 of the raw body) in constant time. */
+export function verifyGitHubSignature(secret: string, rawBody: Buffer, header: string | null): boolean {
+  if (!header) return false;
+  const expected = Buffer.from('sha256=' + createHmac('sha256', secret).update(rawBody).digest('hex'));
+  const given = Buffer.from(header);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/** Signs a body as GitHub does (for tests and the local git-push example). */
+export function signGitHubBody(secret: string, rawBody: Buffer | string): string {
+  return 'sha256=' + createHmac('sha256', secret).update(rawBody).digest('hex');
+}
+
+interface PushPayload {
+  ref?: string;
+  after?: string;
+  deleted?: boolean;
+  repository?: { clone_url?: string; html_url?: string };
+}
+
+interface PullRequestPayload {
+  action?: string;
+  number?: number;
+  pull_request?: {
+    number?: number;
+    head?: { sha?: string; ref?: string; repo?: { clone_url?: string } | null };
+    base?: { ref?: string; repo?: { clone_url?: string } };
+  };
+  repository?: { clone_url?: string };
+}
+
+const BUILD_PR_ACTIONS = new Set(['opened', 'synchronize', 'reopened']);
+
+/**
+ * Turns a verified GitHub delivery into what Refit acts on: a source event, an event that builds nothing (with the
+ * reason), `ping`, or null for an event type Refit does not handle. Permissive: only the fields used are read.
+ */
+export function parseGitHubEvent(eventName: string, deliveryId: string, payload: unknown): SourceEvent | IgnoredEvent | 'ping' | null {
+  const ignore = (reason: string): IgnoredEvent => ({ source: 'github', deliveryId, reason });
+  if (eventName === 'ping') return 'ping';
+  if (eventName === 'push') {
+    const p = payload as PushPayload;
+    const ref = p.ref ?? '';
+    const repositoryUrl = p.repository?.clone_url ?? p.repository?.html_url;
+    if (!repositoryUrl) return ignore('the push names no repository');
+    if (ref.startsWith('refs/tags/')) return ignore(`a tag push (${ref.slice(10)}) builds nothing`);
+    if (!ref.startsWith('refs/heads/')) return ignore(`a push to ${ref || 'no ref'} builds nothing`);
+    const branch = ref.slice(11);
+    if (p.deleted === true || !p.after || ZERO.test(p.after)) return ignore(`branch ${branch} was deleted`);
+    return { source: 'github', provider: 'Github', deliveryId, eventType: 'commit', repositoryUrl, branch, commitId: p.after, cloneUrl: repositoryUrl, cloneBranch: branch };
+  }
+  if (eventName === 'pull_request') {
+    const p = payload as PullRequestPayload;
+    const pr = p.pull_request;
+    if (!BUILD_PR_ACTIONS.has(p.action ?? '')) return ignore(`pull request action '${p.action ?? ''}' builds nothing`);
+    const repositoryUrl = pr?.base?.repo?.clone_url ?? p.repository?.clone_url;
+    const sha = pr?.head?.sha;
+    if (!repositoryUrl || !sha || !pr?.base?.ref || !pr.head?.ref) return ignore('the pull request event lacks its repository, branches or head commit');
+    return {
+      source: 'github',
+      provider: 'Github',
+      deliveryId,
+      eventType: 'pullrequest',
+      repositoryUrl,
+      branch: pr.base.ref,
+      commitId: sha,
+      pullRequestId: String(pr.number ?? p.number ?? ''),
+      cloneUrl: pr.head.repo?.clone_url ?? repositoryUrl,
+      cloneBranch: pr.head.ref,
+    };
+  }
+  return null;
+}
