@@ -78,7 +78,10 @@ export const functions: readonly FunctionDefinition[] = [
   http('triggerDecisions', ['GET'], 'triggerDecisions', listTriggerDecisions),
   http('registryHook', ['POST'], 'hooks/registry', registryHook, 'anonymous'),
   { ...http('githubHook', ['POST'], 'hooks/github', githubHook, 'anonymous'), maxBodyBytes: HOOK_MAX_BYTES },
-  { ...http('azureDevOpsHook', ['POST'], 'hooks/azuredevops', azureDevOpsHook, 'anonymous'), maxBodyBytes: HOOK_MAX_BYTES },
+  {
+    ...http('azureDevOpsHook', ['POST'], 'hooks/azuredevops', azureDevOpsHook, 'anonymous'),
+    maxBodyBytes: HOOK_MAX_BYTES,
+  },
   { kind: 'queue', name: 'runDispatch', queueName: 'runs', handler: runDispatch },
   { kind: 'timer', name: 'timerTriggers', schedule: '*/5 * * * * *', handler: timerTriggers },
 ];

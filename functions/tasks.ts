@@ -5,13 +5,17 @@ function top(query: URLSearchParams): number {
   const raw = query.get('$top');
   if (raw === null) return 100;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new ValidationError(`$top must be a whole number from 1 to 1000, got '${raw}'`, '$top');
+  if (!Number.isInteger(n) || n < 1 || n > 1000)
+    throw new ValidationError(`$top must be a whole number from 1 to 1000, got '${raw}'`, '$top');
   return n;
 }
 
 /** PUT /tasks/{taskName} (Tasks_Create): 201 created, 200 replaced. */
 export const createTask = api(async (request, r) => {
-  const { resource, created } = await r.tasks.create(param(request, 'taskName'), await readJson(request, r.config.maxBodyBytes));
+  const { resource, created } = await r.tasks.create(
+    param(request, 'taskName'),
+    await readJson(request, r.config.maxBodyBytes),
+  );
   return json(created ? 201 : 200, resource);
 });
 
@@ -24,7 +28,9 @@ export const updateTask = api(async (request, r) =>
 );
 
 /** DELETE /tasks/{taskName} (Tasks_Delete): 200, or 204 if there was none. */
-export const deleteTask = api(async (request, r) => ({ status: (await r.tasks.delete(param(request, 'taskName'))) ? 200 : 204 }));
+export const deleteTask = api(async (request, r) => ({
+  status: (await r.tasks.delete(param(request, 'taskName'))) ? 200 : 204,
+}));
 
 /** GET /tasks (Tasks_List): paged with `$top` and `nextLink`. */
 export const listTasks = api(async (request, r) => {

@@ -170,9 +170,12 @@ export class LocalStack {
       const webhookSecretFile = join(dataDir, 'webhook.secret');
       const firstWebhookSecret = !existsSync(webhookSecretFile) && !process.env.REFIT_WEBHOOK_SECRET;
       const webhookSecret =
-        process.env.REFIT_WEBHOOK_SECRET || readOrCreate(webhookSecretFile, () => randomBytes(24).toString('hex'));
+        process.env.REFIT_WEBHOOK_SECRET ||
+        readOrCreate(webhookSecretFile, () => randomBytes(24).toString('hex'));
       if (firstWebhookSecret) {
-        print(`Generated the git webhook secret (GitHub's "Secret", Azure DevOps' Basic password): ${webhookSecret}`);
+        print(
+          `Generated the git webhook secret (GitHub's "Secret", Azure DevOps' Basic password): ${webhookSecret}`,
+        );
         print(`  It is kept in ${webhookSecretFile}; set REFIT_WEBHOOK_SECRET to use your own.`);
       }
 

@@ -31,7 +31,12 @@ export class RunService {
     checkDockerBuildRequest(request, this.config.homeRegistry);
     const runId = await this.store.nextRunId();
     return this.enqueue(
-      newQuickBuildRun(request, { runId, now: new Date(), homeRegistry: this.config.homeRegistry, secretKey: this.config.secretKey }),
+      newQuickBuildRun(request, {
+        runId,
+        now: new Date(),
+        homeRegistry: this.config.homeRegistry,
+        secretKey: this.config.secretKey,
+      }),
     );
   }
 

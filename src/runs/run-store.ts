@@ -6,7 +6,14 @@ import { formatRunId, parseRunId, runRowKey } from './run-id';
 import { runFilterToTableQuery } from './run-filter';
 
 const PARTITION = 'run';
-const JSON_FIELDS = ['platform', 'agentConfiguration', 'outputImages', 'spec', 'sourceTrigger', 'timerTrigger'] as const;
+const JSON_FIELDS = [
+  'platform',
+  'agentConfiguration',
+  'outputImages',
+  'spec',
+  'sourceTrigger',
+  'timerTrigger',
+] as const;
 
 type RunEntity = Record<string, unknown> & { partitionKey: string; rowKey: string };
 

@@ -6,7 +6,13 @@ import type { Config } from '../config';
 
 /** Names of every table, queue and blob container Refit uses. */
 export const names = {
-  tables: { runs: 'runs', counters: 'counters', tasks: 'tasks', dedupe: 'dedupe', triggerDecisions: 'triggerDecisions' },
+  tables: {
+    runs: 'runs',
+    counters: 'counters',
+    tasks: 'tasks',
+    dedupe: 'dedupe',
+    triggerDecisions: 'triggerDecisions',
+  },
   queues: { runs: 'runs', runsPoison: 'runs-poison' },
   containers: { sources: 'sources', logs: 'logs' },
 } as const;

@@ -26,13 +26,16 @@ export function scheduleProblem(schedule: string): string | undefined {
   }
 }
 
-const status = z.enum(['Enabled', 'Disabled'], { error: (i) => `'${String(i.input)}' is not a status: use Enabled or Disabled` });
+const status = z.enum(['Enabled', 'Disabled'], {
+  error: (i) => `'${String(i.input)}' is not a status: use Enabled or Disabled`,
+});
 
 const platform = z
   .object({
     os: z.string().transform((v, ctx) => {
       const os = ({ linux: 'Linux', windows: 'Windows' } as const)[v.toLowerCase() as 'linux' | 'windows'];
-      if (!os) ctx.addIssue({ code: 'custom', message: `'${v}' is not a valid value for os: use Linux or Windows` });
+      if (!os)
+        ctx.addIssue({ code: 'custom', message: `'${v}' is not a valid value for os: use Linux or Windows` });
       return os ?? 'Linux';
     }),
     architecture: z
@@ -40,7 +43,11 @@ const platform = z
         error: (i) => `'${String(i.input)}' is not a valid architecture: use amd64, x86, 386, arm or arm64`,
       })
       .default('amd64'),
-    variant: z.enum(['v6', 'v7', 'v8'], { error: (i) => `'${String(i.input)}' is not a valid variant: use v6, v7 or v8` }).optional(),
+    variant: z
+      .enum(['v6', 'v7', 'v8'], {
+        error: (i) => `'${String(i.input)}' is not a valid variant: use v6, v7 or v8`,
+      })
+      .optional(),
   })
   .strict();
 
@@ -73,17 +80,30 @@ const sourceTrigger = z
     sourceRepository: z
       .object({
         sourceControlType: z.enum(['Github', 'VisualStudioTeamService'], {
-          error: (i) => `'${String(i.input)}' is not a source control type: use Github or VisualStudioTeamService`,
+          error: (i) =>
+            `'${String(i.input)}' is not a source control type: use Github or VisualStudioTeamService`,
         }),
         repositoryUrl: z.string().min(1),
         branch: z.string().min(1).default('master'),
         sourceControlAuthProperties: z
-          .object({ tokenType: z.enum(['PAT', 'OAuth']), token: z.string().optional(), refreshToken: z.string().optional(), scope: z.string().optional(), expiresIn: z.number().optional() })
+          .object({
+            tokenType: z.enum(['PAT', 'OAuth']),
+            token: z.string().optional(),
+            refreshToken: z.string().optional(),
+            scope: z.string().optional(),
+            expiresIn: z.number().optional(),
+          })
           .strict()
           .optional(),
       })
       .strict(),
-    sourceTriggerEvents: z.array(z.enum(['commit', 'pullrequest'], { error: (i) => `'${String(i.input)}' is not a source event: use commit or pullrequest` })).min(1, 'name at least one event'),
+    sourceTriggerEvents: z
+      .array(
+        z.enum(['commit', 'pullrequest'], {
+          error: (i) => `'${String(i.input)}' is not a source event: use commit or pullrequest`,
+        }),
+      )
+      .min(1, 'name at least one event'),
     status: status.default('Enabled'),
   })
   .strict();
@@ -102,7 +122,11 @@ const timerTrigger = z
 const baseImageTrigger = z
   .object({
     name: z.string().regex(TRIGGER_NAME, 'a trigger name is 1–50 letters, digits, _ or -'),
-    baseImageTriggerType: z.enum(['All', 'Runtime'], { error: (i) => `'${String(i.input)}' is not a base image trigger type: use All or Runtime` }).default('Runtime'),
+    baseImageTriggerType: z
+      .enum(['All', 'Runtime'], {
+        error: (i) => `'${String(i.input)}' is not a base image trigger type: use All or Runtime`,
+      })
+      .default('Runtime'),
     updateTriggerEndpoint: z.url({ error: 'updateTriggerEndpoint must be an http(s) URL' }).optional(),
     updateTriggerPayloadType: z.enum(['Default', 'Token']).optional(),
     status: status.default('Enabled'),
@@ -120,11 +144,19 @@ const trigger = z
 const taskProperties = {
   status: status.default('Enabled'),
   platform: platform.default({ os: 'Linux', architecture: 'amd64' }),
-  agentConfiguration: z.object({ cpu: z.number().int().min(1).max(64) }).strict().default({ cpu: 2 }),
+  agentConfiguration: z
+    .object({ cpu: z.number().int().min(1).max(64) })
+    .strict()
+    .default({ cpu: 2 }),
   agentPoolName: z.string().optional(),
   logTemplate: z.string().optional(),
   isSystemTask: z.boolean().optional(),
-  timeout: z.number().int('timeout must be whole seconds').min(300, 'timeout must be at least 300 seconds').max(28800, 'timeout must be at most 28800 seconds (8 hours)').default(3600),
+  timeout: z
+    .number()
+    .int('timeout must be whole seconds')
+    .min(300, 'timeout must be at least 300 seconds')
+    .max(28800, 'timeout must be at most 28800 seconds (8 hours)')
+    .default(3600),
   step: z.discriminatedUnion('type', [dockerStep], { error: (i) => stepTypeProblem(i.input) }),
   trigger: trigger.default({ sourceTriggers: [], timerTriggers: [] }),
   credentials: z.unknown().optional(),
@@ -134,7 +166,8 @@ const taskProperties = {
 
 function stepTypeProblem(input: unknown): string {
   const type = (input as { type?: unknown } | undefined)?.type;
-  if (type === 'FileTask' || type === 'EncodedTask') return `step type '${type}' is not supported by this version of Refit yet: use Docker`;
+  if (type === 'FileTask' || type === 'EncodedTask')
+    return `step type '${type}' is not supported by this version of Refit yet: use Docker`;
   return `step.type must be Docker, FileTask or EncodedTask${type === undefined ? '' : `, got ${JSON.stringify(type)}`}`;
 }
 
@@ -148,7 +181,9 @@ const resourceEnvelope = {
 };
 
 /** Tasks_Create's body (ACR's Task resource). */
-export const taskCreateSchema = z.object({ ...resourceEnvelope, properties: z.object(taskProperties).strict() }).strict();
+export const taskCreateSchema = z
+  .object({ ...resourceEnvelope, properties: z.object(taskProperties).strict() })
+  .strict();
 
 /** Tasks_Update's body (TaskUpdateParameters): every property optional, merged into the task. */
 export const taskUpdateSchema = z
@@ -158,7 +193,10 @@ export const taskUpdateSchema = z
       .object({
         status: status.optional(),
         platform: platform.optional(),
-        agentConfiguration: z.object({ cpu: z.number().int().min(1).max(64) }).strict().optional(),
+        agentConfiguration: z
+          .object({ cpu: z.number().int().min(1).max(64) })
+          .strict()
+          .optional(),
         timeout: taskProperties.timeout.optional(),
         step: dockerStep.partial({ contextPath: true, type: true }).optional(),
         trigger: trigger.partial().optional(),

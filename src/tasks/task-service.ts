@@ -14,7 +14,12 @@ import { isWriteConflict, TaskStore, type StoredTask } from './task-store';
 /** What started a task's run. */
 export type TaskRunCause =
   | { readonly kind: 'manual' }
-  | { readonly kind: 'source'; readonly triggerName: string; readonly descriptor: SourceTriggerDescriptor; readonly cloneUrl: string }
+  | {
+      readonly kind: 'source';
+      readonly triggerName: string;
+      readonly descriptor: SourceTriggerDescriptor;
+      readonly cloneUrl: string;
+    }
   | { readonly kind: 'timer'; readonly descriptor: TimerTriggerDescriptor };
 
 /** What a TaskRunRequest may override (ACR's overrideTaskStepProperties). */
@@ -38,7 +43,15 @@ const taskRunRequestSchema = z
         file: z.string().min(1).optional(),
         target: z.string().min(1).optional(),
         arguments: z
-          .array(z.object({ name: z.string().regex(/^[^=\s]+$/, 'an argument name must be non-empty without = or spaces'), value: z.string(), isSecret: z.boolean().default(false) }).strict())
+          .array(
+            z
+              .object({
+                name: z.string().regex(/^[^=\s]+$/, 'an argument name must be non-empty without = or spaces'),
+                value: z.string(),
+                isSecret: z.boolean().default(false),
+              })
+              .strict(),
+          )
           .optional(),
         values: z.array(z.unknown()).optional(),
         updateTriggerToken: z.string().optional(),
@@ -69,20 +82,29 @@ export class TaskService {
   }
 
   private sealSecrets(secrets: TaskSecrets): string | undefined {
-    const empty = !secrets.contextAccessToken && Object.keys(secrets.arguments).length === 0 && Object.keys(secrets.sourceTokens).length === 0;
+    const empty =
+      !secrets.contextAccessToken &&
+      Object.keys(secrets.arguments).length === 0 &&
+      Object.keys(secrets.sourceTokens).length === 0;
     return empty ? undefined : seal(this.config.secretKey, JSON.stringify(secrets));
   }
 
   private checkName(name: string): void {
-    if (!isTaskName(name)) throw new ValidationError(`task name '${name}' must be 5 to 50 letters, digits, _ or -`, 'taskName');
+    if (!isTaskName(name))
+      throw new ValidationError(`task name '${name}' must be 5 to 50 letters, digits, _ or -`, 'taskName');
   }
 
   private checkTask(task: Task): void {
     resolveImageNames(task.step.imageNames, 'aa1', this.config.homeRegistry, new Date());
-    if (task.platform.os === 'Windows') throw new ValidationError("platform.os 'Windows' is not supported: Refit builds Linux images", 'properties.platform.os');
+    if (task.platform.os === 'Windows')
+      throw new ValidationError(
+        "platform.os 'Windows' is not supported: Refit builds Linux images",
+        'properties.platform.os',
+      );
     const names = new Set<string>();
     for (const t of [...task.trigger.sourceTriggers, ...task.trigger.timerTriggers]) {
-      if (names.has(t.name)) throw new ValidationError(`two triggers are named '${t.name}'`, 'properties.trigger');
+      if (names.has(t.name))
+        throw new ValidationError(`two triggers are named '${t.name}'`, 'properties.trigger');
       names.add(t.name);
     }
   }
@@ -91,16 +113,30 @@ export class TaskService {
    * Splits a validated body into the task (no secret values) and its secrets; a secret the body leaves out keeps
    * the value `previous` had (so a GET → PUT round trip loses nothing).
    */
-  private split(name: string, body: TaskCreateBody, previous: TaskSecrets, creationDate: string, timerSince: Record<string, string>): { task: Task; secrets: TaskSecrets } {
+  private split(
+    name: string,
+    body: TaskCreateBody,
+    previous: TaskSecrets,
+    creationDate: string,
+    timerSince: Record<string, string>,
+  ): { task: Task; secrets: TaskSecrets } {
     const p = body.properties;
     const args: Record<string, string> = {};
     const stepArgs = p.step.arguments.map((a, i) => {
       if (!a.isSecret) {
-        if (a.value === undefined) throw new ValidationError(`argument '${a.name}' needs a value`, `properties.step.arguments[${i}].value`);
+        if (a.value === undefined)
+          throw new ValidationError(
+            `argument '${a.name}' needs a value`,
+            `properties.step.arguments[${i}].value`,
+          );
         return { name: a.name, value: a.value, isSecret: false };
       }
       const value = a.value ?? previous.arguments[a.name];
-      if (value === undefined) throw new ValidationError(`secret argument '${a.name}' needs a value`, `properties.step.arguments[${i}].value`);
+      if (value === undefined)
+        throw new ValidationError(
+          `secret argument '${a.name}' needs a value`,
+          `properties.step.arguments[${i}].value`,
+        );
       args[a.name] = value;
       return { name: a.name, isSecret: true };
     });
@@ -136,30 +172,54 @@ export class TaskService {
     const task: Task = {
       name,
       status: p.status,
-      platform: { os: p.platform.os, architecture: p.platform.architecture, ...(p.platform.variant ? { variant: p.platform.variant } : {}) },
+      platform: {
+        os: p.platform.os,
+        architecture: p.platform.architecture,
+        ...(p.platform.variant ? { variant: p.platform.variant } : {}),
+      },
       agentConfiguration: p.agentConfiguration,
       timeout: p.timeout,
       step,
       trigger: {
         sourceTriggers,
-        timerTriggers: p.trigger.timerTriggers.map((t) => ({ name: t.name, schedule: t.schedule.trim(), status: t.status })),
+        timerTriggers: p.trigger.timerTriggers.map((t) => ({
+          name: t.name,
+          schedule: t.schedule.trim(),
+          status: t.status,
+        })),
         ...(p.trigger.baseImageTrigger ? { baseImageTrigger: p.trigger.baseImageTrigger } : {}),
       },
       creationDate,
-      timerSince: Object.fromEntries(p.trigger.timerTriggers.map((t) => [t.name, timerSince[`${t.name} ${t.schedule.trim()} ${t.status}`] ?? now])),
+      timerSince: Object.fromEntries(
+        p.trigger.timerTriggers.map((t) => [
+          t.name,
+          timerSince[`${t.name} ${t.schedule.trim()} ${t.status}`] ?? now,
+        ]),
+      ),
     };
     this.checkTask(task);
-    return { task, secrets: { arguments: args, sourceTokens, ...(contextAccessToken ? { contextAccessToken } : {}) } };
+    return {
+      task,
+      secrets: { arguments: args, sourceTokens, ...(contextAccessToken ? { contextAccessToken } : {}) },
+    };
   }
 
   /** Keys that keep a timer's start when neither its schedule nor its status changes. */
   private timerKeys(task: Task | undefined): Record<string, string> {
     if (!task) return {};
-    return Object.fromEntries(task.trigger.timerTriggers.map((t) => [`${t.name} ${t.schedule} ${t.status}`, task.timerSince[t.name] ?? task.creationDate]));
+    return Object.fromEntries(
+      task.trigger.timerTriggers.map((t) => [
+        `${t.name} ${t.schedule} ${t.status}`,
+        task.timerSince[t.name] ?? task.creationDate,
+      ]),
+    );
   }
 
   /** Tasks_Create: creates or replaces; `created` tells which (201 or 200). */
-  async create(name: string, body: unknown): Promise<{ resource: Record<string, unknown>; created: boolean }> {
+  async create(
+    name: string,
+    body: unknown,
+  ): Promise<{ resource: Record<string, unknown>; created: boolean }> {
     this.checkName(name);
     const parsed = parseWith(taskCreateSchema, body, 'the task');
     for (;;) {
@@ -172,9 +232,17 @@ export class TaskService {
         this.timerKeys(existing?.task),
       );
       try {
-        await this.store.put(task, this.sealSecrets(secrets), { location: parsed.location ?? existing?.location, tags: parsed.tags ?? existing?.tags }, existing?.etag);
+        await this.store.put(
+          task,
+          this.sealSecrets(secrets),
+          { location: parsed.location ?? existing?.location, tags: parsed.tags ?? existing?.tags },
+          existing?.etag,
+        );
         log.info(existing ? 'task replaced' : 'task created', { task: task.name });
-        return { resource: this.resource(task, parsed.location ?? existing?.location, parsed.tags ?? existing?.tags), created: !existing };
+        return {
+          resource: this.resource(task, parsed.location ?? existing?.location, parsed.tags ?? existing?.tags),
+          created: !existing,
+        };
       } catch (err) {
         if (!isWriteConflict(err)) throw err;
       }
@@ -188,7 +256,10 @@ export class TaskService {
       const existing = await this.store.get(name);
       const current = existing.task;
       const pp = patch.properties;
-      const mergeByName = <T extends { name: string }>(base: readonly T[], changes: readonly T[] | undefined): T[] => {
+      const mergeByName = <T extends { name: string }>(
+        base: readonly T[],
+        changes: readonly T[] | undefined,
+      ): T[] => {
         const out = [...base];
         for (const change of changes ?? []) {
           const i = out.findIndex((x) => x.name === change.name);
@@ -209,7 +280,9 @@ export class TaskService {
             isPushEnabled: pp.step?.isPushEnabled ?? current.step.isPushEnabled,
             noCache: pp.step?.noCache ?? current.step.noCache,
             dockerFilePath: pp.step?.dockerFilePath ?? current.step.dockerFilePath,
-            ...((pp.step?.target ?? current.step.target) ? { target: pp.step?.target ?? current.step.target } : {}),
+            ...((pp.step?.target ?? current.step.target)
+              ? { target: pp.step?.target ?? current.step.target }
+              : {}),
             arguments: mergeByName(
               current.step.arguments.map((a) => ({ ...a })),
               pp.step?.arguments,
@@ -219,20 +292,37 @@ export class TaskService {
           },
           trigger: {
             sourceTriggers: mergeByName<TaskCreateBody['properties']['trigger']['sourceTriggers'][number]>(
-              current.trigger.sourceTriggers.map((t) => ({ ...t, sourceRepository: { ...t.sourceRepository }, sourceTriggerEvents: [...t.sourceTriggerEvents] })),
+              current.trigger.sourceTriggers.map((t) => ({
+                ...t,
+                sourceRepository: { ...t.sourceRepository },
+                sourceTriggerEvents: [...t.sourceTriggerEvents],
+              })),
               pp.trigger?.sourceTriggers,
             ),
             timerTriggers: mergeByName(
               current.trigger.timerTriggers.map((t) => ({ ...t })),
               pp.trigger?.timerTriggers,
             ),
-            ...((pp.trigger?.baseImageTrigger ?? current.trigger.baseImageTrigger) ? { baseImageTrigger: pp.trigger?.baseImageTrigger ?? current.trigger.baseImageTrigger } : {}),
+            ...((pp.trigger?.baseImageTrigger ?? current.trigger.baseImageTrigger)
+              ? { baseImageTrigger: pp.trigger?.baseImageTrigger ?? current.trigger.baseImageTrigger }
+              : {}),
           },
         },
       } as TaskCreateBody;
-      const { task, secrets } = this.split(current.name, merged, this.openSecrets(existing.sealedSecrets), current.creationDate, this.timerKeys(current));
+      const { task, secrets } = this.split(
+        current.name,
+        merged,
+        this.openSecrets(existing.sealedSecrets),
+        current.creationDate,
+        this.timerKeys(current),
+      );
       try {
-        await this.store.put(task, this.sealSecrets(secrets), { location: patch.location ?? existing.location, tags: patch.tags ?? existing.tags }, existing.etag);
+        await this.store.put(
+          task,
+          this.sealSecrets(secrets),
+          { location: patch.location ?? existing.location, tags: patch.tags ?? existing.tags },
+          existing.etag,
+        );
         log.info('task updated', { task: task.name });
         return this.resource(task, patch.location ?? existing.location, patch.tags ?? existing.tags);
       } catch (err) {
@@ -241,7 +331,11 @@ export class TaskService {
     }
   }
 
-  private resource(task: Task, location: string | undefined, tags: Readonly<Record<string, string>> | undefined): Record<string, unknown> {
+  private resource(
+    task: Task,
+    location: string | undefined,
+    tags: Readonly<Record<string, string>> | undefined,
+  ): Record<string, unknown> {
     return { ...taskResource(task), ...(location ? { location } : {}), ...(tags ? { tags } : {}) };
   }
 
@@ -257,9 +351,15 @@ export class TaskService {
   }
 
   /** Tasks_List. */
-  async list(top: number, continuationToken?: string): Promise<{ value: Record<string, unknown>[]; continuationToken: string | undefined }> {
+  async list(
+    top: number,
+    continuationToken?: string,
+  ): Promise<{ value: Record<string, unknown>[]; continuationToken: string | undefined }> {
     const page = await this.store.list(top, continuationToken);
-    return { value: page.tasks.map((t) => this.resource(t.task, t.location, t.tags)), continuationToken: page.continuationToken };
+    return {
+      value: page.tasks.map((t) => this.resource(t.task, t.location, t.tags)),
+      continuationToken: page.continuationToken,
+    };
   }
 
   /** Registries_ScheduleRun with a TaskRunRequest: a manual run of a task, with overrides. */
@@ -267,23 +367,36 @@ export class TaskService {
     const request = parseWith(taskRunRequestSchema, body, 'TaskRunRequest');
     const name = request.taskId.split('/').filter(Boolean).pop() ?? request.taskId;
     const stored = await this.store.get(name);
-    if (stored.task.status === 'Disabled') throw new ConflictError(`task '${stored.task.name}' is Disabled: enable it to run it`, 'taskId');
+    if (stored.task.status === 'Disabled')
+      throw new ConflictError(`task '${stored.task.name}' is Disabled: enable it to run it`, 'taskId');
     const o = request.overrideTaskStepProperties;
-    return this.startRun(stored, { kind: 'manual' }, {
-      contextPath: o?.contextPath,
-      file: o?.file,
-      target: o?.target,
-      arguments: o?.arguments,
-    }, request.isArchiveEnabled);
+    return this.startRun(
+      stored,
+      { kind: 'manual' },
+      {
+        contextPath: o?.contextPath,
+        file: o?.file,
+        target: o?.target,
+        arguments: o?.arguments,
+      },
+      request.isArchiveEnabled,
+    );
   }
 
   /** Queues a run of a task for any cause; the caller has checked that the task and trigger are enabled. */
-  async startRun(stored: StoredTask, cause: TaskRunCause, overrides: StepOverrides = {}, isArchiveEnabled = false): Promise<Run> {
+  async startRun(
+    stored: StoredTask,
+    cause: TaskRunCause,
+    overrides: StepOverrides = {},
+    isArchiveEnabled = false,
+  ): Promise<Run> {
     const { task } = stored;
     const secrets = this.openSecrets(stored.sealedSecrets);
     const runId = await this.runs.nextRunId();
     const now = new Date();
-    const args = new Map<string, { name: string; value?: string; isSecret: boolean }>(task.step.arguments.map((a) => [a.name, a]));
+    const args = new Map<string, { name: string; value?: string; isSecret: boolean }>(
+      task.step.arguments.map((a) => [a.name, a]),
+    );
     const runArgs: Record<string, string> = { ...secrets.arguments };
     for (const a of overrides.arguments ?? []) {
       args.set(a.name, a.isSecret ? { name: a.name, isSecret: true } : a);
@@ -296,8 +409,11 @@ export class TaskService {
     if (cause.kind === 'source') {
       gitToken ??= secrets.sourceTokens[cause.triggerName];
       commit = cause.descriptor.commitId;
-      sourceLocation = sourceLocation.includes('#') ? sourceLocation : `${sourceLocation}#${cause.descriptor.branchName}`;
-      if (cause.descriptor.eventType === 'pullrequest') sourceLocation = `${cause.cloneUrl}#${cause.descriptor.branchName}${folderOf(task.step.contextPath)}`;
+      sourceLocation = sourceLocation.includes('#')
+        ? sourceLocation
+        : `${sourceLocation}#${cause.descriptor.branchName}`;
+      if (cause.descriptor.eventType === 'pullrequest')
+        sourceLocation = `${cause.cloneUrl}#${cause.descriptor.branchName}${folderOf(task.step.contextPath)}`;
     }
     gitToken ??= Object.values(secrets.sourceTokens)[0];
     const runSecrets: RunSecrets = { arguments: runArgs, ...(gitToken ? { gitToken } : {}) };
@@ -325,7 +441,11 @@ export class TaskService {
         isPushEnabled: task.step.isPushEnabled && task.step.imageNames.length > 0,
         noCache: task.step.noCache,
         target: overrides.target ?? task.step.target,
-        arguments: [...args.values()].map((a) => (a.isSecret ? { name: a.name, isSecret: true } : { name: a.name, isSecret: false, value: a.value ?? '' })),
+        arguments: [...args.values()].map((a) =>
+          a.isSecret
+            ? { name: a.name, isSecret: true }
+            : { name: a.name, isSecret: false, value: a.value ?? '' },
+        ),
         ...(commit ? { commit } : {}),
       },
       sealedSecrets: sealRunSecrets(this.config.secretKey, runSecrets),

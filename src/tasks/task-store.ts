@@ -47,7 +47,11 @@ export class TaskStore {
     this.table = storage.table(names.tables.tasks);
   }
 
-  private entity(task: Task, sealedSecrets: string | undefined, extra: { location?: string | undefined; tags?: Readonly<Record<string, string>> | undefined }): TaskEntity {
+  private entity(
+    task: Task,
+    sealedSecrets: string | undefined,
+    extra: { location?: string | undefined; tags?: Readonly<Record<string, string>> | undefined },
+  ): TaskEntity {
     return {
       partitionKey: PARTITION,
       rowKey: task.name.toLowerCase(),
@@ -101,7 +105,10 @@ export class TaskStore {
   }
 
   /** A page of tasks, by name. */
-  async list(top: number, continuationToken?: string): Promise<{ tasks: StoredTask[]; continuationToken: string | undefined }> {
+  async list(
+    top: number,
+    continuationToken?: string,
+  ): Promise<{ tasks: StoredTask[]; continuationToken: string | undefined }> {
     const pages = this.table
       .listEntities<TaskEntity>({ queryOptions: { filter: `PartitionKey eq '${PARTITION}'` } })
       .byPage({ maxPageSize: top, ...(continuationToken ? { continuationToken } : {}) });
@@ -113,7 +120,8 @@ export class TaskStore {
   /** Every task (for trigger matching). */
   async *all(filter?: string): AsyncGenerator<StoredTask> {
     const query = `PartitionKey eq '${PARTITION}'${filter ? ` and ${filter}` : ''}`;
-    for await (const entity of this.table.listEntities<TaskEntity>({ queryOptions: { filter: query } })) yield fromEntity(entity);
+    for await (const entity of this.table.listEntities<TaskEntity>({ queryOptions: { filter: query } }))
+      yield fromEntity(entity);
   }
 }
 

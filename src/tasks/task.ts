@@ -38,7 +38,11 @@ export interface DockerStep {
   readonly noCache: boolean;
   readonly dockerFilePath: string;
   readonly target?: string;
-  readonly arguments: readonly { readonly name: string; readonly value?: string; readonly isSecret: boolean }[];
+  readonly arguments: readonly {
+    readonly name: string;
+    readonly value?: string;
+    readonly isSecret: boolean;
+  }[];
   readonly contextPath: string;
 }
 

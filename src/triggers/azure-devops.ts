@@ -10,7 +10,11 @@ function same(a: string, b: string): boolean {
 }
 
 /** Azure DevOps service hooks carry no signature: Basic auth whose password is the secret, or the secret in a header. */
-export function verifyAzureDevOpsAuth(secret: string, authorization: string | null, secretHeader: string | null): boolean {
+export function verifyAzureDevOpsAuth(
+  secret: string,
+  authorization: string | null,
+  secretHeader: string | null,
+): boolean {
   if (secretHeader && same(secretHeader, secret)) return true;
   const m = /^Basic\s+(.+)$/i.exec(authorization ?? '');
   if (!m) return false;
@@ -35,13 +39,26 @@ export function parseAzureDevOpsEvent(payload: unknown): (SourceEvent | IgnoredE
   const id = p.id ?? '';
   const repositoryUrl = p.resource?.repository?.remoteUrl;
   const updates = p.resource?.refUpdates ?? [];
-  if (!repositoryUrl) return [{ source: 'azuredevops', deliveryId: id, reason: 'the push names no repository' }];
+  if (!repositoryUrl)
+    return [{ source: 'azuredevops', deliveryId: id, reason: 'the push names no repository' }];
   return updates.map((u, i): SourceEvent | IgnoredEvent => {
     const deliveryId = updates.length > 1 ? `${id}#${i}` : id;
     const ref = u.name ?? '';
-    if (!ref.startsWith('refs/heads/')) return { source: 'azuredevops', deliveryId, reason: `a push to ${ref || 'no ref'} builds nothing` };
+    if (!ref.startsWith('refs/heads/'))
+      return { source: 'azuredevops', deliveryId, reason: `a push to ${ref || 'no ref'} builds nothing` };
     const branch = ref.slice(11);
-    if (!u.newObjectId || ZERO.test(u.newObjectId)) return { source: 'azuredevops', deliveryId, reason: `branch ${branch} was deleted` };
-    return { source: 'azuredevops', provider: 'VisualStudioTeamService', deliveryId, eventType: 'commit', repositoryUrl, branch, commitId: u.newObjectId, cloneUrl: repositoryUrl, cloneBranch: branch };
+    if (!u.newObjectId || ZERO.test(u.newObjectId))
+      return { source: 'azuredevops', deliveryId, reason: `branch ${branch} was deleted` };
+    return {
+      source: 'azuredevops',
+      provider: 'VisualStudioTeamService',
+      deliveryId,
+      eventType: 'commit',
+      repositoryUrl,
+      branch,
+      commitId: u.newObjectId,
+      cloneUrl: repositoryUrl,
+      cloneBranch: branch,
+    };
   });
 }

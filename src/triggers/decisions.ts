@@ -24,7 +24,12 @@ export class DecisionLog {
   /** Records a decision (and logs it). */
   async record(decision: TriggerDecision): Promise<TriggerDecision> {
     const inverted = String(8.64e15 - Date.now()).padStart(16, '0');
-    await this.table.createEntity({ partitionKey: decision.source, rowKey: `${inverted}-${randomUUID()}`, time: new Date().toISOString(), ...decision });
+    await this.table.createEntity({
+      partitionKey: decision.source,
+      rowKey: `${inverted}-${randomUUID()}`,
+      time: new Date().toISOString(),
+      ...decision,
+    });
     log.info('trigger decision', { ...decision });
     return decision;
   }
@@ -33,9 +38,19 @@ export class DecisionLog {
   async list(source: string, top: number): Promise<(TriggerDecision & { time: string })[]> {
     const out: (TriggerDecision & { time: string })[] = [];
     const filter = `PartitionKey eq '${source.replace(/'/g, "''")}'`;
-    for await (const e of this.table.listEntities<TriggerDecision & { time: string }>({ queryOptions: { filter } })) {
+    for await (const e of this.table.listEntities<TriggerDecision & { time: string }>({
+      queryOptions: { filter },
+    })) {
       const { source: s, eventId, task, decision, reason, runId, time } = e;
-      out.push({ source: s, eventId, decision, reason, time, ...(task ? { task } : {}), ...(runId ? { runId } : {}) });
+      out.push({
+        source: s,
+        eventId,
+        decision,
+        reason,
+        time,
+        ...(task ? { task } : {}),
+        ...(runId ? { runId } : {}),
+      });
       if (out.length >= top) break;
     }
     return out;

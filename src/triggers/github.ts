@@ -40,7 +40,11 @@ const BUILD_PR_ACTIONS = new Set(['opened', 'synchronize', 'reopened']);
  * Turns a verified GitHub delivery into what Refit acts on: a source event, an event that builds nothing (with the
  * reason), `ping`, or null for an event type Refit does not handle. Permissive: only the fields used are read.
  */
-export function parseGitHubEvent(eventName: string, deliveryId: string, payload: unknown): SourceEvent | IgnoredEvent | 'ping' | null {
+export function parseGitHubEvent(
+  eventName: string,
+  deliveryId: string,
+  payload: unknown,
+): SourceEvent | IgnoredEvent | 'ping' | null {
   const ignore = (reason: string): IgnoredEvent => ({ source: 'github', deliveryId, reason });
   if (eventName === 'ping') return 'ping';
   if (eventName === 'push') {
@@ -52,15 +56,27 @@ export function parseGitHubEvent(eventName: string, deliveryId: string, payload:
     if (!ref.startsWith('refs/heads/')) return ignore(`a push to ${ref || 'no ref'} builds nothing`);
     const branch = ref.slice(11);
     if (p.deleted === true || !p.after || ZERO.test(p.after)) return ignore(`branch ${branch} was deleted`);
-    return { source: 'github', provider: 'Github', deliveryId, eventType: 'commit', repositoryUrl, branch, commitId: p.after, cloneUrl: repositoryUrl, cloneBranch: branch };
+    return {
+      source: 'github',
+      provider: 'Github',
+      deliveryId,
+      eventType: 'commit',
+      repositoryUrl,
+      branch,
+      commitId: p.after,
+      cloneUrl: repositoryUrl,
+      cloneBranch: branch,
+    };
   }
   if (eventName === 'pull_request') {
     const p = payload as PullRequestPayload;
     const pr = p.pull_request;
-    if (!BUILD_PR_ACTIONS.has(p.action ?? '')) return ignore(`pull request action '${p.action ?? ''}' builds nothing`);
+    if (!BUILD_PR_ACTIONS.has(p.action ?? ''))
+      return ignore(`pull request action '${p.action ?? ''}' builds nothing`);
     const repositoryUrl = pr?.base?.repo?.clone_url ?? p.repository?.clone_url;
     const sha = pr?.head?.sha;
-    if (!repositoryUrl || !sha || !pr?.base?.ref || !pr.head?.ref) return ignore('the pull request event lacks its repository, branches or head commit');
+    if (!repositoryUrl || !sha || !pr?.base?.ref || !pr.head?.ref)
+      return ignore('the pull request event lacks its repository, branches or head commit');
     return {
       source: 'github',
       provider: 'Github',

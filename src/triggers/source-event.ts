@@ -44,23 +44,43 @@ export async function handleSourceEvent(
   for await (const stored of deps.tasks.store.all()) {
     const task = stored.task;
     const trigger = task.trigger.sourceTriggers.find(
-      (t) => repositoryKey(t.sourceRepository.repositoryUrl) === key && t.sourceRepository.branch === event.branch,
+      (t) =>
+        repositoryKey(t.sourceRepository.repositoryUrl) === key && t.sourceRepository.branch === event.branch,
     );
     if (!trigger) continue;
     if (!trigger.sourceTriggerEvents.includes(event.eventType)) {
-      await record({ task: task.name, decision: 'skipped', reason: event.eventType === 'pullrequest' ? 'pull-request builds are not enabled for this task' : 'commit builds are not enabled for this task' });
+      await record({
+        task: task.name,
+        decision: 'skipped',
+        reason:
+          event.eventType === 'pullrequest'
+            ? 'pull-request builds are not enabled for this task'
+            : 'commit builds are not enabled for this task',
+      });
       continue;
     }
     if (trigger.status === 'Disabled') {
-      await record({ task: task.name, decision: 'skipped', reason: `source trigger '${trigger.name}' is disabled` });
+      await record({
+        task: task.name,
+        decision: 'skipped',
+        reason: `source trigger '${trigger.name}' is disabled`,
+      });
       continue;
     }
     if (task.status === 'Disabled') {
       await record({ task: task.name, decision: 'skipped', reason: 'the task is disabled' });
       continue;
     }
-    if (!(await deps.dedupe.claim(event.source, `${event.deliveryId} ${task.name.toLowerCase()}`, { task: task.name }))) {
-      await record({ task: task.name, decision: 'skipped', reason: 'this delivery was already handled (a redelivery)' });
+    if (
+      !(await deps.dedupe.claim(event.source, `${event.deliveryId} ${task.name.toLowerCase()}`, {
+        task: task.name,
+      }))
+    ) {
+      await record({
+        task: task.name,
+        decision: 'skipped',
+        reason: 'this delivery was already handled (a redelivery)',
+      });
       continue;
     }
     const run = await deps.tasks.startRun(stored, {
@@ -77,13 +97,32 @@ export async function handleSourceEvent(
         providerType: event.provider,
       },
     });
-    await record({ task: task.name, decision: 'triggered', reason: `${event.eventType} ${event.commitId.slice(0, 12)} on ${event.branch}`, runId: run.runId });
+    await record({
+      task: task.name,
+      decision: 'triggered',
+      reason: `${event.eventType} ${event.commitId.slice(0, 12)} on ${event.branch}`,
+      runId: run.runId,
+    });
   }
-  if (decisions.length === 0) await record({ decision: 'skipped', reason: `no task watches ${event.repositoryUrl} on branch ${event.branch}` });
+  if (decisions.length === 0)
+    await record({
+      decision: 'skipped',
+      reason: `no task watches ${event.repositoryUrl} on branch ${event.branch}`,
+    });
   return decisions;
 }
 
 /** Records why an event built nothing. */
-export async function ignoreSourceEvent(event: IgnoredEvent, decisions: DecisionLog): Promise<TriggerDecision[]> {
-  return [await decisions.record({ source: event.source, eventId: event.deliveryId, decision: 'skipped', reason: event.reason })];
+export async function ignoreSourceEvent(
+  event: IgnoredEvent,
+  decisions: DecisionLog,
+): Promise<TriggerDecision[]> {
+  return [
+    await decisions.record({
+      source: event.source,
+      eventId: event.deliveryId,
+      decision: 'skipped',
+      reason: event.reason,
+    }),
+  ];
 }

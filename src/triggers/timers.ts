@@ -22,23 +22,49 @@ export function occurrences(schedule: string, from: Date, to: Date, limit = 1000
  * The timer tick: for every task's enabled timer, each occurrence due since the last tick (and after the timer was
  * set) starts exactly one run. The claim on (task, timer, occurrence) makes it so across restarts and instances.
  */
-export async function evaluateTimers(now: Date, deps: { tasks: TaskService; dedupe: Dedupe; decisions: DecisionLog }): Promise<TriggerDecision[]> {
+export async function evaluateTimers(
+  now: Date,
+  deps: { tasks: TaskService; dedupe: Dedupe; decisions: DecisionLog },
+): Promise<TriggerDecision[]> {
   const decisions: TriggerDecision[] = [];
   for await (const stored of deps.tasks.store.all('hasTimers eq true')) {
     const task = stored.task;
     for (const timer of task.trigger.timerTriggers) {
       if (timer.status === 'Disabled') continue;
-      const since = Math.max(Date.parse(task.timerSince[timer.name] ?? task.creationDate), now.getTime() - TIMER_LOOKBACK_MS);
+      const since = Math.max(
+        Date.parse(task.timerSince[timer.name] ?? task.creationDate),
+        now.getTime() - TIMER_LOOKBACK_MS,
+      );
       for (const at of occurrences(timer.schedule, new Date(since), now)) {
         const occurrence = at.toISOString();
         const eventId = `${task.name}/${timer.name}/${occurrence}`;
         if (!(await deps.dedupe.claim('timer', eventId.toLowerCase()))) continue;
         if (task.status === 'Disabled') {
-          decisions.push(await deps.decisions.record({ source: 'timer', eventId, task: task.name, decision: 'skipped', reason: 'the task is disabled' }));
+          decisions.push(
+            await deps.decisions.record({
+              source: 'timer',
+              eventId,
+              task: task.name,
+              decision: 'skipped',
+              reason: 'the task is disabled',
+            }),
+          );
           continue;
         }
-        const run = await deps.tasks.startRun(stored, { kind: 'timer', descriptor: { timerTriggerName: timer.name, scheduleOccurrence: occurrence } });
-        decisions.push(await deps.decisions.record({ source: 'timer', eventId, task: task.name, decision: 'triggered', reason: `occurrence ${occurrence}`, runId: run.runId }));
+        const run = await deps.tasks.startRun(stored, {
+          kind: 'timer',
+          descriptor: { timerTriggerName: timer.name, scheduleOccurrence: occurrence },
+        });
+        decisions.push(
+          await deps.decisions.record({
+            source: 'timer',
+            eventId,
+            task: task.name,
+            decision: 'triggered',
+            reason: `occurrence ${occurrence}`,
+            runId: run.runId,
+          }),
+        );
       }
     }
   }

@@ -119,7 +119,16 @@ async function cloneGit(
     return;
   }
   // A given commit: clone the branch shallowly and check the commit out, deepening only if it is older.
-  await git(['clone', '--quiet', '--no-checkout', '--depth', '50', ...(branch ? ['--branch', branch] : []), source.url, dir]);
+  await git([
+    'clone',
+    '--quiet',
+    '--no-checkout',
+    '--depth',
+    '50',
+    ...(branch ? ['--branch', branch] : []),
+    source.url,
+    dir,
+  ]);
   const hasCommit = await runProcess('git', ['cat-file', '-e', `${wanted}^{commit}`], { cwd: dir, env });
   if (hasCommit.code !== 0) await git(['fetch', '--quiet', '--unshallow', 'origin'], dir);
   await git(['checkout', '--quiet', '--detach', wanted], dir);
@@ -132,7 +141,11 @@ async function cloneGit(
  */
 export async function fetchSource(
   storage: Storage,
-  source: { readonly location: string; readonly commit?: string | undefined; readonly gitToken?: string | undefined },
+  source: {
+    readonly location: string;
+    readonly commit?: string | undefined;
+    readonly gitToken?: string | undefined;
+  },
   workDir: string,
   signal: AbortSignal,
   log: (text: string) => void,

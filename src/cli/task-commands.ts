@@ -1,0 +1,466 @@
+import { Command, Option } from 'commander';
+import { CliError, type RefitClient } from './client';
+import { table, tsv } from './format';
+
+type Output = 'json' | 'table' | 'tsv';
+
+interface TaskResource {
+  name: string;
+  properties: {
+    status: string;
+    platform?: { os?: string; architecture?: string };
+    step: { contextPath?: string; arguments?: { name: string; value?: string; isSecret?: boolean }[] };
+    trigger?: {
+      sourceTriggers?: { name: string; status?: string; sourceRepository: { repositoryUrl: string } }[];
+      timerTriggers?: { name: string; schedule: string; status?: string }[];
+      baseImageTrigger?: { status?: string };
+    };
+  };
+  [key: string]: unknown;
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+function bool(value: string, flag: string): boolean {
+  const v = value.toLowerCase();
+  if (v !== 'true' && v !== 'false') throw new CliError(`${flag} must be true or false, got '${value}'`);
+  return v === 'true';
+}
+
+/** `K=V`, or `K` alone, which takes its value from the environment (az's rule for --arg). */
+function keyValue(entry: string, flag: string): { name: string; value: string } {
+  const eq = entry.indexOf('=');
+  const name = eq < 0 ? entry : entry.slice(0, eq);
+  if (!name) throw new CliError(`${flag} '${entry}' has no name: use NAME=VALUE`);
+  const value = eq < 0 ? process.env[name] : entry.slice(eq + 1);
+  if (value === undefined)
+    throw new CliError(`${flag} '${name}' has no value and no environment variable ${name} is set`);
+  return { name, value };
+}
+
+function parsePlatform(text: string): { os: string; architecture: string; variant?: string } {
+  const [os, architecture = 'amd64', variant] = text.split('/');
+  if (!os) throw new CliError(`--platform '${text}' must be OS[/ARCH[/VARIANT]], e.g. linux/amd64`);
+  return { os, architecture, ...(variant ? { variant } : {}) };
+}
+
+/** `[name:]cron` as az takes --schedule; unnamed timers are t1, t2, … */
+function parseSchedules(entries: string[]): { name: string; schedule: string; status: string }[] {
+  return entries.map((entry, i) => {
+    const m = /^([A-Za-z0-9_-]+):(.+)$/.exec(entry);
+    return { name: m ? m[1]! : `t${i + 1}`, schedule: (m ? m[2]! : entry).trim(), status: 'Enabled' };
+  });
+}
+
+function isGitUrl(context: string): boolean {
+  return (
+    /^git:\/\//.test(context) ||
+    /^git@/.test(context) ||
+    /\.git(#|$)/.test(context) ||
+    /^https?:\/\/(www\.)?github\.com\//i.test(context) ||
+    /^https?:\/\/(dev\.azure\.com|[^/]+\.visualstudio\.com)\//i.test(context)
+  );
+}
+
+function sourceControlType(url: string): string {
+  return /dev\.azure\.com|visualstudio\.com/i.test(url) ? 'VisualStudioTeamService' : 'Github';
+}
+
+function print(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}
+
+function outputOption(): Option {
+  return new Option('-o, --output <format>', 'output format')
+    .choices(['json', 'table', 'tsv'])
+    .default('json');
+}
+
+function taskRow(task: TaskResource): string[] {
+  const p = task.properties;
+  const triggers = [
+    ...(p.trigger?.baseImageTrigger?.status === 'Enabled' ? ['BASE_IMAGE'] : []),
+    ...(p.trigger?.sourceTriggers?.some((t) => t.status !== 'Disabled') ? ['SOURCE'] : []),
+    ...(p.trigger?.timerTriggers?.some((t) => t.status !== 'Disabled') ? ['TIMER'] : []),
+  ].sort();
+  return [
+    task.name,
+    `${p.platform?.os?.toLowerCase() ?? ''}`,
+    p.status,
+    p.trigger?.sourceTriggers?.[0]?.sourceRepository.repositoryUrl ?? '',
+    triggers.join(', '),
+  ];
+}
+
+interface TaskOptions {
+  name: string;
+  context?: string;
+  file?: string;
+  image: string[];
+  arg: string[];
+  secretArg: string[];
+  gitAccessToken?: string;
+  commitTriggerEnabled?: string;
+  pullRequestTriggerEnabled?: string;
+  baseImageTriggerEnabled?: string;
+  baseImageTriggerType?: string;
+  updateTriggerEndpoint?: string;
+  schedule: string[];
+  platform?: string;
+  cpu?: string;
+  timeout?: string;
+  status?: string;
+  target?: string;
+  push?: boolean;
+  cache?: boolean;
+}
+
+function intOption(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n)) throw new CliError(`${flag} must be a whole number, got '${value}'`);
+  return n;
+}
+
+function args(opts: TaskOptions): { name: string; value: string; isSecret: boolean }[] {
+  return [
+    ...opts.arg.map((a) => ({ ...keyValue(a, '--arg'), isSecret: false })),
+    ...opts.secretArg.map((a) => ({ ...keyValue(a, '--secret-arg'), isSecret: true })),
+  ];
+}
+
+/** The Tasks_Create body `az acr task create` would send for these flags. */
+function createBody(opts: TaskOptions): Record<string, unknown> {
+  const context = opts.context!;
+  const git = isGitUrl(context);
+  const commit = bool(opts.commitTriggerEnabled ?? 'true', '--commit-trigger-enabled');
+  const pr = bool(opts.pullRequestTriggerEnabled ?? 'false', '--pull-request-trigger-enabled');
+  const baseImage = bool(opts.baseImageTriggerEnabled ?? 'true', '--base-image-trigger-enabled');
+  const [repositoryUrl = context, fragment = ''] = context.split('#');
+  const branch = fragment.split(':')[0] || 'master';
+  const events = [...(commit ? ['commit'] : []), ...(pr ? ['pullrequest'] : [])];
+  return {
+    properties: {
+      ...(opts.status ? { status: opts.status } : {}),
+      platform: parsePlatform(opts.platform ?? 'linux/amd64'),
+      agentConfiguration: { cpu: intOption(opts.cpu, '--cpu') ?? 2 },
+      timeout: intOption(opts.timeout, '--timeout') ?? 3600,
+      step: {
+        type: 'Docker',
+        contextPath: context,
+        dockerFilePath: opts.file ?? 'Dockerfile',
+        imageNames: opts.image,
+        isPushEnabled: opts.push !== false,
+        noCache: opts.cache === false,
+        ...(opts.target ? { target: opts.target } : {}),
+        arguments: args(opts),
+        ...(opts.gitAccessToken ? { contextAccessToken: opts.gitAccessToken } : {}),
+      },
+      trigger: {
+        sourceTriggers:
+          git && events.length
+            ? [
+                {
+                  name: 'defaultSourceTriggerName',
+                  sourceRepository: {
+                    sourceControlType: sourceControlType(repositoryUrl),
+                    repositoryUrl,
+                    branch,
+                    ...(opts.gitAccessToken
+                      ? { sourceControlAuthProperties: { tokenType: 'PAT', token: opts.gitAccessToken } }
+                      : {}),
+                  },
+                  sourceTriggerEvents: events,
+                  status: 'Enabled',
+                },
+              ]
+            : [],
+        timerTriggers: parseSchedules(opts.schedule),
+        baseImageTrigger: {
+          name: 'defaultBaseimageTriggerName',
+          baseImageTriggerType: opts.baseImageTriggerType ?? 'Runtime',
+          status: baseImage ? 'Enabled' : 'Disabled',
+          ...(opts.updateTriggerEndpoint
+            ? { updateTriggerEndpoint: opts.updateTriggerEndpoint, updateTriggerPayloadType: 'Default' }
+            : {}),
+        },
+      },
+    },
+  };
+}
+
+/** The Tasks_Update body for the flags given (only those). */
+function updateBody(opts: TaskOptions, current: TaskResource): Record<string, unknown> {
+  const step: Record<string, unknown> = {};
+  if (opts.context) step.contextPath = opts.context;
+  if (opts.file) step.dockerFilePath = opts.file;
+  if (opts.image.length) step.imageNames = opts.image;
+  if (opts.target) step.target = opts.target;
+  if (opts.push === false) step.isPushEnabled = false;
+  if (opts.cache === false) step.noCache = true;
+  const a = args(opts);
+  if (a.length) step.arguments = a;
+  if (opts.gitAccessToken) step.contextAccessToken = opts.gitAccessToken;
+  const trigger: Record<string, unknown> = {};
+  const source = current.properties.trigger?.sourceTriggers?.[0];
+  if (source && (opts.commitTriggerEnabled !== undefined || opts.pullRequestTriggerEnabled !== undefined)) {
+    const commit = bool(opts.commitTriggerEnabled ?? 'true', '--commit-trigger-enabled');
+    const pr = bool(opts.pullRequestTriggerEnabled ?? 'false', '--pull-request-trigger-enabled');
+    trigger.sourceTriggers = [
+      {
+        ...source,
+        sourceTriggerEvents: [...(commit ? ['commit'] : []), ...(pr ? ['pullrequest'] : [])],
+        status: commit || pr ? 'Enabled' : 'Disabled',
+      },
+    ];
+    if (!commit && !pr)
+      (trigger.sourceTriggers as { sourceTriggerEvents: string[] }[])[0]!.sourceTriggerEvents = ['commit'];
+  }
+  if (opts.baseImageTriggerEnabled !== undefined || opts.baseImageTriggerType || opts.updateTriggerEndpoint) {
+    trigger.baseImageTrigger = {
+      name: 'defaultBaseimageTriggerName',
+      baseImageTriggerType: opts.baseImageTriggerType ?? 'Runtime',
+      status: bool(opts.baseImageTriggerEnabled ?? 'true', '--base-image-trigger-enabled')
+        ? 'Enabled'
+        : 'Disabled',
+      ...(opts.updateTriggerEndpoint ? { updateTriggerEndpoint: opts.updateTriggerEndpoint } : {}),
+    };
+  }
+  if (opts.schedule.length) trigger.timerTriggers = parseSchedules(opts.schedule);
+  return {
+    properties: {
+      ...(opts.status ? { status: opts.status } : {}),
+      ...(opts.platform ? { platform: parsePlatform(opts.platform) } : {}),
+      ...(opts.cpu ? { agentConfiguration: { cpu: intOption(opts.cpu, '--cpu') } } : {}),
+      ...(opts.timeout ? { timeout: intOption(opts.timeout, '--timeout') } : {}),
+      ...(Object.keys(step).length ? { step } : {}),
+      ...(Object.keys(trigger).length ? { trigger } : {}),
+    },
+  };
+}
+
+function taskOptions(cmd: Command, creating: boolean): Command {
+  return cmd
+    .requiredOption('-n, --name <name>', 'the task name')
+    .option(
+      '-c, --context <source>',
+      creating ? 'the context: a git URL (url#branch:folder) or a tarball URL (required)' : 'the context',
+    )
+    .option('-f, --file <path>', 'the Dockerfile, relative to the context')
+    .option('-t, --image <name>', 'image name and tag (repeatable)', collect, [])
+    .option('--arg <name=value>', 'a build argument (repeatable)', collect, [])
+    .option('--secret-arg <name=value>', 'a secret build argument (repeatable)', collect, [])
+    .option('--git-access-token <token>', 'a token to clone the context with (masked in logs)')
+    .option('--commit-trigger-enabled <bool>', 'build on commits to the context branch (default true)')
+    .option('--pull-request-trigger-enabled <bool>', 'build pull requests (default false)')
+    .option('--base-image-trigger-enabled <bool>', 'rebuild when a base image is updated (default true)')
+    .addOption(
+      new Option('--base-image-trigger-type <type>', 'which base images trigger').choices(['All', 'Runtime']),
+    )
+    .option('--update-trigger-endpoint <url>', 'a URL to notify when a base-image update starts a run')
+    .option('--schedule <[name:]cron>', 'a timer trigger (repeatable)', collect, [])
+    .option('--platform <os/arch>', 'the platform to build for')
+    .option('--cpu <n>', 'CPUs for the run')
+    .option('--timeout <seconds>', 'the run timeout (300-28800)')
+    .addOption(new Option('--status <status>', 'the task status').choices(['Enabled', 'Disabled']))
+    .option('--target <stage>', 'the Dockerfile stage to build')
+    .option('--no-push', 'build without pushing')
+    .option('--no-cache', 'do not use the build cache');
+}
+
+/** `refit task create|update|show|list|delete|run` and `refit task timer …`. */
+export function addTaskCommands(
+  task: Command,
+  client: RefitClient,
+  exit: { code: number },
+  streamRun: (runId: string) => Promise<number>,
+): void {
+  const path = (name: string): string => `/tasks/${encodeURIComponent(name)}`;
+
+  taskOptions(task.command('create').description('Create a task (az acr task create).'), true).action(
+    async (opts: TaskOptions) => {
+      if (!opts.context)
+        throw new CliError('--context is required: a git URL (url#branch:folder) or a tarball URL');
+      const existing = await client.request('GET', path(opts.name)).then(
+        () => true,
+        (err: unknown) =>
+          err instanceof CliError && err.message.includes('(HTTP 404)') ? false : Promise.reject(err),
+      );
+      if (existing) throw new CliError(`task '${opts.name}' already exists: use refit task update`);
+      print(await client.json('PUT', path(opts.name), createBody(opts)));
+    },
+  );
+
+  taskOptions(
+    task.command('update').description('Update a task: only the flags given change.'),
+    false,
+  ).action(async (opts: TaskOptions) => {
+    const current = await client.json<TaskResource>('GET', path(opts.name));
+    print(await client.json('PATCH', path(opts.name), updateBody(opts, current)));
+  });
+
+  task
+    .command('show')
+    .description('Show a task (secret values are never shown).')
+    .requiredOption('-n, --name <name>', 'the task name')
+    .action(async (opts: { name: string }) => print(await client.json('GET', path(opts.name))));
+
+  task
+    .command('list')
+    .description('List tasks.')
+    .addOption(outputOption())
+    .action(async (opts: { output: Output }) => {
+      const tasks: TaskResource[] = [];
+      let next: string | undefined = '/tasks?$top=100';
+      while (next) {
+        const page: { value: TaskResource[]; nextLink?: string } = await client.json('GET', next);
+        tasks.push(...page.value);
+        next = page.nextLink ? page.nextLink.slice(page.nextLink.indexOf('/api/') + 4) : undefined;
+      }
+      if (opts.output === 'table')
+        process.stdout.write(
+          table(['NAME', 'PLATFORM', 'STATUS', 'SOURCE REPOSITORY', 'TRIGGERS'], tasks.map(taskRow)) + '\n',
+        );
+      else if (opts.output === 'tsv')
+        process.stdout.write(tsv(tasks.map(taskRow)) + (tasks.length ? '\n' : ''));
+      else print(tasks);
+    });
+
+  task
+    .command('delete')
+    .description('Delete a task.')
+    .requiredOption('-n, --name <name>', 'the task name')
+    .action(async (opts: { name: string }) => {
+      const res = await client.request('DELETE', path(opts.name));
+      process.stderr.write(
+        res.status === 204 ? `Task '${opts.name}' did not exist.\n` : `Task '${opts.name}' deleted.\n`,
+      );
+    });
+
+  task
+    .command('run')
+    .description('Run a task now and stream its log (az acr task run).')
+    .requiredOption('-n, --name <name>', 'the task name')
+    .option('--arg <name=value>', 'override a build argument (repeatable)', collect, [])
+    .option('--secret-arg <name=value>', 'override a secret build argument (repeatable)', collect, [])
+    .option('--set <name=value>', 'a task value (multi-step tasks; repeatable)', collect, [])
+    .option('-f, --file <path>', 'override the Dockerfile')
+    .option('-c, --context <source>', 'override the context')
+    .option('--target <stage>', 'override the target stage')
+    .option('--no-logs', 'return after queueing')
+    .action(
+      async (opts: {
+        name: string;
+        arg: string[];
+        secretArg: string[];
+        set: string[];
+        file?: string;
+        context?: string;
+        target?: string;
+        logs: boolean;
+      }) => {
+        const overrides = {
+          ...(opts.context ? { contextPath: opts.context } : {}),
+          ...(opts.file ? { file: opts.file } : {}),
+          ...(opts.target ? { target: opts.target } : {}),
+          ...(opts.arg.length || opts.secretArg.length
+            ? { arguments: args({ arg: opts.arg, secretArg: opts.secretArg } as TaskOptions) }
+            : {}),
+          ...(opts.set.length
+            ? { values: opts.set.map((s) => ({ ...keyValue(s, '--set'), isSecret: false })) }
+            : {}),
+        };
+        const run = await client.json<{ properties: { runId: string } }>('POST', '/scheduleRun', {
+          type: 'TaskRunRequest',
+          taskId: opts.name,
+          ...(Object.keys(overrides).length ? { overrideTaskStepProperties: overrides } : {}),
+        });
+        process.stderr.write(`Queued a run with ID: ${run.properties.runId}\n`);
+        if (!opts.logs) {
+          print(run);
+          return;
+        }
+        process.stderr.write('Waiting for an agent...\n');
+        exit.code = await streamRun(run.properties.runId);
+      },
+    );
+
+  const timer = task.command('timer').description('Timer triggers of a task: add, update, remove, list.');
+  const timerCommand = (name: string, description: string): Command =>
+    timer.command(name).description(description).requiredOption('-n, --name <name>', 'the task name');
+
+  timerCommand('add', 'Add a timer trigger.')
+    .requiredOption('--timer-name <name>', 'the timer name')
+    .requiredOption('--schedule <cron>', 'five fields, or six with seconds first (UTC)')
+    .option('--enabled <bool>', 'whether it fires', 'true')
+    .action(async (opts: { name: string; timerName: string; schedule: string; enabled: string }) => {
+      const current = await client.json<TaskResource>('GET', path(opts.name));
+      if (current.properties.trigger?.timerTriggers?.some((t) => t.name === opts.timerName)) {
+        throw new CliError(`timer '${opts.timerName}' already exists: use refit task timer update`);
+      }
+      const timerTriggers = [
+        {
+          name: opts.timerName,
+          schedule: opts.schedule,
+          status: bool(opts.enabled, '--enabled') ? 'Enabled' : 'Disabled',
+        },
+      ];
+      print(await client.json('PATCH', path(opts.name), { properties: { trigger: { timerTriggers } } }));
+    });
+
+  timerCommand('update', 'Change a timer trigger.')
+    .requiredOption('--timer-name <name>', 'the timer name')
+    .option('--schedule <cron>', 'the new schedule')
+    .option('--enabled <bool>', 'whether it fires')
+    .action(async (opts: { name: string; timerName: string; schedule?: string; enabled?: string }) => {
+      const current = await client.json<TaskResource>('GET', path(opts.name));
+      const existing = current.properties.trigger?.timerTriggers?.find((t) => t.name === opts.timerName);
+      if (!existing) throw new CliError(`task '${opts.name}' has no timer '${opts.timerName}'`);
+      const updated = {
+        name: existing.name,
+        schedule: opts.schedule ?? existing.schedule,
+        status:
+          opts.enabled === undefined
+            ? (existing.status ?? 'Enabled')
+            : bool(opts.enabled, '--enabled')
+              ? 'Enabled'
+              : 'Disabled',
+      };
+      print(
+        await client.json('PATCH', path(opts.name), {
+          properties: { trigger: { timerTriggers: [updated] } },
+        }),
+      );
+    });
+
+  timerCommand('remove', 'Remove a timer trigger.')
+    .requiredOption('--timer-name <name>', 'the timer name')
+    .action(async (opts: { name: string; timerName: string }) => {
+      const current = await client.json<TaskResource>('GET', path(opts.name));
+      const timers = current.properties.trigger?.timerTriggers ?? [];
+      if (!timers.some((t) => t.name === opts.timerName))
+        throw new CliError(`task '${opts.name}' has no timer '${opts.timerName}'`);
+      // As az does: PUT the whole task without the timer (secrets left out of the GET keep their values).
+      const { id: _id, type: _type, ...rest } = current;
+      const body = {
+        ...rest,
+        properties: {
+          ...current.properties,
+          trigger: {
+            ...current.properties.trigger,
+            timerTriggers: timers.filter((t) => t.name !== opts.timerName),
+          },
+        },
+      };
+      delete (body.properties as Record<string, unknown>).provisioningState;
+      delete (body.properties as Record<string, unknown>).creationDate;
+      print(await client.json('PUT', path(opts.name), body));
+    });
+
+  timerCommand('list', 'List the timer triggers of a task.').action(async (opts: { name: string }) => {
+    const current = await client.json<TaskResource>('GET', path(opts.name));
+    print(current.properties.trigger?.timerTriggers ?? []);
+  });
+}
