@@ -152,7 +152,7 @@ describe('schedule-run', () => {
       ]);
       expect(run.sealedSecrets).toBeDefined();
       expect(run.sealedSecrets).not.toContain('s3cr3t');
-      expect(JSON.parse(open(key, run.sealedSecrets!))).toEqual({ TOKEN: 's3cr3t-value' });
+      expect(JSON.parse(open(key, run.sealedSecrets!))).toEqual({ arguments: { TOKEN: 's3cr3t-value' } });
     });
 
     it('does not push when no image name is given, as az acr build', () => {
