@@ -28,7 +28,12 @@ const signature = 'sha256=' + createHmac('sha256', secret).update(body).digest('
 
 fetch(`${refitUrl}/api/hooks/github`, {
   method: 'POST',
-  headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': delivery, 'x-hub-signature-256': signature },
+  headers: {
+    'content-type': 'application/json',
+    'x-github-event': 'push',
+    'x-github-delivery': delivery,
+    'x-hub-signature-256': signature,
+  },
   body,
 })
   .then(async (res) => {

@@ -283,11 +283,13 @@ export function addTaskCommands(
     async (opts: TaskOptions) => {
       if (!opts.context)
         throw new CliError('--context is required: a git URL (url#branch:folder) or a tarball URL');
-      const existing = await client.request('GET', path(opts.name)).then(
-        () => true,
-        (err: unknown) =>
-          err instanceof CliError && err.message.includes('(HTTP 404)') ? false : Promise.reject(err),
-      );
+      let existing = true;
+      try {
+        await client.request('GET', path(opts.name));
+      } catch (err) {
+        if (!(err instanceof CliError && err.message.includes('(HTTP 404)'))) throw err;
+        existing = false;
+      }
       if (existing) throw new CliError(`task '${opts.name}' already exists: use refit task update`);
       print(await client.json('PUT', path(opts.name), createBody(opts)));
     },

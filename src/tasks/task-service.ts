@@ -308,7 +308,7 @@ export class TaskService {
               : {}),
           },
         },
-      } as TaskCreateBody;
+      };
       const { task, secrets } = this.split(
         current.name,
         merged,

@@ -1,8 +1,6 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { GitServer } from '../support/git';
 import { packContext } from '../../src/cli/source-archive';
 import {
   baseUrl,
@@ -194,50 +192,24 @@ describe('quick build', () => {
   });
 
   describe('remote sources', () => {
-    let daemon: ChildProcess;
+    const git = new GitServer();
     let server: Server;
     let gitPort: number;
     let httpPort: number;
     let tarball: Buffer;
 
     beforeAll(async () => {
-      const base = mkdtempSync(join(tmpdir(), 'refit-git-'));
-      const work = join(base, 'work');
-      const git = (...args: string[]): string => execFileSync('git', args, { cwd: work, encoding: 'utf8' });
-      execFileSync('git', ['init', '-q', '-b', 'main', work]);
-      const ctx = writeContext({
+      await git.start();
+      gitPort = git.port;
+      git.commit('app', 'dev', {
         'app/Dockerfile': `FROM ${busyboxBase()}\nCOPY msg.txt /msg.txt\nRUN cat /msg.txt\n`,
         'app/msg.txt': 'from-git-dev-branch\n',
       });
-      execFileSync('cp', ['-r', join(ctx, 'app'), work]);
-      git('-c', 'user.email=t@example.com', '-c', 'user.name=t', 'checkout', '-q', '-b', 'dev');
-      git('add', '.');
-      git('-c', 'user.email=t@example.com', '-c', 'user.name=t', 'commit', '-qm', 'app');
-      execFileSync('git', ['clone', '-q', '--bare', work, join(base, 'app.git')]);
-      gitPort = 19418 + Math.floor(Math.random() * 500);
-      daemon = spawn(
-        'git',
-        [
-          'daemon',
-          '--reuseaddr',
-          '--export-all',
-          `--base-path=${base}`,
-          '--listen=127.0.0.1',
-          `--port=${gitPort}`,
-          base,
-        ],
-        { stdio: 'ignore' },
-      );
-      for (let i = 0; i < 50; i++) {
-        try {
-          execFileSync('git', ['ls-remote', `git://127.0.0.1:${gitPort}/app.git`], { stdio: 'ignore' });
-          break;
-        } catch {
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      }
-
-      tarball = await packContext(join(ctx, 'app'), 'Dockerfile');
+      const ctx = writeContext({
+        Dockerfile: `FROM ${busyboxBase()}\nCOPY msg.txt /msg.txt\nRUN cat /msg.txt\n`,
+        'msg.txt': 'from-a-tarball\n',
+      });
+      tarball = await packContext(ctx, 'Dockerfile');
       server = createServer((req, res) => {
         if (req.url === '/src.tar.gz') {
           res.writeHead(200, { 'content-type': 'application/gzip' });
@@ -251,7 +223,7 @@ describe('quick build', () => {
     });
 
     afterAll(() => {
-      daemon?.kill();
+      git.stop();
       server?.close();
     });
 

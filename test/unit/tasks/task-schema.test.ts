@@ -5,8 +5,12 @@ import { parseWith } from '../../../src/http/validate';
 import { repositoryKey } from '../../../src/tasks/task';
 import { isTaskName, scheduleProblem, taskCreateSchema } from '../../../src/tasks/task-schema';
 
-const acrExample = JSON.parse(readFileSync(join(__dirname, '../../fixtures/acr-tasks-create.json'), 'utf8')) as Record<string, any>;
-const minimal = { properties: { step: { type: 'Docker', contextPath: 'git://127.0.0.1:9418/app.git#main' } } };
+const acrExample = JSON.parse(
+  readFileSync(join(__dirname, '../../fixtures/acr-tasks-create.json'), 'utf8'),
+) as Record<string, any>;
+const minimal = {
+  properties: { step: { type: 'Docker', contextPath: 'git://127.0.0.1:9418/app.git#main' } },
+};
 
 function problem(body: unknown): ValidationError {
   try {
@@ -23,7 +27,9 @@ describe('task-schema', () => {
     it("accepts ACR's TasksCreate example as it is", () => {
       const task = parseWith(taskCreateSchema, acrExample);
       expect(task.properties.step.arguments).toHaveLength(2);
-      expect(task.properties.trigger.sourceTriggers[0]!.sourceRepository.sourceControlAuthProperties?.token).toBe('xxxxx');
+      expect(
+        task.properties.trigger.sourceTriggers[0]!.sourceRepository.sourceControlAuthProperties?.token,
+      ).toBe('xxxxx');
       expect(task.location).toBe('eastus');
     });
 
@@ -33,25 +39,85 @@ describe('task-schema', () => {
         timeout: 3600,
         platform: { os: 'Linux', architecture: 'amd64' },
         agentConfiguration: { cpu: 2 },
-        step: { dockerFilePath: 'Dockerfile', isPushEnabled: true, noCache: false, imageNames: [], arguments: [] },
+        step: {
+          dockerFilePath: 'Dockerfile',
+          isPushEnabled: true,
+          noCache: false,
+          imageNames: [],
+          arguments: [],
+        },
         trigger: { sourceTriggers: [], timerTriggers: [] },
       });
     });
 
-    const withProps = (props: Record<string, unknown>): unknown => ({ properties: { ...minimal.properties, ...props } });
+    const withProps = (props: Record<string, unknown>): unknown => ({
+      properties: { ...minimal.properties, ...props },
+    });
     it.each([
       [withProps({ timeout: 299 }), 'properties.timeout', 'at least 300'],
       [withProps({ timeout: 28801 }), 'properties.timeout', 'at most 28800'],
-      [withProps({ platform: { os: 'Linux', architecture: 'sparc' } }), 'properties.platform.architecture', "'sparc' is not a valid architecture"],
+      [
+        withProps({ platform: { os: 'Linux', architecture: 'sparc' } }),
+        'properties.platform.architecture',
+        "'sparc' is not a valid architecture",
+      ],
       [withProps({ status: 'Paused' }), 'properties.status', "'Paused' is not a status"],
-      [withProps({ step: { type: 'FileTask', taskFilePath: 'acb.yaml', contextPath: 'x' } }), 'properties.step.type', "step type 'FileTask' is not supported"],
-      [withProps({ step: { type: 'Shell', contextPath: 'x' } }), 'properties.step.type', 'step.type must be Docker'],
+      [
+        withProps({ step: { type: 'FileTask', taskFilePath: 'acb.yaml', contextPath: 'x' } }),
+        'properties.step.type',
+        "step type 'FileTask' is not supported",
+      ],
+      [
+        withProps({ step: { type: 'Shell', contextPath: 'x' } }),
+        'properties.step.type',
+        'step.type must be Docker',
+      ],
       [withProps({ step: { type: 'Docker' } }), 'properties.step.contextPath', 'required'],
-      [withProps({ trigger: { timerTriggers: [{ name: 't1', schedule: '61 * * * *' }] } }), 'properties.trigger.timerTriggers[0].schedule', 'not a valid cron schedule'],
-      [withProps({ trigger: { timerTriggers: [{ name: 't1', schedule: '* * *' }] } }), 'properties.trigger.timerTriggers[0].schedule', 'has 3 field(s)'],
-      [withProps({ trigger: { sourceTriggers: [{ name: 's', sourceRepository: { sourceControlType: 'Gitlab', repositoryUrl: 'x' }, sourceTriggerEvents: ['commit'] }] } }), 'properties.trigger.sourceTriggers[0].sourceRepository.sourceControlType', "'Gitlab' is not a source control type"],
-      [withProps({ trigger: { sourceTriggers: [{ name: 's', sourceRepository: { sourceControlType: 'Github', repositoryUrl: 'x' }, sourceTriggerEvents: ['tag'] }] } }), 'properties.trigger.sourceTriggers[0].sourceTriggerEvents[0]', "'tag' is not a source event"],
-      [withProps({ unknownThing: 1 }), 'properties.unknownThing', "unknown property 'properties.unknownThing'"],
+      [
+        withProps({ trigger: { timerTriggers: [{ name: 't1', schedule: '61 * * * *' }] } }),
+        'properties.trigger.timerTriggers[0].schedule',
+        'not a valid cron schedule',
+      ],
+      [
+        withProps({ trigger: { timerTriggers: [{ name: 't1', schedule: '* * *' }] } }),
+        'properties.trigger.timerTriggers[0].schedule',
+        'has 3 field(s)',
+      ],
+      [
+        withProps({
+          trigger: {
+            sourceTriggers: [
+              {
+                name: 's',
+                sourceRepository: { sourceControlType: 'Gitlab', repositoryUrl: 'x' },
+                sourceTriggerEvents: ['commit'],
+              },
+            ],
+          },
+        }),
+        'properties.trigger.sourceTriggers[0].sourceRepository.sourceControlType',
+        "'Gitlab' is not a source control type",
+      ],
+      [
+        withProps({
+          trigger: {
+            sourceTriggers: [
+              {
+                name: 's',
+                sourceRepository: { sourceControlType: 'Github', repositoryUrl: 'x' },
+                sourceTriggerEvents: ['tag'],
+              },
+            ],
+          },
+        }),
+        'properties.trigger.sourceTriggers[0].sourceTriggerEvents[0]',
+        "'tag' is not a source event",
+      ],
+      [
+        withProps({ unknownThing: 1 }),
+        'properties.unknownThing',
+        "unknown property 'properties.unknownThing'",
+      ],
     ])('rejects %#: names %s', (body, target, message) => {
       const err = problem(body);
       expect(err.target).toBe(target);

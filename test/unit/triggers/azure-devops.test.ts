@@ -2,11 +2,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAzureDevOpsEvent, verifyAzureDevOpsAuth } from '../../../src/triggers/azure-devops';
 
-const sample = JSON.parse(readFileSync(join(__dirname, '../../fixtures/azure-devops/git-push.json'), 'utf8')) as Record<string, any>;
+const sample = JSON.parse(
+  readFileSync(join(__dirname, '../../fixtures/azure-devops/git-push.json'), 'utf8'),
+) as Record<string, any>;
 
 describe('azure-devops', () => {
   describe('verifyAzureDevOpsAuth', () => {
-    const basic = (user: string, pass: string): string => `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
+    const basic = (user: string, pass: string): string =>
+      `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
     it.each([
       ['Basic auth with the secret as password', basic('refit', 'hook-secret'), null, true],
       ['any user name', basic('someone', 'hook-secret'), null, true],

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseGitHubEvent, signGitHubBody, verifyGitHubSignature } from '../../../src/triggers/github';
 
-const fixture = (name: string): unknown => JSON.parse(readFileSync(join(__dirname, '../../fixtures/github', name), 'utf8'));
+const fixture = (name: string): unknown =>
+  JSON.parse(readFileSync(join(__dirname, '../../fixtures/github', name), 'utf8'));
 
 describe('github', () => {
   describe('verifyGitHubSignature', () => {
@@ -12,9 +13,15 @@ describe('github', () => {
       expect(verifyGitHubSignature('s3cret', body, signGitHubBody('s3cret', body))).toBe(true);
     });
 
-    it('matches the example in GitHub\'s docs', () => {
+    it("matches the example in GitHub's docs", () => {
       // docs.github.com "Validating webhook deliveries": secret "It's a Secret to Everybody", payload "Hello, World!"
-      expect(verifyGitHubSignature("It's a Secret to Everybody", Buffer.from('Hello, World!'), 'sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17')).toBe(true);
+      expect(
+        verifyGitHubSignature(
+          "It's a Secret to Everybody",
+          Buffer.from('Hello, World!'),
+          'sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17',
+        ),
+      ).toBe(true);
     });
 
     it.each([
@@ -48,7 +55,11 @@ describe('github', () => {
       ['push-tag-deleted.json', 'a tag push (simple-tag) builds nothing'],
       ['push-branch-deleted.json', 'branch feature was deleted'],
     ])('builds nothing for %s, saying why', (name, reason) => {
-      expect(parseGitHubEvent('push', 'd2', fixture(name))).toEqual({ source: 'github', deliveryId: 'd2', reason });
+      expect(parseGitHubEvent('push', 'd2', fixture(name))).toEqual({
+        source: 'github',
+        deliveryId: 'd2',
+        reason,
+      });
     });
 
     it('answers ping', () => {
@@ -68,7 +79,11 @@ describe('github', () => {
 
     it('builds nothing for a closed pull request', () => {
       const closed = { ...(fixture('pull-request-opened.json') as object), action: 'closed' };
-      expect(parseGitHubEvent('pull_request', 'd5', closed)).toEqual({ source: 'github', deliveryId: 'd5', reason: "pull request action 'closed' builds nothing" });
+      expect(parseGitHubEvent('pull_request', 'd5', closed)).toEqual({
+        source: 'github',
+        deliveryId: 'd5',
+        reason: "pull request action 'closed' builds nothing",
+      });
     });
 
     it('ignores event types it does not handle', () => {
