@@ -34,7 +34,7 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-async function main(): Promise<void> {
+export async function quickBuildBench(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'refit-bench-'));
   const stack = spawnStack(dataDir, PORTS);
   await waitHealthy(PORTS.api, stack);
@@ -104,8 +104,3 @@ async function main(): Promise<void> {
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
-
-void main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});

@@ -1,2 +1,21 @@
-// `npm run bench`: every benchmark, one after the other.
-import './quick-build';
+// `npm run bench`: every benchmark, one after the other (BENCH=name runs one).
+import { commitTriggerBench } from './commit-trigger';
+import { quickBuildBench } from './quick-build';
+
+const benches: Record<string, () => Promise<void>> = {
+  'quick-build': quickBuildBench,
+  'commit-trigger': commitTriggerBench,
+};
+
+async function main(): Promise<void> {
+  const only = process.env.BENCH;
+  for (const [name, bench] of Object.entries(benches)) {
+    if (only && only !== name) continue;
+    await bench();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,29 +1,5 @@
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { registry, registryDigest, writeContext } from '../support/api';
-import { ROOT } from '../support/stack';
-
-interface CliResult {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs the installed `refit` bin (node_modules/.bin/refit, what `npx refit` runs) against the test stack. */
-function refit(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(join(ROOT, 'node_modules', '.bin', 'refit'), args, {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+import { refit } from '../support/cli';
 
 // The README's quickstart, through the CLI, against the real stack.
 describe('refit build (e2e)', () => {
