@@ -4,6 +4,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { CliError, RefitClient } from './client';
 import { RUN_COLUMNS, runRow, table, tsv, type RunResource } from './format';
 import { packContext } from './source-archive';
+import { addScanCommand } from './scan-command';
 import { addTaskCommands } from './task-commands';
 
 type Output = 'json' | 'table' | 'tsv';
@@ -193,6 +194,8 @@ function program(client: RefitClient, exit: { code: number }): Command {
     .action(async (source: string, opts: BuildOptions & { cache: boolean }) => {
       exit.code = await build(client, source, { ...opts, noCache: !opts.cache });
     });
+
+  addScanCommand(cli);
 
   const task = cli.command('task').description('Tasks and runs (az acr task).');
   addTaskCommands(task, client, exit, async (runId) => finishedCode(await streamRun(client, runId)));
