@@ -1,4 +1,5 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext, Timer } from '@azure/functions';
+import { listDependencies, listImageUpdates } from './dependencies';
 import { getHealth } from './health';
 import { registryHook } from './registry-hook';
 import { runDispatch } from './run-dispatch';
@@ -76,6 +77,8 @@ export const functions: readonly FunctionDefinition[] = [
   http('tasksUpdate', ['PATCH'], 'tasks/{taskName}', updateTask),
   http('tasksDelete', ['DELETE'], 'tasks/{taskName}', deleteTask),
   http('triggerDecisions', ['GET'], 'triggerDecisions', listTriggerDecisions),
+  http('dependencies', ['GET'], 'dependencies', listDependencies),
+  http('imageUpdates', ['GET'], 'imageUpdates', listImageUpdates),
   http('registryHook', ['POST'], 'hooks/registry', registryHook, 'anonymous'),
   { ...http('githubHook', ['POST'], 'hooks/github', githubHook, 'anonymous'), maxBodyBytes: HOOK_MAX_BYTES },
   {

@@ -7,7 +7,10 @@ import { RunStore } from './runs/run-store';
 import { connectStorage, ensureStorage, names, type Storage } from './storage/storage';
 import { TaskService } from './tasks/task-service';
 import { TaskStore } from './tasks/task-store';
+import { DependencyIndex } from './dependencies/dependency-index';
+import { RegistryClient } from './registry/registry-client';
 import { DecisionLog } from './triggers/decisions';
+import { ImageUpdateLog } from './triggers/image-update';
 import { Dedupe } from './triggers/dedupe';
 
 /** Everything a handler needs, wired once per process. */
@@ -18,6 +21,9 @@ export interface Refit {
   readonly tasks: TaskService;
   readonly dedupe: Dedupe;
   readonly decisions: DecisionLog;
+  readonly dependencyIndex: DependencyIndex;
+  readonly imageUpdates: ImageUpdateLog;
+  readonly registry: RegistryClient;
   readonly logs: RunLogs;
   readonly executor: Executor;
   /** Called after a run is queued (the local host polls the queue at once instead of waiting). */
@@ -56,7 +62,13 @@ export function createRefit(config: Config): Refit {
     tasks: new TaskService(config, new TaskStore(storage), runs),
     dedupe: new Dedupe(storage),
     decisions: new DecisionLog(storage),
+    dependencyIndex: new DependencyIndex(storage, (registry) =>
+      config.homeRegistryAliases.includes(registry) ? config.homeRegistry : registry,
+    ),
+    imageUpdates: new ImageUpdateLog(storage),
+    registry: new RegistryClient(config.insecureRegistries),
   };
+  runs.afterSuccess = (run) => refit.tasks.recordDependencies(run, refit.dependencyIndex);
   return refit;
 }
 

@@ -4,7 +4,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { CliError, RefitClient } from './client';
 import { RUN_COLUMNS, runRow, table, tsv, type RunResource } from './format';
 import { packContext } from './source-archive';
-import { addScanCommand } from './scan-command';
+import { addDepsCommand, addScanCommand } from './scan-command';
 import { addTaskCommands } from './task-commands';
 
 type Output = 'json' | 'table' | 'tsv';
@@ -196,6 +196,7 @@ function program(client: RefitClient, exit: { code: number }): Command {
     });
 
   addScanCommand(cli);
+  addDepsCommand(cli, client);
 
   const task = cli.command('task').description('Tasks and runs (az acr task).');
   addTaskCommands(task, client, exit, async (runId) => finishedCode(await streamRun(client, runId)));

@@ -2,10 +2,24 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { scanDockerfile } from '../dockerfile/scan';
-import { CliError } from './client';
+import { CliError, type RefitClient } from './client';
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
+}
+
+/** `refit deps IMAGE`: which tasks are built from IMAGE, and from which digest. */
+export function addDepsCommand(cli: Command, client: RefitClient): void {
+  cli
+    .command('deps')
+    .description('Which tasks are built from an image, and from which digest (the reverse dependency index).')
+    .argument('<image>', 'an image reference, e.g. node:20 or myreg.azurecr.io/base:1')
+    .option('--updates', 'show the observed updates of the image and what each triggered, instead')
+    .action(async (image: string, opts: { updates?: boolean }) => {
+      const path = opts.updates ? '/imageUpdates' : '/dependencies';
+      const result = await client.json('GET', `${path}?image=${encodeURIComponent(image)}`);
+      process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+    });
 }
 
 /** `refit scan`: the base-image dependencies of a Dockerfile, found statically (no network). */

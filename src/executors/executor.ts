@@ -1,3 +1,4 @@
+import type { RecordedDependency } from '../dependencies/dependency-index';
 import type { OutputImage, Run, RunSecrets, RunStatus } from '../runs/run';
 
 /** How a run ended, as an executor reports it to the completion path. */
@@ -5,6 +6,7 @@ export interface RunOutcome {
   readonly status: Extract<RunStatus, 'Succeeded' | 'Failed' | 'Canceled' | 'Error' | 'Timeout'>;
   readonly outputImages: readonly OutputImage[];
   readonly runErrorMessage?: string;
+  readonly baseImageDependencies?: readonly RecordedDependency[];
 }
 
 /** Where an executor reports progress: the run moved to Running, and the run finished. */

@@ -25,6 +25,9 @@ export class RunService {
     private readonly onEnqueued: () => void = () => undefined,
   ) {}
 
+  /** Called with every run that succeeded (the task records the dependencies it was built from). */
+  afterSuccess: (run: Run) => Promise<void> = async () => undefined;
+
   /** Registries_ScheduleRun with a DockerBuildRequest: validates, then {@link enqueue}s a quick build. */
   async schedule(body: unknown): Promise<Run> {
     const request = parseRunRequest(body);
@@ -113,8 +116,12 @@ export class RunService {
             finishTime: new Date().toISOString(),
             outputImages: outcome.outputImages,
             runErrorMessage: outcome.runErrorMessage,
+            ...(outcome.baseImageDependencies
+              ? { baseImageDependencies: outcome.baseImageDependencies }
+              : {}),
           },
     );
+    if (outcome.status === 'Succeeded') await this.afterSuccess(run);
     log.info('run finished', { runId, status: run.status });
     return run;
   }

@@ -7,6 +7,8 @@ import { runFilterToTableQuery } from './run-filter';
 
 const PARTITION = 'run';
 const JSON_FIELDS = [
+  'imageUpdateTrigger',
+  'baseImageDependencies',
   'platform',
   'agentConfiguration',
   'outputImages',

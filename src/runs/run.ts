@@ -1,3 +1,4 @@
+import type { RecordedDependency } from '../dependencies/dependency-index';
 import type { ImageReference } from '../registry/image-reference';
 
 /** Every status a run can have, as ACR names them. */
@@ -95,6 +96,16 @@ export interface Run {
   readonly sealedSecrets: string | undefined;
   readonly sourceTrigger?: SourceTriggerDescriptor;
   readonly timerTrigger?: TimerTriggerDescriptor;
+  readonly imageUpdateTrigger?: ImageUpdateTriggerDescriptor;
+  /** The base images the build used, with the digests it was built from. */
+  readonly baseImageDependencies?: readonly RecordedDependency[];
+}
+
+/** What a base-image update records on its run (ACR's ImageUpdateTrigger). */
+export interface ImageUpdateTriggerDescriptor {
+  readonly id: string;
+  readonly timestamp: string;
+  readonly images: readonly { registry: string; repository: string; tag: string | null; digest: string }[];
 }
 
 /** The ARM resource a client sees: never the spec's secrets, never the sealed values. */
@@ -115,6 +126,8 @@ export function runResource(run: Run): Record<string, unknown> {
       ...(run.taskName ? { task: run.taskName } : {}),
       ...(run.sourceTrigger ? { sourceTrigger: run.sourceTrigger } : {}),
       ...(run.timerTrigger ? { timerTrigger: run.timerTrigger } : {}),
+      ...(run.imageUpdateTrigger ? { imageUpdateTrigger: run.imageUpdateTrigger } : {}),
+      ...(run.baseImageDependencies ? { baseImageDependencies: run.baseImageDependencies } : {}),
       platform: run.platform,
       agentConfiguration: run.agentConfiguration,
       timeout: run.timeout,

@@ -12,6 +12,8 @@ export const names = {
     tasks: 'tasks',
     dedupe: 'dedupe',
     triggerDecisions: 'triggerDecisions',
+    dependencies: 'dependencies',
+    imageUpdates: 'imageUpdates',
   },
   queues: { runs: 'runs', runsPoison: 'runs-poison' },
   containers: { sources: 'sources', logs: 'logs' },

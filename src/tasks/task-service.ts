@@ -1,9 +1,16 @@
 import { z } from 'zod';
 import type { Config } from '../config';
+import type { DependencyIndex } from '../dependencies/dependency-index';
 import { ConflictError, ValidationError } from '../errors';
 import { parseWith } from '../http/validate';
 import { log } from '../log';
-import type { Run, RunSecrets, SourceTriggerDescriptor, TimerTriggerDescriptor } from '../runs/run';
+import type {
+  ImageUpdateTriggerDescriptor,
+  Run,
+  RunSecrets,
+  SourceTriggerDescriptor,
+  TimerTriggerDescriptor,
+} from '../runs/run';
 import type { RunService } from '../runs/run-service';
 import { resolveImageNames, sealRunSecrets } from '../runs/schedule-run';
 import { open, seal } from '../storage/secret-box';
@@ -20,7 +27,8 @@ export type TaskRunCause =
       readonly descriptor: SourceTriggerDescriptor;
       readonly cloneUrl: string;
     }
-  | { readonly kind: 'timer'; readonly descriptor: TimerTriggerDescriptor };
+  | { readonly kind: 'timer'; readonly descriptor: TimerTriggerDescriptor }
+  | { readonly kind: 'image'; readonly descriptor: ImageUpdateTriggerDescriptor };
 
 /** What a TaskRunRequest may override (ACR's overrideTaskStepProperties). */
 export interface StepOverrides {
@@ -119,6 +127,7 @@ export class TaskService {
     previous: TaskSecrets,
     creationDate: string,
     timerSince: Record<string, string>,
+    previousDependencies?: Task['baseImageDependencies'],
   ): { task: Task; secrets: TaskSecrets } {
     const p = body.properties;
     const args: Record<string, string> = {};
@@ -190,6 +199,7 @@ export class TaskService {
         ...(p.trigger.baseImageTrigger ? { baseImageTrigger: p.trigger.baseImageTrigger } : {}),
       },
       creationDate,
+      ...(previousDependencies ? { baseImageDependencies: previousDependencies } : {}),
       timerSince: Object.fromEntries(
         p.trigger.timerTriggers.map((t) => [
           t.name,
@@ -230,6 +240,7 @@ export class TaskService {
         existing ? this.openSecrets(existing.sealedSecrets) : emptySecrets(),
         existing?.task.creationDate ?? new Date().toISOString(),
         this.timerKeys(existing?.task),
+        existing?.task.baseImageDependencies,
       );
       try {
         await this.store.put(
@@ -337,6 +348,29 @@ export class TaskService {
     tags: Readonly<Record<string, string>> | undefined,
   ): Record<string, unknown> {
     return { ...taskResource(task), ...(location ? { location } : {}), ...(tags ? { tags } : {}) };
+  }
+
+  /** Records what a task's successful run was built from: on the task and in the reverse index. */
+  async recordDependencies(run: Run, index: DependencyIndex): Promise<void> {
+    if (!run.taskName || !run.baseImageDependencies) return;
+    const current = run.baseImageDependencies;
+    for (;;) {
+      const stored = await this.store.find(run.taskName);
+      if (!stored) return;
+      const previous = stored.task.baseImageDependencies ?? [];
+      try {
+        await this.store.put(
+          { ...stored.task, baseImageDependencies: current },
+          stored.sealedSecrets,
+          { location: stored.location, tags: stored.tags },
+          stored.etag,
+        );
+        await index.record(stored.task.name, current, previous);
+        return;
+      } catch (err) {
+        if (!isWriteConflict(err)) throw err;
+      }
+    }
   }
 
   /** Tasks_Get. */
@@ -451,6 +485,7 @@ export class TaskService {
       sealedSecrets: sealRunSecrets(this.config.secretKey, runSecrets),
       ...(cause.kind === 'source' ? { sourceTrigger: cause.descriptor } : {}),
       ...(cause.kind === 'timer' ? { timerTrigger: cause.descriptor } : {}),
+      ...(cause.kind === 'image' ? { imageUpdateTrigger: cause.descriptor } : {}),
     };
     return this.runs.enqueue(run);
   }

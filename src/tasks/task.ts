@@ -1,3 +1,4 @@
+import type { RecordedDependency } from '../dependencies/dependency-index';
 import type { Platform } from '../runs/run';
 
 /** A source trigger: build on commits (and, when enabled, pull requests) to a repository's branch. */
@@ -60,6 +61,8 @@ export interface Task {
     readonly baseImageTrigger?: BaseImageTrigger;
   };
   readonly creationDate: string;
+  /** The base images the task was last built from (or found by scanning its Dockerfile), with their digests. */
+  readonly baseImageDependencies?: readonly RecordedDependency[];
   /** When each timer was last added or changed: occurrences before it never fire. */
   readonly timerSince: Readonly<Record<string, string>>;
 }
@@ -91,7 +94,7 @@ export function taskResource(task: Task): Record<string, unknown> {
         ...task.step,
         // A secret argument shows that it is set (isSecret, no value); its value is never returned.
         arguments: task.step.arguments.map((a) => (a.isSecret ? { name: a.name, isSecret: true } : a)),
-        baseImageDependencies: [],
+        baseImageDependencies: task.baseImageDependencies ?? [],
       },
       trigger: task.trigger,
     },

@@ -1,7 +1,10 @@
 import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import type { Config } from '../../config';
-import { parseImageReference } from '../../registry/image-reference';
+import type { RecordedDependency } from '../../dependencies/dependency-index';
+import { scanDockerfile, type BaseImageDependency } from '../../dockerfile/scan';
+import { formatImageReference, parseImageReference } from '../../registry/image-reference';
+import { RegistryClient } from '../../registry/registry-client';
 import type { OutputImage, Run, RunSecrets } from '../../runs/run';
 import type { RunLogs, RunLogWriter } from '../../runs/run-log';
 import type { Storage } from '../../storage/storage';
@@ -30,13 +33,16 @@ export class LocalExecutor implements Executor {
   private readonly jobs = new Map<string, Job>();
   private readonly waiting: Job[] = [];
   private active = 0;
+  private readonly registry: RegistryClient;
 
   constructor(
     private readonly config: Config,
     private readonly storage: Storage,
     private readonly logs: RunLogs,
     private readonly callbacks: RunCallbacks,
-  ) {}
+  ) {
+    this.registry = new RegistryClient(config.insecureRegistries);
+  }
 
   async start(run: Run, secrets: RunSecrets): Promise<void> {
     if (this.jobs.has(run.runId)) return;
@@ -106,10 +112,10 @@ export class LocalExecutor implements Executor {
       await this.callbacks.running(run.runId);
       await mkdir(this.config.workDir, { recursive: true });
       workDir = await mkdtemp(join(this.config.workDir, `${run.runId}-`));
-      const outputImages = await this.build(job, workDir, log);
+      const { outputImages, baseImageDependencies } = await this.build(job, workDir, log);
       const seconds = ((Date.now() - started) / 1000).toFixed(3);
       log.line(`Run ID: ${run.runId} was successful after ${seconds}s`);
-      outcome = { status: 'Succeeded', outputImages };
+      outcome = { status: 'Succeeded', outputImages, baseImageDependencies };
     } catch (err) {
       outcome = this.failure(job, err, log);
     } finally {
@@ -164,7 +170,47 @@ export class LocalExecutor implements Executor {
       throw new StepFailed(`${what} failed with exit code ${result.code ?? result.signal}`);
   }
 
-  private async build(job: Job, workDir: string, log: RunLogWriter): Promise<OutputImage[]> {
+  /** Scans the Dockerfile and resolves each dependency's digests, as the build saw them; never fails the run. */
+  private async dependencies(job: Job, dockerfile: string, log: RunLogWriter): Promise<RecordedDependency[]> {
+    const { spec, platform } = job.run;
+    let scanned: BaseImageDependency[];
+    try {
+      const buildArgs = Object.fromEntries(
+        spec.arguments.map((a) => [
+          a.name,
+          a.isSecret ? (job.secrets.arguments[a.name] ?? '') : (a.value ?? ''),
+        ]),
+      );
+      scanned = scanDockerfile(await readFile(dockerfile, 'utf8'), { buildArgs, target: spec.target });
+    } catch (err) {
+      log.line(`The dependency scan failed: ${(err as Error).message}`);
+      return [];
+    }
+    const recorded: RecordedDependency[] = [];
+    for (const dep of scanned) {
+      let resolved = null;
+      try {
+        resolved = await this.registry.resolve(dep, platform);
+      } catch (err) {
+        log.line(
+          `The digest of ${formatImageReference(dep)} could not be resolved: ${(err as Error).message}`,
+        );
+      }
+      recorded.push({
+        ...dep,
+        digest: dep.digest ?? resolved?.digest ?? null,
+        platformDigest: resolved?.platformDigest ?? dep.digest ?? null,
+      });
+    }
+    log.line(`The following dependencies were found:\n${JSON.stringify(recorded)}`);
+    return recorded;
+  }
+
+  private async build(
+    job: Job,
+    workDir: string,
+    log: RunLogWriter,
+  ): Promise<{ outputImages: OutputImage[]; baseImageDependencies: RecordedDependency[] }> {
     const { run } = job;
     const spec = run.spec;
     log.line('Downloading source code...');
@@ -205,6 +251,7 @@ export class LocalExecutor implements Executor {
     ]);
     // Secret build-arg values would show in the echoed command line: the writer masks them.
     await this.step('buildah', bud, job, log, 'the build', context);
+    const baseImageDependencies = await this.dependencies(job, dockerfile, log);
     const outputImages: OutputImage[] = [];
     if (spec.isPushEnabled) {
       for (const image of spec.imageNames) outputImages.push(await this.push(image, job, log, workDir));
@@ -215,7 +262,7 @@ export class LocalExecutor implements Executor {
           : 'No image names were given: the image was built and not pushed',
       );
     }
-    return outputImages;
+    return { outputImages, baseImageDependencies };
   }
 
   private async push(image: string, job: Job, log: RunLogWriter, workDir: string): Promise<OutputImage> {

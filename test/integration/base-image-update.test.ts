@@ -1,0 +1,188 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { busyboxBase, call, registry, uploadContext, waitForRun, writeContext } from '../support/api';
+import { GitServer } from '../support/git';
+
+const registrySecret = (): string =>
+  readFileSync(join(process.env.REFIT_TEST_DATA_DIR!, 'registry-webhook.secret'), 'utf8').trim();
+
+/** Quick-builds a base image and returns the run. */
+async function buildBase(repository: string, version: string): Promise<any> {
+  const path = await uploadContext(
+    writeContext({ Dockerfile: `FROM ${busyboxBase()}\nENV NODE_VERSION ${version}\n` }),
+  );
+  const run = await waitForRun(
+    (
+      await call('POST', '/scheduleRun', {
+        type: 'DockerBuildRequest',
+        imageNames: [`${repository}:15-alpine`],
+        sourceLocation: path,
+        dockerFilePath: 'Dockerfile',
+        platform: { os: 'Linux', architecture: 'amd64' },
+      })
+    ).body.name,
+  );
+  expect(run.status).toBe('Succeeded');
+  return run;
+}
+
+async function runsOf(task: string): Promise<any[]> {
+  return (
+    await call('GET', `/runs?$top=100&$filter=${encodeURIComponent(`taskName eq '${task}'`)}`)
+  ).body.value.map((r: any) => r.properties);
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+// The seed's tutorial: a base quick-built, a task over a git repository built FROM it, the base updated.
+describe('base-image updates', () => {
+  const git = new GitServer();
+  beforeAll(() => git.start());
+  afterAll(() => git.stop());
+
+  it('rebuilds the dependent task on its own when the base changes, and not when the same digest is pushed again', async () => {
+    const base = 'tutorial/baseimages/node';
+    await buildBase(base, '15.2.1');
+    git.commit('tutorial', 'main', {
+      'Dockerfile-app': `ARG REGISTRY_NAME\nFROM \${REGISTRY_NAME}/${base}:15-alpine\nRUN echo "app on node $NODE_VERSION"\n`,
+    });
+    await call('PUT', '/tasks/baseexample1', {
+      properties: {
+        step: {
+          type: 'Docker',
+          contextPath: `${git.url('tutorial')}#main`,
+          dockerFilePath: 'Dockerfile-app',
+          imageNames: ['tutorial/helloworld:{{.Run.ID}}'],
+          arguments: [{ name: 'REGISTRY_NAME', value: registry().replace('127.0.0.1', 'localhost') }],
+        },
+        trigger: {
+          baseImageTrigger: { name: 'defaultBaseimageTriggerName', baseImageTriggerType: 'Runtime' },
+        },
+      },
+    });
+    const manual = await waitForRun(
+      (await call('POST', '/scheduleRun', { type: 'TaskRunRequest', taskId: 'baseexample1' })).body.name,
+    );
+    expect(manual.status).toBe('Succeeded');
+    expect(manual.baseImageDependencies).toEqual([
+      expect.objectContaining({ type: 'RunTime', repository: base, tag: '15-alpine' }),
+    ]);
+    const deps = await call(
+      'GET',
+      `/dependencies?image=${encodeURIComponent(`${registry()}/${base}:15-alpine`)}`,
+    );
+    expect(deps.body.value).toEqual([
+      expect.objectContaining({
+        task: 'baseexample1',
+        type: 'RunTime',
+        digest: manual.baseImageDependencies[0].digest,
+      }),
+    ]);
+
+    const updatedBase = await buildBase(base, '15.2.1a');
+
+    const auto = await until('the Image Update run', async () =>
+      (await runsOf('baseexample1')).find((r) => r.imageUpdateTrigger),
+    );
+    expect(auto.imageUpdateTrigger.images).toEqual([
+      {
+        registry: registry(),
+        repository: base,
+        tag: '15-alpine',
+        digest: updatedBase.outputImages[0].digest,
+      },
+    ]);
+    const done = await waitForRun(auto.runId);
+    expect(done.status).toBe('Succeeded');
+    expect((await call('GET', `/runs/${auto.runId}/log`)).text).toMatch(/^app on node 15\.2\.1a$/m);
+
+    // Push the very same manifest bytes again: the registry notifies, nothing is rebuilt, and the reason is recorded.
+    const manifestUrl = `http://${registry()}/v2/${base}/manifests/15-alpine`;
+    const manifest = await fetch(manifestUrl, {
+      headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+    });
+    const bytes = Buffer.from(await manifest.arrayBuffer());
+    const put = await fetch(manifestUrl, {
+      method: 'PUT',
+      headers: { 'content-type': manifest.headers.get('content-type')! },
+      body: bytes,
+    });
+    expect(put.status).toBe(201);
+    const updates = await until('the unchanged re-push to be recorded', async () => {
+      const res = await call(
+        'GET',
+        `/imageUpdates?image=${encodeURIComponent(`localhost:${registry().split(':')[1]}/${base}:15-alpine`)}`,
+      );
+      return res.body.value.length >= 3 ? res.body.value : undefined;
+    });
+    expect(updates[0].decisions).toEqual([
+      {
+        task: 'baseexample1',
+        decision: 'skipped',
+        reason: `digest unchanged: the task was last built from ${updatedBase.outputImages[0].digest}`,
+      },
+    ]);
+    expect((await runsOf('baseexample1')).length).toBe(2);
+  });
+
+  describe('POST /hooks/registry', () => {
+    const post = (body: unknown, auth = `Bearer ${registrySecret()}`): Promise<Response> =>
+      fetch(`${process.env.REFIT_URL}/api/hooks/registry`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/vnd.docker.distribution.events.v1+json',
+          ...(auth ? { authorization: auth } : {}),
+        },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      });
+
+    it('refuses a notification without the bearer token', async () => {
+      expect((await post({ events: [] }, '')).status).toBe(401);
+      expect((await post({ events: [] }, 'Bearer wrong')).status).toBe(401);
+    });
+
+    it('answers malformed envelopes with 400 and ignores pulls, deletes and blob pushes', async () => {
+      expect((await post('{"events": [')).status).toBe(400);
+      expect((await post({ nothing: true })).status).toBe(400);
+      const res = await post({
+        events: [
+          {
+            id: 'p1',
+            action: 'pull',
+            target: {
+              mediaType: 'application/vnd.oci.image.manifest.v1+json',
+              digest: 'sha256:' + 'a'.repeat(64),
+              repository: 'x',
+              tag: 'latest',
+            },
+          },
+          { id: 'd1', action: 'delete', target: { digest: 'sha256:' + 'a'.repeat(64), repository: 'x' } },
+          {
+            id: 'b1',
+            action: 'push',
+            target: {
+              mediaType: 'application/octet-stream',
+              digest: 'sha256:' + 'b'.repeat(64),
+              repository: 'x',
+            },
+          },
+          {
+            id: 'v2',
+            action: 'delete',
+            target: { mediaType: '', digest: '', size: 0, repository: 'x', tag: 'v1' },
+          },
+        ],
+      });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ received: 4, manifestPushes: 0, updates: [] });
+    });
+  });
+});
