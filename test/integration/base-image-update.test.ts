@@ -133,6 +133,103 @@ describe('base-image updates', () => {
     expect((await runsOf('baseexample1')).length).toBe(2);
   });
 
+  it('runs a two-level cascade (base → mid → app) with the app rebuilt exactly once, from the new mid', async () => {
+    const base = 'cascade/base';
+    await buildBase(base, '1');
+    const reg = registry();
+    git.commit('cascade', 'main', {
+      'mid/Dockerfile': `FROM ${reg}/${base}:15-alpine\nRUN echo "mid on $NODE_VERSION" > /mid.txt\n`,
+      'app/Dockerfile': `FROM ${reg}/cascade/mid:latest\nRUN cat /mid.txt\n`,
+    });
+    const task = (name: string, folder: string, image: string): Promise<unknown> =>
+      call('PUT', `/tasks/${name}`, {
+        properties: {
+          step: { type: 'Docker', contextPath: `${git.url('cascade')}#main:${folder}`, imageNames: [image] },
+          trigger: { baseImageTrigger: { name: 'b', baseImageTriggerType: 'Runtime' } },
+        },
+      });
+    await task('cascade-mid', 'mid', 'cascade/mid:latest');
+    await task('cascade-app', 'app', 'cascade/app:latest');
+    expect(
+      (
+        await waitForRun(
+          (await call('POST', '/scheduleRun', { type: 'TaskRunRequest', taskId: 'cascade-mid' })).body.name,
+        )
+      ).status,
+    ).toBe('Succeeded');
+    expect(
+      (
+        await waitForRun(
+          (await call('POST', '/scheduleRun', { type: 'TaskRunRequest', taskId: 'cascade-app' })).body.name,
+        )
+      ).status,
+    ).toBe('Succeeded');
+
+    await buildBase(base, '2');
+
+    const mid = await until('the mid rebuild', async () =>
+      (await runsOf('cascade-mid')).find((r) => r.imageUpdateTrigger),
+    );
+    expect((await waitForRun(mid.runId)).status).toBe('Succeeded');
+    const app = await until('the app rebuild', async () =>
+      (await runsOf('cascade-app')).find((r) => r.imageUpdateTrigger),
+    );
+    const appDone = await waitForRun(app.runId);
+    expect(appDone.status).toBe('Succeeded');
+    expect(appDone.imageUpdateTrigger.images[0]).toMatchObject({
+      repository: 'cascade/mid',
+      tag: 'latest',
+      digest: (await waitForRun(mid.runId)).outputImages[0].digest,
+    });
+    expect((await call('GET', `/runs/${app.runId}/log`)).text).toMatch(/^mid on 2$/m);
+    await new Promise((r) => setTimeout(r, 3000));
+    expect((await runsOf('cascade-app')).filter((r) => r.imageUpdateTrigger)).toHaveLength(1);
+    expect((await runsOf('cascade-mid')).filter((r) => r.imageUpdateTrigger)).toHaveLength(1);
+  });
+
+  it('never lets an image trigger its own task (a task built FROM the tag it pushes)', async () => {
+    const reg = registry();
+    git.commit('selfloop', 'main', { 'self/Dockerfile': `FROM ${reg}/cascade/self:latest\nRUN true\n` });
+    const seed = await uploadContext(writeContext({ Dockerfile: `FROM ${busyboxBase()}\n` }));
+    await waitForRun(
+      (
+        await call('POST', '/scheduleRun', {
+          type: 'DockerBuildRequest',
+          imageNames: ['cascade/self:latest'],
+          sourceLocation: seed,
+          dockerFilePath: 'Dockerfile',
+          platform: { os: 'Linux', architecture: 'amd64' },
+        })
+      ).body.name,
+    );
+    await call('PUT', '/tasks/cascade-self', {
+      properties: {
+        step: {
+          type: 'Docker',
+          contextPath: `${git.url('selfloop')}#main:self`,
+          imageNames: ['cascade/self:latest'],
+        },
+        trigger: { baseImageTrigger: { name: 'b', baseImageTriggerType: 'Runtime' } },
+      },
+    });
+    // The first run records that the task is built from its own tag; the second run's push is then judged a loop.
+    for (let i = 0; i < 2; i++) {
+      const run = await call('POST', '/scheduleRun', { type: 'TaskRunRequest', taskId: 'cascade-self' });
+      expect((await waitForRun(run.body.name)).status).toBe('Succeeded');
+    }
+    const updates = await until('the self push to be decided', async () => {
+      const res = await call(
+        'GET',
+        `/imageUpdates?image=${encodeURIComponent(`${reg}/cascade/self:latest`)}`,
+      );
+      return res.body.value.find((u: any) => u.decisions.length > 0);
+    });
+    expect(updates.decisions).toEqual([
+      { task: 'cascade-self', decision: 'skipped', reason: "the image is the task's own output (a loop)" },
+    ]);
+    expect((await runsOf('cascade-self')).filter((r) => r.imageUpdateTrigger)).toEqual([]);
+  });
+
   describe('POST /hooks/registry', () => {
     const post = (body: unknown, auth = `Bearer ${registrySecret()}`): Promise<Response> =>
       fetch(`${process.env.REFIT_URL}/api/hooks/registry`, {
