@@ -44,6 +44,9 @@ export function createRefit(config: Config): Refit {
     () => refit.executor,
     () => refit.onEnqueued(),
   );
+  const dependencyIndex = new DependencyIndex(storage, (registry) =>
+    config.homeRegistryAliases.includes(registry) ? config.homeRegistry : registry,
+  );
   const refit: Refit = {
     config,
     storage,
@@ -59,16 +62,14 @@ export function createRefit(config: Config): Refit {
       return executor;
     },
     runs,
-    tasks: new TaskService(config, new TaskStore(storage), runs),
+    tasks: new TaskService(config, new TaskStore(storage), runs, dependencyIndex, storage),
     dedupe: new Dedupe(storage),
     decisions: new DecisionLog(storage),
-    dependencyIndex: new DependencyIndex(storage, (registry) =>
-      config.homeRegistryAliases.includes(registry) ? config.homeRegistry : registry,
-    ),
+    dependencyIndex,
     imageUpdates: new ImageUpdateLog(storage),
     registry: new RegistryClient(config.insecureRegistries),
   };
-  runs.afterSuccess = (run) => refit.tasks.recordDependencies(run, refit.dependencyIndex);
+  runs.afterSuccess = (run) => refit.tasks.recordDependencies(run);
   return refit;
 }
 

@@ -1,6 +1,12 @@
 import { z } from 'zod';
 import type { Config } from '../config';
-import type { DependencyIndex } from '../dependencies/dependency-index';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { DependencyIndex, RecordedDependency } from '../dependencies/dependency-index';
+import { scanDockerfile } from '../dockerfile/scan';
+import { fetchSource } from '../executors/local/source';
+import type { Storage } from '../storage/storage';
 import { ConflictError, ValidationError } from '../errors';
 import { parseWith } from '../http/validate';
 import { log } from '../log';
@@ -81,8 +87,70 @@ export class TaskService {
     private readonly config: Config,
     store: TaskStore,
     private readonly runs: RunService,
+    private readonly index: DependencyIndex,
+    private readonly storage: Storage,
   ) {
     this.store = store;
+  }
+
+  /**
+   * Reads the task's Dockerfile from its context and records what it is built from, so that base-image updates
+   * reach the task before its first run (ACR needs a run first). Best effort: an unreadable context records nothing.
+   */
+  private async trackFromContext(task: Task, secrets: TaskSecrets): Promise<Task> {
+    const dir = await mkdtemp(join(tmpdir(), 'refit-scan-'));
+    try {
+      const context = await fetchSource(
+        this.storage,
+        {
+          location: task.step.contextPath,
+          gitToken: secrets.contextAccessToken ?? Object.values(secrets.sourceTokens)[0],
+        },
+        dir,
+        AbortSignal.timeout(60000),
+        () => undefined,
+      );
+      const text = await readFile(resolve(context, task.step.dockerFilePath), 'utf8');
+      const buildArgs = Object.fromEntries(
+        task.step.arguments.map((a) => [
+          a.name,
+          a.isSecret ? (secrets.arguments[a.name] ?? '') : (a.value ?? ''),
+        ]),
+      );
+      const previous = task.baseImageDependencies ?? [];
+      const sameImage = (a: RecordedDependency, b: RecordedDependency): boolean =>
+        a.registry === b.registry && a.repository === b.repository && a.tag === b.tag;
+      const scanned: RecordedDependency[] = scanDockerfile(text, { buildArgs, target: task.step.target }).map(
+        (d) => {
+          const known = previous.find((p) => sameImage(p, { ...d, platformDigest: null }));
+          return {
+            ...d,
+            digest: d.digest ?? known?.digest ?? null,
+            platformDigest: known?.platformDigest ?? d.digest ?? null,
+          };
+        },
+      );
+      await this.index.record(task.name, scanned, previous);
+      return { ...task, baseImageDependencies: scanned };
+    } catch (err) {
+      log.info('task context not scanned', { task: task.name, reason: (err as Error).message });
+      return task;
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  private stepChanged(before: Task | undefined, after: Task): boolean {
+    if (!before) return true;
+    const keyOf = (t: Task): string =>
+      JSON.stringify([
+        t.step.contextPath,
+        t.step.dockerFilePath,
+        t.step.target ?? null,
+        t.step.arguments,
+        t.platform,
+      ]);
+    return keyOf(before) !== keyOf(after);
   }
 
   private openSecrets(sealed: string | undefined): TaskSecrets {
@@ -234,7 +302,7 @@ export class TaskService {
     const parsed = parseWith(taskCreateSchema, body, 'the task');
     for (;;) {
       const existing = await this.store.find(name);
-      const { task, secrets } = this.split(
+      const split = this.split(
         existing?.task.name ?? name,
         parsed,
         existing ? this.openSecrets(existing.sealedSecrets) : emptySecrets(),
@@ -242,6 +310,10 @@ export class TaskService {
         this.timerKeys(existing?.task),
         existing?.task.baseImageDependencies,
       );
+      const secrets = split.secrets;
+      const task = this.stepChanged(existing?.task, split.task)
+        ? await this.trackFromContext(split.task, secrets)
+        : split.task;
       try {
         await this.store.put(
           task,
@@ -320,13 +392,18 @@ export class TaskService {
           },
         },
       };
-      const { task, secrets } = this.split(
+      const split = this.split(
         current.name,
         merged,
         this.openSecrets(existing.sealedSecrets),
         current.creationDate,
         this.timerKeys(current),
+        current.baseImageDependencies,
       );
+      const secrets = split.secrets;
+      const task = this.stepChanged(current, split.task)
+        ? await this.trackFromContext(split.task, secrets)
+        : split.task;
       try {
         await this.store.put(
           task,
@@ -351,7 +428,8 @@ export class TaskService {
   }
 
   /** Records what a task's successful run was built from: on the task and in the reverse index. */
-  async recordDependencies(run: Run, index: DependencyIndex): Promise<void> {
+  async recordDependencies(run: Run): Promise<void> {
+    const index = this.index;
     if (!run.taskName || !run.baseImageDependencies) return;
     const current = run.baseImageDependencies;
     for (;;) {

@@ -148,22 +148,14 @@ describe('base-image updates', () => {
           trigger: { baseImageTrigger: { name: 'b', baseImageTriggerType: 'Runtime' } },
         },
       });
+    // The app task is created once mid has an image: tasks are tracked from creation, so mid's first push
+    // would otherwise (rightly) count as an update of the app's base.
     await task('cascade-mid', 'mid', 'cascade/mid:latest');
+    const firstMid = await call('POST', '/scheduleRun', { type: 'TaskRunRequest', taskId: 'cascade-mid' });
+    expect((await waitForRun(firstMid.body.name)).status).toBe('Succeeded');
     await task('cascade-app', 'app', 'cascade/app:latest');
-    expect(
-      (
-        await waitForRun(
-          (await call('POST', '/scheduleRun', { type: 'TaskRunRequest', taskId: 'cascade-mid' })).body.name,
-        )
-      ).status,
-    ).toBe('Succeeded');
-    expect(
-      (
-        await waitForRun(
-          (await call('POST', '/scheduleRun', { type: 'TaskRunRequest', taskId: 'cascade-app' })).body.name,
-        )
-      ).status,
-    ).toBe('Succeeded');
+    const firstApp = await call('POST', '/scheduleRun', { type: 'TaskRunRequest', taskId: 'cascade-app' });
+    expect((await waitForRun(firstApp.body.name)).status).toBe('Succeeded');
 
     await buildBase(base, '2');
 
@@ -228,6 +220,49 @@ describe('base-image updates', () => {
       { task: 'cascade-self', decision: 'skipped', reason: "the image is the task's own output (a loop)" },
     ]);
     expect((await runsOf('cascade-self')).filter((r) => r.imageUpdateTrigger)).toEqual([]);
+  });
+
+  it('tracks a task from its creation: a base update rebuilds it before it ever ran (ACR needs a first run)', async () => {
+    const base = 'tracked/base';
+    await buildBase(base, '1');
+    git.commit('tracked', 'main', {
+      Dockerfile: `FROM localhost:${registry().split(':')[1]}/${base}:15-alpine\nRUN echo tracked\n`,
+    });
+    const created = await call('PUT', '/tasks/never-ran', {
+      properties: {
+        step: {
+          type: 'Docker',
+          contextPath: `${git.url('tracked')}#main`,
+          imageNames: ['tracked/app:{{.Run.ID}}'],
+        },
+        trigger: { baseImageTrigger: { name: 'b', baseImageTriggerType: 'Runtime' } },
+      },
+    });
+    expect(created.body.properties.step.baseImageDependencies).toEqual([
+      {
+        type: 'RunTime',
+        registry: `localhost:${registry().split(':')[1]}`,
+        repository: base,
+        tag: '15-alpine',
+        digest: null,
+        platformDigest: null,
+      },
+    ]);
+    const deps = await call(
+      'GET',
+      `/dependencies?image=${encodeURIComponent(`${registry()}/${base}:15-alpine`)}`,
+    );
+    expect(deps.body.value).toEqual([
+      expect.objectContaining({ task: 'never-ran', type: 'RunTime', digest: null }),
+    ]);
+
+    await buildBase(base, '2');
+
+    const run = await until('the first run, by an image update', async () =>
+      (await runsOf('never-ran')).find((r) => r.imageUpdateTrigger),
+    );
+    expect((await waitForRun(run.runId)).status).toBe('Succeeded');
+    expect(await runsOf('never-ran')).toHaveLength(1);
   });
 
   describe('POST /hooks/registry', () => {
