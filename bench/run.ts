@@ -1,10 +1,12 @@
 // `npm run bench`: every benchmark, one after the other (BENCH=name runs one).
+import { baseImageBench } from './base-image';
 import { commitTriggerBench } from './commit-trigger';
 import { quickBuildBench } from './quick-build';
 
 const benches: Record<string, () => Promise<void>> = {
   'quick-build': quickBuildBench,
   'commit-trigger': commitTriggerBench,
+  'base-image': baseImageBench,
 };
 
 async function main(): Promise<void> {

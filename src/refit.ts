@@ -42,6 +42,7 @@ export function createRefit(config: Config): Refit {
     logs,
     storage.queue(names.queues.runs),
     () => refit.executor,
+    storage.table(names.tables.queuedRuns),
     () => refit.onEnqueued(),
   );
   const dependencyIndex = new DependencyIndex(storage, (registry) =>

@@ -1,3 +1,4 @@
+import type { TableClient } from '@azure/data-tables';
 import type { QueueClient } from '@azure/storage-queue';
 import type { Config } from '../config';
 import { ConflictError, ValidationError } from '../errors';
@@ -22,6 +23,7 @@ export class RunService {
     private readonly logs: RunLogs,
     private readonly queue: QueueClient,
     private readonly executor: () => Executor,
+    private readonly queuedRuns: TableClient,
     private readonly onEnqueued: () => void = () => undefined,
   ) {}
 
@@ -41,6 +43,34 @@ export class RunService {
         secretKey: this.config.secretKey,
       }),
     );
+  }
+
+  /**
+   * Claims the one Queued slot of a task: true when the task had no run waiting (the caller then queues one),
+   * false when a run is already Queued and will build whatever changed meanwhile. Released on dispatch.
+   */
+  async claimQueuedSlot(taskName: string): Promise<boolean> {
+    try {
+      await this.queuedRuns.createEntity({
+        partitionKey: 'task',
+        rowKey: taskName.toLowerCase(),
+        at: new Date().toISOString(),
+      });
+      return true;
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 409) return false;
+      throw err;
+    }
+  }
+
+  /** Frees a task's Queued slot (its run was dispatched, canceled, or could not be queued). */
+  async releaseQueuedSlot(taskName: string | undefined): Promise<void> {
+    if (!taskName) return;
+    await this.queuedRuns
+      .deleteEntity('task', taskName.toLowerCase())
+      .catch((err: { statusCode?: number }) => {
+        if (err.statusCode !== 404) throw err;
+      });
   }
 
   /** Takes the next run ID. */
@@ -82,6 +112,7 @@ export class RunService {
       if (err instanceof ConflictError) return;
       throw err;
     }
+    await this.releaseQueuedSlot(claimed.taskName);
     const secrets: RunSecrets = claimed.sealedSecrets
       ? (JSON.parse(open(this.config.secretKey, claimed.sealedSecrets)) as RunSecrets)
       : { arguments: {} };
@@ -167,6 +198,7 @@ export class RunService {
             runErrorMessage: 'the run was canceled',
           },
     );
+    if (before.status === 'Queued') await this.releaseQueuedSlot(before.taskName);
     const wasRunning = await this.executor().cancel(runId);
     // The executor closes the log of a run it was running; a run that never reached it is closed here.
     if (!wasRunning && before.status === 'Queued')

@@ -78,8 +78,39 @@ export class RunStore {
     this.counters = storage.table(names.tables.counters);
   }
 
-  /** Takes the next run ID; unique under any concurrency (ETag-guarded counter). */
-  async nextRunId(): Promise<string> {
+  private waiting: ((id: string) => void)[] = [];
+  private failing: ((err: unknown) => void)[] = [];
+  private allocating = false;
+
+  /**
+   * Takes the next run ID; unique under any concurrency. Callers waiting in this process at the same moment share
+   * one ETag-guarded increment of the counter (so IDs stay contiguous and a burst of runs costs one write).
+   */
+  nextRunId(): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push(resolve);
+      this.failing.push(reject);
+      if (!this.allocating) void this.allocate();
+    });
+  }
+
+  private async allocate(): Promise<void> {
+    this.allocating = true;
+    while (this.waiting.length > 0) {
+      const batch = this.waiting.splice(0);
+      const rejects = this.failing.splice(0);
+      try {
+        const first = await this.reserve(batch.length);
+        batch.forEach((resolve, i) => resolve(formatRunId(this.prefix, first + i)));
+      } catch (err) {
+        rejects.forEach((reject) => reject(err));
+      }
+    }
+    this.allocating = false;
+  }
+
+  /** Adds `count` to the counter (ETag-guarded, retried on a clash); returns the first number reserved. */
+  private async reserve(count: number): Promise<number> {
     for (;;) {
       let current: TableEntityResult<{ value: number }> | undefined;
       try {
@@ -89,18 +120,17 @@ export class RunStore {
       }
       try {
         if (!current) {
-          await this.counters.createEntity({ partitionKey: 'runId', rowKey: this.prefix, value: 1 });
-          return formatRunId(this.prefix, 1);
+          await this.counters.createEntity({ partitionKey: 'runId', rowKey: this.prefix, value: count });
+          return 1;
         }
-        const next = current.value + 1;
         await this.counters.updateEntity(
-          { partitionKey: 'runId', rowKey: this.prefix, value: next },
+          { partitionKey: 'runId', rowKey: this.prefix, value: current.value + count },
           'Replace',
           {
             etag: current.etag,
           },
         );
-        return formatRunId(this.prefix, next);
+        return current.value + 1;
       } catch (err) {
         const status = statusOf(err);
         if (status !== 409 && status !== 412) throw err;

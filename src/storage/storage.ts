@@ -14,6 +14,7 @@ export const names = {
     triggerDecisions: 'triggerDecisions',
     dependencies: 'dependencies',
     imageUpdates: 'imageUpdates',
+    queuedRuns: 'queuedRuns',
   },
   queues: { runs: 'runs', runsPoison: 'runs-poison' },
   containers: { sources: 'sources', logs: 'logs' },

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { TableClient } from '@azure/data-tables';
-import type { DependencyIndex } from '../dependencies/dependency-index';
+import type { Dependent, DependencyIndex } from '../dependencies/dependency-index';
+import type { Platform } from '../runs/run';
 import { log } from '../log';
 import { parseImageReference } from '../registry/image-reference';
 import type { RegistryClient } from '../registry/registry-client';
@@ -20,6 +21,8 @@ export interface ImagePush {
   readonly timestamp: string;
 }
 
+const DECISION_CONCURRENCY = 16;
+
 /** One per-task decision about an observed update. */
 export interface ImageUpdateDecision {
   readonly task: string;
@@ -34,6 +37,8 @@ export interface ImageUpdateRecord {
   readonly digest: string;
   readonly eventId: string;
   readonly source: string;
+  /** When Refit received the event, and when it had decided for every dependent (`time`). */
+  readonly receivedAt: string;
   readonly time: string;
   readonly decisions: ImageUpdateDecision[];
 }
@@ -55,6 +60,7 @@ export class ImageUpdateLog {
       digest: entry.digest,
       eventId: entry.eventId,
       source: entry.source,
+      receivedAt: entry.receivedAt,
       time: entry.time,
       decisions: JSON.stringify(entry.decisions),
     });
@@ -69,6 +75,7 @@ export class ImageUpdateLog {
         digest: e.digest!,
         eventId: e.eventId!,
         source: e.source!,
+        receivedAt: e.receivedAt ?? e.time!,
         time: e.time!,
         decisions: JSON.parse(e.decisions!) as ImageUpdateDecision[],
       });
@@ -98,6 +105,7 @@ export async function handleImagePush(
   push: ImagePush,
   deps: ImageUpdateDeps,
 ): Promise<ImageUpdateRecord | null> {
+  const receivedAt = new Date().toISOString();
   if (!(await deps.dedupe.claim('image-event', `${push.source} ${push.eventId}`))) return null;
   const image = deps.index.key(push);
   const ref = { registry: push.registry, repository: push.repository, tag: push.tag, digest: push.digest };
@@ -105,81 +113,88 @@ export async function handleImagePush(
   const skip = (task: string, reason: string): void =>
     void decisions.push({ task, decision: 'skipped', reason });
 
-  for (const dependent of await deps.index.dependents(image)) {
+  // One registry lookup per platform, however many tasks share it.
+  const platformDigests = new Map<string, Promise<string | null>>();
+  const platformDigestOf = (platform: Platform): Promise<string | null> => {
+    const key = `${platform.os}/${platform.architecture}/${platform.variant ?? ''}`;
+    let found = platformDigests.get(key);
+    if (!found) {
+      found = deps.registry.resolve(ref, platform).then(
+        (r) => r?.platformDigest ?? null,
+        (err: unknown) => {
+          log.warn('platform digest lookup failed', { image, error: (err as Error).message });
+          return null;
+        },
+      );
+      platformDigests.set(key, found);
+    }
+    return found;
+  };
+
+  const decide = async (dependent: Dependent): Promise<void> => {
     const stored = await deps.tasks.store.find(dependent.task);
-    if (!stored) continue;
+    if (!stored) return;
     const task = stored.task;
     const trigger = task.trigger.baseImageTrigger;
-    if (!trigger || trigger.status === 'Disabled') {
-      skip(task.name, 'the base-image trigger is disabled');
-      continue;
-    }
+    if (!trigger || trigger.status === 'Disabled')
+      return skip(task.name, 'the base-image trigger is disabled');
     if (trigger.baseImageTriggerType === 'Runtime' && dependent.type !== 'RunTime') {
-      skip(task.name, 'a BuildTime dependency, and the trigger type is Runtime');
-      continue;
+      return skip(task.name, 'a BuildTime dependency, and the trigger type is Runtime');
     }
-    if (task.status === 'Disabled') {
-      skip(task.name, 'the task is disabled');
-      continue;
-    }
+    if (task.status === 'Disabled') return skip(task.name, 'the task is disabled');
     const outputs = task.step.imageNames
       .filter((n) => !n.includes('{{'))
       .map((n) => deps.index.key(parseImageReference(n, { defaultRegistry: deps.homeRegistry })));
-    if (outputs.includes(image)) {
-      skip(task.name, "the image is the task's own output (a loop)");
-      continue;
-    }
-    if (dependent.digest === push.digest) {
-      skip(task.name, `digest unchanged: the task was last built from ${push.digest}`);
-      continue;
-    }
-    let platformDigest: string | null = null;
-    try {
-      platformDigest = (await deps.registry.resolve(ref, task.platform))?.platformDigest ?? null;
-    } catch (err) {
-      log.warn('platform digest lookup failed', { image, error: (err as Error).message });
-    }
+    if (outputs.includes(image)) return skip(task.name, "the image is the task's own output (a loop)");
+    if (dependent.digest === push.digest)
+      return skip(task.name, `digest unchanged: the task was last built from ${push.digest}`);
+    const platformDigest = await platformDigestOf(task.platform);
     if (platformDigest && dependent.platformDigest === platformDigest) {
-      skip(
+      return skip(
         task.name,
         `platform unchanged: ${task.platform.os.toLowerCase()}/${task.platform.architecture} is still ${platformDigest}`,
       );
-      continue;
     }
     if (!(await deps.dedupe.claim('image-update', `${task.name.toLowerCase()} ${image} ${push.digest}`))) {
-      skip(task.name, `already triggered for ${push.digest}`);
-      continue;
+      return skip(task.name, `already triggered for ${push.digest}`);
     }
-    const queued = await deps.runs.list({
-      top: 1,
-      filter: `taskName eq '${task.name.replace(/'/g, "''")}' and status eq 'Queued'`,
-    });
-    if (queued.runs.length > 0) {
-      skip(task.name, `run ${queued.runs[0]!.runId} is already queued and will build the new base`);
-      continue;
+    if (!(await deps.runs.claimQueuedSlot(task.name))) {
+      return skip(task.name, 'a run of the task is already queued and will build the new base');
     }
-    const run = await deps.tasks.startRun(stored, {
-      kind: 'image',
-      descriptor: {
-        id: push.eventId,
-        timestamp: push.timestamp,
-        images: [
-          { registry: push.registry, repository: push.repository, tag: push.tag, digest: push.digest },
-        ],
-      },
-    });
+    const descriptor = {
+      id: push.eventId,
+      timestamp: push.timestamp,
+      images: [{ registry: push.registry, repository: push.repository, tag: push.tag, digest: push.digest }],
+    };
+    const run = await deps.tasks
+      .startRun(stored, { kind: 'image', descriptor })
+      .catch(async (err: unknown) => {
+        // A run that could not be queued must not hold the slot, or later updates would be absorbed by nothing.
+        await deps.runs.releaseQueuedSlot(task.name);
+        throw err;
+      });
     decisions.push({
       task: task.name,
       decision: 'triggered',
       reason: `${image} is now ${push.digest}`,
       runId: run.runId,
     });
-  }
+  };
+
+  // Dependents are decided in parallel, a bounded number at a time (one base may have thousands).
+  const dependents = await deps.index.dependents(image);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(DECISION_CONCURRENCY, dependents.length) }, async () => {
+      while (next < dependents.length) await decide(dependents[next++]!);
+    }),
+  );
   const record: ImageUpdateRecord = {
     image,
     digest: push.digest,
     eventId: push.eventId,
     source: push.source,
+    receivedAt,
     time: new Date().toISOString(),
     decisions,
   };
