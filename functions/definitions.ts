@@ -1,6 +1,7 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext, Timer } from '@azure/functions';
 import { listDependencies, listImageUpdates } from './dependencies';
 import { getHealth } from './health';
+import { imageEventGrid } from './image-event-grid';
 import { registryHook } from './registry-hook';
 import { runDispatch } from './run-dispatch';
 import { azureDevOpsHook, githubHook, HOOK_MAX_BYTES } from './source-hooks';
@@ -41,6 +42,13 @@ export interface QueueFunction {
   readonly handler: (message: unknown, context: InvocationContext) => Promise<void>;
 }
 
+/** An Event Grid-triggered function: called once per event (the host handles batches and handshakes). */
+export interface EventGridFunction {
+  readonly kind: 'eventGrid';
+  readonly name: string;
+  readonly handler: (event: unknown, context: InvocationContext) => Promise<void>;
+}
+
 /** A timer-triggered function on a six-field NCRONTAB schedule (UTC). */
 export interface TimerFunction {
   readonly kind: 'timer';
@@ -50,7 +58,7 @@ export interface TimerFunction {
 }
 
 /** Any function Refit defines. */
-export type FunctionDefinition = HttpFunction | QueueFunction | TimerFunction;
+export type FunctionDefinition = HttpFunction | QueueFunction | TimerFunction | EventGridFunction;
 
 const http = (
   name: string,
@@ -86,5 +94,6 @@ export const functions: readonly FunctionDefinition[] = [
     maxBodyBytes: HOOK_MAX_BYTES,
   },
   { kind: 'queue', name: 'runDispatch', queueName: 'runs', handler: runDispatch },
+  { kind: 'eventGrid', name: 'imageEventGrid', handler: imageEventGrid },
   { kind: 'timer', name: 'timerTriggers', schedule: '*/5 * * * * *', handler: timerTriggers },
 ];

@@ -24,5 +24,8 @@ for (const fn of functions) {
     case 'timer':
       app.timer(fn.name, { schedule: fn.schedule, handler: fn.handler });
       break;
+    case 'eventGrid':
+      app.eventGrid(fn.name, { handler: fn.handler });
+      break;
   }
 }

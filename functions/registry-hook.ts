@@ -1,15 +1,9 @@
 import { timingSafeEqual } from 'node:crypto';
 import { UnauthorizedError, ValidationError } from '../src/errors';
 import { handleImagePush, type ImagePush, type ImageUpdateRecord } from '../src/triggers/image-update';
+import { distributionPushes, type RegistryEventData } from '../src/triggers/registry-events';
 import { api, json, readJson } from './http';
 import type { Refit } from '../src/refit';
-
-const MANIFEST_TYPES = new Set([
-  'application/vnd.docker.distribution.manifest.v2+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.oci.image.index.v1+json',
-]);
 
 function sameSecret(given: string, expected: string): boolean {
   const a = Buffer.from(given);
@@ -17,42 +11,11 @@ function sameSecret(given: string, expected: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-interface DistributionEvent {
-  id?: string;
-  timestamp?: string;
-  action?: string;
-  target?: { mediaType?: string; digest?: string; repository?: string; tag?: string };
-  request?: { host?: string };
-}
-
-/** The manifest pushes with a tag in a CNCF distribution envelope (v1 or v2); pulls, deletes and blobs are not. */
-export function manifestPushes(events: readonly DistributionEvent[], fallbackRegistry: string): ImagePush[] {
-  return events.flatMap((e) => {
-    const t = e?.target;
-    if (
-      e?.action !== 'push' ||
-      !t?.tag ||
-      !t.digest ||
-      !t.repository ||
-      !MANIFEST_TYPES.has(t.mediaType ?? '')
-    )
-      return [];
-    return [
-      {
-        source: 'distribution',
-        eventId: e.id || `${t.repository}:${t.tag}@${t.digest}`,
-        registry: e.request?.host || fallbackRegistry,
-        repository: t.repository,
-        tag: t.tag,
-        digest: t.digest,
-        timestamp: e.timestamp ?? new Date().toISOString(),
-      },
-    ];
-  });
-}
-
 /** Runs the decision for every push; one bad event never fails the batch (the registry would resend it all). */
-async function decide(r: Refit, pushes: readonly ImagePush[]): Promise<ImageUpdateRecord[]> {
+export async function decideImagePushes(
+  r: Refit,
+  pushes: readonly ImagePush[],
+): Promise<ImageUpdateRecord[]> {
   const deps = {
     index: r.dependencyIndex,
     tasks: r.tasks,
@@ -86,7 +49,7 @@ export const registryHook = api(async (request, r) => {
   const events = (body as { events?: unknown } | null)?.events;
   if (!Array.isArray(events))
     throw new ValidationError('a registry notification is an object with an events array', 'events');
-  const pushes = manifestPushes(events as DistributionEvent[], r.config.homeRegistry);
-  const updates = await decide(r, pushes);
+  const pushes = distributionPushes(events as RegistryEventData[], r.config.homeRegistry);
+  const updates = await decideImagePushes(r, pushes);
   return json(200, { received: events.length, manifestPushes: pushes.length, updates });
 });

@@ -265,6 +265,108 @@ describe('base-image updates', () => {
     expect(await runsOf('never-ran')).toHaveLength(1);
   });
 
+  describe('the Event Grid webhook (ACR)', () => {
+    const grid = (body: unknown, headers: Record<string, string> = {}, method = 'POST'): Promise<Response> =>
+      fetch(`${process.env.REFIT_URL}/runtime/webhooks/eventgrid?functionName=imageEventGrid`, {
+        method,
+        headers: { 'content-type': 'application/json', ...headers },
+        ...(method === 'POST' ? { body: JSON.stringify(body) } : {}),
+      });
+
+    it('answers both validation handshakes', async () => {
+      const validation = await grid(
+        [
+          {
+            id: 'v',
+            topic: '/subscriptions/x',
+            subject: '',
+            eventType: 'Microsoft.EventGrid.SubscriptionValidationEvent',
+            data: { validationCode: '512d38b6-c7b8-40c8-89fe-f46f9e9622b6' },
+            eventTime: '2022-10-28T04:23:35Z',
+            dataVersion: '1',
+            metadataVersion: '1',
+          },
+        ],
+        { 'aeg-event-type': 'SubscriptionValidation' },
+      );
+      expect(validation.status).toBe(200);
+      expect(await validation.json()).toEqual({ validationResponse: '512d38b6-c7b8-40c8-89fe-f46f9e9622b6' });
+      const options = await grid(undefined, { 'webhook-request-origin': 'eventgrid.azure.net' }, 'OPTIONS');
+      expect(options.status).toBe(200);
+      expect(options.headers.get('webhook-allowed-origin')).toBe('eventgrid.azure.net');
+      expect(
+        (
+          await fetch(`${process.env.REFIT_URL}/runtime/webhooks/eventgrid?functionName=nope`, {
+            method: 'POST',
+            body: '[]',
+          })
+        ).status,
+      ).toBe(404);
+    });
+
+    it('takes ImagePushed (data as a string) into the same decision as registry notifications', async () => {
+      const base = 'grid/base';
+      await buildBase(base, '1');
+      git.commit('grid', 'main', { Dockerfile: `FROM ${registry()}/${base}:15-alpine\nRUN true\n` });
+      await call('PUT', '/tasks/grid-task', {
+        properties: {
+          step: {
+            type: 'Docker',
+            contextPath: `${git.url('grid')}#main`,
+            imageNames: ['grid/app:{{.Run.ID}}'],
+          },
+          trigger: { baseImageTrigger: { name: 'b', baseImageTriggerType: 'Runtime' } },
+        },
+      });
+      const updated = await buildBase(base, '2');
+      const digest = updated.outputImages[0].digest as string;
+      await until('the registry-notified run', async () =>
+        (await runsOf('grid-task')).find((r) => r.imageUpdateTrigger),
+      );
+
+      const data = {
+        id: 'grid-event-1',
+        timestamp: new Date().toISOString(),
+        action: 'push',
+        target: {
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          digest,
+          repository: base,
+          tag: '15-alpine',
+        },
+        request: { host: registry() },
+      };
+      const res = await grid(
+        [
+          {
+            id: 'grid-event-1',
+            topic: '/subscriptions/s/resourceGroups/g/providers/Microsoft.ContainerRegistry/registries/local',
+            subject: `${base}:15-alpine`,
+            eventType: 'Microsoft.ContainerRegistry.ImagePushed',
+            data: JSON.stringify(data),
+            dataVersion: '1.0',
+            metadataVersion: '1',
+            eventTime: new Date().toISOString(),
+          },
+        ],
+        { 'aeg-event-type': 'Notification' },
+      );
+      expect(res.status).toBe(202);
+      const record = await until('the Event Grid decision', async () => {
+        const updates = await call(
+          'GET',
+          `/imageUpdates?image=${encodeURIComponent(`${registry()}/${base}:15-alpine`)}`,
+        );
+        return updates.body.value.find((u: any) => u.eventId === 'grid-event-1');
+      });
+      expect(record.source).toBe('eventgrid');
+      expect(record.decisions).toEqual([
+        { task: 'grid-task', decision: 'skipped', reason: `already triggered for ${digest}` },
+      ]);
+      expect((await runsOf('grid-task')).filter((r) => r.imageUpdateTrigger)).toHaveLength(1);
+    });
+  });
+
   describe('POST /hooks/registry', () => {
     const post = (body: unknown, auth = `Bearer ${registrySecret()}`): Promise<Response> =>
       fetch(`${process.env.REFIT_URL}/api/hooks/registry`, {
