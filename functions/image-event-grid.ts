@@ -2,7 +2,7 @@ import type { InvocationContext } from '@azure/functions';
 import { log } from '../src/log';
 import { refit } from '../src/refit';
 import { imagePushOfGridEvent, type GridEvent } from '../src/triggers/registry-events';
-import { decideImagePushes } from './registry-hook';
+import { queueImagePushes } from './registry-hook';
 
 /**
  * The Event Grid trigger for ACR: `Microsoft.ContainerRegistry.ImagePushed` goes to the base-image update decision;
@@ -17,5 +17,5 @@ export async function imageEventGrid(event: unknown, context: InvocationContext)
     });
     return;
   }
-  await decideImagePushes(await refit(), [push]);
+  await queueImagePushes(await refit(), [push]);
 }

@@ -1,9 +1,11 @@
 import { timingSafeEqual } from 'node:crypto';
+import type { InvocationContext } from '@azure/functions';
 import { UnauthorizedError, ValidationError } from '../src/errors';
 import { handleImagePush, type ImagePush, type ImageUpdateRecord } from '../src/triggers/image-update';
 import { distributionPushes, type RegistryEventData } from '../src/triggers/registry-events';
 import { api, json, readJson } from './http';
-import type { Refit } from '../src/refit';
+import { refit, type Refit } from '../src/refit';
+import { names } from '../src/storage/storage';
 
 function sameSecret(given: string, expected: string): boolean {
   const a = Buffer.from(given);
@@ -11,12 +13,22 @@ function sameSecret(given: string, expected: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-/** Runs the decision for every push; one bad event never fails the batch (the registry would resend it all). */
-export async function decideImagePushes(
-  r: Refit,
-  pushes: readonly ImagePush[],
-): Promise<ImageUpdateRecord[]> {
-  const deps = {
+/**
+ * Queues every push for the decision and returns at once: registries and Event Grid want a quick 2xx (a slow
+ * answer is a failed delivery, resent), and the decision for a base with thousands of dependents takes a while.
+ */
+export async function queueImagePushes(r: Refit, pushes: readonly ImagePush[]): Promise<number> {
+  const receivedAt = new Date().toISOString();
+  const queue = r.storage.queue(names.queues.imagePushes);
+  for (const push of pushes) await queue.sendMessage(JSON.stringify({ ...push, receivedAt }));
+  if (pushes.length) r.onEnqueued();
+  return pushes.length;
+}
+
+/** The image-pushes queue trigger: the base-image update decision for one push (idempotent). */
+export async function decideImagePush(message: unknown): Promise<ImageUpdateRecord | null> {
+  const r = await refit();
+  return handleImagePush(message as ImagePush, {
     index: r.dependencyIndex,
     tasks: r.tasks,
     runs: r.runs,
@@ -24,18 +36,12 @@ export async function decideImagePushes(
     registry: r.registry,
     updates: r.imageUpdates,
     homeRegistry: r.config.homeRegistry,
-  };
-  const records: ImageUpdateRecord[] = [];
-  for (const push of pushes) {
-    const record = await handleImagePush(push, deps);
-    if (record) records.push(record);
-  }
-  return records;
+  });
 }
 
 /**
  * POST /hooks/registry: CNCF distribution notifications, authenticated by the bearer token the registry is
- * configured to send. Manifest pushes with a tag go to the base-image update decision; everything else gets 200.
+ * configured to send. Manifest pushes with a tag are queued for the base-image update decision; the rest gets 200.
  */
 export const registryHook = api(async (request, r) => {
   const secret = r.config.registryWebhookSecret;
@@ -50,6 +56,14 @@ export const registryHook = api(async (request, r) => {
   if (!Array.isArray(events))
     throw new ValidationError('a registry notification is an object with an events array', 'events');
   const pushes = distributionPushes(events as RegistryEventData[], r.config.homeRegistry);
-  const updates = await decideImagePushes(r, pushes);
-  return json(200, { received: events.length, manifestPushes: pushes.length, updates });
+  return json(200, {
+    received: events.length,
+    manifestPushes: pushes.length,
+    queued: await queueImagePushes(r, pushes),
+  });
 });
+
+/** The queue function's handler. */
+export async function imageUpdate(message: unknown, _context: InvocationContext): Promise<void> {
+  await decideImagePush(message);
+}

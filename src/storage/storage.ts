@@ -16,7 +16,12 @@ export const names = {
     imageUpdates: 'imageUpdates',
     queuedRuns: 'queuedRuns',
   },
-  queues: { runs: 'runs', runsPoison: 'runs-poison' },
+  queues: {
+    runs: 'runs',
+    runsPoison: 'runs-poison',
+    imagePushes: 'image-pushes',
+    imagePushesPoison: 'image-pushes-poison',
+  },
   containers: { sources: 'sources', logs: 'logs' },
 } as const;
 

@@ -12,6 +12,8 @@ import type { Dedupe } from './dedupe';
 
 /** A tag pushed to a registry, from any source (distribution notifications, Event Grid, Docker Hub, polling). */
 export interface ImagePush {
+  /** When Refit first heard of the push (set at ingress, before queueing). */
+  readonly receivedAt?: string;
   readonly source: string;
   readonly eventId: string;
   readonly registry: string;
@@ -105,8 +107,7 @@ export async function handleImagePush(
   push: ImagePush,
   deps: ImageUpdateDeps,
 ): Promise<ImageUpdateRecord | null> {
-  const receivedAt = new Date().toISOString();
-  if (!(await deps.dedupe.claim('image-event', `${push.source} ${push.eventId}`))) return null;
+  const receivedAt = push.receivedAt ?? new Date().toISOString();
   const image = deps.index.key(push);
   const ref = { registry: push.registry, repository: push.repository, tag: push.tag, digest: push.digest };
   const decisions: ImageUpdateDecision[] = [];
@@ -198,6 +199,9 @@ export async function handleImagePush(
     time: new Date().toISOString(),
     decisions,
   };
+  // Claimed last: a delivery retried after a failure decides again (per-task claims keep runs single), and only
+  // the first complete decision of an event is recorded.
+  if (!(await deps.dedupe.claim('image-event', `${push.source} ${push.eventId}`))) return null;
   await deps.updates.record(record);
   log.info('image update', { image, digest: push.digest, decisions: decisions.length });
   return record;

@@ -416,7 +416,7 @@ describe('base-image updates', () => {
         ],
       });
       expect(res.status).toBe(200);
-      expect(await res.json()).toEqual({ received: 4, manifestPushes: 0, updates: [] });
+      expect(await res.json()).toEqual({ received: 4, manifestPushes: 0, queued: 0 });
     });
   });
 });
