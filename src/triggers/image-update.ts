@@ -53,25 +53,46 @@ export class ImageUpdateLog {
     this.table = storage.table(names.tables.imageUpdates);
   }
 
+  /**
+   * Records an update: one row for the event, then one row per decision right after it in the partition (a base
+   * with thousands of dependents would not fit in one entity).
+   */
   async record(entry: ImageUpdateRecord): Promise<void> {
-    const inverted = String(8.64e15 - Date.now()).padStart(16, '0');
-    await this.table.createEntity({
-      partitionKey: encodeURIComponent(entry.image),
-      rowKey: `${inverted}-${randomUUID()}`,
-      image: entry.image,
-      digest: entry.digest,
-      eventId: entry.eventId,
-      source: entry.source,
-      receivedAt: entry.receivedAt,
-      time: entry.time,
-      decisions: JSON.stringify(entry.decisions),
-    });
+    const partitionKey = encodeURIComponent(entry.image);
+    const head = `${String(8.64e15 - Date.now()).padStart(16, '0')}-${randomUUID()}`;
+    const { decisions, ...event } = entry;
+    await this.table.createEntity({ partitionKey, rowKey: head, ...event, decisionCount: decisions.length });
+    for (let i = 0; i < decisions.length; i += 100) {
+      await Promise.all(
+        decisions
+          .slice(i, i + 100)
+          .map((d) =>
+            this.table.createEntity({ partitionKey, rowKey: `${head}~${d.task.toLowerCase()}`, ...d }),
+          ),
+      );
+    }
   }
 
+  /** The newest `top` updates of an image, each with its decisions (rows sort as event, then its decisions). */
   async list(image: string, top: number): Promise<ImageUpdateRecord[]> {
     const out: ImageUpdateRecord[] = [];
+    let head: string | undefined;
     const filter = `PartitionKey eq '${encodeURIComponent(image).replace(/'/g, "''")}'`;
     for await (const e of this.table.listEntities<Record<string, string>>({ queryOptions: { filter } })) {
+      const rowKey = e.rowKey!;
+      if (rowKey.includes('~')) {
+        if (head && rowKey.startsWith(`${head}~`)) {
+          out[out.length - 1]!.decisions.push({
+            task: e.task!,
+            decision: e.decision as ImageUpdateDecision['decision'],
+            reason: e.reason!,
+            ...(e.runId ? { runId: e.runId } : {}),
+          });
+        }
+        continue;
+      }
+      if (out.length >= top) break;
+      head = rowKey;
       out.push({
         image: e.image!,
         digest: e.digest!,
@@ -79,9 +100,8 @@ export class ImageUpdateLog {
         source: e.source!,
         receivedAt: e.receivedAt ?? e.time!,
         time: e.time!,
-        decisions: JSON.parse(e.decisions!) as ImageUpdateDecision[],
+        decisions: [],
       });
-      if (out.length >= top) break;
     }
     return out;
   }
