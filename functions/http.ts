@@ -77,3 +77,14 @@ export function json(status: number, body: unknown): HttpResponseInit {
 export function param(request: HttpRequest, name: string): string {
   return request.params[name] ?? '';
 }
+
+/** `$top` of a list operation: 1 to 1000, 100 when absent. */
+export function topParam(query: URLSearchParams): number {
+  const raw = query.get('$top');
+  if (raw === null) return 100;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 1000) {
+    throw new ValidationError(`$top must be a whole number from 1 to 1000, got '${raw}'`, '$top');
+  }
+  return n;
+}

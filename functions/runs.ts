@@ -4,7 +4,7 @@ import { runResource } from '../src/runs/run';
 import { FINISHED } from '../src/runs/run';
 import { createSourceUploadUrl, readOnlyUrl } from '../src/sources/source-upload';
 import { names } from '../src/storage/storage';
-import { api, json, param, readJson } from './http';
+import { api, json, topParam, param, readJson } from './http';
 
 /** POST /listBuildSourceUploadUrl (Registries_GetBuildSourceUploadUrl). */
 export const listBuildSourceUploadUrl = api(async (_request, r) =>
@@ -19,20 +19,11 @@ export const scheduleRun = api(async (request, r) => {
   return json(200, runResource(run));
 });
 
-function top(request: { query: URLSearchParams }): number {
-  const raw = request.query.get('$top');
-  if (raw === null) return 100;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > 1000)
-    throw new ValidationError(`$top must be a whole number from 1 to 1000, got '${raw}'`, '$top');
-  return n;
-}
-
 /** GET /runs (Runs_List): newest first, `$filter`, `$top`, `nextLink`. */
 export const listRuns = api(async (request, r) => {
   const filter = request.query.get('$filter') ?? undefined;
   const skipToken = request.query.get('$skipToken') ?? undefined;
-  const n = top(request);
+  const n = topParam(request.query);
   const page = await r.runs.list({
     top: n,
     ...(filter ? { filter } : {}),

@@ -1,14 +1,5 @@
 import { ValidationError } from '../src/errors';
-import { api, json, param, readJson } from './http';
-
-function top(query: URLSearchParams): number {
-  const raw = query.get('$top');
-  if (raw === null) return 100;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > 1000)
-    throw new ValidationError(`$top must be a whole number from 1 to 1000, got '${raw}'`, '$top');
-  return n;
-}
+import { api, json, topParam, param, readJson } from './http';
 
 /** PUT /tasks/{taskName} (Tasks_Create): 201 created, 200 replaced. */
 export const createTask = api(async (request, r) => {
@@ -34,7 +25,7 @@ export const deleteTask = api(async (request, r) => ({
 
 /** GET /tasks (Tasks_List): paged with `$top` and `nextLink`. */
 export const listTasks = api(async (request, r) => {
-  const page = await r.tasks.list(top(request.query), request.query.get('$skipToken') ?? undefined);
+  const page = await r.tasks.list(topParam(request.query), request.query.get('$skipToken') ?? undefined);
   let nextLink: string | undefined;
   if (page.continuationToken) {
     const next = new URL(request.url);
@@ -50,5 +41,5 @@ export const listTriggerDecisions = api(async (request, r) => {
   if (!['github', 'azuredevops', 'timer'].includes(source)) {
     throw new ValidationError(`source must be github, azuredevops or timer, got '${source}'`, 'source');
   }
-  return json(200, { value: await r.decisions.list(source, top(request.query)) });
+  return json(200, { value: await r.decisions.list(source, topParam(request.query)) });
 });

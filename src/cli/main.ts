@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError } from 'commander';
+import { collect, keyValue, outputOption, parsePlatform, print } from './args';
 import { CliError, RefitClient } from './client';
 import { RUN_COLUMNS, runRow, table, tsv, type RunResource } from './format';
 import { packContext } from './source-archive';
@@ -10,37 +11,6 @@ import { addTaskCommands } from './task-commands';
 type Output = 'json' | 'table' | 'tsv';
 
 const FINISHED = new Set(['Succeeded', 'Failed', 'Canceled', 'Error', 'Timeout']);
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
-
-/** `K=V`, or `K` alone, which takes its value from the environment as az does. */
-function keyValue(entry: string, flag: string): { name: string; value: string } {
-  const eq = entry.indexOf('=');
-  const name = eq < 0 ? entry : entry.slice(0, eq);
-  if (!name) throw new CliError(`${flag} '${entry}' has no name: use NAME=VALUE`);
-  const value = eq < 0 ? process.env[name] : entry.slice(eq + 1);
-  if (value === undefined)
-    throw new CliError(`${flag} '${name}' has no value and no environment variable ${name} is set`);
-  return { name, value };
-}
-
-function parsePlatform(text: string): { os: string; architecture: string; variant?: string } {
-  const [os, architecture = 'amd64', variant] = text.split('/');
-  if (!os) throw new CliError(`--platform '${text}' must be OS[/ARCH[/VARIANT]], e.g. linux/amd64`);
-  return { os, architecture, ...(variant ? { variant } : {}) };
-}
-
-function print(value: unknown): void {
-  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
-}
-
-function outputOption(): Option {
-  return new Option('-o, --output <format>', 'output format')
-    .choices(['json', 'table', 'tsv'])
-    .default('json');
-}
 
 function printRuns(runs: RunResource[], output: Output): void {
   if (output === 'table') process.stdout.write(table(RUN_COLUMNS, runs.map(runRow)) + '\n');

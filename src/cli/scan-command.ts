@@ -2,11 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { scanDockerfile } from '../dockerfile/scan';
+import { collect } from './args';
 import { CliError, type RefitClient } from './client';
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
 
 /** `refit deps IMAGE`: which tasks are built from IMAGE, and from which digest. */
 export function addDepsCommand(cli: Command, client: RefitClient): void {

@@ -1,4 +1,6 @@
 import { Command, Option } from 'commander';
+import { isGitSource } from '../runs/schedule-run';
+import { collect, keyValue, outputOption, parsePlatform, print } from './args';
 import { CliError, type RefitClient } from './client';
 import { table, tsv } from './format';
 
@@ -19,31 +21,10 @@ interface TaskResource {
   [key: string]: unknown;
 }
 
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
-
 function bool(value: string, flag: string): boolean {
   const v = value.toLowerCase();
   if (v !== 'true' && v !== 'false') throw new CliError(`${flag} must be true or false, got '${value}'`);
   return v === 'true';
-}
-
-/** `K=V`, or `K` alone, which takes its value from the environment (az's rule for --arg). */
-function keyValue(entry: string, flag: string): { name: string; value: string } {
-  const eq = entry.indexOf('=');
-  const name = eq < 0 ? entry : entry.slice(0, eq);
-  if (!name) throw new CliError(`${flag} '${entry}' has no name: use NAME=VALUE`);
-  const value = eq < 0 ? process.env[name] : entry.slice(eq + 1);
-  if (value === undefined)
-    throw new CliError(`${flag} '${name}' has no value and no environment variable ${name} is set`);
-  return { name, value };
-}
-
-function parsePlatform(text: string): { os: string; architecture: string; variant?: string } {
-  const [os, architecture = 'amd64', variant] = text.split('/');
-  if (!os) throw new CliError(`--platform '${text}' must be OS[/ARCH[/VARIANT]], e.g. linux/amd64`);
-  return { os, architecture, ...(variant ? { variant } : {}) };
 }
 
 /** `[name:]cron` as az takes --schedule; unnamed timers are t1, t2, … */
@@ -54,28 +35,8 @@ function parseSchedules(entries: string[]): { name: string; schedule: string; st
   });
 }
 
-function isGitUrl(context: string): boolean {
-  return (
-    /^git:\/\//.test(context) ||
-    /^git@/.test(context) ||
-    /\.git(#|$)/.test(context) ||
-    /^https?:\/\/(www\.)?github\.com\//i.test(context) ||
-    /^https?:\/\/(dev\.azure\.com|[^/]+\.visualstudio\.com)\//i.test(context)
-  );
-}
-
 function sourceControlType(url: string): string {
   return /dev\.azure\.com|visualstudio\.com/i.test(url) ? 'VisualStudioTeamService' : 'Github';
-}
-
-function print(value: unknown): void {
-  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
-}
-
-function outputOption(): Option {
-  return new Option('-o, --output <format>', 'output format')
-    .choices(['json', 'table', 'tsv'])
-    .default('json');
 }
 
 function taskRow(task: TaskResource): string[] {
@@ -134,7 +95,7 @@ function args(opts: TaskOptions): { name: string; value: string; isSecret: boole
 /** The Tasks_Create body `az acr task create` would send for these flags. */
 function createBody(opts: TaskOptions): Record<string, unknown> {
   const context = opts.context!;
-  const git = isGitUrl(context);
+  const git = isGitSource(context);
   const commit = bool(opts.commitTriggerEnabled ?? 'true', '--commit-trigger-enabled');
   const pr = bool(opts.pullRequestTriggerEnabled ?? 'false', '--pull-request-trigger-enabled');
   const baseImage = bool(opts.baseImageTriggerEnabled ?? 'true', '--base-image-trigger-enabled');

@@ -17,7 +17,8 @@ export const RUN_REQUEST_TYPES = [
 
 const OS = { linux: 'Linux', windows: 'Windows' } as const;
 
-const platformSchema = z
+/** ACR's Platform: os (any case, as the CLI sends it), architecture and variant, each checked by name. */
+export const platformSchema = z
   .object({
     os: z.string().transform((v, ctx) => {
       const os = OS[v.toLowerCase() as keyof typeof OS];

@@ -1,5 +1,6 @@
 import { Cron } from 'croner';
 import { z } from 'zod';
+import { platformSchema } from '../runs/schedule-run';
 
 const TASK_NAME = /^[A-Za-z0-9_-]{5,50}$/;
 const TRIGGER_NAME = /^[A-Za-z0-9_-]{1,50}$/;
@@ -30,26 +31,7 @@ const status = z.enum(['Enabled', 'Disabled'], {
   error: (i) => `'${String(i.input)}' is not a status: use Enabled or Disabled`,
 });
 
-const platform = z
-  .object({
-    os: z.string().transform((v, ctx) => {
-      const os = ({ linux: 'Linux', windows: 'Windows' } as const)[v.toLowerCase() as 'linux' | 'windows'];
-      if (!os)
-        ctx.addIssue({ code: 'custom', message: `'${v}' is not a valid value for os: use Linux or Windows` });
-      return os ?? 'Linux';
-    }),
-    architecture: z
-      .enum(['amd64', 'x86', '386', 'arm', 'arm64'], {
-        error: (i) => `'${String(i.input)}' is not a valid architecture: use amd64, x86, 386, arm or arm64`,
-      })
-      .default('amd64'),
-    variant: z
-      .enum(['v6', 'v7', 'v8'], {
-        error: (i) => `'${String(i.input)}' is not a valid variant: use v6, v7 or v8`,
-      })
-      .optional(),
-  })
-  .strict();
+const platform = platformSchema;
 
 const argument = z
   .object({

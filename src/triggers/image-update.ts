@@ -54,14 +54,14 @@ export class ImageUpdateLog {
   }
 
   /**
-   * Records an update: one row for the event, then one row per decision right after it in the partition (a base
-   * with thousands of dependents would not fit in one entity).
+   * Records an update: one row per decision, sorted right after one row for the event (a base with thousands of
+   * dependents would not fit in one entity).
    */
   async record(entry: ImageUpdateRecord): Promise<void> {
     const partitionKey = encodeURIComponent(entry.image);
     const head = `${String(8.64e15 - Date.now()).padStart(16, '0')}-${randomUUID()}`;
     const { decisions, ...event } = entry;
-    await this.table.createEntity({ partitionKey, rowKey: head, ...event, decisionCount: decisions.length });
+    // Decisions first, the event row last: a reader that sees the event sees all of its decisions.
     for (let i = 0; i < decisions.length; i += 100) {
       await Promise.all(
         decisions
@@ -71,6 +71,7 @@ export class ImageUpdateLog {
           ),
       );
     }
+    await this.table.createEntity({ partitionKey, rowKey: head, ...event, decisionCount: decisions.length });
   }
 
   /** The newest `top` updates of an image, each with its decisions (rows sort as event, then its decisions). */

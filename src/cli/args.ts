@@ -1,0 +1,37 @@
+import { Option } from 'commander';
+import { CliError } from './client';
+
+/** Collects a repeatable option. */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** `K=V`, or `K` alone, which takes its value from the environment as az does. */
+export function keyValue(entry: string, flag: string): { name: string; value: string } {
+  const eq = entry.indexOf('=');
+  const name = eq < 0 ? entry : entry.slice(0, eq);
+  if (!name) throw new CliError(`${flag} '${entry}' has no name: use NAME=VALUE`);
+  const value = eq < 0 ? process.env[name] : entry.slice(eq + 1);
+  if (value === undefined)
+    throw new CliError(`${flag} '${name}' has no value and no environment variable ${name} is set`);
+  return { name, value };
+}
+
+/** `OS[/ARCH[/VARIANT]]` as az takes --platform. */
+export function parsePlatform(text: string): { os: string; architecture: string; variant?: string } {
+  const [os, architecture = 'amd64', variant] = text.split('/');
+  if (!os) throw new CliError(`--platform '${text}' must be OS[/ARCH[/VARIANT]], e.g. linux/amd64`);
+  return { os, architecture, ...(variant ? { variant } : {}) };
+}
+
+/** Prints a value as indented JSON, az's default output. */
+export function print(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}
+
+/** `-o json|table|tsv`. */
+export function outputOption(): Option {
+  return new Option('-o, --output <format>', 'output format')
+    .choices(['json', 'table', 'tsv'])
+    .default('json');
+}
