@@ -1,8 +1,13 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { InvocationContext } from '@azure/functions';
-import { UnauthorizedError, ValidationError } from '../src/errors';
+import { UnauthorizedError, UpstreamUnavailableError, ValidationError } from '../src/errors';
 import { handleImagePush, type ImagePush, type ImageUpdateRecord } from '../src/triggers/image-update';
-import { distributionPushes, type RegistryEventData } from '../src/triggers/registry-events';
+import {
+  distributionPushes,
+  dockerHubPush,
+  harborPushes,
+  type RegistryEventData,
+} from '../src/triggers/registry-events';
 import { api, json, readJson } from './http';
 import { refit, type Refit } from '../src/refit';
 import { names } from '../src/storage/storage';
@@ -28,7 +33,22 @@ export async function queueImagePushes(r: Refit, pushes: readonly ImagePush[]): 
 /** The image-pushes queue trigger: the base-image update decision for one push (idempotent). */
 export async function decideImagePush(message: unknown): Promise<ImageUpdateRecord | null> {
   const r = await refit();
-  return handleImagePush(message as ImagePush, {
+  let push = message as ImagePush;
+  if (!push.digest) {
+    // Docker Hub says which tag moved, not to what: ask the registry (an unreachable one throws, and the
+    // message is retried, then parked in the poison queue).
+    const resolved = await r.registry.resolve(
+      { ...push, digest: null },
+      { os: 'Linux', architecture: 'amd64' },
+    );
+    if (!resolved)
+      throw new UpstreamUnavailableError(
+        `${push.registry}/${push.repository}:${push.tag} could not be resolved`,
+        push.registry,
+      );
+    push = { ...push, digest: resolved.digest };
+  }
+  return handleImagePush(push, {
     index: r.dependencyIndex,
     tasks: r.tasks,
     runs: r.runs,
@@ -46,15 +66,33 @@ export async function decideImagePush(message: unknown): Promise<ImageUpdateReco
 export const registryHook = api(async (request, r) => {
   const secret = r.config.registryWebhookSecret;
   if (secret) {
-    const header = request.headers.get('authorization') ?? '';
-    const token = header.replace(/^Bearer\s+/i, '');
-    if (!header || !sameSecret(token, secret))
-      throw new UnauthorizedError('the registry notification has no valid bearer token');
+    // A bearer header (distribution, Harbor) or, for Docker Hub, which sends no headers of its own, ?secret= in the URL.
+    const header = (request.headers.get('authorization') ?? '').replace(/^Bearer\s+/i, '');
+    const given = header || request.query.get('secret') || '';
+    if (!given || !sameSecret(given, secret)) {
+      throw new UnauthorizedError(
+        'the registry notification has no valid secret (Authorization: Bearer, or ?secret= for Docker Hub)',
+      );
+    }
   }
   const body = await readJson(request, r.config.maxBodyBytes);
+  const hub = dockerHubPush(body);
+  if (hub)
+    return json(200, { source: 'dockerhub', manifestPushes: 1, queued: await queueImagePushes(r, [hub]) });
+  const harbor = harborPushes(body);
+  if (harbor)
+    return json(200, {
+      source: 'harbor',
+      manifestPushes: harbor.length,
+      queued: await queueImagePushes(r, harbor),
+    });
   const events = (body as { events?: unknown } | null)?.events;
-  if (!Array.isArray(events))
-    throw new ValidationError('a registry notification is an object with an events array', 'events');
+  if (!Array.isArray(events)) {
+    throw new ValidationError(
+      'not a registry notification: expected a distribution envelope (events), a Docker Hub or a Harbor webhook',
+      'events',
+    );
+  }
   const pushes = distributionPushes(events as RegistryEventData[], r.config.homeRegistry);
   return json(200, {
     received: events.length,

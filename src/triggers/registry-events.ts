@@ -83,3 +83,68 @@ export function imagePushOfGridEvent(event: GridEvent): ImagePush | null {
   );
   return push && { ...push, eventId: event.id ?? push.eventId };
 }
+
+interface DockerHubPayload {
+  push_data?: { tag?: string; pushed_at?: number };
+  repository?: { repo_name?: string };
+}
+
+/**
+ * A Docker Hub repository webhook: it carries no digest (the decision resolves it from the registry before
+ * deciding) and no auth of its own (the secret travels in the URL).
+ */
+export function dockerHubPush(payload: unknown): ImagePush | null {
+  const p = payload as DockerHubPayload;
+  const repository = p?.repository?.repo_name;
+  const tag = p?.push_data?.tag;
+  if (!repository || !tag) return null;
+  const pushedAt = p.push_data?.pushed_at;
+  return {
+    source: 'dockerhub',
+    eventId: `${repository}:${tag}@${pushedAt ?? Date.now()}`,
+    registry: 'docker.io',
+    repository: repository.includes('/') ? repository : `library/${repository}`,
+    tag,
+    digest: '',
+    timestamp: pushedAt ? new Date(pushedAt * 1000).toISOString() : new Date().toISOString(),
+  };
+}
+
+interface HarborPayload {
+  id?: string;
+  type?: string;
+  occur_at?: number;
+  time?: string;
+  event_data?: HarborData;
+  data?: HarborData;
+}
+interface HarborData {
+  resources?: { digest?: string; tag?: string; resource_url?: string }[];
+  repository?: { repo_full_name?: string };
+}
+
+/** Harbor's PUSH_ARTIFACT (Default format) or harbor.artifact.pushed (CloudEvents): one push per tagged resource. */
+export function harborPushes(payload: unknown): ImagePush[] | null {
+  const p = payload as HarborPayload;
+  if (p?.type !== 'PUSH_ARTIFACT' && p?.type !== 'harbor.artifact.pushed') return null;
+  const data = p.event_data ?? p.data;
+  const repository = data?.repository?.repo_full_name;
+  if (!repository) return [];
+  const timestamp =
+    p.time ?? (p.occur_at ? new Date(p.occur_at * 1000).toISOString() : new Date().toISOString());
+  return (data.resources ?? []).flatMap((r) => {
+    if (!r.digest || !r.tag || r.tag.startsWith('sha256:') || !r.resource_url) return [];
+    const registry = r.resource_url.split('/')[0]!;
+    return [
+      {
+        source: 'harbor',
+        eventId: p.id ?? `${repository}:${r.tag}@${r.digest}`,
+        registry,
+        repository,
+        tag: r.tag,
+        digest: r.digest,
+        timestamp,
+      },
+    ];
+  });
+}

@@ -378,6 +378,38 @@ describe('base-image updates', () => {
         body: typeof body === 'string' ? body : JSON.stringify(body),
       });
 
+    it('takes a Harbor push into the same decision, and refuses a Docker Hub one without ?secret=', async () => {
+      const base = 'harbor/base';
+      const built = await buildBase(base, '1');
+      const digest = built.outputImages[0].digest as string;
+      const harbor = {
+        type: 'PUSH_ARTIFACT',
+        occur_at: Math.floor(Date.now() / 1000),
+        event_data: {
+          resources: [{ digest, tag: '15-alpine', resource_url: `${registry()}/${base}:15-alpine` }],
+          repository: { repo_full_name: base },
+        },
+      };
+      const res = await post(harbor);
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ source: 'harbor', manifestPushes: 1, queued: 1 });
+      const hub = await fetch(`${process.env.REFIT_URL}/api/hooks/registry`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ push_data: { tag: 'latest' }, repository: { repo_name: 'me/app' } }),
+      });
+      expect(hub.status).toBe(401);
+      const hubOk = await fetch(`${process.env.REFIT_URL}/api/hooks/registry?secret=${registrySecret()}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          push_data: { tag: 'latest', pushed_at: 1 },
+          repository: { repo_name: 'me/app' },
+        }),
+      });
+      expect(await hubOk.json()).toEqual({ source: 'dockerhub', manifestPushes: 1, queued: 1 });
+    });
+
     it('refuses a notification without the bearer token', async () => {
       expect((await post({ events: [] }, '')).status).toBe(401);
       expect((await post({ events: [] }, 'Bearer wrong')).status).toBe(401);

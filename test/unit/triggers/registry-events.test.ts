@@ -1,4 +1,9 @@
-import { distributionPushes, imagePushOfGridEvent } from '../../../src/triggers/registry-events';
+import {
+  distributionPushes,
+  dockerHubPush,
+  harborPushes,
+  imagePushOfGridEvent,
+} from '../../../src/triggers/registry-events';
 
 const digest = 'sha256:3013b0d761d4bad6ff16dd2805887a2f2c3fc140d6206086698b5c3e44e0f7fe';
 // The real ImagePushed capture from the Azure SDK's test data (../shared/reference/events.md §1.3).
@@ -156,6 +161,88 @@ describe('registry-events', () => {
           timestamp: expect.any(String),
         },
       ]);
+    });
+  });
+});
+
+describe('registry webhooks of other registries', () => {
+  describe('dockerHubPush', () => {
+    // docs.docker.com "Webhooks" sample (../shared/reference/events.md §4.1), trimmed to the fields read.
+    const hub = {
+      push_data: { pushed_at: 1417566161, pusher: 'trustedbuilder', tag: 'latest' },
+      repository: { repo_name: 'svendowideit/testhook', name: 'testhook', namespace: 'svendowideit' },
+    };
+    it('reads the repository and tag; the digest is left to resolve', () => {
+      expect(dockerHubPush(hub)).toEqual({
+        source: 'dockerhub',
+        eventId: 'svendowideit/testhook:latest@1417566161',
+        registry: 'docker.io',
+        repository: 'svendowideit/testhook',
+        tag: 'latest',
+        digest: '',
+        timestamp: '2014-12-03T00:22:41.000Z',
+      });
+    });
+    it('ignores other bodies', () => {
+      expect(dockerHubPush({ events: [] })).toBeNull();
+    });
+  });
+
+  describe('harborPushes', () => {
+    const digest = 'sha256:8a9e9863dbb6e10edb5adfe917c00da84e1700fa76e7ed02476aa6e6fb8ee0d8';
+    // goharbor/website "Configure webhooks" PUSH_ARTIFACT sample (events.md §4.2).
+    const defaultFormat = {
+      type: 'PUSH_ARTIFACT',
+      occur_at: 1586922308,
+      operator: 'admin',
+      event_data: {
+        resources: [{ digest, tag: 'latest', resource_url: 'hub.harbor.com/test-webhook/debian:latest' }],
+        repository: {
+          date_created: 1586922308,
+          name: 'debian',
+          namespace: 'test-webhook',
+          repo_full_name: 'test-webhook/debian',
+          repo_type: 'private',
+        },
+      },
+    };
+    it('reads a PUSH_ARTIFACT', () => {
+      expect(harborPushes(defaultFormat)).toEqual([
+        {
+          source: 'harbor',
+          eventId: `test-webhook/debian:latest@${digest}`,
+          registry: 'hub.harbor.com',
+          repository: 'test-webhook/debian',
+          tag: 'latest',
+          digest,
+          timestamp: '2020-04-15T03:45:08.000Z',
+        },
+      ]);
+    });
+    it('reads harbor.artifact.pushed in the CloudEvents format', () => {
+      const ce = {
+        specversion: '1.0',
+        id: 'ce-1',
+        source: '/projects/1/webhook/policies/3',
+        type: 'harbor.artifact.pushed',
+        time: '2023-03-06T06:08:43Z',
+        data: defaultFormat.event_data,
+      };
+      expect(harborPushes(ce)).toEqual([
+        expect.objectContaining({ eventId: 'ce-1', registry: 'hub.harbor.com', tag: 'latest', digest }),
+      ]);
+    });
+    it('ignores pulls, and resources addressed only by digest', () => {
+      expect(harborPushes({ ...defaultFormat, type: 'PULL_ARTIFACT' })).toBeNull();
+      expect(
+        harborPushes({
+          ...defaultFormat,
+          event_data: {
+            ...defaultFormat.event_data,
+            resources: [{ digest, tag: digest, resource_url: `h/x@${digest}` }],
+          },
+        }),
+      ).toEqual([]);
     });
   });
 });
