@@ -65,14 +65,17 @@ const common = {
   logTemplate: z.string().optional(),
 };
 
+/** A run or task timeout: whole seconds, 300 to 28800 (8 hours), 3600 by default, as in ACR. */
+export const timeoutSchema = z
+  .number()
+  .int('timeout must be whole seconds')
+  .min(300, 'timeout must be at least 300 seconds')
+  .max(28800, 'timeout must be at most 28800 seconds (8 hours)')
+  .default(3600);
+
 const buildCommon = {
   ...common,
-  timeout: z
-    .number()
-    .int('timeout must be whole seconds')
-    .min(300, 'timeout must be at least 300 seconds')
-    .max(28800, 'timeout must be at most 28800 seconds (8 hours)')
-    .default(3600),
+  timeout: timeoutSchema,
   platform: platformSchema,
   agentConfiguration: z
     .object({ cpu: z.number().int().min(1).max(64) })

@@ -1,6 +1,6 @@
 import { Cron } from 'croner';
 import { z } from 'zod';
-import { platformSchema } from '../runs/schedule-run';
+import { platformSchema, timeoutSchema } from '../runs/schedule-run';
 
 const TASK_NAME = /^[A-Za-z0-9_-]{5,50}$/;
 const TRIGGER_NAME = /^[A-Za-z0-9_-]{1,50}$/;
@@ -133,12 +133,7 @@ const taskProperties = {
   agentPoolName: z.string().optional(),
   logTemplate: z.string().optional(),
   isSystemTask: z.boolean().optional(),
-  timeout: z
-    .number()
-    .int('timeout must be whole seconds')
-    .min(300, 'timeout must be at least 300 seconds')
-    .max(28800, 'timeout must be at most 28800 seconds (8 hours)')
-    .default(3600),
+  timeout: timeoutSchema,
   step: z.discriminatedUnion('type', [dockerStep], { error: (i) => stepTypeProblem(i.input) }),
   trigger: trigger.default({ sourceTriggers: [], timerTriggers: [] }),
   credentials: z.unknown().optional(),
