@@ -1,4 +1,3 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { InvocationContext } from '@azure/functions';
 import { UnauthorizedError, UpstreamUnavailableError, ValidationError } from '../src/errors';
 import { handleImagePush, type ImagePush, type ImageUpdateRecord } from '../src/triggers/image-update';
@@ -10,13 +9,8 @@ import {
 } from '../src/triggers/registry-events';
 import { api, json, readJson } from './http';
 import { refit, type Refit } from '../src/refit';
+import { secretMatches } from '../src/secrets';
 import { names } from '../src/storage/storage';
-
-function sameSecret(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
 
 /**
  * Queues every push for the decision and returns at once: registries and Event Grid want a quick 2xx (a slow
@@ -69,7 +63,7 @@ export const registryHook = api(async (request, r) => {
     // A bearer header (distribution, Harbor) or, for Docker Hub, which sends no headers of its own, ?secret= in the URL.
     const header = (request.headers.get('authorization') ?? '').replace(/^Bearer\s+/i, '');
     const given = header || request.query.get('secret') || '';
-    if (!given || !sameSecret(given, secret)) {
+    if (!secretMatches(given, secret)) {
       throw new UnauthorizedError(
         'the registry notification has no valid secret (Authorization: Bearer, or ?secret= for Docker Hub)',
       );

@@ -54,12 +54,18 @@ export function createRefit(config: Config): Refit {
     logs,
     onEnqueued: () => undefined,
     get executor(): Executor {
-      executor ??= new LocalExecutor(config, storage, logs, {
-        running: (runId) => refit.runs.running(runId),
-        finished: async (runId, outcome) => {
-          await refit.runs.finish(runId, outcome);
+      executor ??= new LocalExecutor(
+        config,
+        storage,
+        logs,
+        {
+          running: (runId) => refit.runs.running(runId),
+          finished: async (runId, outcome) => {
+            await refit.runs.finish(runId, outcome);
+          },
         },
-      });
+        refit.registry,
+      );
       return executor;
     },
     runs,

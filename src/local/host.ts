@@ -1,6 +1,6 @@
 // The local stand-in for the Azure Functions host: it serves the same function table Azure registers.
 // It is the one place outside functions/ that touches @azure/functions, because it plays the host's part.
-import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { HttpRequest, HttpResponse, InvocationContext, type Timer } from '@azure/functions';
@@ -14,6 +14,7 @@ import type {
   TimerFunction,
 } from '../../functions/definitions';
 import { log } from '../log';
+import { secretMatches } from '../secrets';
 
 /** What the local host needs to know. */
 export interface LocalHostOptions {
@@ -59,13 +60,6 @@ function armError(
 ): void {
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
   res.end(JSON.stringify({ error: { code, message } }));
-}
-
-function keyMatches(given: string | null, expected: string): boolean {
-  if (!given) return false;
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 'too-large'> {
@@ -156,7 +150,7 @@ export class LocalHost {
       if (fn.authLevel === 'function' && this.options.apiKey) {
         const given = req.headers['x-functions-key'];
         const key = (Array.isArray(given) ? given[0] : given) ?? url.searchParams.get('code');
-        if (!keyMatches(key ?? null, this.options.apiKey)) {
+        if (!secretMatches(key ?? null, this.options.apiKey)) {
           return armError(
             res,
             401,
@@ -235,7 +229,7 @@ export class LocalHost {
         'NotFound',
         `no Event Grid function named '${url.searchParams.get('functionName') ?? ''}'`,
       );
-    if (this.options.apiKey && !keyMatches(url.searchParams.get('code'), this.options.apiKey)) {
+    if (this.options.apiKey && !secretMatches(url.searchParams.get('code'), this.options.apiKey)) {
       return armError(res, 401, 'Unauthorized', 'the Event Grid webhook needs the key as ?code=');
     }
     if (method === 'OPTIONS') {

@@ -1,5 +1,3 @@
-import { ValidationError } from '../errors';
-
 // ACR's run IDs count in a 32-symbol alphabet that reaches w, x, y (…cax, cay, ca10): digits and letters
 // without i, l, o (easily misread) and z.
 const ALPHABET = '0123456789abcdefghjkmnpqrstuvwxy';
@@ -30,11 +28,4 @@ export function parseRunId(prefix: string, runId: string): number | null {
 /** A table row key that sorts newer runs first. */
 export function runRowKey(n: number): string {
   return String(MAX - n).padStart(ROW_KEY_WIDTH + 3, '0');
-}
-
-/** Checks the shape of a run ID given by a user, naming the field. */
-export function requireRunId(prefix: string, runId: string): number {
-  const n = parseRunId(prefix, runId);
-  if (n === null) throw new ValidationError(`'${runId}' is not a run ID`, 'runId');
-  return n;
 }

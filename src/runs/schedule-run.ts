@@ -245,3 +245,13 @@ export function sealRunSecrets(key: Buffer, secrets: RunSecrets): string | undef
   const empty = Object.keys(secrets.arguments).length === 0 && !secrets.gitToken;
   return empty ? undefined : seal(key, JSON.stringify(secrets));
 }
+
+/** The `--build-arg` values of a build: plain arguments as given, secret ones from the sealed values. */
+export function buildArgValues(
+  args: readonly { readonly name: string; readonly value?: string | undefined; readonly isSecret: boolean }[],
+  secretValues: Readonly<Record<string, string>>,
+): Record<string, string> {
+  return Object.fromEntries(
+    args.map((a) => [a.name, a.isSecret ? (secretValues[a.name] ?? '') : (a.value ?? '')]),
+  );
+}

@@ -18,7 +18,7 @@ import type {
   TimerTriggerDescriptor,
 } from '../runs/run';
 import type { RunService } from '../runs/run-service';
-import { resolveImageNames, sealRunSecrets } from '../runs/schedule-run';
+import { buildArgValues, resolveImageNames, sealRunSecrets } from '../runs/schedule-run';
 import { open, seal } from '../storage/secret-box';
 import { taskResource, type DockerStep, type SourceTrigger, type Task, type TaskSecrets } from './task';
 import { isTaskName, taskCreateSchema, taskUpdateSchema, type TaskCreateBody } from './task-schema';
@@ -111,12 +111,7 @@ export class TaskService {
         () => undefined,
       );
       const text = await readFile(resolve(context, task.step.dockerFilePath), 'utf8');
-      const buildArgs = Object.fromEntries(
-        task.step.arguments.map((a) => [
-          a.name,
-          a.isSecret ? (secrets.arguments[a.name] ?? '') : (a.value ?? ''),
-        ]),
-      );
+      const buildArgs = buildArgValues(task.step.arguments, secrets.arguments);
       const previous = task.baseImageDependencies ?? [];
       const sameImage = (a: RecordedDependency, b: RecordedDependency): boolean =>
         a.registry === b.registry && a.repository === b.repository && a.tag === b.tag;

@@ -1,13 +1,7 @@
-import { timingSafeEqual } from 'node:crypto';
+import { secretMatches } from '../secrets';
 import type { IgnoredEvent, SourceEvent } from './source-event';
 
 const ZERO = /^0+$/;
-
-function same(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
 
 /** Azure DevOps service hooks carry no signature: Basic auth whose password is the secret, or the secret in a header. */
 export function verifyAzureDevOpsAuth(
@@ -15,12 +9,12 @@ export function verifyAzureDevOpsAuth(
   authorization: string | null,
   secretHeader: string | null,
 ): boolean {
-  if (secretHeader && same(secretHeader, secret)) return true;
+  if (secretHeader && secretMatches(secretHeader, secret)) return true;
   const m = /^Basic\s+(.+)$/i.exec(authorization ?? '');
   if (!m) return false;
   const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
-  return colon >= 0 && same(decoded.slice(colon + 1), secret);
+  return colon >= 0 && secretMatches(decoded.slice(colon + 1), secret);
 }
 
 interface GitPushPayload {

@@ -4,7 +4,8 @@ import type { Config } from '../../config';
 import type { RecordedDependency } from '../../dependencies/dependency-index';
 import { scanDockerfile, type BaseImageDependency } from '../../dockerfile/scan';
 import { formatImageReference, parseImageReference } from '../../registry/image-reference';
-import { RegistryClient } from '../../registry/registry-client';
+import type { RegistryClient } from '../../registry/registry-client';
+import { buildArgValues } from '../../runs/schedule-run';
 import type { OutputImage, Run, RunSecrets } from '../../runs/run';
 import type { RunLogs, RunLogWriter } from '../../runs/run-log';
 import type { Storage } from '../../storage/storage';
@@ -33,16 +34,14 @@ export class LocalExecutor implements Executor {
   private readonly jobs = new Map<string, Job>();
   private readonly waiting: Job[] = [];
   private active = 0;
-  private readonly registry: RegistryClient;
 
   constructor(
     private readonly config: Config,
     private readonly storage: Storage,
     private readonly logs: RunLogs,
     private readonly callbacks: RunCallbacks,
-  ) {
-    this.registry = new RegistryClient(config.insecureRegistries);
-  }
+    private readonly registry: RegistryClient,
+  ) {}
 
   async start(run: Run, secrets: RunSecrets): Promise<void> {
     if (this.jobs.has(run.runId)) return;
@@ -175,12 +174,7 @@ export class LocalExecutor implements Executor {
     const { spec, platform } = job.run;
     let scanned: BaseImageDependency[];
     try {
-      const buildArgs = Object.fromEntries(
-        spec.arguments.map((a) => [
-          a.name,
-          a.isSecret ? (job.secrets.arguments[a.name] ?? '') : (a.value ?? ''),
-        ]),
-      );
+      const buildArgs = buildArgValues(spec.arguments, job.secrets.arguments);
       scanned = scanDockerfile(await readFile(dockerfile, 'utf8'), { buildArgs, target: spec.target });
     } catch (err) {
       log.line(`The dependency scan failed: ${(err as Error).message}`);
@@ -230,10 +224,9 @@ export class LocalExecutor implements Executor {
     }
 
     const platform = `${run.platform.os.toLowerCase()}/${run.platform.architecture}${run.platform.variant ? `/${run.platform.variant}` : ''}`;
-    const buildArgs = spec.arguments.flatMap((a) => [
-      '--build-arg',
-      `${a.name}=${a.isSecret ? (job.secrets.arguments[a.name] ?? '') : (a.value ?? '')}`,
-    ]);
+    const buildArgs = Object.entries(buildArgValues(spec.arguments, job.secrets.arguments)).flatMap(
+      ([name, value]) => ['--build-arg', `${name}=${value}`],
+    );
     const tags = tagsOf(run);
     const bud = this.buildah([
       'bud',
