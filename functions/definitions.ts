@@ -2,7 +2,7 @@ import type { HttpRequest, HttpResponseInit, InvocationContext, Timer } from '@a
 import { listDependencies, listImageUpdates } from './dependencies';
 import { getHealth } from './health';
 import { imageEventGrid } from './image-event-grid';
-import { imageUpdate, registryHook } from './registry-hook';
+import { imageUpdate, registryHook, updateNotification } from './registry-hook';
 import { runDispatch } from './run-dispatch';
 import { azureDevOpsHook, githubHook, HOOK_MAX_BYTES } from './source-hooks';
 import { createTask, deleteTask, getTask, listTasks, listTriggerDecisions, updateTask } from './tasks';
@@ -95,6 +95,12 @@ export const functions: readonly FunctionDefinition[] = [
   },
   { kind: 'queue', name: 'runDispatch', queueName: 'runs', handler: runDispatch },
   { kind: 'queue', name: 'imageUpdate', queueName: 'image-pushes', handler: imageUpdate },
+  {
+    kind: 'queue',
+    name: 'updateNotification',
+    queueName: 'update-notifications',
+    handler: updateNotification,
+  },
   { kind: 'eventGrid', name: 'imageEventGrid', handler: imageEventGrid },
   { kind: 'timer', name: 'timerTriggers', schedule: '*/5 * * * * *', handler: timerTriggers },
 ];

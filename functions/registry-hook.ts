@@ -50,6 +50,7 @@ export async function decideImagePush(message: unknown): Promise<ImageUpdateReco
     registry: r.registry,
     updates: r.imageUpdates,
     homeRegistry: r.config.homeRegistry,
+    notify: (n) => r.notifier.enqueue(n),
   });
 }
 
@@ -98,4 +99,9 @@ export const registryHook = api(async (request, r) => {
 /** The queue function's handler. */
 export async function imageUpdate(message: unknown, _context: InvocationContext): Promise<void> {
   await decideImagePush(message);
+}
+
+/** The update-notifications queue function: POSTs a base-image trigger's updateTriggerEndpoint. */
+export async function updateNotification(message: unknown, _context: InvocationContext): Promise<void> {
+  await (await refit()).notifier.deliver(message);
 }

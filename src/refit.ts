@@ -12,6 +12,7 @@ import { RegistryClient } from './registry/registry-client';
 import { DecisionLog } from './triggers/decisions';
 import { ImageUpdateLog } from './triggers/image-update';
 import { Dedupe } from './triggers/dedupe';
+import { UpdateNotifier } from './triggers/update-notification';
 
 /** Everything a handler needs, wired once per process. */
 export interface Refit {
@@ -24,6 +25,7 @@ export interface Refit {
   readonly dependencyIndex: DependencyIndex;
   readonly imageUpdates: ImageUpdateLog;
   readonly registry: RegistryClient;
+  readonly notifier: UpdateNotifier;
   readonly logs: RunLogs;
   readonly executor: Executor;
   /** Called after a run is queued (the local host polls the queue at once instead of waiting). */
@@ -48,6 +50,7 @@ export function createRefit(config: Config): Refit {
   const dependencyIndex = new DependencyIndex(storage, (registry) =>
     config.homeRegistryAliases.includes(registry) ? config.homeRegistry : registry,
   );
+  const tasks = new TaskService(config, new TaskStore(storage), runs, dependencyIndex, storage);
   const refit: Refit = {
     config,
     storage,
@@ -69,7 +72,10 @@ export function createRefit(config: Config): Refit {
       return executor;
     },
     runs,
-    tasks: new TaskService(config, new TaskStore(storage), runs, dependencyIndex, storage),
+    tasks,
+    notifier: new UpdateNotifier(storage.queue(names.queues.updateNotifications), (task) =>
+      tasks.updateTriggerToken(task),
+    ),
     dedupe: new Dedupe(storage),
     decisions: new DecisionLog(storage),
     dependencyIndex,

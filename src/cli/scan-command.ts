@@ -1,8 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { scanDockerfile } from '../dockerfile/scan';
-import { collect } from './args';
+import { scanDockerfile, type BaseImageDependency } from '../dockerfile/scan';
+import type { Platform } from '../runs/run';
+import { platformSchema } from '../runs/schedule-run';
+import { RegistryClient } from '../registry/registry-client';
+import { collect, keyValue, parsePlatform } from './args';
 import { CliError, type RefitClient } from './client';
 
 /** `refit deps IMAGE`: which tasks are built from IMAGE, and from which digest. */
@@ -19,7 +22,45 @@ export function addDepsCommand(cli: Command, client: RefitClient): void {
     });
 }
 
-/** `refit scan`: the base-image dependencies of a Dockerfile, found statically (no network). */
+/** Plain HTTP for loopback registries (the local stack's) and those named in REFIT_INSECURE_REGISTRIES. */
+function insecureRegistries(deps: readonly BaseImageDependency[]): string[] {
+  const listed = (process.env.REFIT_INSECURE_REGISTRIES ?? '').split(',').map((r) => r.trim());
+  const loopback = deps
+    .map((d) => d.registry)
+    .filter((r) => /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/.test(r));
+  return [...loopback, ...listed.filter(Boolean)];
+}
+
+/** Fills each dependency's digest (and the digest of the platform) from its registry. */
+async function resolveDependencies(
+  deps: readonly BaseImageDependency[],
+  platformText: string,
+): Promise<(BaseImageDependency & { platformDigest: string })[]> {
+  const parsed = platformSchema.safeParse(parsePlatform(platformText));
+  if (!parsed.success) throw new CliError(`--platform: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+  const platform = parsed.data as Platform;
+  const client = new RegistryClient(insecureRegistries(deps));
+  const missing: string[] = [];
+  const resolved = await Promise.all(
+    deps.map(async (d) => {
+      const name = `${d.registry}/${d.repository}${d.digest ? `@${d.digest}` : `:${d.tag ?? 'latest'}`}`;
+      const found = await client.resolve(d, platform).catch((err: unknown) => {
+        missing.push(`${name}: ${(err as Error).message}`);
+        return null;
+      });
+      if (!found) {
+        if (!missing.some((m) => m.startsWith(`${name}:`)))
+          missing.push(`${name}: not found (or not readable anonymously)`);
+        return { ...d, platformDigest: '' };
+      }
+      return { ...d, digest: found.digest, platformDigest: found.platformDigest };
+    }),
+  );
+  if (missing.length) throw new CliError(`could not resolve ${missing.join('; ')}`);
+  return resolved;
+}
+
+/** `refit scan`: the base-image dependencies of a Dockerfile, found statically (no network unless --resolve). */
 export function addScanCommand(cli: Command): void {
   cli
     .command('scan')
@@ -30,22 +71,31 @@ export function addScanCommand(cli: Command): void {
     .option('-f, --file <path>', 'the Dockerfile, relative to the context', 'Dockerfile')
     .option('--build-arg <name=value>', 'a build argument (repeatable)', collect, [])
     .option('--target <stage>', 'the stage to build')
-    .action(async (dir: string, opts: { file: string; buildArg: string[]; target?: string }) => {
-      const path = resolve(dir, opts.file);
-      const text = await readFile(path, 'utf8').catch(() => {
-        throw new CliError(`no Dockerfile at '${path}'`);
-      });
-      const buildArgs: Record<string, string> = {};
-      for (const entry of opts.buildArg) {
-        const eq = entry.indexOf('=');
-        if (eq <= 0) throw new CliError(`--build-arg '${entry}' must be NAME=VALUE`);
-        buildArgs[entry.slice(0, eq)] = entry.slice(eq + 1);
-      }
-      try {
-        const baseImageDependencies = scanDockerfile(text, { buildArgs, target: opts.target });
+    .option('--resolve', "fill in each image's digest (and the digest of --platform) from its registry")
+    .option('--platform <os/arch>', 'the platform whose digest --resolve reports', 'linux/amd64')
+    .action(
+      async (
+        dir: string,
+        opts: { file: string; buildArg: string[]; target?: string; resolve?: boolean; platform: string },
+      ) => {
+        const path = resolve(dir, opts.file);
+        const text = await readFile(path, 'utf8').catch(() => {
+          throw new CliError(`no Dockerfile at '${path}'`);
+        });
+        const buildArgs: Record<string, string> = {};
+        for (const entry of opts.buildArg) {
+          const { name, value } = keyValue(entry, '--build-arg');
+          buildArgs[name] = value;
+        }
+        let baseImageDependencies: BaseImageDependency[];
+        try {
+          baseImageDependencies = scanDockerfile(text, { buildArgs, target: opts.target });
+        } catch (err) {
+          throw new CliError(`${opts.file}: ${(err as Error).message}`);
+        }
+        if (opts.resolve)
+          baseImageDependencies = await resolveDependencies(baseImageDependencies, opts.platform);
         process.stdout.write(JSON.stringify({ baseImageDependencies }, null, 2) + '\n');
-      } catch (err) {
-        throw new CliError(`${opts.file}: ${(err as Error).message}`);
-      }
-    });
+      },
+    );
 }

@@ -15,7 +15,7 @@ interface TaskResource {
     trigger?: {
       sourceTriggers?: { name: string; status?: string; sourceRepository: { repositoryUrl: string } }[];
       timerTriggers?: { name: string; schedule: string; status?: string }[];
-      baseImageTrigger?: { status?: string };
+      baseImageTrigger?: { status?: string; updateTriggerPayloadType?: string };
     };
   };
   [key: string]: unknown;
@@ -68,6 +68,7 @@ interface TaskOptions {
   baseImageTriggerEnabled?: string;
   baseImageTriggerType?: string;
   updateTriggerEndpoint?: string;
+  updateTriggerPayloadType?: string;
   schedule: string[];
   platform?: string;
   cpu?: string;
@@ -144,7 +145,10 @@ function createBody(opts: TaskOptions): Record<string, unknown> {
           baseImageTriggerType: opts.baseImageTriggerType ?? 'Runtime',
           status: baseImage ? 'Enabled' : 'Disabled',
           ...(opts.updateTriggerEndpoint
-            ? { updateTriggerEndpoint: opts.updateTriggerEndpoint, updateTriggerPayloadType: 'Default' }
+            ? {
+                updateTriggerEndpoint: opts.updateTriggerEndpoint,
+                updateTriggerPayloadType: opts.updateTriggerPayloadType ?? 'Default',
+              }
             : {}),
         },
       },
@@ -179,7 +183,13 @@ function updateBody(opts: TaskOptions, current: TaskResource): Record<string, un
     if (!commit && !pr)
       (trigger.sourceTriggers as { sourceTriggerEvents: string[] }[])[0]!.sourceTriggerEvents = ['commit'];
   }
-  if (opts.baseImageTriggerEnabled !== undefined || opts.baseImageTriggerType || opts.updateTriggerEndpoint) {
+  if (
+    opts.baseImageTriggerEnabled !== undefined ||
+    opts.baseImageTriggerType ||
+    opts.updateTriggerEndpoint ||
+    opts.updateTriggerPayloadType
+  ) {
+    const previous = current.properties.trigger?.baseImageTrigger;
     trigger.baseImageTrigger = {
       name: 'defaultBaseimageTriggerName',
       baseImageTriggerType: opts.baseImageTriggerType ?? 'Runtime',
@@ -187,6 +197,9 @@ function updateBody(opts: TaskOptions, current: TaskResource): Record<string, un
         ? 'Enabled'
         : 'Disabled',
       ...(opts.updateTriggerEndpoint ? { updateTriggerEndpoint: opts.updateTriggerEndpoint } : {}),
+      ...(opts.updateTriggerPayloadType || previous?.updateTriggerPayloadType
+        ? { updateTriggerPayloadType: opts.updateTriggerPayloadType ?? previous?.updateTriggerPayloadType }
+        : {}),
     };
   }
   if (opts.schedule.length) trigger.timerTriggers = parseSchedules(opts.schedule);
@@ -221,6 +234,12 @@ function taskOptions(cmd: Command, creating: boolean): Command {
       new Option('--base-image-trigger-type <type>', 'which base images trigger').choices(['All', 'Runtime']),
     )
     .option('--update-trigger-endpoint <url>', 'a URL to notify when a base-image update starts a run')
+    .addOption(
+      new Option('--update-trigger-payload-type <type>', 'what the notification carries').choices([
+        'Default',
+        'Token',
+      ]),
+    )
     .option('--schedule <[name:]cron>', 'a timer trigger (repeatable)', collect, [])
     .option('--platform <os/arch>', 'the platform to build for')
     .option('--cpu <n>', 'CPUs for the run')
@@ -312,10 +331,12 @@ export function addTaskCommands(
     .option('-f, --file <path>', 'override the Dockerfile')
     .option('-c, --context <source>', 'override the context')
     .option('--target <stage>', 'override the target stage')
+    .option('--update-trigger-token <token>', 'a token sent with later base-image update notifications')
     .option('--no-logs', 'return after queueing')
     .action(
       async (opts: {
         name: string;
+        updateTriggerToken?: string;
         arg: string[];
         secretArg: string[];
         set: string[];
@@ -328,6 +349,9 @@ export function addTaskCommands(
           ...(opts.context ? { contextPath: opts.context } : {}),
           ...(opts.file ? { file: opts.file } : {}),
           ...(opts.target ? { target: opts.target } : {}),
+          ...(opts.updateTriggerToken
+            ? { updateTriggerToken: Buffer.from(opts.updateTriggerToken).toString('base64') }
+            : {}),
           ...(opts.arg.length || opts.secretArg.length
             ? { arguments: args({ arg: opts.arg, secretArg: opts.secretArg } as TaskOptions) }
             : {}),

@@ -21,6 +21,8 @@ export const names = {
     runsPoison: 'runs-poison',
     imagePushes: 'image-pushes',
     imagePushesPoison: 'image-pushes-poison',
+    updateNotifications: 'update-notifications',
+    updateNotificationsPoison: 'update-notifications-poison',
   },
   containers: { sources: 'sources', logs: 'logs' },
 } as const;

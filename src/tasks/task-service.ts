@@ -155,6 +155,7 @@ export class TaskService {
   private sealSecrets(secrets: TaskSecrets): string | undefined {
     const empty =
       !secrets.contextAccessToken &&
+      !secrets.updateTriggerToken &&
       Object.keys(secrets.arguments).length === 0 &&
       Object.keys(secrets.sourceTokens).length === 0;
     return empty ? undefined : seal(this.config.secretKey, JSON.stringify(secrets));
@@ -477,7 +478,7 @@ export class TaskService {
     if (stored.task.status === 'Disabled')
       throw new ConflictError(`task '${stored.task.name}' is Disabled: enable it to run it`, 'taskId');
     const o = request.overrideTaskStepProperties;
-    return this.startRun(
+    const run = await this.startRun(
       stored,
       { kind: 'manual' },
       {
@@ -488,6 +489,34 @@ export class TaskService {
       },
       request.isArchiveEnabled,
     );
+    if (o?.updateTriggerToken) await this.keepUpdateTriggerToken(stored.task.name, o.updateTriggerToken);
+    return run;
+  }
+
+  /** Keeps the token a manual run was given for later base-image update notifications (sealed with the secrets). */
+  private async keepUpdateTriggerToken(name: string, token: string): Promise<void> {
+    for (;;) {
+      const stored = await this.store.find(name);
+      if (!stored) return;
+      const secrets = { ...this.openSecrets(stored.sealedSecrets), updateTriggerToken: token };
+      try {
+        await this.store.put(
+          stored.task,
+          this.sealSecrets(secrets),
+          { location: stored.location, tags: stored.tags },
+          stored.etag,
+        );
+        return;
+      } catch (err) {
+        if (!isWriteConflict(err)) throw err;
+      }
+    }
+  }
+
+  /** The token to send with the task's base-image update notifications, if one was given. */
+  async updateTriggerToken(name: string): Promise<string | undefined> {
+    const stored = await this.store.find(name);
+    return stored ? this.openSecrets(stored.sealedSecrets).updateTriggerToken : undefined;
   }
 
   /** Queues a run of a task for any cause; the caller has checked that the task and trigger are enabled. */

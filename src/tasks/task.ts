@@ -75,6 +75,8 @@ export interface TaskSecrets {
   readonly contextAccessToken?: string;
   /** Source-trigger tokens by trigger name. */
   readonly sourceTokens: Readonly<Record<string, string>>;
+  /** The token sent to the base-image trigger's updateTriggerEndpoint (given with a manual run, as in ACR). */
+  readonly updateTriggerToken?: string;
 }
 
 /** The ARM resource a client sees: secret values are never in it. */

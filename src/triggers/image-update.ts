@@ -9,6 +9,7 @@ import type { RunService } from '../runs/run-service';
 import { names, type Storage } from '../storage/storage';
 import type { TaskService } from '../tasks/task-service';
 import type { Dedupe } from './dedupe';
+import type { UpdateNotification } from './update-notification';
 
 /** A tag pushed to a registry, from any source (distribution notifications, Event Grid, Docker Hub, polling). */
 export interface ImagePush {
@@ -117,6 +118,8 @@ export interface ImageUpdateDeps {
   readonly registry: RegistryClient;
   readonly updates: ImageUpdateLog;
   readonly homeRegistry: string;
+  /** Queues the POST to a trigger's updateTriggerEndpoint for a run it started. */
+  readonly notify?: (n: UpdateNotification) => Promise<void>;
 }
 
 /**
@@ -195,6 +198,16 @@ export async function handleImagePush(
         await deps.runs.releaseQueuedSlot(task.name);
         throw err;
       });
+    if (trigger.updateTriggerEndpoint && deps.notify) {
+      await deps.notify({
+        endpoint: trigger.updateTriggerEndpoint,
+        payloadType: trigger.updateTriggerPayloadType ?? 'Default',
+        taskName: task.name,
+        runId: run.runId,
+        registry: deps.homeRegistry,
+        imageUpdateTrigger: descriptor,
+      });
+    }
     decisions.push({
       task: task.name,
       decision: 'triggered',

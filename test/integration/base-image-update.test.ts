@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { busyboxBase, call, registry, uploadContext, waitForRun, writeContext } from '../support/api';
 import { GitServer } from '../support/git';
@@ -263,6 +265,74 @@ describe('base-image updates', () => {
     );
     expect((await waitForRun(run.runId)).status).toBe('Succeeded');
     expect(await runsOf('never-ran')).toHaveLength(1);
+  });
+
+  it("POSTs the trigger's updateTriggerEndpoint, with the token of the last manual run, when an update starts a run", async () => {
+    const received: { headers: Record<string, unknown>; body: any }[] = [];
+    const server = createServer((req, res) => {
+      let data = '';
+      req.on('data', (c: Buffer) => (data += c.toString()));
+      req.on('end', () => {
+        received.push({ headers: req.headers, body: JSON.parse(data) });
+        res.writeHead(received.length === 1 ? 503 : 200).end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}/notify?code=s3cret`;
+    try {
+      const base = 'notified/base';
+      await buildBase(base, '1');
+      git.commit('notified', 'main', {
+        Dockerfile: `FROM ${registry()}/${base}:15-alpine\nRUN echo notified\n`,
+      });
+      await call('PUT', '/tasks/notified', {
+        properties: {
+          step: {
+            type: 'Docker',
+            contextPath: `${git.url('notified')}#main`,
+            imageNames: ['notified/app:v'],
+          },
+          trigger: {
+            baseImageTrigger: {
+              name: 'b',
+              baseImageTriggerType: 'Runtime',
+              updateTriggerEndpoint: endpoint,
+              updateTriggerPayloadType: 'Default',
+            },
+          },
+        },
+      });
+      const token = Buffer.from('release-pipeline-token').toString('base64');
+      const manual = await call('POST', '/scheduleRun', {
+        type: 'TaskRunRequest',
+        taskId: 'notified',
+        overrideTaskStepProperties: { updateTriggerToken: token },
+      });
+      expect((await waitForRun(manual.body.name)).status).toBe('Succeeded');
+      const shown = await call('GET', '/tasks/notified');
+      expect(JSON.stringify(shown.body)).not.toContain(token);
+      expect(received).toHaveLength(0);
+
+      await buildBase(base, '2');
+      const run = await until('the image-update run', async () =>
+        (await runsOf('notified')).find((r) => r.imageUpdateTrigger),
+      );
+      // The first delivery is answered 503: the queue delivers it again.
+      await until('a delivered notification', async () => (received.length >= 2 ? true : undefined));
+      const last = received[received.length - 1]!;
+      expect(last.headers['x-refit-delivery']).toBe(run.runId);
+      expect(last.body).toEqual({
+        updateTriggerToken: token,
+        action: 'baseImageUpdated',
+        registry: expect.any(String),
+        taskName: 'notified',
+        runId: run.runId,
+        imageUpdateTrigger: run.imageUpdateTrigger,
+      });
+      await waitForRun(run.runId);
+    } finally {
+      server.close();
+    }
   });
 
   describe('the Event Grid webhook (ACR)', () => {
