@@ -58,6 +58,8 @@ export const cancelRun = api(async (request, r) =>
 /** POST /runs/{runId}/listLogSasUrl (Runs_GetLogSasUrl): `{ logLink }`, read-only. */
 export const listLogSasUrl = api(async (request, r) => {
   const run = await r.runs.get(param(request, 'runId'));
+  // A Queued run's log is created when the run is dispatched; the link must work before that.
+  await r.logs.create(run.runId);
   const blob = r.logs.blob(run.runId);
   return json(200, { logLink: await readOnlyUrl(r.storage, names.containers.logs, blob.name) });
 });

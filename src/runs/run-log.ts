@@ -124,7 +124,7 @@ export class RunLogs {
     return this.container.getAppendBlobClient(logBlobName(runId));
   }
 
-  /** Creates the (empty) log of a new run. */
+  /** Creates the (empty) log of a run, when it is dispatched (a Queued run reads as an empty log until then). */
   async create(runId: string): Promise<void> {
     await this.blob(runId).createIfNotExists({
       blobHTTPHeaders: { blobContentType: 'text/plain; charset=utf-8' },
@@ -138,6 +138,7 @@ export class RunLogs {
 
   /** Marks a run's log complete without writing to it (a run that never reached an executor). */
   async markComplete(runId: string, status: RunStatus, lastLine?: string): Promise<void> {
+    await this.create(runId);
     const writer = this.writer(runId, []);
     if (lastLine) writer.line(lastLine);
     await writer.close(status);
@@ -145,8 +146,12 @@ export class RunLogs {
 
   /** The whole log as it is now. */
   async read(runId: string): Promise<string> {
-    const buf = await this.blob(runId).downloadToBuffer();
-    return buf.toString('utf8');
+    try {
+      return (await this.blob(runId).downloadToBuffer()).toString('utf8');
+    } catch (err) {
+      if (statusOf(err) === 404) return '';
+      throw err;
+    }
   }
 
   /**
@@ -167,7 +172,10 @@ export class RunLogs {
     try {
       while (!signal?.aborted) {
         signaled = false;
-        const props = await blob.getProperties();
+        const props = await blob.getProperties().catch((err: unknown) => {
+          if (statusOf(err) === 404) return { contentLength: 0, metadata: undefined }; // Queued: not created yet
+          throw err;
+        });
         const length = props.contentLength ?? 0;
         if (length > offset) {
           const chunk = await blob.downloadToBuffer(offset, length - offset);
@@ -190,4 +198,8 @@ export class RunLogs {
       appended.off(runId, onAppend);
     }
   }
+}
+
+function statusOf(err: unknown): number | undefined {
+  return (err as { statusCode?: number }).statusCode;
 }

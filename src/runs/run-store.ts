@@ -1,3 +1,4 @@
+import { BatchedInserts } from '../storage/batched-inserts';
 import { RestError, type TableClient, type TableEntityResult } from '@azure/data-tables';
 import { ConflictError, NotFoundError } from '../errors';
 import { names, type Storage } from '../storage/storage';
@@ -76,7 +77,10 @@ export class RunStore {
   ) {
     this.runs = storage.table(names.tables.runs);
     this.counters = storage.table(names.tables.counters);
+    this.inserts = new BatchedInserts(this.runs);
   }
+
+  private readonly inserts: BatchedInserts;
 
   private waiting: ((id: string) => void)[] = [];
   private failing: ((err: unknown) => void)[] = [];
@@ -138,9 +142,10 @@ export class RunStore {
     }
   }
 
-  /** Stores a new run. */
+  /** Stores a new run (runs created at the same moment share a transaction). */
   async create(run: Run): Promise<void> {
-    await this.runs.createEntity(toEntity(run, this.prefix));
+    if (!(await this.inserts.insert(toEntity(run, this.prefix))))
+      throw new ConflictError(`run ${run.runId} already exists`, 'runId');
   }
 
   /** The run and its ETag, or null when there is no such run. */

@@ -1,3 +1,4 @@
+import { BatchedInserts } from '../storage/batched-inserts';
 import { randomUUID } from 'node:crypto';
 import type { TableClient } from '@azure/data-tables';
 import type { Dependent, DependencyIndex } from '../dependencies/dependency-index';
@@ -24,7 +25,7 @@ export interface ImagePush {
   readonly timestamp: string;
 }
 
-const DECISION_CONCURRENCY = 16;
+const DECISION_CONCURRENCY = 256;
 
 /** One per-task decision about an observed update. */
 export interface ImageUpdateDecision {
@@ -52,7 +53,10 @@ export class ImageUpdateLog {
 
   constructor(storage: Storage) {
     this.table = storage.table(names.tables.imageUpdates);
+    this.inserts = new BatchedInserts(this.table);
   }
+
+  private readonly inserts: BatchedInserts;
 
   /**
    * Records an update: one row per decision, sorted right after one row for the event (a base with thousands of
@@ -62,16 +66,13 @@ export class ImageUpdateLog {
     const partitionKey = encodeURIComponent(entry.image);
     const head = `${String(8.64e15 - Date.now()).padStart(16, '0')}-${randomUUID()}`;
     const { decisions, ...event } = entry;
-    // Decisions first, the event row last: a reader that sees the event sees all of its decisions.
-    for (let i = 0; i < decisions.length; i += 100) {
-      await Promise.all(
-        decisions
-          .slice(i, i + 100)
-          .map((d) =>
-            this.table.createEntity({ partitionKey, rowKey: `${head}~${d.task.toLowerCase()}`, ...d }),
-          ),
-      );
-    }
+    // Decisions first (in transactions of up to 100), the event row last: a reader that sees the event sees all of
+    // its decisions.
+    await Promise.all(
+      decisions.map((d) =>
+        this.inserts.insert({ partitionKey, rowKey: `${head}~${d.task.toLowerCase()}`, ...d }),
+      ),
+    );
     await this.table.createEntity({ partitionKey, rowKey: head, ...event, decisionCount: decisions.length });
   }
 
