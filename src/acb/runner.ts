@@ -73,7 +73,11 @@ export async function runGraph(task: AcbTask, attempt: RunAttempt, options: RunG
       const error = await runWithRetries(step);
       if (error) errors.push(error);
     }
-    if (options.signal.aborted || (stop.signal.aborted && errors.length === 0)) return;
+    if (options.signal.aborted) return;
+    if (stop.signal.aborted) {
+      options.log(`Step ID: ${step.id} was stopped: step ${failure?.stepId ?? '?'} failed`);
+      return;
+    }
     const seconds = ((Date.now() - began) / 1000).toFixed(3);
     if (errors.length > 0) {
       const reason = errors.join('; ');

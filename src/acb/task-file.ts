@@ -128,11 +128,14 @@ export function findVersion(text: string): string {
   return '';
 }
 
-/** Drops the lines whose trimmed text starts with `#`, so templates in comments are never evaluated (as acb). */
+/**
+ * Blanks the lines whose trimmed text starts with `#`, so templates in comments are never evaluated (acb drops
+ * them; blanking keeps the line numbers of errors true to the file).
+ */
 function dropCommentLines(text: string): string {
   return text
     .split('\n')
-    .filter((l) => !l.trim().startsWith('#'))
+    .map((l) => (l.trim().startsWith('#') ? '' : l))
     .join('\n');
 }
 

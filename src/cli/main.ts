@@ -4,45 +4,17 @@ import { Command, CommanderError } from 'commander';
 import { collect, keyValue, outputOption, parsePlatform, print } from './args';
 import { CliError, RefitClient } from './client';
 import { RUN_COLUMNS, runRow, table, tsv, type RunResource } from './format';
-import { packContext } from './source-archive';
+import { finishedCode, isRemoteSource, streamRun, uploadSource } from './run-stream';
+import { addRunCommand } from './run-command';
 import { addDepsCommand, addScanCommand } from './scan-command';
 import { addTaskCommands } from './task-commands';
 
 type Output = 'json' | 'table' | 'tsv';
 
-const FINISHED = new Set(['Succeeded', 'Failed', 'Canceled', 'Error', 'Timeout']);
-
 function printRuns(runs: RunResource[], output: Output): void {
   if (output === 'table') process.stdout.write(table(RUN_COLUMNS, runs.map(runRow)) + '\n');
   else if (output === 'tsv') process.stdout.write(tsv(runs.map(runRow)) + (runs.length ? '\n' : ''));
   else print(runs);
-}
-
-function isRemoteSource(source: string): boolean {
-  return /^[a-z][a-z0-9+.-]*:\/\//i.test(source) || source.startsWith('git@');
-}
-
-/** Streams a run's log to stdout until it ends; returns the finished run. */
-async function streamRun(client: RefitClient, runId: string): Promise<RunResource> {
-  const response = await client.request('GET', `/runs/${encodeURIComponent(runId)}/log?follow=true`);
-  if (response.body) {
-    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>)
-      process.stdout.write(chunk);
-  }
-  for (;;) {
-    const run = await client.json<RunResource>('GET', `/runs/${encodeURIComponent(runId)}`);
-    if (FINISHED.has(run.properties.status)) return run;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-function finishedCode(run: RunResource): number {
-  const p = run.properties;
-  if (p.status === 'Succeeded') return 0;
-  const what =
-    p.status === 'Timeout' ? 'Run timed out' : p.status === 'Canceled' ? 'Run was canceled' : 'Run failed';
-  process.stderr.write(`${what}${p.runErrorMessage ? `: ${p.runErrorMessage}` : ''}\n`);
-  return 1;
 }
 
 interface BuildOptions {
@@ -72,21 +44,7 @@ async function build(client: RefitClient, source: string, opts: BuildOptions): P
         `no Dockerfile at '${resolve(dir, dockerfile)}': give its path relative to the source with -f`,
       );
     }
-    const archive = await packContext(dir, dockerfile);
-    process.stderr.write(
-      `Packing source code into tar to upload (${(archive.length / 1024).toFixed(1)} KiB)...\n`,
-    );
-    const upload = await client.json<{ uploadUrl: string; relativePath: string }>(
-      'POST',
-      '/listBuildSourceUploadUrl',
-    );
-    const put = await fetch(upload.uploadUrl, {
-      method: 'PUT',
-      headers: { 'x-ms-blob-type': 'BlockBlob', 'content-type': 'application/gzip' },
-      body: archive,
-    });
-    if (!put.ok) throw new CliError(`the upload of the source failed: HTTP ${put.status}`);
-    sourceLocation = upload.relativePath;
+    sourceLocation = await uploadSource(client, dir, dockerfile);
   }
   if (opts.image.length === 0)
     process.stderr.write("'--image or -t' is not provided. Skipping image push after build.\n");
@@ -165,6 +123,7 @@ function program(client: RefitClient, exit: { code: number }): Command {
       exit.code = await build(client, source, { ...opts, noCache: !opts.cache });
     });
 
+  addRunCommand(cli, client, exit);
   addScanCommand(cli);
   addDepsCommand(cli, client);
 

@@ -1,5 +1,6 @@
 import type { RecordedDependency } from '../dependencies/dependency-index';
 import type { ImageReference } from '../registry/image-reference';
+import type { TaskFileSpec } from './task-file-run';
 
 /** Every status a run can have, as ACR names them. */
 export type RunStatus =
@@ -50,6 +51,8 @@ export interface DockerBuildSpec {
 export interface RunSecrets {
   readonly arguments: Readonly<Record<string, string>>;
   readonly gitToken?: string;
+  /** Secret values of a multi-step run (`--set-secret`), by name. */
+  readonly values?: Readonly<Record<string, string>>;
 }
 
 /** What a commit or pull-request trigger records on its run (ACR's SourceTriggerDescriptor). */
@@ -91,7 +94,7 @@ export interface Run {
   readonly timeout: number;
   readonly outputImages: readonly OutputImage[];
   readonly runErrorMessage: string | undefined;
-  readonly spec: DockerBuildSpec;
+  readonly spec: DockerBuildSpec | TaskFileSpec;
   /** {@link RunSecrets}, sealed with the deployment's key; never returned. */
   readonly sealedSecrets: string | undefined;
   readonly sourceTrigger?: SourceTriggerDescriptor;

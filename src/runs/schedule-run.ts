@@ -4,7 +4,7 @@ import { parseWith } from '../http/validate';
 import { formatImageReference, parseImageReference } from '../registry/image-reference';
 import { isUploadedSource } from '../sources/source-upload';
 import { seal } from '../storage/secret-box';
-import type { Platform, Run, RunSecrets } from './run';
+import type { DockerBuildSpec, Platform, Run, RunSecrets } from './run';
 import { renderRunTemplate, runDate } from './render';
 
 /** The run request types ACR's scheduleRun takes. */
@@ -110,11 +110,8 @@ export function parseRunRequest(body: unknown): DockerBuildRequest {
   if (type === undefined)
     throw new ValidationError(`type is required: one of ${RUN_REQUEST_TYPES.join(', ')}`, 'type');
   if (type === 'DockerBuildRequest') return parseWith(dockerBuildRequestSchema, body, 'DockerBuildRequest');
-  if (typeof type === 'string' && (RUN_REQUEST_TYPES as readonly string[]).includes(type)) {
-    throw new ValidationError(
-      `type '${type}' is not supported by this version of Refit yet: use DockerBuildRequest`,
-      'type',
-    );
+  if (type === 'FileTaskRunRequest' || type === 'EncodedTaskRunRequest' || type === 'TaskRunRequest') {
+    throw new ValidationError(`a ${type} is not a DockerBuildRequest`, 'type');
   }
   throw new ValidationError(
     `type ${typeof type === 'string' ? `'${type}'` : JSON.stringify(type)} is not one of ${RUN_REQUEST_TYPES.join(', ')}`,
@@ -134,7 +131,7 @@ export function isGitSource(location: string): boolean {
   );
 }
 
-function checkSourceLocation(location: string): void {
+export function checkSourceLocation(location: string): void {
   if (isUploadedSource(location) || isGitSource(location)) return;
   let url: URL;
   try {
@@ -199,7 +196,10 @@ export function checkDockerBuildRequest(request: DockerBuildRequest, homeRegistr
 }
 
 /** The Queued run a DockerBuildRequest becomes; secret argument values are sealed apart from the spec. */
-export function newQuickBuildRun(request: DockerBuildRequest, ctx: NewRunContext): Run {
+export function newQuickBuildRun(
+  request: DockerBuildRequest,
+  ctx: NewRunContext,
+): Run & { readonly spec: DockerBuildSpec } {
   const secrets: RunSecrets = {
     arguments: Object.fromEntries(request.arguments.filter((a) => a.isSecret).map((a) => [a.name, a.value])),
   };
@@ -242,7 +242,10 @@ export function newQuickBuildRun(request: DockerBuildRequest, ctx: NewRunContext
 
 /** Seals a run's secrets, or undefined when it has none. */
 export function sealRunSecrets(key: Buffer, secrets: RunSecrets): string | undefined {
-  const empty = Object.keys(secrets.arguments).length === 0 && !secrets.gitToken;
+  const empty =
+    Object.keys(secrets.arguments).length === 0 &&
+    !secrets.gitToken &&
+    Object.keys(secrets.values ?? {}).length === 0;
   return empty ? undefined : seal(key, JSON.stringify(secrets));
 }
 

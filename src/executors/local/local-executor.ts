@@ -6,7 +6,11 @@ import { scanDockerfile, type BaseImageDependency } from '../../dockerfile/scan'
 import { formatImageReference, parseImageReference } from '../../registry/image-reference';
 import type { RegistryClient } from '../../registry/registry-client';
 import { buildArgValues } from '../../runs/schedule-run';
-import type { OutputImage, Run, RunSecrets } from '../../runs/run';
+import { AcbError } from '../../acb/errors';
+import { StepFailedError } from '../../acb/runner';
+import type { DockerBuildSpec, OutputImage, Run, RunSecrets } from '../../runs/run';
+import type { TaskFileSpec } from '../../runs/task-file-run';
+import { MultiStepRun, type LogSink, type StepTools } from './multi-step';
 import type { RunLogs, RunLogWriter } from '../../runs/run-log';
 import type { Storage } from '../../storage/storage';
 import type { Executor, RunCallbacks, RunOutcome } from '../executor';
@@ -21,8 +25,13 @@ interface Job {
   stopReason?: 'Canceled' | 'Timeout';
 }
 
+/** A run of a Docker build (a quick build or a Docker task). */
+type DockerRun = Run & { readonly spec: DockerBuildSpec };
+/** A run of an acb task file (a quick run or a multi-step task). */
+type TaskFileRun = Run & { readonly spec: TaskFileSpec };
+
 /** The tags a run's build gets: its image names, or a local name when it has none. */
-function tagsOf(run: Run): readonly string[] {
+function tagsOf(run: DockerRun): readonly string[] {
   return run.spec.imageNames.length > 0 ? run.spec.imageNames : [`localhost/refit-run:${run.runId}`];
 }
 
@@ -97,7 +106,8 @@ export class LocalExecutor implements Executor {
     const secretValues = [
       ...Object.values(job.secrets.arguments),
       ...(job.secrets.gitToken ? [job.secrets.gitToken] : []),
-      ...sourceSecrets(run.spec.sourceLocation),
+      ...(run.spec.sourceLocation ? sourceSecrets(run.spec.sourceLocation) : []),
+      ...MultiStepRun.secretValues(job.secrets),
     ];
     const log = this.logs.writer(run.runId, secretValues);
     const timer = setTimeout(() => {
@@ -106,12 +116,33 @@ export class LocalExecutor implements Executor {
     }, run.timeout * 1000);
     let outcome: RunOutcome;
     let workDir: string | undefined;
+    const cleanup: string[][] = [];
     try {
       if (job.abort.signal.aborted) throw new StepFailed('the run was stopped before it started');
       await this.callbacks.running(run.runId);
       await mkdir(this.config.workDir, { recursive: true });
       workDir = await mkdtemp(join(this.config.workDir, `${run.runId}-`));
-      const { outputImages, baseImageDependencies } = await this.build(job, workDir, log);
+      let result: { outputImages: OutputImage[]; baseImageDependencies: RecordedDependency[] };
+      if (run.spec.kind === 'TaskFile') {
+        const steps = new MultiStepRun(
+          this.tools(),
+          run as TaskFileRun,
+          job.secrets,
+          this.config.homeRegistry,
+          log,
+          workDir,
+          job.abort.signal,
+        );
+        try {
+          result = await steps.execute();
+        } finally {
+          cleanup.push(['rm', ...steps.containers()], ['rmi', '--force', ...steps.builtImages()]);
+        }
+      } else {
+        cleanup.push(['rmi', '--force', ...tagsOf(run as DockerRun)]);
+        result = await this.build(job as Job & { run: DockerRun }, workDir, log);
+      }
+      const { outputImages, baseImageDependencies } = result;
       const seconds = ((Date.now() - started) / 1000).toFixed(3);
       log.line(`Run ID: ${run.runId} was successful after ${seconds}s`);
       outcome = { status: 'Succeeded', outputImages, baseImageDependencies };
@@ -125,7 +156,10 @@ export class LocalExecutor implements Executor {
     await this.callbacks.finished(run.runId, outcome);
     await log.close(outcome.status).catch(() => undefined);
     // Clean up after reporting, so that the run's duration is the build's, not the housekeeping's.
-    await runProcess('buildah', this.buildah(['rmi', '--force', ...tagsOf(run)])).catch(() => undefined);
+    for (const args of cleanup) {
+      if (args.length > 2 || (args[0] === 'rm' && args.length > 1))
+        await runProcess('buildah', this.buildah(args), { env: this.env() }).catch(() => undefined);
+    }
     if (workDir) await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
   }
 
@@ -140,7 +174,12 @@ export class LocalExecutor implements Executor {
       log.line(`Run ID: ${run.runId} was canceled`);
       return { status: 'Canceled', outputImages: [], runErrorMessage: 'the run was canceled' };
     }
-    if (err instanceof StepFailed || err instanceof SourceError) {
+    if (
+      err instanceof StepFailed ||
+      err instanceof SourceError ||
+      err instanceof StepFailedError ||
+      err instanceof AcbError
+    ) {
       log.line(`Run ID: ${run.runId} failed: ${err.message}`);
       return { status: 'Failed', outputImages: [], runErrorMessage: err.message };
     }
@@ -152,8 +191,8 @@ export class LocalExecutor implements Executor {
   private async step(
     command: string,
     args: string[],
-    job: Job,
-    log: RunLogWriter,
+    signal: AbortSignal,
+    log: LogSink,
     what: string,
     cwd?: string,
   ): Promise<void> {
@@ -161,21 +200,38 @@ export class LocalExecutor implements Executor {
     const result = await runProcess(command, args, {
       ...(cwd ? { cwd } : {}),
       env: this.env(),
-      signal: job.abort.signal,
+      signal,
       onOutput: (chunk) => log.write(chunk),
     });
-    if (job.abort.signal.aborted) throw new StepFailed(`${what} was stopped`);
+    if (signal.aborted) throw new StepFailed(`${what} was stopped`);
     if (result.code !== 0)
       throw new StepFailed(`${what} failed with exit code ${result.code ?? result.signal}`);
   }
 
+  /** The helpers a multi-step run shares with Docker builds. */
+  private tools(): StepTools {
+    return {
+      storage: this.storage,
+      buildah: (args) => this.buildah(args),
+      env: () => this.env(),
+      isInsecure: (image) => this.isInsecure(image),
+      push: (image, signal, log, workDir) => this.push(image, signal, log, workDir),
+      dependencies: (dockerfile, buildArgs, target, log) =>
+        this.dependencies(dockerfile, buildArgs, target, log),
+    };
+  }
+
   /** Scans the Dockerfile and resolves each dependency's digests, as the build saw them; never fails the run. */
-  private async dependencies(job: Job, dockerfile: string, log: RunLogWriter): Promise<RecordedDependency[]> {
-    const { spec, platform } = job.run;
+  private async dependencies(
+    dockerfile: string,
+    buildArgs: Readonly<Record<string, string>>,
+    target: string | undefined,
+    log: LogSink,
+    platform: Run['platform'] = { os: 'Linux', architecture: 'amd64' },
+  ): Promise<RecordedDependency[]> {
     let scanned: BaseImageDependency[];
     try {
-      const buildArgs = buildArgValues(spec.arguments, job.secrets.arguments);
-      scanned = scanDockerfile(await readFile(dockerfile, 'utf8'), { buildArgs, target: spec.target });
+      scanned = scanDockerfile(await readFile(dockerfile, 'utf8'), { buildArgs, target });
     } catch (err) {
       log.line(`The dependency scan failed: ${(err as Error).message}`);
       return [];
@@ -201,7 +257,7 @@ export class LocalExecutor implements Executor {
   }
 
   private async build(
-    job: Job,
+    job: Job & { run: DockerRun },
     workDir: string,
     log: RunLogWriter,
   ): Promise<{ outputImages: OutputImage[]; baseImageDependencies: RecordedDependency[] }> {
@@ -243,11 +299,18 @@ export class LocalExecutor implements Executor {
       context,
     ]);
     // Secret build-arg values would show in the echoed command line: the writer masks them.
-    await this.step('buildah', bud, job, log, 'the build', context);
-    const baseImageDependencies = await this.dependencies(job, dockerfile, log);
+    await this.step('buildah', bud, job.abort.signal, log, 'the build', context);
+    const baseImageDependencies = await this.dependencies(
+      dockerfile,
+      buildArgValues(spec.arguments, job.secrets.arguments),
+      spec.target,
+      log,
+      run.platform,
+    );
     const outputImages: OutputImage[] = [];
     if (spec.isPushEnabled) {
-      for (const image of spec.imageNames) outputImages.push(await this.push(image, job, log, workDir));
+      for (const image of spec.imageNames)
+        outputImages.push(await this.push(image, job.abort.signal, log, workDir));
     } else {
       log.line(
         spec.imageNames.length
@@ -258,17 +321,22 @@ export class LocalExecutor implements Executor {
     return { outputImages, baseImageDependencies };
   }
 
-  private async push(image: string, job: Job, log: RunLogWriter, workDir: string): Promise<OutputImage> {
+  private async push(
+    image: string,
+    signal: AbortSignal,
+    log: LogSink,
+    workDir: string,
+  ): Promise<OutputImage> {
     const digestFile = join(workDir, 'digest');
     const tls = this.isInsecure(image) ? ['--tls-verify=false'] : [];
     const args = this.buildah(['push', ...tls, '--digestfile', digestFile, image, `docker://${image}`]);
     // A transient registry error should not fail the run: three attempts, as acb does.
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.step('buildah', args, job, log, `the push of ${image}`);
+        await this.step('buildah', args, signal, log, `the push of ${image}`);
         break;
       } catch (err) {
-        if (attempt >= 3 || job.abort.signal.aborted) throw err;
+        if (attempt >= 3 || signal.aborted) throw err;
         log.line(`Push attempt ${attempt} failed; retrying`);
       }
     }

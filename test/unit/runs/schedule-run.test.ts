@@ -95,7 +95,7 @@ describe('schedule-run', () => {
       [
         { ...valid, FileTaskRunRequest: undefined, type: 'FileTaskRunRequest' },
         'type',
-        'not supported by this version',
+        'is not a DockerBuildRequest',
       ],
     ])('rejects %#: names %s', (body, target, message) => {
       const err = validationError(body);

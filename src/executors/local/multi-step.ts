@@ -1,0 +1,562 @@
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { isAbsolute, join, posix, relative, resolve } from 'node:path';
+import { parse as shellParse } from 'shell-quote';
+import { IMAGE_ALIASES } from '../../acb/aliases';
+import { AcbError } from '../../acb/errors';
+import { runGraph, type AttemptResult } from '../../acb/runner';
+import { loadTaskFile, type AcbStep, type AcbTask } from '../../acb/task-file';
+import type { RecordedDependency } from '../../dependencies/dependency-index';
+import { isGitSource } from '../../runs/schedule-run';
+import type { OutputImage, Run, RunSecrets } from '../../runs/run';
+import type { RunLogWriter } from '../../runs/run-log';
+import { decode, parseValuesFile, templateData, type TaskFileSpec } from '../../runs/task-file-run';
+import type { Storage } from '../../storage/storage';
+import { runProcess } from './process';
+import { fetchSource } from './source';
+
+/** Where the shared workspace is mounted in every cmd step, as in acb. */
+const WORKSPACE = '/workspace';
+/** The home directory every step shares (acb mounts a `home` volume here and sets HOME). */
+const HOME = '/acb/home';
+/** Output kept per attempt for retryOnErrors. */
+const OUTPUT_KEPT = 64 * 1024;
+
+/** docker build flags that take a value (the rest are switches): needed to tell the context from flag values. */
+const BUILD_VALUE_FLAGS = new Set([
+  '-t',
+  '--tag',
+  '-f',
+  '--file',
+  '--build-arg',
+  '--target',
+  '--platform',
+  '--label',
+  '--network',
+  '--secret',
+  '--ssh',
+  '--cache-from',
+  '--cache-to',
+  '--add-host',
+  '--iidfile',
+  '--output',
+  '-o',
+  '--progress',
+  '--isolation',
+  '-m',
+  '--memory',
+  '--shm-size',
+  '--ulimit',
+  '--cpu-shares',
+  '--cpuset-cpus',
+]);
+
+/** Where a step's lines go (the run's log, or a step's prefixed view of it). */
+export interface LogSink {
+  line(text: string): void;
+  write(chunk: string): void;
+}
+
+/** What the multi-step runner needs from the local executor. */
+export interface StepTools {
+  readonly storage: Storage;
+  buildah(args: readonly string[]): string[];
+  env(): NodeJS.ProcessEnv;
+  isInsecure(image: string): boolean;
+  push(image: string, signal: AbortSignal, log: LogSink, workDir: string): Promise<OutputImage>;
+  dependencies(
+    dockerfile: string,
+    buildArgs: Readonly<Record<string, string>>,
+    target: string | undefined,
+    log: LogSink,
+  ): Promise<RecordedDependency[]>;
+}
+
+/** The result of a multi-step run. */
+export interface MultiStepResult {
+  readonly outputImages: OutputImage[];
+  readonly baseImageDependencies: RecordedDependency[];
+  /** Images built by the run, removed from local storage when it ends. */
+  readonly builtImages: string[];
+  /** buildah containers made by cmd steps, removed when it ends. */
+  readonly containers: string[];
+}
+
+/** A command line as a user would type it: words with spaces or shell characters single-quoted. */
+export function display(words: readonly string[]): string {
+  return words.map((w) => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+
+/** Splits a command line as a shell would (quotes, escapes), keeping `$` and operators literal. */
+export function splitWords(line: string): string[] {
+  return shellParse(line, (key) => `$${key}`).map((w) => {
+    if (typeof w === 'string') return w;
+    if ('op' in w && w.op === 'glob') return w.pattern;
+    if ('op' in w) return w.op;
+    return w.comment;
+  });
+}
+
+/** The parts of a docker build command line a build step needs to know. */
+export interface BuildCommand {
+  readonly tags: string[];
+  readonly file: string | undefined;
+  readonly target: string | undefined;
+  readonly buildArgs: Record<string, string>;
+  readonly context: string;
+  /** Index of the context among the words (-1 when defaulted to `.`). */
+  readonly contextIndex: number;
+  readonly fileIndex: number;
+  readonly words: string[];
+}
+
+/** Reads a build step's docker build arguments (acb's parse, with the value-taking flags known). */
+export function parseBuildCommand(line: string): BuildCommand {
+  const words = splitWords(line);
+  const tags: string[] = [];
+  const buildArgs: Record<string, string> = {};
+  let file: string | undefined;
+  let fileIndex = -1;
+  let target: string | undefined;
+  let contextIndex = -1;
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i]!;
+    const eq = w.startsWith('--') ? w.indexOf('=') : -1;
+    const flag = eq > 0 ? w.slice(0, eq) : w;
+    if (flag.startsWith('-') && flag !== '-') {
+      const takesValue = BUILD_VALUE_FLAGS.has(flag);
+      const valueIndex = eq > 0 ? i : i + 1;
+      const value = eq > 0 ? w.slice(eq + 1) : words[i + 1];
+      if (takesValue) {
+        if (value === undefined) throw new AcbError(`build: ${flag} needs a value`);
+        if (flag === '-t' || flag === '--tag') tags.push(value);
+        if (flag === '-f' || flag === '--file') {
+          file = value;
+          fileIndex = valueIndex;
+        }
+        if (flag === '--target') target = value;
+        if (flag === '--build-arg') {
+          const k = value.indexOf('=');
+          if (k > 0) buildArgs[value.slice(0, k)] = value.slice(k + 1);
+          else buildArgs[value] = process.env[value] ?? '';
+        }
+        if (eq < 0) i++;
+      }
+      continue;
+    }
+    contextIndex = i;
+  }
+  return {
+    tags,
+    file,
+    target,
+    buildArgs,
+    context: contextIndex >= 0 ? words[contextIndex]! : '.',
+    contextIndex,
+    fileIndex,
+    words,
+  };
+}
+
+/** Writes step output to the run's log one line at a time, each prefixed with the step ID. */
+class StepLog {
+  private partial = '';
+  output = '';
+
+  constructor(
+    private readonly log: RunLogWriter,
+    private readonly prefix: string,
+  ) {}
+
+  write(chunk: string): void {
+    this.output = (this.output + chunk).slice(-OUTPUT_KEPT);
+    const lines = (this.partial + chunk).split('\n');
+    this.partial = lines.pop() ?? '';
+    for (const l of lines) this.log.line(`${this.prefix} ${l.replace(/\r$/, '')}`);
+  }
+
+  line(text: string): void {
+    for (const l of text.split('\n')) this.log.line(`${this.prefix} ${l}`);
+  }
+
+  end(): void {
+    if (this.partial) this.log.line(`${this.prefix} ${this.partial}`);
+    this.partial = '';
+  }
+}
+
+/** Runs an acb task file on this machine: buildah for build and push steps, buildah containers for cmd steps. */
+export class MultiStepRun {
+  private readonly outputImages: OutputImage[] = [];
+  private readonly dependencies: RecordedDependency[] = [];
+  private readonly built: string[] = [];
+  private readonly made: string[] = [];
+  private readonly detached: Promise<unknown>[] = [];
+  private readonly detachedStop = new AbortController();
+  private containerCount = 0;
+  private workspace = '';
+  private home = '';
+
+  constructor(
+    private readonly tools: StepTools,
+    private readonly run: Run & { readonly spec: TaskFileSpec },
+    private readonly secrets: RunSecrets,
+    private readonly registry: string,
+    private readonly log: RunLogWriter,
+    private readonly workDir: string,
+    private readonly signal: AbortSignal,
+  ) {}
+
+  /** The images the run built (removed from local storage when it ends). */
+  builtImages(): string[] {
+    return [...new Set(this.built)];
+  }
+
+  /** The containers still held (kept or detached steps; removed when the run ends). */
+  containers(): string[] {
+    return [...this.made];
+  }
+
+  /** Every secret value the run knows: masked in the log. */
+  static secretValues(secrets: RunSecrets): string[] {
+    return Object.values(secrets.values ?? {}).filter(Boolean);
+  }
+
+  async execute(): Promise<MultiStepResult> {
+    const { spec } = this.run;
+    let commit: string | undefined;
+    let branch: string | undefined;
+    if (spec.sourceLocation) {
+      this.log.line('Downloading source code...');
+      this.workspace = await fetchSource(
+        this.tools.storage,
+        { location: spec.sourceLocation, commit: spec.commit, gitToken: this.secrets.gitToken },
+        this.workDir,
+        this.signal,
+        (t) => this.log.line(t),
+      );
+      if (isGitSource(spec.sourceLocation)) ({ commit, branch } = await this.gitFacts());
+    } else {
+      this.workspace = join(this.workDir, 'workspace');
+      await mkdir(this.workspace, { recursive: true });
+    }
+    this.home = join(this.workDir, 'home');
+    await mkdir(this.home, { recursive: true });
+
+    const task = await this.load(commit, branch);
+    for (const w of task.warnings) this.log.line(`Warning: ${w}`);
+    await this.writeVolumes(task);
+    this.log.line(
+      `The task has ${task.steps.length} step(s): ${task.steps.map((s) => `${s.id} (${s.type})`).join(', ')}`,
+    );
+    try {
+      await runGraph(task, (step, signal) => this.attempt(step, signal), {
+        log: (l) => this.log.line(l),
+        signal: this.signal,
+      });
+    } finally {
+      this.detachedStop.abort();
+      await Promise.allSettled(this.detached);
+    }
+    return {
+      outputImages: this.outputImages,
+      baseImageDependencies: this.dependencies,
+      builtImages: [...this.built],
+      containers: [...this.made],
+    };
+  }
+
+  private async gitFacts(): Promise<{ commit?: string; branch?: string }> {
+    const read = async (args: string[]): Promise<string | undefined> => {
+      let out = '';
+      const r = await runProcess('git', args, { cwd: this.workspace, onOutput: (c) => (out += c) }).catch(
+        () => null,
+      );
+      return r?.code === 0 ? out.trim() : undefined;
+    };
+    const commit = await read(['rev-parse', 'HEAD']);
+    const branch = await read(['rev-parse', '--abbrev-ref', 'HEAD']);
+    return {
+      ...(commit ? { commit } : {}),
+      ...(branch && branch !== 'HEAD' ? { branch } : {}),
+    };
+  }
+
+  /** A path inside the workspace (a task, values or alias file), refusing one that leaves it. */
+  private inWorkspace(path: string, what: string): string {
+    const full = resolve(this.workspace, path);
+    const rel = relative(this.workspace, full);
+    if (rel.startsWith('..') || isAbsolute(rel))
+      throw new AcbError(`${what} '${path}' is outside the source`);
+    return full;
+  }
+
+  private async readSourceFile(path: string, what: string): Promise<string> {
+    const full = this.inWorkspace(path, what);
+    return readFile(full, 'utf8').catch(() => {
+      throw new AcbError(`${what} '${path}' was not found in the source`);
+    });
+  }
+
+  private async load(commit: string | undefined, branch: string | undefined): Promise<AcbTask> {
+    const { spec } = this.run;
+    const text = spec.encodedTaskContent
+      ? decode(spec.encodedTaskContent)
+      : await this.readSourceFile(spec.taskFilePath ?? 'acb.yaml', 'the task file');
+    const valuesText = spec.encodedValuesContent
+      ? decode(spec.encodedValuesContent)
+      : spec.valuesFilePath
+        ? await this.readSourceFile(spec.valuesFilePath, 'the values file')
+        : '';
+    const valuesFile = parseValuesFile(valuesText, spec.valuesFilePath ?? 'encodedValuesContent');
+    const values = spec.values.map((v) => ({
+      name: v.name,
+      value: v.isSecret ? (this.secrets.values?.[v.name] ?? '') : (v.value ?? ''),
+    }));
+    const data = templateData(
+      {
+        runId: this.run.runId,
+        registry: this.registry,
+        date: new Date(this.run.createTime),
+        platform: this.run.platform,
+        taskName: this.run.taskName,
+        commit,
+        branch,
+        repository: spec.sourceLocation && isGitSource(spec.sourceLocation) ? spec.sourceLocation : undefined,
+        triggeredBy: this.run.runType === 'QuickRun' ? 'manual' : undefined,
+        sharedVolume: WORKSPACE,
+      },
+      values,
+      valuesFile,
+      this.secrets.values ?? {},
+    );
+    const file = spec.taskFilePath ?? 'the encoded task';
+    try {
+      const task = await loadTaskFile(text, {
+        data,
+        readAliasSource: async (src) => {
+          if (/^https?:\/\//i.test(src)) {
+            const res = await fetch(src, { signal: AbortSignal.timeout(2000) });
+            if (res.status > 299) throw new AcbError(`alias file '${src}' answered ${res.status}`);
+            return res.text();
+          }
+          return this.readSourceFile(src, 'the alias file');
+        },
+      });
+      for (const secret of task.secrets) {
+        if (this.secrets.values?.[secret.id] === undefined) {
+          throw new AcbError(
+            `secret '${secret.id}': Key Vault references are resolved by Refit in Azure; on this machine give the value as a secret value named '${secret.id}' (refit run --set-secret ${secret.id}=...)`,
+          );
+        }
+      }
+      return task;
+    } catch (err) {
+      if (err instanceof AcbError) throw new AcbError(`${file}: ${err.message}`);
+      throw err;
+    }
+  }
+
+  /** Secret volumes: each file written (decoded) under the run's folder, mounted read-only by the steps. */
+  private async writeVolumes(task: AcbTask): Promise<void> {
+    for (const v of task.volumes) {
+      const dir = join(this.workDir, 'volumes', v.name);
+      await mkdir(dir, { recursive: true });
+      for (const [name, content] of Object.entries(v.secret))
+        await writeFile(join(dir, name), Buffer.from(content, 'base64'), { mode: 0o600 });
+    }
+  }
+
+  /** The step's working directory inside its container, or undefined to keep the image's own. */
+  private containerWorkdir(step: AcbStep): string | undefined {
+    if (step.disableWorkingDirectoryOverride) return undefined;
+    if (!step.workingDirectory) return WORKSPACE;
+    return posix.isAbsolute(step.workingDirectory)
+      ? step.workingDirectory
+      : posix.join(WORKSPACE, step.workingDirectory);
+  }
+
+  /** The step's working directory on this machine (build steps run here). */
+  private hostWorkdir(step: AcbStep): string {
+    const inside = this.containerWorkdir(step) ?? WORKSPACE;
+    const rel = posix.relative(WORKSPACE, inside);
+    if (rel.startsWith('..'))
+      throw new AcbError(`workingDirectory '${step.workingDirectory}' is outside ${WORKSPACE}`);
+    return resolve(this.workspace, rel);
+  }
+
+  private async attempt(step: AcbStep, signal: AbortSignal): Promise<AttemptResult> {
+    const out = new StepLog(this.log, `[${step.id}]`);
+    try {
+      if (step.type === 'build') return await this.build(step, out, signal);
+      if (step.type === 'push') return await this.push(step, out, signal);
+      return await this.cmd(step, out, signal);
+    } finally {
+      out.end();
+    }
+  }
+
+  private async process(
+    args: readonly string[],
+    out: StepLog,
+    signal: AbortSignal,
+    options: { cwd?: string; quiet?: boolean } = {},
+  ): Promise<AttemptResult> {
+    out.line(`Running command buildah ${display(args)}`);
+    let captured = '';
+    const result = await runProcess('buildah', this.tools.buildah(args), {
+      ...(options.cwd ? { cwd: options.cwd } : {}),
+      env: this.tools.env(),
+      signal,
+      onOutput: (chunk) => {
+        if (options.quiet) captured += chunk;
+        else out.write(chunk);
+      },
+    });
+    if (options.quiet && result.code !== 0) out.write(captured);
+    return { code: result.code, output: out.output };
+  }
+
+  private async build(step: AcbStep, out: StepLog, signal: AbortSignal): Promise<AttemptResult> {
+    const command = parseBuildCommand(step.build!);
+    const cwd = this.hostWorkdir(step);
+    let context: string;
+    if (isGitSource(command.context) || /^https?:\/\//i.test(command.context)) {
+      const dir = join(this.workDir, 'contexts', `${step.id}-${Date.now()}`);
+      await mkdir(dir, { recursive: true });
+      context = await fetchSource(
+        this.tools.storage,
+        { location: command.context, gitToken: this.secrets.gitToken },
+        dir,
+        signal,
+        (t) => out.line(t),
+      );
+    } else {
+      context = resolve(cwd, command.context);
+    }
+    const dockerfile = command.file ? resolve(cwd, command.file) : join(context, 'Dockerfile');
+    if (!(await stat(dockerfile).catch(() => null))?.isFile()) {
+      out.line(`the Dockerfile '${command.file ?? 'Dockerfile'}' was not found`);
+      return { code: 1, output: 'Dockerfile not found' };
+    }
+    const words = [...command.words];
+    if (command.fileIndex >= 0) {
+      const w = words[command.fileIndex]!;
+      words[command.fileIndex] = w.includes('=') && w.startsWith('--') ? `--file=${dockerfile}` : dockerfile;
+    }
+    if (command.contextIndex >= 0) words[command.contextIndex] = context;
+    else words.push(context);
+    const platform = `${this.run.platform.os.toLowerCase()}/${this.run.platform.architecture}${this.run.platform.variant ? `/${this.run.platform.variant}` : ''}`;
+    const hasPlatform = words.some((w) => w === '--platform' || w.startsWith('--platform='));
+    const args = ['bud', '--isolation', 'chroot', ...(hasPlatform ? [] : ['--platform', platform]), ...words];
+    this.built.push(...command.tags);
+    const result = await this.process(args, out, signal, { cwd });
+    if (result.code === 0) {
+      const deps = await this.tools.dependencies(dockerfile, command.buildArgs, command.target, out);
+      for (const d of deps) {
+        if (!this.dependencies.some((x) => JSON.stringify(x) === JSON.stringify(d)))
+          this.dependencies.push(d);
+      }
+    }
+    return result;
+  }
+
+  private async push(step: AcbStep, out: StepLog, signal: AbortSignal): Promise<AttemptResult> {
+    for (const image of step.push!) {
+      try {
+        const pushed = await this.tools.push(image, signal, out, this.workDir);
+        this.outputImages.push(pushed);
+      } catch (err) {
+        out.line((err as Error).message);
+        return { code: 1, output: (err as Error).message };
+      }
+    }
+    return { code: 0, output: '' };
+  }
+
+  private async cmd(step: AcbStep, out: StepLog, signal: AbortSignal): Promise<AttemptResult> {
+    const [first, ...args] = splitWords(step.cmd!);
+    if (!first) return { code: 1, output: 'the cmd is empty' };
+    const image = IMAGE_ALIASES[first] ?? first;
+    const name = `refit-${this.run.runId}-${step.id}-${++this.containerCount}`
+      .toLowerCase()
+      .replace(/[^a-z0-9_.-]/g, '-');
+    const from = await this.process(
+      [
+        'from',
+        '--name',
+        name,
+        step.pull ? '--pull=always' : '--pull=missing',
+        ...(this.tools.isInsecure(image) ? ['--tls-verify=false'] : []),
+        '--quiet',
+        image,
+      ],
+      out,
+      signal,
+      { quiet: true },
+    );
+    if (from.code !== 0) return from;
+    this.made.push(name);
+    try {
+      const config = await this.imageConfig(name);
+      const entry = step.entryPoint ? splitWords(step.entryPoint) : (config.Entrypoint ?? []);
+      const rest = args.length > 0 ? args : step.entryPoint ? [] : (config.Cmd ?? []);
+      const command = [...entry, ...rest];
+      if (command.length === 0) {
+        out.line(`the image ${image} has no entrypoint or command, and the step gives none`);
+        return { code: 1, output: '' };
+      }
+      const workdir = this.containerWorkdir(step);
+      const mounts = step.volumeMounts.flatMap((m) => [
+        '--volume',
+        `${join(this.workDir, 'volumes', m.name)}:${m.mountPath}:ro`,
+      ]);
+      const runArgs = [
+        'run',
+        '--isolation',
+        'chroot',
+        '--volume',
+        `${this.workspace}:${WORKSPACE}`,
+        '--volume',
+        `${this.home}:${HOME}`,
+        ...mounts,
+        ...(workdir ? ['--workingdir', workdir] : []),
+        '--env',
+        `HOME=${HOME}`,
+        ...step.env.flatMap((e) => ['--env', e]),
+        ...(step.user ? ['--user', step.user] : []),
+        name,
+        '--',
+        ...command,
+      ];
+      if (step.detach) {
+        const stop = AbortSignal.any([signal, this.detachedStop.signal]);
+        this.detached.push(this.process(runArgs, out, stop).catch(() => undefined));
+        out.line('Started in the background (detach): it is stopped when the run ends');
+        return { code: 0, output: '' };
+      }
+      return await this.process(runArgs, out, signal);
+    } finally {
+      if (!step.keep && !step.detach) {
+        await runProcess('buildah', this.tools.buildah(['rm', name]), { env: this.tools.env() }).catch(
+          () => undefined,
+        );
+        this.made.splice(this.made.indexOf(name), 1);
+      }
+    }
+  }
+
+  private async imageConfig(container: string): Promise<{ Entrypoint?: string[]; Cmd?: string[] }> {
+    let json = '';
+    const r = await runProcess('buildah', this.tools.buildah(['inspect', '--type', 'container', container]), {
+      env: this.tools.env(),
+      onOutput: (c) => (json += c),
+    });
+    if (r.code !== 0) return {};
+    try {
+      const parsed = JSON.parse(json) as { OCIv1?: { config?: { Entrypoint?: string[]; Cmd?: string[] } } };
+      return parsed.OCIv1?.config ?? {};
+    } catch {
+      return {};
+    }
+  }
+}
