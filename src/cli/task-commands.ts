@@ -1,4 +1,6 @@
+import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
+import { cmdTaskFile } from './run-command';
 import { isGitSource } from '../runs/schedule-run';
 import { collect, keyValue, outputOption, parsePlatform, print } from './args';
 import { CliError, type RefitClient } from './client';
@@ -11,7 +13,11 @@ interface TaskResource {
   properties: {
     status: string;
     platform?: { os?: string; architecture?: string };
-    step: { contextPath?: string; arguments?: { name: string; value?: string; isSecret?: boolean }[] };
+    step: {
+      type?: string;
+      contextPath?: string;
+      arguments?: { name: string; value?: string; isSecret?: boolean }[];
+    };
     trigger?: {
       sourceTriggers?: { name: string; status?: string; sourceRepository: { repositoryUrl: string } }[];
       timerTriggers?: { name: string; schedule: string; status?: string }[];
@@ -59,6 +65,10 @@ interface TaskOptions {
   name: string;
   context?: string;
   file?: string;
+  cmd?: string;
+  set: string[];
+  setSecret: string[];
+  values?: string;
   image: string[];
   arg: string[];
   secretArg: string[];
@@ -93,8 +103,69 @@ function args(opts: TaskOptions): { name: string; value: string; isSecret: boole
   ];
 }
 
+/** Extensions that make `-f` a task file (az: a FileTask), not a Dockerfile. */
+const TASK_FILE = /\.(ya?ml|toml|json|sh|bash|zsh|ps1|ps|cmd|bat|ts|js|php|py|rb|lua)$/i;
+
+function taskValues(opts: TaskOptions): { name: string; value: string; isSecret: boolean }[] {
+  return [
+    ...opts.set.map((a) => ({ ...keyValue(a, '--set'), isSecret: false })),
+    ...opts.setSecret.map((a) => ({ ...keyValue(a, '--set-secret'), isSecret: true })),
+  ];
+}
+
+/**
+ * The step `az acr task create` makes of the flags: `-c /dev/null` gives an EncodedTask (the task file read here,
+ * or one `--cmd`), a task file (`-f acb.yaml`) a FileTask, anything else a Docker build.
+ */
+async function stepOf(opts: TaskOptions): Promise<Record<string, unknown>> {
+  const context = opts.context!;
+  const noContext = context === '/dev/null';
+  if (opts.cmd && opts.file) throw new CliError('give either --cmd or -f, not both');
+  if (noContext || opts.cmd) {
+    const text = opts.cmd
+      ? cmdTaskFile(opts.cmd, intOption(opts.timeout, '--timeout') ?? 3600)
+      : await readFile(opts.file ?? 'acb.yaml', 'utf8').catch(() => {
+          throw new CliError(`the task file '${opts.file ?? 'acb.yaml'}' was not found`);
+        });
+    const values = opts.values
+      ? await readFile(opts.values, 'utf8').catch(() => {
+          throw new CliError(`the values file '${opts.values}' was not found`);
+        })
+      : undefined;
+    return {
+      type: 'EncodedTask',
+      ...(noContext ? {} : { contextPath: context }),
+      encodedTaskContent: Buffer.from(text).toString('base64'),
+      ...(values ? { encodedValuesContent: Buffer.from(values).toString('base64') } : {}),
+      values: taskValues(opts),
+      ...(opts.gitAccessToken ? { contextAccessToken: opts.gitAccessToken } : {}),
+    };
+  }
+  if (opts.file && TASK_FILE.test(opts.file)) {
+    return {
+      type: 'FileTask',
+      contextPath: context,
+      taskFilePath: opts.file,
+      ...(opts.values ? { valuesFilePath: opts.values } : {}),
+      values: taskValues(opts),
+      ...(opts.gitAccessToken ? { contextAccessToken: opts.gitAccessToken } : {}),
+    };
+  }
+  return {
+    type: 'Docker',
+    contextPath: context,
+    dockerFilePath: opts.file ?? 'Dockerfile',
+    imageNames: opts.image,
+    isPushEnabled: opts.push !== false,
+    noCache: opts.cache === false,
+    ...(opts.target ? { target: opts.target } : {}),
+    arguments: args(opts),
+    ...(opts.gitAccessToken ? { contextAccessToken: opts.gitAccessToken } : {}),
+  };
+}
+
 /** The Tasks_Create body `az acr task create` would send for these flags. */
-function createBody(opts: TaskOptions): Record<string, unknown> {
+function createBody(opts: TaskOptions, step: Record<string, unknown>): Record<string, unknown> {
   const context = opts.context!;
   const git = isGitSource(context);
   const commit = bool(opts.commitTriggerEnabled ?? 'true', '--commit-trigger-enabled');
@@ -109,17 +180,7 @@ function createBody(opts: TaskOptions): Record<string, unknown> {
       platform: parsePlatform(opts.platform ?? 'linux/amd64'),
       agentConfiguration: { cpu: intOption(opts.cpu, '--cpu') ?? 2 },
       timeout: intOption(opts.timeout, '--timeout') ?? 3600,
-      step: {
-        type: 'Docker',
-        contextPath: context,
-        dockerFilePath: opts.file ?? 'Dockerfile',
-        imageNames: opts.image,
-        isPushEnabled: opts.push !== false,
-        noCache: opts.cache === false,
-        ...(opts.target ? { target: opts.target } : {}),
-        arguments: args(opts),
-        ...(opts.gitAccessToken ? { contextAccessToken: opts.gitAccessToken } : {}),
-      },
+      step,
       trigger: {
         sourceTriggers:
           git && events.length
@@ -160,7 +221,11 @@ function createBody(opts: TaskOptions): Record<string, unknown> {
 function updateBody(opts: TaskOptions, current: TaskResource): Record<string, unknown> {
   const step: Record<string, unknown> = {};
   if (opts.context) step.contextPath = opts.context;
-  if (opts.file) step.dockerFilePath = opts.file;
+  const multiStep =
+    current.properties.step.type === 'FileTask' || current.properties.step.type === 'EncodedTask';
+  if (opts.file) step[multiStep ? 'taskFilePath' : 'dockerFilePath'] = opts.file;
+  if (opts.set.length || opts.setSecret.length) step.values = taskValues(opts);
+  if (opts.values) step.valuesFilePath = opts.values;
   if (opts.image.length) step.imageNames = opts.image;
   if (opts.target) step.target = opts.target;
   if (opts.push === false) step.isPushEnabled = false;
@@ -222,7 +287,14 @@ function taskOptions(cmd: Command, creating: boolean): Command {
       '-c, --context <source>',
       creating ? 'the context: a git URL (url#branch:folder) or a tarball URL (required)' : 'the context',
     )
-    .option('-f, --file <path>', 'the Dockerfile, relative to the context')
+    .option(
+      '-f, --file <path>',
+      'the Dockerfile, or a task file (acb.yaml), relative to the context (a local file with -c /dev/null)',
+    )
+    .option('--cmd <command>', 'a task of one command (an image and its arguments)')
+    .option('--set <name=value>', 'a value of a multi-step task (repeatable)', collect, [])
+    .option('--set-secret <name=value>', 'a secret value of a multi-step task (repeatable)', collect, [])
+    .option('--values <path>', 'the values file of a multi-step task')
     .option('-t, --image <name>', 'image name and tag (repeatable)', collect, [])
     .option('--arg <name=value>', 'a build argument (repeatable)', collect, [])
     .option('--secret-arg <name=value>', 'a secret build argument (repeatable)', collect, [])
@@ -262,7 +334,9 @@ export function addTaskCommands(
   taskOptions(task.command('create').description('Create a task (az acr task create).'), true).action(
     async (opts: TaskOptions) => {
       if (!opts.context)
-        throw new CliError('--context is required: a git URL (url#branch:folder) or a tarball URL');
+        throw new CliError(
+          '--context is required: a git URL (url#branch:folder), a tarball URL, or /dev/null for a task with no context',
+        );
       let existing = true;
       try {
         await client.request('GET', path(opts.name));
@@ -271,7 +345,7 @@ export function addTaskCommands(
         existing = false;
       }
       if (existing) throw new CliError(`task '${opts.name}' already exists: use refit task update`);
-      print(await client.json('PUT', path(opts.name), createBody(opts)));
+      print(await client.json('PUT', path(opts.name), createBody(opts, await stepOf(opts))));
     },
   );
 

@@ -56,6 +56,74 @@ const dockerStep = z
   })
   .strict();
 
+const taskValue = z
+  .object({
+    name: z.string().min(1, 'a value needs a name'),
+    value: z.string().optional(),
+    isSecret: z.boolean().default(false),
+  })
+  .strict();
+
+const relativePath = (field: string) =>
+  z
+    .string()
+    .min(1, `${field} must not be empty`)
+    .refine(
+      (p) => !p.startsWith('/') && !p.split(/[\\/]/).includes('..'),
+      `${field} must be a relative path inside the context`,
+    );
+
+const base64 = (field: string) =>
+  z
+    .string()
+    .min(1, `${field} must not be empty`)
+    .refine((s) => /^[A-Za-z0-9+/\s]*={0,2}\s*$/.test(s), `${field} must be base64`);
+
+const fileTaskStep = z
+  .object({
+    type: z.literal('FileTask'),
+    taskFilePath: relativePath('taskFilePath'),
+    valuesFilePath: relativePath('valuesFilePath').optional(),
+    values: z.array(taskValue).max(256).default([]),
+    contextPath: z.string().min(1, 'contextPath must not be empty'),
+    contextAccessToken: z.string().optional(),
+    baseImageDependencies: z.array(z.unknown()).optional(),
+  })
+  .strict();
+
+const encodedTaskStep = z
+  .object({
+    type: z.literal('EncodedTask'),
+    encodedTaskContent: base64('encodedTaskContent'),
+    encodedValuesContent: base64('encodedValuesContent').optional(),
+    values: z.array(taskValue).max(256).default([]),
+    contextPath: z.string().min(1, 'contextPath must not be empty').optional(),
+    contextAccessToken: z.string().optional(),
+    baseImageDependencies: z.array(z.unknown()).optional(),
+  })
+  .strict();
+
+/** A step of a Tasks_Update: any step property, merged into the task's step (a new type replaces it). */
+const stepUpdate = z
+  .object({
+    type: z.enum(['Docker', 'FileTask', 'EncodedTask']).optional(),
+    imageNames: z.array(z.string()).max(64).optional(),
+    isPushEnabled: z.boolean().optional(),
+    noCache: z.boolean().optional(),
+    dockerFilePath: z.string().min(1, 'dockerFilePath must not be empty').optional(),
+    target: z.string().min(1).optional(),
+    arguments: z.array(argument).max(256).optional(),
+    contextPath: z.string().min(1, 'contextPath must not be empty').optional(),
+    contextAccessToken: z.string().optional(),
+    taskFilePath: relativePath('taskFilePath').optional(),
+    valuesFilePath: relativePath('valuesFilePath').optional(),
+    encodedTaskContent: base64('encodedTaskContent').optional(),
+    encodedValuesContent: base64('encodedValuesContent').optional(),
+    values: z.array(taskValue).max(256).optional(),
+    baseImageDependencies: z.array(z.unknown()).optional(),
+  })
+  .strict();
+
 const sourceTrigger = z
   .object({
     name: z.string().regex(TRIGGER_NAME, 'a trigger name is 1–50 letters, digits, _ or -'),
@@ -134,7 +202,9 @@ const taskProperties = {
   logTemplate: z.string().optional(),
   isSystemTask: z.boolean().optional(),
   timeout: timeoutSchema,
-  step: z.discriminatedUnion('type', [dockerStep], { error: (i) => stepTypeProblem(i.input) }),
+  step: z.discriminatedUnion('type', [dockerStep, fileTaskStep, encodedTaskStep], {
+    error: (i) => stepTypeProblem(i.input),
+  }),
   trigger: trigger.default({ sourceTriggers: [], timerTriggers: [] }),
   credentials: z.unknown().optional(),
   provisioningState: z.string().optional(),
@@ -143,8 +213,6 @@ const taskProperties = {
 
 function stepTypeProblem(input: unknown): string {
   const type = (input as { type?: unknown } | undefined)?.type;
-  if (type === 'FileTask' || type === 'EncodedTask')
-    return `step type '${type}' is not supported by this version of Refit yet: use Docker`;
   return `step.type must be Docker, FileTask or EncodedTask${type === undefined ? '' : `, got ${JSON.stringify(type)}`}`;
 }
 
@@ -175,7 +243,7 @@ export const taskUpdateSchema = z
           .strict()
           .optional(),
         timeout: taskProperties.timeout.optional(),
-        step: dockerStep.partial({ contextPath: true, type: true }).optional(),
+        step: stepUpdate.optional(),
         trigger: trigger.partial().optional(),
         credentials: z.unknown().optional(),
         agentPoolName: z.string().optional(),

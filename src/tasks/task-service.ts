@@ -1,3 +1,4 @@
+import { checkEncodedTask } from '../runs/task-file-run';
 import { z } from 'zod';
 import type { Config } from '../config';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -20,8 +21,22 @@ import type {
 import type { RunService } from '../runs/run-service';
 import { buildArgValues, resolveImageNames, sealRunSecrets } from '../runs/schedule-run';
 import { open, seal } from '../storage/secret-box';
-import { taskResource, type DockerStep, type SourceTrigger, type Task, type TaskSecrets } from './task';
-import { isTaskName, taskCreateSchema, taskUpdateSchema, type TaskCreateBody } from './task-schema';
+import {
+  taskResource,
+  type DockerStep,
+  type SourceTrigger,
+  type Task,
+  type TaskFileStep,
+  type TaskSecrets,
+  type TaskStep,
+} from './task';
+import {
+  isTaskName,
+  taskCreateSchema,
+  taskUpdateSchema,
+  type TaskCreateBody,
+  type TaskUpdateBody,
+} from './task-schema';
 import { isWriteConflict, TaskStore, type StoredTask } from './task-store';
 
 /** What started a task's run. */
@@ -42,6 +57,8 @@ export interface StepOverrides {
   readonly file?: string | undefined;
   readonly target?: string | undefined;
   readonly arguments?: readonly { name: string; value: string; isSecret: boolean }[] | undefined;
+  /** Values of a FileTask or EncodedTask step (`refit task run --set`). */
+  readonly values?: readonly { name: string; value: string; isSecret: boolean }[] | undefined;
 }
 
 const taskRunRequestSchema = z
@@ -67,7 +84,13 @@ const taskRunRequestSchema = z
               .strict(),
           )
           .optional(),
-        values: z.array(z.unknown()).optional(),
+        values: z
+          .array(
+            z
+              .object({ name: z.string().min(1), value: z.string(), isSecret: z.boolean().default(false) })
+              .strict(),
+          )
+          .optional(),
         updateTriggerToken: z.string().optional(),
       })
       .strict()
@@ -98,24 +121,27 @@ export class TaskService {
    * reach the task before its first run (ACR needs a run first). Best effort: an unreadable context records nothing.
    */
   private async trackFromContext(task: Task, secrets: TaskSecrets): Promise<Task> {
+    // A multi-step task's dependencies are known from its first run (its build steps are scanned then).
+    const step = task.step;
+    if (step.type !== 'Docker') return task;
     const dir = await mkdtemp(join(tmpdir(), 'refit-scan-'));
     try {
       const context = await fetchSource(
         this.storage,
         {
-          location: task.step.contextPath,
+          location: step.contextPath,
           gitToken: secrets.contextAccessToken ?? Object.values(secrets.sourceTokens)[0],
         },
         dir,
         AbortSignal.timeout(60000),
         () => undefined,
       );
-      const text = await readFile(resolve(context, task.step.dockerFilePath), 'utf8');
-      const buildArgs = buildArgValues(task.step.arguments, secrets.arguments);
+      const text = await readFile(resolve(context, step.dockerFilePath), 'utf8');
+      const buildArgs = buildArgValues(step.arguments, secrets.arguments);
       const previous = task.baseImageDependencies ?? [];
       const sameImage = (a: RecordedDependency, b: RecordedDependency): boolean =>
         a.registry === b.registry && a.repository === b.repository && a.tag === b.tag;
-      const scanned: RecordedDependency[] = scanDockerfile(text, { buildArgs, target: task.step.target }).map(
+      const scanned: RecordedDependency[] = scanDockerfile(text, { buildArgs, target: step.target }).map(
         (d) => {
           const known = previous.find((p) => sameImage(p, { ...d, platformDigest: null }));
           return {
@@ -137,14 +163,7 @@ export class TaskService {
 
   private stepChanged(before: Task | undefined, after: Task): boolean {
     if (!before) return true;
-    const keyOf = (t: Task): string =>
-      JSON.stringify([
-        t.step.contextPath,
-        t.step.dockerFilePath,
-        t.step.target ?? null,
-        t.step.arguments,
-        t.platform,
-      ]);
+    const keyOf = (t: Task): string => JSON.stringify([t.step, t.platform]);
     return keyOf(before) !== keyOf(after);
   }
 
@@ -166,8 +185,27 @@ export class TaskService {
       throw new ValidationError(`task name '${name}' must be 5 to 50 letters, digits, _ or -`, 'taskName');
   }
 
-  private checkTask(task: Task): void {
-    resolveImageNames(task.step.imageNames, 'aa1', this.config.homeRegistry, new Date());
+  private async checkTask(task: Task, secrets: TaskSecrets): Promise<void> {
+    const step = task.step;
+    if (step.type === 'Docker')
+      resolveImageNames(step.imageNames, 'aa1', this.config.homeRegistry, new Date());
+    if (step.type === 'EncodedTask') {
+      try {
+        await checkEncodedTask(
+          step.encodedTaskContent ?? '',
+          step.encodedValuesContent,
+          step.values.map((v) => ({
+            name: v.name,
+            value: v.isSecret ? (secrets.arguments[v.name] ?? '') : (v.value ?? ''),
+          })),
+          this.config.homeRegistry,
+        );
+      } catch (err) {
+        if (err instanceof ValidationError)
+          throw new ValidationError(err.message, 'properties.step.encodedTaskContent');
+        throw err;
+      }
+    }
     if (task.platform.os === 'Windows')
       throw new ValidationError(
         "platform.os 'Windows' is not supported: Refit builds Linux images",
@@ -179,6 +217,65 @@ export class TaskService {
         throw new ValidationError(`two triggers are named '${t.name}'`, 'properties.trigger');
       names.add(t.name);
     }
+  }
+
+  /** The step without secret values, and those values by name (a secret left out keeps its previous value). */
+  private splitStep(
+    given: TaskCreateBody['properties']['step'],
+    previous: TaskSecrets,
+  ): { step: TaskStep; secretValues: Record<string, string> } {
+    const secretValues: Record<string, string> = {};
+    const field = given.type === 'Docker' ? 'arguments' : 'values';
+    const named = (given.type === 'Docker' ? given.arguments : given.values).map((a, i) => {
+      if (!a.isSecret) {
+        if (a.value === undefined)
+          throw new ValidationError(
+            `${given.type === 'Docker' ? 'argument' : 'value'} '${a.name}' needs a value`,
+            `properties.step.${field}[${i}].value`,
+          );
+        return { name: a.name, value: a.value, isSecret: false };
+      }
+      const value = a.value ?? previous.arguments[a.name];
+      if (value === undefined)
+        throw new ValidationError(
+          `secret ${given.type === 'Docker' ? 'argument' : 'value'} '${a.name}' needs a value`,
+          `properties.step.${field}[${i}].value`,
+        );
+      secretValues[a.name] = value;
+      return { name: a.name, isSecret: true };
+    });
+    if (given.type === 'Docker') {
+      const step: DockerStep = {
+        type: 'Docker',
+        imageNames: given.imageNames,
+        isPushEnabled: given.isPushEnabled,
+        noCache: given.noCache,
+        dockerFilePath: given.dockerFilePath,
+        ...(given.target ? { target: given.target } : {}),
+        arguments: named,
+        contextPath: given.contextPath,
+      };
+      return { step, secretValues };
+    }
+    const step: TaskFileStep =
+      given.type === 'FileTask'
+        ? {
+            type: 'FileTask',
+            contextPath: given.contextPath,
+            taskFilePath: given.taskFilePath,
+            ...(given.valuesFilePath ? { valuesFilePath: given.valuesFilePath } : {}),
+            values: named,
+          }
+        : {
+            type: 'EncodedTask',
+            ...(given.contextPath && given.contextPath !== '/dev/null'
+              ? { contextPath: given.contextPath }
+              : {}),
+            encodedTaskContent: given.encodedTaskContent,
+            ...(given.encodedValuesContent ? { encodedValuesContent: given.encodedValuesContent } : {}),
+            values: named,
+          };
+    return { step, secretValues };
   }
 
   /**
@@ -194,25 +291,7 @@ export class TaskService {
     previousDependencies?: Task['baseImageDependencies'],
   ): { task: Task; secrets: TaskSecrets } {
     const p = body.properties;
-    const args: Record<string, string> = {};
-    const stepArgs = p.step.arguments.map((a, i) => {
-      if (!a.isSecret) {
-        if (a.value === undefined)
-          throw new ValidationError(
-            `argument '${a.name}' needs a value`,
-            `properties.step.arguments[${i}].value`,
-          );
-        return { name: a.name, value: a.value, isSecret: false };
-      }
-      const value = a.value ?? previous.arguments[a.name];
-      if (value === undefined)
-        throw new ValidationError(
-          `secret argument '${a.name}' needs a value`,
-          `properties.step.arguments[${i}].value`,
-        );
-      args[a.name] = value;
-      return { name: a.name, isSecret: true };
-    });
+    const { step, secretValues: args } = this.splitStep(p.step, previous);
     const sourceTokens: Record<string, string> = {};
     const sourceTriggers: SourceTrigger[] = p.trigger.sourceTriggers.map((t) => {
       const auth = t.sourceRepository.sourceControlAuthProperties;
@@ -230,16 +309,6 @@ export class TaskService {
         status: t.status,
       };
     });
-    const step: DockerStep = {
-      type: 'Docker',
-      imageNames: p.step.imageNames,
-      isPushEnabled: p.step.isPushEnabled,
-      noCache: p.step.noCache,
-      dockerFilePath: p.step.dockerFilePath,
-      ...(p.step.target ? { target: p.step.target } : {}),
-      arguments: stepArgs,
-      contextPath: p.step.contextPath,
-    };
     const contextAccessToken = p.step.contextAccessToken ?? previous.contextAccessToken;
     const now = new Date().toISOString();
     const task: Task = {
@@ -271,7 +340,6 @@ export class TaskService {
         ]),
       ),
     };
-    this.checkTask(task);
     return {
       task,
       secrets: { arguments: args, sourceTokens, ...(contextAccessToken ? { contextAccessToken } : {}) },
@@ -307,6 +375,7 @@ export class TaskService {
         existing?.task.baseImageDependencies,
       );
       const secrets = split.secrets;
+      await this.checkTask(split.task, secrets);
       const task = this.stepChanged(existing?.task, split.task)
         ? await this.trackFromContext(split.task, secrets)
         : split.task;
@@ -335,40 +404,13 @@ export class TaskService {
       const existing = await this.store.get(name);
       const current = existing.task;
       const pp = patch.properties;
-      const mergeByName = <T extends { name: string }>(
-        base: readonly T[],
-        changes: readonly T[] | undefined,
-      ): T[] => {
-        const out = [...base];
-        for (const change of changes ?? []) {
-          const i = out.findIndex((x) => x.name === change.name);
-          if (i >= 0) out[i] = change;
-          else out.push(change);
-        }
-        return out;
-      };
       const merged: TaskCreateBody = {
         properties: {
           status: pp.status ?? current.status,
           platform: pp.platform ?? current.platform,
           agentConfiguration: pp.agentConfiguration ?? current.agentConfiguration,
           timeout: pp.timeout ?? current.timeout,
-          step: {
-            type: 'Docker',
-            imageNames: [...(pp.step?.imageNames ?? current.step.imageNames)],
-            isPushEnabled: pp.step?.isPushEnabled ?? current.step.isPushEnabled,
-            noCache: pp.step?.noCache ?? current.step.noCache,
-            dockerFilePath: pp.step?.dockerFilePath ?? current.step.dockerFilePath,
-            ...((pp.step?.target ?? current.step.target)
-              ? { target: pp.step?.target ?? current.step.target }
-              : {}),
-            arguments: mergeByName(
-              current.step.arguments.map((a) => ({ ...a })),
-              pp.step?.arguments,
-            ),
-            contextPath: pp.step?.contextPath ?? current.step.contextPath,
-            ...(pp.step?.contextAccessToken ? { contextAccessToken: pp.step.contextAccessToken } : {}),
-          },
+          step: mergeStep(current.step, pp.step),
           trigger: {
             sourceTriggers: mergeByName<TaskCreateBody['properties']['trigger']['sourceTriggers'][number]>(
               current.trigger.sourceTriggers.map((t) => ({
@@ -397,6 +439,7 @@ export class TaskService {
         current.baseImageDependencies,
       );
       const secrets = split.secrets;
+      await this.checkTask(split.task, secrets);
       const task = this.stepChanged(current, split.task)
         ? await this.trackFromContext(split.task, secrets)
         : split.task;
@@ -428,13 +471,18 @@ export class TaskService {
     const index = this.index;
     if (!run.taskName || !run.baseImageDependencies) return;
     const current = run.baseImageDependencies;
+    // What a multi-step task pushes is only known from its runs: kept so that its own pushes never trigger it.
+    const outputImages =
+      run.spec.kind === 'TaskFile'
+        ? run.outputImages.map((o) => `${o.registry}/${o.repository}${o.tag ? `:${o.tag}` : ''}`)
+        : undefined;
     for (;;) {
       const stored = await this.store.find(run.taskName);
       if (!stored) return;
       const previous = stored.task.baseImageDependencies ?? [];
       try {
         await this.store.put(
-          { ...stored.task, baseImageDependencies: current },
+          { ...stored.task, baseImageDependencies: current, ...(outputImages ? { outputImages } : {}) },
           stored.sealedSecrets,
           { location: stored.location, tags: stored.tags },
           stored.etag,
@@ -486,6 +534,7 @@ export class TaskService {
         file: o?.file,
         target: o?.target,
         arguments: o?.arguments,
+        values: o?.values,
       },
       request.isArchiveEnabled,
     );
@@ -527,37 +576,74 @@ export class TaskService {
     isArchiveEnabled = false,
   ): Promise<Run> {
     const { task } = stored;
+    const step = task.step;
     const secrets = this.openSecrets(stored.sealedSecrets);
     const runId = await this.runs.nextRunId();
     const now = new Date();
-    const args = new Map<string, { name: string; value?: string; isSecret: boolean }>(
-      task.step.arguments.map((a) => [a.name, a]),
+    // Build arguments (Docker) or values (task files), overridden by name; secret ones sealed with the run.
+    const named = new Map<string, { name: string; value?: string; isSecret: boolean }>(
+      (step.type === 'Docker' ? step.arguments : step.values).map((a) => [a.name, a]),
     );
-    const runArgs: Record<string, string> = { ...secrets.arguments };
-    for (const a of overrides.arguments ?? []) {
-      args.set(a.name, a.isSecret ? { name: a.name, isSecret: true } : a);
-      if (a.isSecret) runArgs[a.name] = a.value;
-      else delete runArgs[a.name];
+    const secretValues: Record<string, string> = { ...secrets.arguments };
+    for (const a of [...(overrides.arguments ?? []), ...(overrides.values ?? [])]) {
+      named.set(a.name, a.isSecret ? { name: a.name, isSecret: true } : a);
+      if (a.isSecret) secretValues[a.name] = a.value;
+      else delete secretValues[a.name];
     }
-    let sourceLocation = overrides.contextPath ?? task.step.contextPath;
+    const plain = [...named.values()].map((a) =>
+      a.isSecret ? { name: a.name, isSecret: true } : { name: a.name, isSecret: false, value: a.value ?? '' },
+    );
+    let sourceLocation = overrides.contextPath ?? step.contextPath;
+    if (sourceLocation === '/dev/null') sourceLocation = undefined;
     let commit: string | undefined;
     let gitToken = secrets.contextAccessToken;
-    if (cause.kind === 'source') {
+    if (cause.kind === 'source' && sourceLocation) {
       gitToken ??= secrets.sourceTokens[cause.triggerName];
       commit = cause.descriptor.commitId;
       sourceLocation = sourceLocation.includes('#')
         ? sourceLocation
         : `${sourceLocation}#${cause.descriptor.branchName}`;
       if (cause.descriptor.eventType === 'pullrequest')
-        sourceLocation = `${cause.cloneUrl}#${cause.descriptor.branchName}${folderOf(task.step.contextPath)}`;
+        sourceLocation = `${cause.cloneUrl}#${cause.descriptor.branchName}${folderOf(step.contextPath ?? '')}`;
     }
     gitToken ??= Object.values(secrets.sourceTokens)[0];
-    const runSecrets: RunSecrets = { arguments: runArgs, ...(gitToken ? { gitToken } : {}) };
+    const runSecrets: RunSecrets =
+      step.type === 'Docker'
+        ? { arguments: secretValues, ...(gitToken ? { gitToken } : {}) }
+        : { arguments: {}, values: secretValues, ...(gitToken ? { gitToken } : {}) };
+    let spec: Run['spec'];
+    if (step.type === 'Docker') {
+      if (!sourceLocation) throw new ValidationError('a Docker step needs a context', 'contextPath');
+      spec = {
+        kind: 'DockerBuild',
+        sourceLocation,
+        dockerFilePath: overrides.file ?? step.dockerFilePath,
+        imageNames: resolveImageNames(step.imageNames, runId, this.config.homeRegistry, now),
+        isPushEnabled: step.isPushEnabled && step.imageNames.length > 0,
+        noCache: step.noCache,
+        target: overrides.target ?? step.target,
+        arguments: plain,
+        ...(commit ? { commit } : {}),
+      };
+    } else {
+      const taskFilePath = overrides.file ?? step.taskFilePath;
+      spec = {
+        kind: 'TaskFile',
+        sourceLocation,
+        ...(step.type === 'FileTask' || overrides.file
+          ? { taskFilePath: taskFilePath ?? 'acb.yaml' }
+          : { encodedTaskContent: step.encodedTaskContent ?? '' }),
+        ...(step.valuesFilePath ? { valuesFilePath: step.valuesFilePath } : {}),
+        ...(step.encodedValuesContent ? { encodedValuesContent: step.encodedValuesContent } : {}),
+        values: plain,
+        ...(commit ? { commit } : {}),
+      };
+    }
     const time = now.toISOString();
     const run: Run = {
       runId,
       status: 'Queued',
-      runType: 'AutoBuild',
+      runType: step.type === 'Docker' ? 'AutoBuild' : 'AutoRun',
       taskName: task.name,
       createTime: time,
       startTime: undefined,
@@ -569,21 +655,7 @@ export class TaskService {
       timeout: task.timeout,
       outputImages: [],
       runErrorMessage: undefined,
-      spec: {
-        kind: 'DockerBuild',
-        sourceLocation,
-        dockerFilePath: overrides.file ?? task.step.dockerFilePath,
-        imageNames: resolveImageNames(task.step.imageNames, runId, this.config.homeRegistry, now),
-        isPushEnabled: task.step.isPushEnabled && task.step.imageNames.length > 0,
-        noCache: task.step.noCache,
-        target: overrides.target ?? task.step.target,
-        arguments: [...args.values()].map((a) =>
-          a.isSecret
-            ? { name: a.name, isSecret: true }
-            : { name: a.name, isSecret: false, value: a.value ?? '' },
-        ),
-        ...(commit ? { commit } : {}),
-      },
+      spec,
       sealedSecrets: sealRunSecrets(this.config.secretKey, runSecrets),
       ...(cause.kind === 'source' ? { sourceTrigger: cause.descriptor } : {}),
       ...(cause.kind === 'timer' ? { timerTrigger: cause.descriptor } : {}),
@@ -591,6 +663,63 @@ export class TaskService {
     };
     return this.runs.enqueue(run);
   }
+}
+
+type CreateStep = TaskCreateBody['properties']['step'];
+type UpdateStep = NonNullable<TaskUpdateBody['properties']['step']>;
+
+/** Merges `a` into `b` by name: a change replaces the entry of its name, a new name is appended. */
+function mergeByName<T extends { name: string }>(base: readonly T[], changes: readonly T[] | undefined): T[] {
+  const out = [...base];
+  for (const change of changes ?? []) {
+    const i = out.findIndex((x) => x.name === change.name);
+    if (i >= 0) out[i] = change;
+    else out.push(change);
+  }
+  return out;
+}
+
+/**
+ * A Tasks_Update's step merged into the task's: properties given replace, arguments and values merge by name. A new
+ * type starts from the given properties alone (and is checked as a whole, so a missing one is a 400).
+ */
+function mergeStep(current: TaskStep, patch: UpdateStep | undefined): CreateStep {
+  const type = patch?.type ?? current.type;
+  const same = type === current.type;
+  const given = <K extends keyof UpdateStep>(k: K): UpdateStep[K] | undefined => patch?.[k];
+  const merged: Record<string, unknown> = { type };
+  const contextPath = given('contextPath') ?? (same ? current.contextPath : undefined);
+  if (contextPath !== undefined) merged.contextPath = contextPath;
+  if (patch?.contextAccessToken) merged.contextAccessToken = patch.contextAccessToken;
+  if (type === 'Docker') {
+    const cur = same && current.type === 'Docker' ? current : undefined;
+    merged.imageNames = [...(given('imageNames') ?? cur?.imageNames ?? [])];
+    merged.isPushEnabled = given('isPushEnabled') ?? cur?.isPushEnabled ?? true;
+    merged.noCache = given('noCache') ?? cur?.noCache ?? false;
+    merged.dockerFilePath = given('dockerFilePath') ?? cur?.dockerFilePath ?? 'Dockerfile';
+    const target = given('target') ?? cur?.target;
+    if (target) merged.target = target;
+    merged.arguments = mergeByName(
+      (cur?.arguments ?? []).map((a) => ({ ...a })),
+      given('arguments'),
+    );
+  } else {
+    const cur = same && current.type !== 'Docker' ? current : undefined;
+    for (const k of [
+      'taskFilePath',
+      'valuesFilePath',
+      'encodedTaskContent',
+      'encodedValuesContent',
+    ] as const) {
+      const v = given(k) ?? cur?.[k];
+      if (v !== undefined) merged[k] = v;
+    }
+    merged.values = mergeByName(
+      (cur?.values ?? []).map((v) => ({ ...v })),
+      given('values'),
+    );
+  }
+  return parseWith(taskCreateSchema.shape.properties.shape.step, merged, 'properties.step') as CreateStep;
 }
 
 function folderOf(contextPath: string): string {

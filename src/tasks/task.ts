@@ -47,6 +47,24 @@ export interface DockerStep {
   readonly contextPath: string;
 }
 
+/**
+ * A multi-step step: an acb.yaml in the context (FileTask) or the file itself, base64 (EncodedTask). Secret values
+ * are sealed apart (with the task's secrets, by value name).
+ */
+export interface TaskFileStep {
+  readonly type: 'FileTask' | 'EncodedTask';
+  /** The context the steps run in; none for a task that needs no source. */
+  readonly contextPath?: string;
+  readonly taskFilePath?: string;
+  readonly valuesFilePath?: string;
+  readonly encodedTaskContent?: string;
+  readonly encodedValuesContent?: string;
+  readonly values: readonly { readonly name: string; readonly value?: string; readonly isSecret: boolean }[];
+}
+
+/** A task's step: a Docker build, or a multi-step task file. */
+export type TaskStep = DockerStep | TaskFileStep;
+
 /** A task as Refit keeps it (no secret values). */
 export interface Task {
   readonly name: string;
@@ -54,7 +72,7 @@ export interface Task {
   readonly platform: Platform;
   readonly agentConfiguration: { readonly cpu: number };
   readonly timeout: number;
-  readonly step: DockerStep;
+  readonly step: TaskStep;
   readonly trigger: {
     readonly sourceTriggers: readonly SourceTrigger[];
     readonly timerTriggers: readonly TimerTrigger[];
@@ -63,13 +81,15 @@ export interface Task {
   readonly creationDate: string;
   /** The base images the task was last built from (or found by scanning its Dockerfile), with their digests. */
   readonly baseImageDependencies?: readonly RecordedDependency[];
+  /** What the last successful run of a multi-step task pushed (a Docker task's outputs are its imageNames). */
+  readonly outputImages?: readonly string[];
   /** When each timer was last added or changed: occurrences before it never fire. */
   readonly timerSince: Readonly<Record<string, string>>;
 }
 
 /** The secret values of a task, sealed together. */
 export interface TaskSecrets {
-  /** Secret build-argument values by argument name. */
+  /** Secret build-argument values by argument name (secret task values, for a FileTask or EncodedTask). */
   readonly arguments: Readonly<Record<string, string>>;
   /** The git access token of the context (step.contextAccessToken). */
   readonly contextAccessToken?: string;
@@ -92,12 +112,19 @@ export function taskResource(task: Task): Record<string, unknown> {
       platform: task.platform,
       agentConfiguration: task.agentConfiguration,
       timeout: task.timeout,
-      step: {
-        ...task.step,
-        // A secret argument shows that it is set (isSecret, no value); its value is never returned.
-        arguments: task.step.arguments.map((a) => (a.isSecret ? { name: a.name, isSecret: true } : a)),
-        baseImageDependencies: task.baseImageDependencies ?? [],
-      },
+      step:
+        task.step.type === 'Docker'
+          ? {
+              ...task.step,
+              // A secret argument shows that it is set (isSecret, no value); its value is never returned.
+              arguments: task.step.arguments.map((a) => (a.isSecret ? { name: a.name, isSecret: true } : a)),
+              baseImageDependencies: task.baseImageDependencies ?? [],
+            }
+          : {
+              ...task.step,
+              values: task.step.values.map((v) => (v.isSecret ? { name: v.name, isSecret: true } : v)),
+              baseImageDependencies: task.baseImageDependencies ?? [],
+            },
       trigger: task.trigger,
     },
   };

@@ -168,7 +168,7 @@ export async function handleImagePush(
       return skip(task.name, 'a BuildTime dependency, and the trigger type is Runtime');
     }
     if (task.status === 'Disabled') return skip(task.name, 'the task is disabled');
-    const outputs = task.step.imageNames
+    const outputs = (task.step.type === 'Docker' ? task.step.imageNames : (task.outputImages ?? []))
       .filter((n) => !n.includes('{{'))
       .map((n) => deps.index.key(parseImageReference(n, { defaultRegistry: deps.homeRegistry })));
     if (outputs.includes(image)) return skip(task.name, "the image is the task's own output (a loop)");

@@ -26,7 +26,7 @@ describe('task-schema', () => {
   describe('taskCreateSchema', () => {
     it("accepts ACR's TasksCreate example as it is", () => {
       const task = parseWith(taskCreateSchema, acrExample);
-      expect(task.properties.step.arguments).toHaveLength(2);
+      expect(task.properties.step.type === 'Docker' && task.properties.step.arguments).toHaveLength(2);
       expect(
         task.properties.trigger.sourceTriggers[0]!.sourceRepository.sourceControlAuthProperties?.token,
       ).toBe('xxxxx');
@@ -63,9 +63,19 @@ describe('task-schema', () => {
       ],
       [withProps({ status: 'Paused' }), 'properties.status', "'Paused' is not a status"],
       [
-        withProps({ step: { type: 'FileTask', taskFilePath: 'acb.yaml', contextPath: 'x' } }),
-        'properties.step.type',
-        "step type 'FileTask' is not supported",
+        withProps({ step: { type: 'FileTask', taskFilePath: '../acb.yaml', contextPath: 'x' } }),
+        'properties.step.taskFilePath',
+        'taskFilePath must be a relative path inside the context',
+      ],
+      [
+        withProps({ step: { type: 'FileTask', contextPath: 'x' } }),
+        'properties.step.taskFilePath',
+        'required',
+      ],
+      [
+        withProps({ step: { type: 'EncodedTask', encodedTaskContent: 'not base64!' } }),
+        'properties.step.encodedTaskContent',
+        'encodedTaskContent must be base64',
       ],
       [
         withProps({ step: { type: 'Shell', contextPath: 'x' } }),
