@@ -719,7 +719,7 @@ function mergeStep(current: TaskStep, patch: UpdateStep | undefined): CreateStep
       given('values'),
     );
   }
-  return parseWith(taskCreateSchema.shape.properties.shape.step, merged, 'properties.step') as CreateStep;
+  return parseWith(taskCreateSchema.shape.properties.shape.step, merged, 'properties.step');
 }
 
 function folderOf(contextPath: string): string {
