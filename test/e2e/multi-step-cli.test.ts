@@ -131,8 +131,10 @@ describe('refit run: multi-step task files (e2e)', () => {
 
   describe('--dry-run', () => {
     it('prints the step graph without running anything', async () => {
-      const before = (await call('GET', '/runs?$top=1')).body.value[0]?.name;
-      const result = await refit(['run', '--dry-run', 'examples/multi-step/parallel']);
+      // No server at all: a dry run never queues anything.
+      const result = await refit(['run', '--dry-run', 'examples/multi-step/parallel'], {
+        REFIT_URL: 'http://127.0.0.1:9',
+      });
       expect(result.code).toBe(0);
       const graph = JSON.parse(result.stdout);
       expect(graph.steps.map((s: any) => [s.id, s.when])).toEqual([
@@ -145,7 +147,6 @@ describe('refit run: multi-step task files (e2e)', () => {
       ]);
       expect(graph.steps[0].build).toMatch(/^-t \S+\/multistep\/ice:vanilla-dryrun /);
       expect(graph.steps[5].push).toHaveLength(2);
-      expect((await call('GET', '/runs?$top=1')).body.value[0]?.name).toBe(before);
     });
 
     it.each([
@@ -170,8 +171,7 @@ describe('refit run: multi-step task files (e2e)', () => {
     });
   });
 
-  it('answers an invalid encoded task with 400 naming the step, and queues nothing', async () => {
-    const before = (await call('GET', '/runs?$top=1')).body.value[0]?.name;
+  it('answers an invalid encoded task with 400 naming the step', async () => {
     const res = await call('POST', '/scheduleRun', {
       type: 'EncodedTaskRunRequest',
       encodedTaskContent: Buffer.from('steps:\n- id: a\n  cmd: x\n  retries: -1\n').toString('base64'),
@@ -180,6 +180,5 @@ describe('refit run: multi-step task files (e2e)', () => {
     expect(res.status).toBe(400);
     expect(res.body.error).toMatchObject({ target: 'encodedTaskContent' });
     expect(res.body.error.message).toContain('steps[0] (a): step must specify retries >= 0');
-    expect((await call('GET', '/runs?$top=1')).body.value[0]?.name).toBe(before);
   });
 });
