@@ -17,6 +17,17 @@ export function keyValue(entry: string, flag: string): { name: string; value: st
   return { name, value };
 }
 
+/**
+ * `--set NAME[=VALUE]` / `--set-secret`: split on the first `=` (`b===ll` is b = `==ll`); without `=` the value is
+ * empty (az: no environment fallback for task values).
+ */
+export function setValue(entry: string, flag: string): { name: string; value: string } {
+  const eq = entry.indexOf('=');
+  const name = eq < 0 ? entry : entry.slice(0, eq);
+  if (!name) throw new CliError(`${flag} '${entry}' has no name: use NAME=VALUE`);
+  return { name, value: eq < 0 ? '' : entry.slice(eq + 1) };
+}
+
 /** `OS[/ARCH[/VARIANT]]` as az takes --platform. */
 export function parsePlatform(text: string): { os: string; architecture: string; variant?: string } {
   const [os, architecture = 'amd64', variant] = text.split('/');

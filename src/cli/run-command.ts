@@ -6,7 +6,7 @@ import { loadTaskFile } from '../acb/task-file';
 import type { Platform } from '../runs/run';
 import { platformSchema } from '../runs/schedule-run';
 import { parseValuesFile, templateData } from '../runs/task-file-run';
-import { collect, keyValue, parsePlatform, print } from './args';
+import { collect, parsePlatform, print, setValue } from './args';
 import { CliError, type RefitClient } from './client';
 import type { RunResource } from './format';
 import { finishedCode, isRemoteSource, streamRun, uploadSource } from './run-stream';
@@ -105,8 +105,8 @@ async function run(client: RefitClient, source: string, opts: RunOptions): Promi
     );
   const timeout = intOption(opts.timeout, '--timeout');
   const values = [
-    ...opts.set.map((s) => ({ ...keyValue(s, '--set'), isSecret: false })),
-    ...opts.setSecret.map((s) => ({ ...keyValue(s, '--set-secret'), isSecret: true })),
+    ...opts.set.map((s) => ({ ...setValue(s, '--set'), isSecret: false })),
+    ...opts.setSecret.map((s) => ({ ...setValue(s, '--set-secret'), isSecret: true })),
   ];
   const noSource = source === '/dev/null';
   const file = opts.file ?? 'acb.yaml';

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { cmdTaskFile } from './run-command';
 import { isGitSource } from '../runs/schedule-run';
-import { collect, keyValue, outputOption, parsePlatform, print } from './args';
+import { collect, keyValue, outputOption, parsePlatform, print, setValue } from './args';
 import { CliError, type RefitClient } from './client';
 import { table, tsv } from './format';
 
@@ -108,8 +108,8 @@ const TASK_FILE = /\.(ya?ml|toml|json|sh|bash|zsh|ps1|ps|cmd|bat|ts|js|php|py|rb
 
 function taskValues(opts: TaskOptions): { name: string; value: string; isSecret: boolean }[] {
   return [
-    ...opts.set.map((a) => ({ ...keyValue(a, '--set'), isSecret: false })),
-    ...opts.setSecret.map((a) => ({ ...keyValue(a, '--set-secret'), isSecret: true })),
+    ...opts.set.map((a) => ({ ...setValue(a, '--set'), isSecret: false })),
+    ...opts.setSecret.map((a) => ({ ...setValue(a, '--set-secret'), isSecret: true })),
   ];
 }
 
@@ -430,7 +430,7 @@ export function addTaskCommands(
             ? { arguments: args({ arg: opts.arg, secretArg: opts.secretArg } as TaskOptions) }
             : {}),
           ...(opts.set.length
-            ? { values: opts.set.map((s) => ({ ...keyValue(s, '--set'), isSecret: false })) }
+            ? { values: opts.set.map((s) => ({ ...setValue(s, '--set'), isSecret: false })) }
             : {}),
         };
         const run = await client.json<{ properties: { runId: string } }>('POST', '/scheduleRun', {

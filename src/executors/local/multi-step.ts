@@ -1,6 +1,5 @@
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, posix, relative, resolve } from 'node:path';
-import { parse as shellParse } from 'shell-quote';
 import { IMAGE_ALIASES } from '../../acb/aliases';
 import { AcbError } from '../../acb/errors';
 import { runGraph, type AttemptResult } from '../../acb/runner';
@@ -86,14 +85,46 @@ export function display(words: readonly string[]): string {
   return words.map((w) => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
 
-/** Splits a command line as a shell would (quotes, escapes), keeping `$` and operators literal. */
+/**
+ * Splits a command line into words as a POSIX shell would quote them: single quotes, double quotes (where `\\`
+ * escapes `"`, `\\`, `$` and a backtick), backslash escapes, whitespace between words. Nothing is expanded and
+ * no operator or comment is special (acb hands the line to a container, not to a shell).
+ */
 export function splitWords(line: string): string[] {
-  return shellParse(line, (key) => `$${key}`).map((w) => {
-    if (typeof w === 'string') return w;
-    if ('op' in w && w.op === 'glob') return w.pattern;
-    if ('op' in w) return w.op;
-    return w.comment;
-  });
+  const words: string[] = [];
+  let word = '';
+  let inWord = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (c === "'") {
+      const end = line.indexOf("'", i + 1);
+      if (end < 0) throw new AcbError(`unterminated ' in: ${line}`);
+      word += line.slice(i + 1, end);
+      inWord = true;
+      i = end;
+    } else if (c === '"') {
+      inWord = true;
+      let j = i + 1;
+      for (; j < line.length && line[j] !== '"'; j++) {
+        if (line[j] === '\\' && '"\\$`'.includes(line[j + 1] ?? '')) j++;
+        word += line[j];
+      }
+      if (j >= line.length) throw new AcbError(`unterminated " in: ${line}`);
+      i = j;
+    } else if (c === '\\' && i + 1 < line.length) {
+      word += line[++i];
+      inWord = true;
+    } else if (/\s/.test(c)) {
+      if (inWord) words.push(word);
+      word = '';
+      inWord = false;
+    } else {
+      word += c;
+      inWord = true;
+    }
+  }
+  if (inWord) words.push(word);
+  return words;
 }
 
 /** The parts of a docker build command line a build step needs to know. */

@@ -281,4 +281,38 @@ describe('rendering', () => {
     const file = 'version: v1.1.0\nalias:\n  directive: "&"\nsteps:\n- cmd: echo &ID $ID\n';
     expect((await loadTaskFile(file, { data })).steps[0]!.cmd).toBe('echo cf12 $ID');
   });
+
+  it('renders .Values in id and when (acb templating/testdata/caching)', async () => {
+    const file = [
+      'steps:',
+      '  - id: "{{.Values.pullStep}}"',
+      '    cmd: docker pull x',
+      '  - id: build',
+      '    build: .',
+      '    when: ["{{.Values.pullStep}}"]',
+      '',
+    ].join('\n');
+    const task = await loadTaskFile(file, { data: { ...data, Values: { pullStep: 'pull-base' } } });
+    expect(task.steps.map((x) => [x.id, x.dependsOn])).toEqual([
+      ['pull-base', []],
+      ['build', ['pull-base']],
+    ]);
+  });
+
+  it('renders .Run fields and pipes as the thames case does; an unknown field is empty', async () => {
+    const file =
+      'steps:\n  - cmd: echo {{.Run.ID | upper}} {{.Run.Commit | lower}} [{{.Run.Tag}}] {{.Run.Branch}}\n';
+    const task = await loadTaskFile(file, {
+      data: { Run: { ...data.Run, Commit: 'ABC123', Branch: 'main' }, Values: {} },
+    });
+    expect(task.steps[0]!.cmd).toBe('echo CF12 abc123 [] main');
+  });
+
+  it('reads nested and list values (the curie case)', async () => {
+    const file = 'steps:\n  - cmd: echo {{.Values.born.year}} {{.Values.awards | toJson}}\n';
+    const task = await loadTaskFile(file, {
+      data: { ...data, Values: { born: { year: 1867 }, awards: ['Nobel Physics', 'Nobel Chemistry'] } },
+    });
+    expect(task.steps[0]!.cmd).toBe('echo 1867 ["Nobel Physics","Nobel Chemistry"]');
+  });
 });
