@@ -259,6 +259,7 @@ export function parseRenderedTask(rendered: string): AcbTask {
   const env = taskEnv(root.env);
   const taskWorkdir = optionalString(root.workingDirectory, 'workingDirectory') ?? '';
   const secrets = parseSecrets(root.secrets);
+  checkNetworks(root.networks);
   const volumes = parseVolumes(root.volumes);
 
   if (root.steps === undefined || root.steps === null) throw new AcbError('the task file has no steps');
@@ -410,6 +411,16 @@ function parseSecrets(value: unknown): AcbTask['secrets'] {
     if (clientID && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(clientID))
       throw new AcbError(`secrets[${i}] (${id}): msi client ID is not a valid guid`);
     return { id, ...(keyvault ? { keyvault } : {}), ...(clientID ? { clientID } : {}) };
+  });
+}
+
+/** `networks:` are checked as acb does; locally every step shares the host's network, so they change nothing. */
+function checkNetworks(value: unknown): void {
+  if (value === undefined || value === null) return;
+  if (!Array.isArray(value)) throw new AcbError('networks must be a list');
+  value.forEach((n, i) => {
+    if (!isDict(n) || !optionalString(n.name, `networks[${i}].name`))
+      throw new AcbError(`networks[${i}]: name must be specified`);
   });
 }
 

@@ -28,6 +28,14 @@ export function setValue(entry: string, flag: string): { name: string; value: st
   return { name, value: eq < 0 ? '' : entry.slice(eq + 1) };
 }
 
+/** A whole-number option (seconds, CPUs), or undefined when not given. */
+export function intOption(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n)) throw new CliError(`${flag} must be a whole number, got '${value}'`);
+  return n;
+}
+
 /** `OS[/ARCH[/VARIANT]]` as az takes --platform. */
 export function parsePlatform(text: string): { os: string; architecture: string; variant?: string } {
   const [os, architecture = 'amd64', variant] = text.split('/');

@@ -6,7 +6,7 @@ import { loadTaskFile } from '../acb/task-file';
 import type { Platform } from '../runs/run';
 import { platformSchema } from '../runs/schedule-run';
 import { parseValuesFile, templateData } from '../runs/task-file-run';
-import { collect, parsePlatform, print, setValue } from './args';
+import { collect, intOption, parsePlatform, print, setValue } from './args';
 import { CliError, type RefitClient } from './client';
 import type { RunResource } from './format';
 import { finishedCode, isRemoteSource, streamRun, uploadSource } from './run-stream';
@@ -44,13 +44,6 @@ async function readLocal(path: string, what: string): Promise<string> {
   return readFile(path, 'utf8').catch(() => {
     throw new CliError(`${what} '${path}' was not found`);
   });
-}
-
-function intOption(text: string | undefined, flag: string): number | undefined {
-  if (text === undefined) return undefined;
-  const n = Number(text);
-  if (!Number.isInteger(n)) throw new CliError(`${flag} '${text}' must be whole seconds`);
-  return n;
 }
 
 /**

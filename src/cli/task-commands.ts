@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { cmdTaskFile } from './run-command';
 import { isGitSource } from '../runs/schedule-run';
-import { collect, keyValue, outputOption, parsePlatform, print, setValue } from './args';
+import { collect, intOption, keyValue, outputOption, parsePlatform, print, setValue } from './args';
 import { CliError, type RefitClient } from './client';
 import { table, tsv } from './format';
 
@@ -87,13 +87,6 @@ interface TaskOptions {
   target?: string;
   push?: boolean;
   cache?: boolean;
-}
-
-function intOption(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n)) throw new CliError(`${flag} must be a whole number, got '${value}'`);
-  return n;
 }
 
 function args(opts: TaskOptions): { name: string; value: string; isSecret: boolean }[] {

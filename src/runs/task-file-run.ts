@@ -38,19 +38,21 @@ const valueSchema = z
   })
   .strict();
 
-const base64 = (field: string) =>
+/** A base64 field (an encoded task or values file). */
+export const base64 = (field: string) =>
   z
     .string()
     .min(1, `${field} must not be empty`)
     .refine((s) => /^[A-Za-z0-9+/\s]*={0,2}\s*$/.test(s), `${field} must be base64`);
 
-const relativePath = (field: string) =>
+/** A path inside the source: relative, never climbing out of it. */
+export const relativePath = (field: string) =>
   z
     .string()
     .min(1, `${field} must not be empty`)
     .refine(
       (p) => !p.startsWith('/') && !p.split(/[\\/]/).includes('..'),
-      `${field} must be a relative path inside the source`,
+      `${field} must be a relative path inside the source (the context)`,
     );
 
 const runCommon = {

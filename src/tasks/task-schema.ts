@@ -1,6 +1,7 @@
 import { Cron } from 'croner';
 import { z } from 'zod';
 import { platformSchema, timeoutSchema } from '../runs/schedule-run';
+import { base64, relativePath } from '../runs/task-file-run';
 
 const TASK_NAME = /^[A-Za-z0-9_-]{5,50}$/;
 const TRIGGER_NAME = /^[A-Za-z0-9_-]{1,50}$/;
@@ -63,21 +64,6 @@ const taskValue = z
     isSecret: z.boolean().default(false),
   })
   .strict();
-
-const relativePath = (field: string) =>
-  z
-    .string()
-    .min(1, `${field} must not be empty`)
-    .refine(
-      (p) => !p.startsWith('/') && !p.split(/[\\/]/).includes('..'),
-      `${field} must be a relative path inside the context`,
-    );
-
-const base64 = (field: string) =>
-  z
-    .string()
-    .min(1, `${field} must not be empty`)
-    .refine((s) => /^[A-Za-z0-9+/\s]*={0,2}\s*$/.test(s), `${field} must be base64`);
 
 const fileTaskStep = z
   .object({

@@ -188,6 +188,23 @@ export function parseBuildCommand(line: string): BuildCommand {
   };
 }
 
+/** What a task asks for that buildah's chroot containers on this machine do not give, said once per step. */
+function localNotes(task: AcbTask): string[] {
+  const notes: string[] = [];
+  for (const step of task.steps) {
+    const at = `step ${step.id}`;
+    if (step.privileged) notes.push(`${at}: privileged has no effect here (chroot isolation)`);
+    if (step.network && step.network !== 'host')
+      notes.push(`${at}: network '${step.network}' is not created here; steps share the host's network`);
+    if (step.ports.length || step.expose.length)
+      notes.push(
+        `${at}: ports and expose have no effect here; a listening step is reachable on the host's network`,
+      );
+    if (step.isolation) notes.push(`${at}: isolation '${step.isolation}' is ignored (chroot isolation)`);
+  }
+  return notes;
+}
+
 /** Writes step output to the run's log one line at a time, each prefixed with the step ID. */
 class StepLog {
   private partial = '';
@@ -274,7 +291,7 @@ export class MultiStepRun {
     await mkdir(this.home, { recursive: true });
 
     const task = await this.load(commit, branch);
-    for (const w of task.warnings) this.log.line(`Warning: ${w}`);
+    for (const w of [...task.warnings, ...localNotes(task)]) this.log.line(`Warning: ${w}`);
     await this.writeVolumes(task);
     this.log.line(
       `The task has ${task.steps.length} step(s): ${task.steps.map((s) => `${s.id} (${s.type})`).join(', ')}`,

@@ -1,3 +1,4 @@
+import { loadTaskFile } from '../../../src/acb/task-file';
 import {
   expandAliases,
   mergeAliases,
@@ -57,5 +58,21 @@ describe('aliases (acb preprocessor cases)', () => {
     );
     expect(block).toBe('alias:\n  values:\n    a: b');
     expect(rest).toBe('version: v1.1.0\nsteps:\n- cmd: x\n');
+  });
+
+  it('expands a whole step body kept in an alias (Multiline Alias)', async () => {
+    const file = [
+      'version: v1.1.0',
+      'alias:',
+      '  values:',
+      '    greet: |',
+      '      cmd: hello-world',
+      '          env: [A=1]',
+      'steps:',
+      '  - $greet',
+      '',
+    ].join('\n');
+    const task = await loadTaskFile(file, { data: { Run: {}, Values: {} } });
+    expect(task.steps[0]).toMatchObject({ cmd: 'hello-world', env: ['A=1'] });
   });
 });

@@ -65,7 +65,7 @@ describe('task-schema', () => {
       [
         withProps({ step: { type: 'FileTask', taskFilePath: '../acb.yaml', contextPath: 'x' } }),
         'properties.step.taskFilePath',
-        'taskFilePath must be a relative path inside the context',
+        'taskFilePath must be a relative path inside the source',
       ],
       [
         withProps({ step: { type: 'FileTask', contextPath: 'x' } }),
