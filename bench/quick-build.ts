@@ -1,38 +1,16 @@
 // Benchmark: `refit build` of a small context against raw `buildah bud && buildah push` of the same context,
 // on the same machine, alternating, medians of N. Prints the ratio (goal: ≤ 1.3).
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { PROJECT_ROOT as ROOT, spawnStack, stopStack, waitHealthy } from '../src/local/child-stack';
+import { median, run, timed } from './util';
 
 const PORTS = { api: 17271, registry: 15200, azurite: 20200 };
 const REGISTRY = `127.0.0.1:${PORTS.registry}`;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const SETTLE_MS = 2000;
-
-function run(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: ROOT, env, stdio: 'ignore' });
-    child.on('error', reject);
-    child.on('close', (code) =>
-      code === 0 ? resolve() : reject(new Error(`${command} ${args.join(' ')} exited ${code}`)),
-    );
-  });
-}
-
-async function timed(fn: () => Promise<void>): Promise<number> {
-  const start = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - start) / 1e6;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 export async function quickBuildBench(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'refit-bench-'));

@@ -1,12 +1,14 @@
 // `npm run bench`: every benchmark, one after the other (BENCH=name runs one).
 import { baseImageBench } from './base-image';
 import { commitTriggerBench } from './commit-trigger';
+import { multiStepBench } from './multi-step';
 import { quickBuildBench } from './quick-build';
 
 const benches: Record<string, () => Promise<void>> = {
   'quick-build': quickBuildBench,
   'commit-trigger': commitTriggerBench,
   'base-image': baseImageBench,
+  'multi-step': multiStepBench,
 };
 
 async function main(): Promise<void> {

@@ -49,7 +49,7 @@ describe('multi-step tasks', () => {
       expect(run.status).toBe('Succeeded');
     };
     await buildBase('1');
-    git.commit('mstask', 'main', {
+    const sha = git.commit('mstask', 'main', {
       Dockerfile: `FROM ${registry()}/${baseRepo}:stable\nRUN echo "app on $VERSION" > /app\n`,
       'ci/acb.yaml': [
         'version: v1.1.0',
@@ -58,6 +58,8 @@ describe('multi-step tasks', () => {
         '    build: -t $Registry/mstask/app:$ID .',
         '  - id: check',
         '    cmd: $Registry/mstask/app:$ID cat /app',
+        '  - id: facts',
+        '    cmd: $Registry/refit/busybox:stable echo commit=$Commit branch=$Branch task={{.Run.TaskName}}',
         '  - id: push',
         '    push: [$Registry/mstask/app:$ID]',
         '',
@@ -80,6 +82,7 @@ describe('multi-step tasks', () => {
       expect.objectContaining({ repository: 'mstask/app', tag: manual.runId }),
     ]);
     expect(await log(manual.runId)).toContain('[check] app on 1');
+    expect(await log(manual.runId)).toContain(`[facts] commit=${sha} branch=main task=mstask-file`);
     expect((await call('GET', '/tasks/mstask-file')).body.properties.step.baseImageDependencies).toEqual([
       expect.objectContaining({ type: 'RunTime', repository: baseRepo, tag: 'stable' }),
     ]);

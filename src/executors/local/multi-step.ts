@@ -11,7 +11,7 @@ import type { RunLogWriter } from '../../runs/run-log';
 import { decode, parseValuesFile, templateData, type TaskFileSpec } from '../../runs/task-file-run';
 import type { Storage } from '../../storage/storage';
 import { runProcess } from './process';
-import { fetchSource } from './source';
+import { fetchSource, parseGitSource } from './source';
 
 /** Where the shared workspace is mounted in every cmd step, as in acb. */
 const WORKSPACE = '/workspace';
@@ -282,7 +282,12 @@ export class MultiStepRun {
         this.signal,
         (t) => this.log.line(t),
       );
-      if (isGitSource(spec.sourceLocation)) ({ commit, branch } = await this.gitFacts());
+      if (isGitSource(spec.sourceLocation)) {
+        ({ commit, branch } = await this.gitFacts());
+        // A checked-out commit leaves HEAD detached: the branch is the one the source names.
+        const ref = parseGitSource(spec.sourceLocation).ref;
+        if (!branch && ref && !/^[0-9a-f]{7,40}$/i.test(ref)) branch = ref;
+      }
     } else {
       this.workspace = join(this.workDir, 'workspace');
       await mkdir(this.workspace, { recursive: true });
