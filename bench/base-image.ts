@@ -12,17 +12,13 @@ import { join } from 'node:path';
 import { azuriteConnectionString, loadConfig } from '../src/config';
 import type { RecordedDependency } from '../src/dependencies/dependency-index';
 import { spawnStack, stopStack, waitHealthy } from '../src/local/child-stack';
+import { percentile } from './util';
 import { createRefit, type Refit } from '../src/refit';
 import type { Task } from '../src/tasks/task';
 
 const PORTS = { api: 17471, registry: 15400, azurite: 20400 };
 const API = `http://127.0.0.1:${PORTS.api}/api`;
 const REGISTRY = `127.0.0.1:${PORTS.registry}`;
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
 
 async function putBlob(repository: string, content: Buffer): Promise<string> {
   const digest = 'sha256:' + createHash('sha256').update(content).digest('hex');

@@ -4,17 +4,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnStack, stopStack, waitHealthy } from '../src/local/child-stack';
+import { percentile } from './util';
 import { signGitHubBody } from '../src/triggers/github';
 import { GitServer } from '../test/support/git';
 
 const PORTS = { api: 17371, registry: 15300, azurite: 20300 };
 const API = `http://127.0.0.1:${PORTS.api}/api`;
 const PUSHES = Number(process.env.BENCH_PUSHES ?? 10);
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
 
 async function waitStatus(runId: string, statuses: string[], t0: number): Promise<number> {
   for (;;) {

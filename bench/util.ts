@@ -30,3 +30,9 @@ export function median(values: number[]): number {
 export function settle(ms = 2000): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/** The p-th percentile (nearest rank). */
+export function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
