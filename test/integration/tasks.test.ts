@@ -294,6 +294,40 @@ describe('tasks', () => {
       expect(log).toContain(`Checked out commit ${sha}`);
     });
 
+    it('runs a multi-step task (FileTask) on the pushed commit, like a Docker task', async () => {
+      git.commit('steps-app', 'main', {
+        'acb.yaml': 'steps:\n  - cmd: {{.Run.Registry}}/refit/busybox:stable cat /workspace/marker.txt\n',
+        'marker.txt': 'steps-one\n',
+      });
+      const url = git.url('steps-app');
+      const created = await call('PUT', '/tasks/steps-commit-task', {
+        properties: {
+          step: { type: 'FileTask', contextPath: `${url}#main`, taskFilePath: 'acb.yaml' },
+          trigger: {
+            sourceTriggers: [
+              {
+                name: 'src',
+                sourceRepository: { sourceControlType: 'Github', repositoryUrl: url, branch: 'main' },
+                sourceTriggerEvents: ['commit'],
+              },
+            ],
+          },
+        },
+      });
+      expect(created.status).toBe(201);
+      const sha = git.commit('steps-app', 'main', { 'marker.txt': 'steps-two\n' });
+      git.commit('steps-app', 'main', { 'marker.txt': 'steps-three-not-pushed\n' });
+      const delivered = await githubDelivery('push', push(url, 'main', sha), 'steps-delivery-1');
+      expect(delivered.body.decisions).toEqual([
+        expect.objectContaining({ task: 'steps-commit-task', decision: 'triggered' }),
+      ]);
+      const [queued] = await runsOf('steps-commit-task');
+      const run = await waitForRun(queued.runId);
+      expect(run).toMatchObject({ status: 'Succeeded', runType: 'AutoRun' });
+      expect(run.sourceTrigger).toMatchObject({ commitId: sha, eventType: 'commit' });
+      expect((await call('GET', `/runs/${run.runId}/log`)).text).toMatch(/^.*\[acb_step_0\] steps-two$/m);
+    });
+
     it.each([
       ['a bad signature', 'push', 'sha256=' + '0'.repeat(64)],
       ['no signature', 'push', ''],
