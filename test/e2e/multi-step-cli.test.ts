@@ -98,6 +98,37 @@ describe('refit run: multi-step task files (e2e)', () => {
     expect((await show(runIdOf(result.stderr))).status).toBe('Failed');
   });
 
+  it('keeps a detached step running beside later steps and stops it when the run ends', async () => {
+    const dir = writeContext({
+      'acb.yaml': [
+        'version: v1.1.0',
+        'steps:',
+        '  - id: ticker',
+        '    cmd: $Registry/refit/busybox:stable sh -c "while true; do date >> /workspace/ticks; sleep 0.2; done"',
+        '    detach: true',
+        '  - id: watch',
+        '    cmd: $Registry/refit/busybox:stable sh -c "for i in $$(seq 150); do [ -s /workspace/ticks ] && echo ticking && exit 0; sleep 0.2; done; exit 1"',
+        '',
+      ].join('\n'),
+    });
+    // The ticker never ends by itself: the run finishing at all shows it was stopped.
+    const result = await refit(['run', dir]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('[watch] ticking');
+    expect(result.stdout).toContain('Started in the background (detach)');
+    expect((await show(runIdOf(result.stderr))).status).toBe('Succeeded');
+  });
+
+  it('stops a step at its timeout and fails the run naming it', async () => {
+    const dir = writeContext({
+      'acb.yaml':
+        'steps:\n  - id: sleepy\n    cmd: "{{.Run.Registry}}/refit/busybox:stable sleep 120"\n    timeout: 2\n',
+    });
+    const result = await refit(['run', dir]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('failed to run step ID: sleepy: the step timed out after 2 seconds');
+  });
+
   it('runs one --cmd with no source (/dev/null), aliases expanded', async () => {
     const result = await refit([
       'run',
