@@ -14,9 +14,13 @@ export interface RunProcessOptions {
   readonly onOutput?: (chunk: string) => void;
 }
 
+/** How long a stopped process group has to exit after SIGTERM before it is killed. */
+const STOP_GRACE_MS = 10000;
+
 /**
- * Runs a command in a process group of its own, streaming stdout and stderr to `onOutput`; an abort kills the
- * whole group (buildah and git start children of their own).
+ * Runs a command in a process group of its own, streaming stdout and stderr to `onOutput`. An abort stops the whole
+ * group (buildah and git start children of their own): SIGTERM first, so that buildah removes its working
+ * container (a SIGKILLed build leaves one behind, a full copy of the image with vfs), then SIGKILL after a grace.
  */
 export function runProcess(
   command: string,
@@ -34,12 +38,18 @@ export function runProcess(
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const kill = (): void => {
+    const signal = (name: NodeJS.Signals): void => {
       try {
-        if (child.pid) process.kill(-child.pid, 'SIGKILL');
+        if (child.pid) process.kill(-child.pid, name);
       } catch {
         // already gone
       }
+    };
+    let grace: NodeJS.Timeout | undefined;
+    const kill = (): void => {
+      signal('SIGTERM');
+      grace = setTimeout(() => signal('SIGKILL'), STOP_GRACE_MS);
+      grace.unref();
     };
     options.signal?.addEventListener('abort', kill, { once: true });
     child.stdout.setEncoding('utf8').on('data', (d: string) => options.onOutput?.(d));
@@ -48,9 +58,10 @@ export function runProcess(
       options.signal?.removeEventListener('abort', kill);
       reject(err);
     });
-    child.on('close', (code, signal) => {
+    child.on('close', (code, exitSignal) => {
+      clearTimeout(grace);
       options.signal?.removeEventListener('abort', kill);
-      resolve({ code, signal });
+      resolve({ code, signal: exitSignal });
     });
   });
 }
