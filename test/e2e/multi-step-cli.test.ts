@@ -129,6 +129,18 @@ describe('refit run: multi-step task files (e2e)', () => {
     expect(result.stderr).toContain('failed to run step ID: sleepy: the step timed out after 2 seconds');
   });
 
+  it("refuses a build step whose context or Dockerfile is outside the source (this machine's files)", async () => {
+    const dir = writeContext({
+      'acb.yaml': 'steps:\n  - id: escape\n    build: -t leak:1 -f /etc/hostname /\n',
+    });
+    const result = await refit(['run', dir]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      "failed to run step ID: escape: the build context '/' is outside the source",
+    );
+    expect(result.stdout).not.toContain('Running command buildah bud');
+  });
+
   it('runs one --cmd with no source (/dev/null), aliases expanded', async () => {
     const result = await refit([
       'run',

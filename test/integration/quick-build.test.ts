@@ -227,6 +227,17 @@ describe('quick build', () => {
       server?.close();
     });
 
+    it('refuses a Dockerfile that links to a file of this machine, and never shows that file', async () => {
+      // An upload cannot carry such a link (its extraction refuses it); a git repository can.
+      const sha = git.commit('linked', 'main', {}, { Dockerfile: '../'.repeat(12) + 'etc/passwd' });
+      const run = await waitForRun(
+        (await call('POST', '/scheduleRun', dockerBuild(`${git.url('linked')}#${sha}`))).body.name,
+      );
+      expect(run.status).toBe('Failed');
+      expect(run.runErrorMessage).toBe("dockerFilePath 'Dockerfile' is a link to outside the source");
+      expect((await call('GET', `/runs/${run.runId}/log`)).text).not.toContain('root:x:0:0');
+    });
+
     it('builds from a git:// URL with #branch:folder', async () => {
       const runId = (
         await call(

@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
@@ -55,8 +55,16 @@ export class GitServer {
     }).trim();
   }
 
-  /** Commits `files` on `branch` of `repo` (created on first use) and updates the served bare copy; returns the SHA. */
-  commit(repo: string, branch: string, files: Record<string, string>): string {
+  /**
+   * Commits `files` (and symbolic `links`, name → target) on `branch` of `repo` (created on first use) and updates
+   * the served bare copy; returns the SHA.
+   */
+  commit(
+    repo: string,
+    branch: string,
+    files: Record<string, string>,
+    links: Record<string, string> = {},
+  ): string {
     const work = this.work(repo);
     const bare = join(this.base, `${repo}.git`);
     if (!existsSync(work)) {
@@ -72,6 +80,7 @@ export class GitServer {
       mkdirSync(dirname(join(work, name)), { recursive: true });
       writeFileSync(join(work, name), content);
     }
+    for (const [name, target] of Object.entries(links)) symlinkSync(target, join(work, name));
     this.git(repo, 'add', '-A');
     this.git(repo, 'commit', '-qm', `change ${Date.now()}`);
     this.git(repo, 'push', '-q', 'origin', `HEAD:refs/heads/${branch}`);

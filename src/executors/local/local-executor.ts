@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, realpath, rm, stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import type { Config } from '../../config';
 import type { RecordedDependency } from '../../dependencies/dependency-index';
@@ -278,6 +278,10 @@ export class LocalExecutor implements Executor {
     if (!(await stat(dockerfile).catch(() => null))?.isFile()) {
       throw new StepFailed(`the Dockerfile '${spec.dockerFilePath}' was not found in the source`);
     }
+    // Nor through a link: a Dockerfile linked to a file of this machine would show it in build errors.
+    const real = await realpath(dockerfile);
+    if (!real.startsWith((await realpath(root)) + sep))
+      throw new StepFailed(`dockerFilePath '${spec.dockerFilePath}' is a link to outside the source`);
 
     const platform = `${run.platform.os.toLowerCase()}/${run.platform.architecture}${run.platform.variant ? `/${run.platform.variant}` : ''}`;
     const buildArgs = Object.entries(buildArgValues(spec.arguments, job.secrets.arguments)).flatMap(

@@ -1,5 +1,5 @@
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { isAbsolute, join, posix, relative, resolve } from 'node:path';
+import { mkdir, readFile, realpath, stat, writeFile } from 'node:fs/promises';
+import { isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
 import { IMAGE_ALIASES } from '../../acb/aliases';
 import { AcbError } from '../../acb/errors';
 import { runGraph, type AttemptResult } from '../../acb/runner';
@@ -343,11 +343,31 @@ export class MultiStepRun {
     return full;
   }
 
+  /**
+   * A path a build step names on this machine, which must stay in the source (following links): a build of `/`
+   * would otherwise send this machine's files to a registry.
+   */
+  private async insideSource(full: string, what: string, given: string): Promise<string> {
+    const real = await realpath(full).catch(() => full);
+    const roots = [
+      await realpath(this.workspace),
+      await realpath(join(this.workDir, 'contexts')).catch(() => ''),
+    ];
+    if (!roots.some((root) => root && (real === root || real.startsWith(root + sep))))
+      throw new AcbError(`${what} '${given}' is outside the source`);
+    return real;
+  }
+
   private async readSourceFile(path: string, what: string): Promise<string> {
     const full = this.inWorkspace(path, what);
-    return readFile(full, 'utf8').catch(() => {
+    const real = await realpath(full).catch(() => {
       throw new AcbError(`${what} '${path}' was not found in the source`);
     });
+    // A symbolic link in the source must not lead out of it (to a file of this machine).
+    const root = await realpath(this.workspace);
+    if (real !== root && !real.startsWith(root + sep))
+      throw new AcbError(`${what} '${path}' is a link to outside the source`);
+    return readFile(real, 'utf8');
   }
 
   private async load(commit: string | undefined, branch: string | undefined): Promise<AcbTask> {
@@ -484,9 +504,11 @@ export class MultiStepRun {
         (t) => out.line(t),
       );
     } else {
-      context = resolve(cwd, command.context);
+      context = await this.insideSource(resolve(cwd, command.context), 'the build context', command.context);
     }
-    const dockerfile = command.file ? resolve(cwd, command.file) : join(context, 'Dockerfile');
+    const dockerfile = command.file
+      ? await this.insideSource(resolve(cwd, command.file), 'the Dockerfile', command.file)
+      : join(context, 'Dockerfile');
     if (!(await stat(dockerfile).catch(() => null))?.isFile()) {
       out.line(`the Dockerfile '${command.file ?? 'Dockerfile'}' was not found`);
       return { code: 1, output: 'Dockerfile not found' };

@@ -130,7 +130,26 @@ async function cloneGit(
     dir,
   ]);
   const hasCommit = await runProcess('git', ['cat-file', '-e', `${wanted}^{commit}`], { cwd: dir, env });
-  if (hasCommit.code !== 0) await git(['fetch', '--quiet', '--unshallow', 'origin'], dir);
+  if (hasCommit.code !== 0) {
+    // Older than the shallow history, or on another branch than the one cloned (a shallow clone takes one): fetch
+    // every branch, whole.
+    let shallow = '';
+    await runProcess('git', ['rev-parse', '--is-shallow-repository'], {
+      cwd: dir,
+      env,
+      onOutput: (c) => (shallow += c),
+    });
+    await git(
+      [
+        'fetch',
+        '--quiet',
+        ...(shallow.trim() === 'true' ? ['--unshallow'] : []),
+        'origin',
+        '+refs/heads/*:refs/remotes/origin/*',
+      ],
+      dir,
+    );
+  }
   await git(['checkout', '--quiet', '--detach', wanted], dir);
   log(`Checked out commit ${wanted}`);
 }
