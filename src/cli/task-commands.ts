@@ -211,14 +211,26 @@ function createBody(opts: TaskOptions, step: Record<string, unknown>): Record<st
 }
 
 /** The Tasks_Update body for the flags given (only those). */
-function updateBody(opts: TaskOptions, current: TaskResource): Record<string, unknown> {
+async function updateBody(opts: TaskOptions, current: TaskResource): Promise<Record<string, unknown>> {
   const step: Record<string, unknown> = {};
   if (opts.context) step.contextPath = opts.context;
-  const multiStep =
-    current.properties.step.type === 'FileTask' || current.properties.step.type === 'EncodedTask';
-  if (opts.file) step[multiStep ? 'taskFilePath' : 'dockerFilePath'] = opts.file;
+  const type = current.properties.step.type;
+  if (type === 'EncodedTask') {
+    // The file is stored with the task: -f and --values name local files to read again.
+    const read = (path: string): Promise<string> =>
+      readFile(path, 'utf8').then(
+        (text) => Buffer.from(text).toString('base64'),
+        () => {
+          throw new CliError(`'${path}' was not found`);
+        },
+      );
+    if (opts.file) step.encodedTaskContent = await read(opts.file);
+    if (opts.values) step.encodedValuesContent = await read(opts.values);
+  } else {
+    if (opts.file) step[type === 'FileTask' ? 'taskFilePath' : 'dockerFilePath'] = opts.file;
+    if (opts.values) step.valuesFilePath = opts.values;
+  }
   if (opts.set.length || opts.setSecret.length) step.values = taskValues(opts);
-  if (opts.values) step.valuesFilePath = opts.values;
   if (opts.image.length) step.imageNames = opts.image;
   if (opts.target) step.target = opts.target;
   if (opts.push === false) step.isPushEnabled = false;
@@ -347,7 +359,7 @@ export function addTaskCommands(
     false,
   ).action(async (opts: TaskOptions) => {
     const current = await client.json<TaskResource>('GET', path(opts.name));
-    print(await client.json('PATCH', path(opts.name), updateBody(opts, current)));
+    print(await client.json('PATCH', path(opts.name), await updateBody(opts, current)));
   });
 
   task

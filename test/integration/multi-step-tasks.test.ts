@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { busyboxBase, call, registry, waitForRun, uploadContext, writeContext } from '../support/api';
 import { refit } from '../support/cli';
 import { GitServer } from '../support/git';
@@ -133,6 +134,17 @@ describe('multi-step tasks', () => {
     expect(run.code).toBe(0);
     expect(run.stdout).toContain('hello, world ***');
     expect(run.stdout).not.toContain('s3cret-token-value');
+
+    // The file is stored with the task: an update reads it again from here.
+    writeFileSync(
+      `${dir}/greet.yaml`,
+      'steps:\n  - cmd: "{{.Run.Registry}}/refit/busybox:stable echo updated {{.Values.who}}"\n',
+    );
+    const update = await refit(['task', 'update', '-n', 'mstask-encoded', '-f', `${dir}/greet.yaml`]);
+    expect(update.code).toBe(0);
+    const again = await refit(['task', 'run', '-n', 'mstask-encoded']);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('updated nobody');
   });
 
   it('refuses an EncodedTask whose file is invalid, naming the step, and stores nothing', async () => {
