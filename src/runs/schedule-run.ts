@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ValidationError } from '../errors';
 import { parseWith } from '../http/validate';
 import { formatImageReference, parseImageReference } from '../registry/image-reference';
-import { isUploadedSource } from '../sources/source-upload';
+import { isUploadedSource } from '../sources/source-path';
 import { seal } from '../storage/secret-box';
 import type { DockerBuildSpec, Platform, Run, RunSecrets } from './run';
 import { renderRunTemplate, runDate } from './render';

@@ -10,10 +10,6 @@ export interface SourceUploadUrl {
   readonly relativePath: string;
 }
 
-/** True when `location` is a path handed out by {@link createSourceUploadUrl}. */
-export function isUploadedSource(location: string): boolean {
-  return /^source\/\d{8}\/[0-9a-f-]{36}\.tar\.gz$/.test(location);
-}
 
 async function sasUrl(
   storage: Storage,

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
 import { isGitSource } from '../../runs/schedule-run';
-import { isUploadedSource } from '../../sources/source-upload';
+import { isUploadedSource } from '../../sources/source-path';
 import { names, type Storage } from '../../storage/storage';
 import { runProcess } from './process';
 
