@@ -10,7 +10,6 @@ export interface SourceUploadUrl {
   readonly relativePath: string;
 }
 
-
 async function sasUrl(
   storage: Storage,
   container: string,
