@@ -116,7 +116,8 @@ export class LocalExecutor implements Executor {
     }, run.timeout * 1000);
     let outcome: RunOutcome;
     let workDir: string | undefined;
-    const cleanup: string[][] = [];
+    // What the run leaves in buildah's storage: containers (kept or detached cmd steps) and the images it built.
+    const leftovers = { containers: [] as string[], images: [] as string[] };
     try {
       if (job.abort.signal.aborted) throw new StepFailed('the run was stopped before it started');
       await this.callbacks.running(run.runId);
@@ -136,10 +137,11 @@ export class LocalExecutor implements Executor {
         try {
           result = await steps.execute();
         } finally {
-          cleanup.push(['rm', ...steps.containers()], ['rmi', '--force', ...steps.builtImages()]);
+          leftovers.containers.push(...steps.containers());
+          leftovers.images.push(...steps.builtImages());
         }
       } else {
-        cleanup.push(['rmi', '--force', ...tagsOf(run as DockerRun)]);
+        leftovers.images.push(...tagsOf(run as DockerRun));
         result = await this.build(job as Job & { run: DockerRun }, workDir, log);
       }
       const { outputImages, baseImageDependencies } = result;
@@ -156,10 +158,12 @@ export class LocalExecutor implements Executor {
     await this.callbacks.finished(run.runId, outcome);
     await log.close(outcome.status).catch(() => undefined);
     // Clean up after reporting, so that the run's duration is the build's, not the housekeeping's.
-    for (const args of cleanup) {
-      if (args.length > 2 || (args[0] === 'rm' && args.length > 1))
-        await runProcess('buildah', this.buildah(args), { env: this.env() }).catch(() => undefined);
-    }
+    const housekeeping = [
+      ...(leftovers.containers.length ? [['rm', ...leftovers.containers]] : []),
+      ...(leftovers.images.length ? [['rmi', '--force', ...leftovers.images]] : []),
+    ];
+    for (const args of housekeeping)
+      await runProcess('buildah', this.buildah(args), { env: this.env() }).catch(() => undefined);
     if (workDir) await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
   }
 
