@@ -154,6 +154,26 @@ export class RunLogs {
     }
   }
 
+  /** Reads a log from `offset` to its end; nothing new is an empty chunk (a Queued run's log does not exist yet). */
+  private async readFrom(blob: AppendBlobClient, offset: number): Promise<LogRead> {
+    try {
+      const res = await blob.download(offset);
+      const parts: Buffer[] = [];
+      for await (const part of res.readableStreamBody ?? []) parts.push(part as Buffer);
+      return { chunk: Buffer.concat(parts), complete: Boolean(res.metadata?.complete) };
+    } catch (err) {
+      const status = statusOf(err);
+      if (status === 404) return { chunk: Buffer.alloc(0), complete: false };
+      if (status !== 416) throw err;
+      // At the end already: only the metadata can have changed.
+      const props = await blob.getProperties();
+      return {
+        chunk: Buffer.alloc(0),
+        complete: Boolean(props.metadata?.complete) && (props.contentLength ?? 0) <= offset,
+      };
+    }
+  }
+
   /**
    * Yields the log from the start, then each new piece as it is appended, until the log is marked complete
    * or `signal` aborts.
@@ -172,18 +192,14 @@ export class RunLogs {
     try {
       while (!signal?.aborted) {
         signaled = false;
-        const props = await blob.getProperties().catch((err: unknown) => {
-          if (statusOf(err) === 404) return { contentLength: 0, metadata: undefined }; // Queued: not created yet
-          throw err;
-        });
-        const length = props.contentLength ?? 0;
-        if (length > offset) {
-          const chunk = await blob.downloadToBuffer(offset, length - offset);
-          offset += chunk.length;
-          yield chunk;
+        // One request while the log grows: a read from where we are (its answer carries the metadata too).
+        const read = await this.readFrom(blob, offset);
+        if (read.chunk.length > 0) {
+          offset += read.chunk.length;
+          yield read.chunk;
           continue;
         }
-        if (props.metadata?.complete) return;
+        if (read.complete) return;
         if (signaled) continue;
         await new Promise<void>((resolve) => {
           const timer = setTimeout(() => wake?.(), pollMs);
@@ -198,6 +214,12 @@ export class RunLogs {
       appended.off(runId, onAppend);
     }
   }
+}
+
+/** What a read from an offset found: the new bytes, and whether the log is marked complete. */
+interface LogRead {
+  readonly chunk: Buffer;
+  readonly complete: boolean;
 }
 
 function statusOf(err: unknown): number | undefined {
