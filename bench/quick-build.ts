@@ -10,7 +10,7 @@ import { median, run, timed } from './util';
 const PORTS = { api: 17271, registry: 15200, azurite: 20200 };
 const REGISTRY = `127.0.0.1:${PORTS.registry}`;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-const SETTLE_MS = 2000;
+const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 2000);
 
 export async function quickBuildBench(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'refit-bench-'));
