@@ -14,6 +14,7 @@ import { MultiStepRun, type LogSink, type StepTools } from './multi-step';
 import type { RunLogs, RunLogWriter } from '../../runs/run-log';
 import type { Storage } from '../../storage/storage';
 import type { Executor, RunCallbacks, RunOutcome } from '../executor';
+import { log } from '../../log';
 import { runProcess } from './process';
 import { fetchSource, SourceError, sourceSecrets } from './source';
 
@@ -34,6 +35,9 @@ type TaskFileRun = Run & { readonly spec: TaskFileSpec };
 function tagsOf(run: DockerRun): readonly string[] {
   return run.spec.imageNames.length > 0 ? run.spec.imageNames : [`localhost/refit-run:${run.runId}`];
 }
+
+/** How long closing waits for stopped builds to report and clean up. */
+const CLOSE_WAIT_MS = 20000;
 
 /** A step that failed with a message for the user (not an internal error). */
 class StepFailed extends Error {}
@@ -68,22 +72,42 @@ export class LocalExecutor implements Executor {
     return true;
   }
 
+  /**
+   * Stops every build and waits (up to 20 s) until each has reported and cleaned up: a buildah killed mid-way, or
+   * left writing to the pipes of a process that has exited, leaves its working container behind.
+   */
   async close(): Promise<void> {
+    this.closed = true;
     for (const job of this.jobs.values()) {
       job.stopReason ??= 'Canceled';
       job.abort.abort();
     }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.executing]),
+      new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
   }
 
+  private closed = false;
+  private readonly executing = new Set<Promise<void>>();
+
   private pump(): void {
-    while (this.active < this.config.localConcurrency && this.waiting.length > 0) {
+    while (!this.closed && this.active < this.config.localConcurrency && this.waiting.length > 0) {
       const job = this.waiting.shift()!;
       this.active++;
-      void this.execute(job).finally(() => {
-        this.active--;
-        this.jobs.delete(job.run.runId);
-        this.pump();
-      });
+      const execution: Promise<void> = this.execute(job)
+        .catch((err: unknown) => {
+          log.error('a run could not be reported', { runId: job.run.runId, error: (err as Error).message });
+        })
+        .finally(() => {
+          this.active--;
+          this.jobs.delete(job.run.runId);
+          this.executing.delete(execution);
+          this.pump();
+        });
+      this.executing.add(execution);
     }
   }
 
