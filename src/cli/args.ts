@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { Option } from 'commander';
 import { CliError } from './client';
 
@@ -26,6 +27,18 @@ export function setValue(entry: string, flag: string): { name: string; value: st
   const name = eq < 0 ? entry : entry.slice(0, eq);
   if (!name) throw new CliError(`${flag} '${entry}' has no name: use NAME=VALUE`);
   return { name, value: eq < 0 ? '' : entry.slice(eq + 1) };
+}
+
+/** A file named on the command line (`-` is standard input); a missing one is an error naming it. */
+export async function readLocal(path: string, what: string): Promise<string> {
+  if (path === '-') {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  }
+  return readFile(path, 'utf8').catch(() => {
+    throw new CliError(`${what} '${path}' was not found`);
+  });
 }
 
 /** A whole-number option (seconds, CPUs), or undefined when not given. */

@@ -1,4 +1,4 @@
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { AcbError } from '../acb/errors';
@@ -6,7 +6,7 @@ import { loadTaskFile } from '../acb/task-file';
 import type { Platform } from '../runs/run';
 import { platformSchema } from '../runs/schedule-run';
 import { parseValuesFile, templateData } from '../runs/task-file-run';
-import { collect, intOption, parsePlatform, print, setValue } from './args';
+import { collect, intOption, parsePlatform, print, readLocal, setValue } from './args';
 import { CliError, type RefitClient } from './client';
 import type { RunResource } from './format';
 import { finishedCode, isRemoteSource, streamRun, uploadSource } from './run-stream';
@@ -33,17 +33,6 @@ export function cmdTaskFile(cmd: string, timeout: number): string {
     `    timeout: ${timeout}`,
     '',
   ].join('\n');
-}
-
-async function readLocal(path: string, what: string): Promise<string> {
-  if (path === '-') {
-    const chunks: Buffer[] = [];
-    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks).toString('utf8');
-  }
-  return readFile(path, 'utf8').catch(() => {
-    throw new CliError(`${what} '${path}' was not found`);
-  });
 }
 
 /**

@@ -1,8 +1,16 @@
-import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { cmdTaskFile } from './run-command';
 import { isGitSource } from '../runs/schedule-run';
-import { collect, intOption, keyValue, outputOption, parsePlatform, print, setValue } from './args';
+import {
+  collect,
+  intOption,
+  keyValue,
+  outputOption,
+  parsePlatform,
+  print,
+  readLocal,
+  setValue,
+} from './args';
 import { CliError, type RefitClient } from './client';
 import { table, tsv } from './format';
 
@@ -117,14 +125,8 @@ async function stepOf(opts: TaskOptions): Promise<Record<string, unknown>> {
   if (noContext || opts.cmd) {
     const text = opts.cmd
       ? cmdTaskFile(opts.cmd, intOption(opts.timeout, '--timeout') ?? 3600)
-      : await readFile(opts.file ?? 'acb.yaml', 'utf8').catch(() => {
-          throw new CliError(`the task file '${opts.file ?? 'acb.yaml'}' was not found`);
-        });
-    const values = opts.values
-      ? await readFile(opts.values, 'utf8').catch(() => {
-          throw new CliError(`the values file '${opts.values}' was not found`);
-        })
-      : undefined;
+      : await readLocal(opts.file ?? 'acb.yaml', 'the task file');
+    const values = opts.values ? await readLocal(opts.values, 'the values file') : undefined;
     return {
       type: 'EncodedTask',
       ...(noContext ? {} : { contextPath: context }),
@@ -217,15 +219,10 @@ async function updateBody(opts: TaskOptions, current: TaskResource): Promise<Rec
   const type = current.properties.step.type;
   if (type === 'EncodedTask') {
     // The file is stored with the task: -f and --values name local files to read again.
-    const read = (path: string): Promise<string> =>
-      readFile(path, 'utf8').then(
-        (text) => Buffer.from(text).toString('base64'),
-        () => {
-          throw new CliError(`'${path}' was not found`);
-        },
-      );
-    if (opts.file) step.encodedTaskContent = await read(opts.file);
-    if (opts.values) step.encodedValuesContent = await read(opts.values);
+    const encoded = async (path: string, what: string): Promise<string> =>
+      Buffer.from(await readLocal(path, what)).toString('base64');
+    if (opts.file) step.encodedTaskContent = await encoded(opts.file, 'the task file');
+    if (opts.values) step.encodedValuesContent = await encoded(opts.values, 'the values file');
   } else {
     if (opts.file) step[type === 'FileTask' ? 'taskFilePath' : 'dockerFilePath'] = opts.file;
     if (opts.values) step.valuesFilePath = opts.values;

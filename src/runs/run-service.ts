@@ -9,13 +9,8 @@ import { open } from '../storage/secret-box';
 import { FINISHED, type Run, type RunSecrets } from './run';
 import type { RunLogs } from './run-log';
 import type { RunPage, RunStore } from './run-store';
-import {
-  checkDockerBuildRequest,
-  checkSourceLocation,
-  newQuickBuildRun,
-  parseRunRequest,
-} from './schedule-run';
-import { checkEncodedTask, newTaskFileRun, parseTaskFileRunRequest } from './task-file-run';
+import { checkDockerBuildRequest, newQuickBuildRun, parseRunRequest } from './schedule-run';
+import { checkTaskFileRunRequest, newTaskFileRun, parseTaskFileRunRequest } from './task-file-run';
 
 /**
  * A message on the runs queue: which run to dispatch, or which runs (runs queued at the same moment share one
@@ -59,24 +54,7 @@ export class RunService {
     const type = (body as { type?: unknown } | null)?.type;
     if (type === 'FileTaskRunRequest' || type === 'EncodedTaskRunRequest') {
       const request = parseTaskFileRunRequest(body, type);
-      if (request.sourceLocation) checkSourceLocation(request.sourceLocation);
-      if (request.type === 'FileTaskRunRequest' && !request.sourceLocation)
-        throw new ValidationError(
-          'sourceLocation is required with a FileTaskRunRequest: the task file is read from the source',
-          'sourceLocation',
-        );
-      if (request.platform.os === 'Windows')
-        throw new ValidationError(
-          "platform.os 'Windows' is not supported: Refit runs Linux steps",
-          'platform.os',
-        );
-      if (request.type === 'EncodedTaskRunRequest')
-        await checkEncodedTask(
-          request.encodedTaskContent,
-          request.encodedValuesContent,
-          request.values,
-          this.config.homeRegistry,
-        );
+      await checkTaskFileRunRequest(request, this.config.homeRegistry);
       const runId = await this.store.nextRunId();
       return this.enqueue(
         newTaskFileRun(request, {

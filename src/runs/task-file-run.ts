@@ -6,7 +6,7 @@ import { ValidationError } from '../errors';
 import { parseWith } from '../http/validate';
 import type { Platform, Run, RunType } from './run';
 import { runDate } from './render';
-import { platformSchema, sealRunSecrets, timeoutSchema } from './schedule-run';
+import { checkSourceLocation, platformSchema, sealRunSecrets, timeoutSchema } from './schedule-run';
 
 /** A named value of a multi-step run (`--set`, `--set-secret`); a secret one's value is kept sealed. */
 export interface TaskValue {
@@ -204,6 +204,7 @@ export async function checkEncodedTask(
   encodedValuesContent: string | undefined,
   values: readonly { name: string; value: string }[],
   registry: string,
+  field = 'encodedTaskContent',
 ): Promise<void> {
   try {
     const valuesFile = encodedValuesContent
@@ -222,9 +223,34 @@ export async function checkEncodedTask(
       readAliasSource: async () => '',
     });
   } catch (err) {
-    if (err instanceof AcbError) throw new ValidationError(err.message, 'encodedTaskContent');
+    if (err instanceof AcbError) throw new ValidationError(err.message, field);
     throw err;
   }
+}
+
+/**
+ * Checks what a quick run's schema cannot: a FileTask needs a source to read its file from, the source must be one
+ * Refit can fetch, steps run on Linux, and an encoded task must be a valid task file.
+ */
+export async function checkTaskFileRunRequest(request: TaskFileRunRequest, registry: string): Promise<void> {
+  if (request.sourceLocation) checkSourceLocation(request.sourceLocation);
+  else if (request.type === 'FileTaskRunRequest')
+    throw new ValidationError(
+      'sourceLocation is required with a FileTaskRunRequest: the task file is read from the source',
+      'sourceLocation',
+    );
+  if (request.platform.os === 'Windows')
+    throw new ValidationError(
+      "platform.os 'Windows' is not supported: Refit runs Linux steps",
+      'platform.os',
+    );
+  if (request.type === 'EncodedTaskRunRequest')
+    await checkEncodedTask(
+      request.encodedTaskContent,
+      request.encodedValuesContent,
+      request.values,
+      registry,
+    );
 }
 
 /** Everything needed to turn a validated request into a Queued run. */

@@ -189,23 +189,17 @@ export class TaskService {
     const step = task.step;
     if (step.type === 'Docker')
       resolveImageNames(step.imageNames, 'aa1', this.config.homeRegistry, new Date());
-    if (step.type === 'EncodedTask') {
-      try {
-        await checkEncodedTask(
-          step.encodedTaskContent ?? '',
-          step.encodedValuesContent,
-          step.values.map((v) => ({
-            name: v.name,
-            value: v.isSecret ? (secrets.arguments[v.name] ?? '') : (v.value ?? ''),
-          })),
-          this.config.homeRegistry,
-        );
-      } catch (err) {
-        if (err instanceof ValidationError)
-          throw new ValidationError(err.message, 'properties.step.encodedTaskContent');
-        throw err;
-      }
-    }
+    if (step.type === 'EncodedTask')
+      await checkEncodedTask(
+        step.encodedTaskContent ?? '',
+        step.encodedValuesContent,
+        step.values.map((v) => ({
+          name: v.name,
+          value: v.isSecret ? (secrets.arguments[v.name] ?? '') : (v.value ?? ''),
+        })),
+        this.config.homeRegistry,
+        'properties.step.encodedTaskContent',
+      );
     if (task.platform.os === 'Windows')
       throw new ValidationError(
         "platform.os 'Windows' is not supported: Refit builds Linux images",
@@ -668,7 +662,7 @@ export class TaskService {
 type CreateStep = TaskCreateBody['properties']['step'];
 type UpdateStep = NonNullable<TaskUpdateBody['properties']['step']>;
 
-/** Merges `a` into `b` by name: a change replaces the entry of its name, a new name is appended. */
+/** Merges `changes` into `base` by name: a change replaces the entry of its name, a new name is appended. */
 function mergeByName<T extends { name: string }>(base: readonly T[], changes: readonly T[] | undefined): T[] {
   const out = [...base];
   for (const change of changes ?? []) {

@@ -1,5 +1,5 @@
 import { mkdir, readFile, realpath, stat, writeFile } from 'node:fs/promises';
-import { isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
+import { join, posix, resolve, sep } from 'node:path';
 import { IMAGE_ALIASES } from '../../acb/aliases';
 import { AcbError } from '../../acb/errors';
 import { runGraph, type AttemptResult } from '../../acb/runner';
@@ -74,10 +74,6 @@ export interface StepTools {
 export interface MultiStepResult {
   readonly outputImages: OutputImage[];
   readonly baseImageDependencies: RecordedDependency[];
-  /** Images built by the run, removed from local storage when it ends. */
-  readonly builtImages: string[];
-  /** buildah containers made by cmd steps, removed when it ends. */
-  readonly containers: string[];
 }
 
 /** A command line as a user would type it: words with spaces or shell characters single-quoted. */
@@ -313,8 +309,6 @@ export class MultiStepRun {
     return {
       outputImages: this.outputImages,
       baseImageDependencies: this.dependencies,
-      builtImages: [...this.built],
-      containers: [...this.made],
     };
   }
 
@@ -334,18 +328,9 @@ export class MultiStepRun {
     };
   }
 
-  /** A path inside the workspace (a task, values or alias file), refusing one that leaves it. */
-  private inWorkspace(path: string, what: string): string {
-    const full = resolve(this.workspace, path);
-    const rel = relative(this.workspace, full);
-    if (rel.startsWith('..') || isAbsolute(rel))
-      throw new AcbError(`${what} '${path}' is outside the source`);
-    return full;
-  }
-
   /**
-   * A path a build step names on this machine, which must stay in the source (following links): a build of `/`
-   * would otherwise send this machine's files to a registry.
+   * A path the task names on this machine (a build context, a Dockerfile, a task, values or alias file), which must
+   * stay in the source, links followed: a build of `/` would send this machine's files to a registry.
    */
   private async insideSource(full: string, what: string, given: string): Promise<string> {
     const real = await realpath(full).catch(() => full);
@@ -359,15 +344,10 @@ export class MultiStepRun {
   }
 
   private async readSourceFile(path: string, what: string): Promise<string> {
-    const full = this.inWorkspace(path, what);
-    const real = await realpath(full).catch(() => {
+    const real = await this.insideSource(resolve(this.workspace, path), what, path);
+    return readFile(real, 'utf8').catch(() => {
       throw new AcbError(`${what} '${path}' was not found in the source`);
     });
-    // A symbolic link in the source must not lead out of it (to a file of this machine).
-    const root = await realpath(this.workspace);
-    if (real !== root && !real.startsWith(root + sep))
-      throw new AcbError(`${what} '${path}' is a link to outside the source`);
-    return readFile(real, 'utf8');
   }
 
   private async load(commit: string | undefined, branch: string | undefined): Promise<AcbTask> {
