@@ -64,7 +64,10 @@ export const listLogSasUrl = api(async (request, r) => {
   return json(200, { logLink: await readOnlyUrl(r.storage, names.containers.logs, blob.name) });
 });
 
-/** GET /runs/{runId}/log: the log as text; `?follow=true` streams it until the run ends. */
+/** How long a follow of a finished run's log waits for its executor to mark it complete. */
+const FINISHED_LOG_WAIT_MS = 15000;
+
+/** GET /runs/{runId}/log: the log as text; `?follow=true` streams it until it is complete. */
 export const runLog = api(async (request, r) => {
   const run = await r.runs.get(param(request, 'runId'));
   const headers = { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' };
@@ -72,11 +75,12 @@ export const runLog = api(async (request, r) => {
   if (follow !== null && follow !== 'true' && follow !== 'false') {
     throw new ValidationError(`follow must be true or false, got '${follow}'`, 'follow');
   }
-  if (follow !== 'true' || FINISHED.has(run.status)) {
-    return { status: 200, headers, body: await r.logs.read(run.runId) };
-  }
+  if (follow !== 'true') return { status: 200, headers, body: await r.logs.read(run.runId) };
+  // A run whose status is final (a cancel records it at once) may still have its executor writing the last lines:
+  // follow until the log is marked complete, a few seconds at most.
+  const signal = FINISHED.has(run.status) ? AbortSignal.timeout(FINISHED_LOG_WAIT_MS) : undefined;
   const stream = Readable.toWeb(
-    Readable.from(r.logs.follow(run.runId)),
+    Readable.from(r.logs.follow(run.runId, signal)),
   ) as unknown as ReadableStream<Uint8Array>;
   return { status: 200, headers, body: stream };
 });
