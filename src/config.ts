@@ -1,4 +1,5 @@
 import { ConfigError } from './errors';
+import type { NetworkPolicy } from './net/address-policy';
 
 /** Every setting Refit reads, read once from the environment by {@link loadConfig}. */
 export interface Config {
@@ -32,6 +33,8 @@ export interface Config {
   readonly containersRegistriesConf: string | undefined;
   /** The largest request body the API reads, in bytes. */
   readonly maxBodyBytes: number;
+  /** Where Refit's own outbound fetches may go: private ranges only on a local stack or when listed (REFIT_ALLOWED_HOSTS). */
+  readonly network: NetworkPolicy;
 }
 
 type Env = Record<string, string | undefined>;
@@ -134,6 +137,8 @@ export function loadConfig(env: Env = process.env): Config {
       : ['--storage-driver', 'vfs'],
     containersRegistriesConf: env.REFIT_CONTAINERS_REGISTRIES_CONF || undefined,
     maxBodyBytes: positiveInt(env, 'REFIT_MAX_BODY_BYTES', 1024 * 1024),
+    // The local executor's stack lives on loopback; in Azure (a later executor) private ranges are refused.
+    network: { privateAllowed: executor === 'local', allowedHosts: list(env.REFIT_ALLOWED_HOSTS) },
   };
 }
 

@@ -66,3 +66,10 @@ export class ConfigError extends RefitError {
     super('ConfigurationError', message, 500, setting);
   }
 }
+
+/** A server-side fetch to a destination Refit must not reach (metadata, link-local, private in Azure): 400. */
+export class DestinationRefusedError extends RefitError {
+  constructor(message: string, target?: string) {
+    super('DestinationRefused', message, 400, target);
+  }
+}

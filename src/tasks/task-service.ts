@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { DependencyIndex, RecordedDependency } from '../dependencies/dependency-index';
 import { scanDockerfile } from '../dockerfile/scan';
-import { fetchSource } from '../executors/local/source';
+import { fetchSource } from '../sources/fetch-source';
 import type { Storage } from '../storage/storage';
 import { ConflictError, ValidationError } from '../errors';
 import { parseWith } from '../http/validate';

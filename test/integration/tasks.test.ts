@@ -521,8 +521,9 @@ describe('tasks', () => {
     });
 
     it('fires each occurrence exactly once with two instances evaluating at the same moment (a fake clock)', async () => {
+      const azurite = Number(process.env.REFIT_TEST_AZURITE_PORT);
       const env = {
-        REFIT_STORAGE: azuriteConnectionString('127.0.0.1', 20000, 20001, 20002),
+        REFIT_STORAGE: azuriteConnectionString('127.0.0.1', azurite, azurite + 1, azurite + 2),
         REFIT_REGISTRY: registry(),
         REFIT_SECRET_KEY: readFileSync(join(dataDir(), 'secret.key'), 'utf8').trim(),
       };

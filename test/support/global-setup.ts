@@ -3,8 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnStack, waitHealthy } from './stack';
 
+// REFIT_TEST_PORT_OFFSET moves every port, so two test runs (two checkouts) can share a machine.
+const offset = Number(process.env.REFIT_TEST_PORT_OFFSET ?? '0');
+
 /** The ports of the shared test stack: apart from npm start's, so both can run at once. */
-export const TEST_PORTS = { api: 17071, registry: 15000, azurite: 20000 };
+export const TEST_PORTS = { api: 17071 + offset, registry: 15000 + offset, azurite: 20000 + offset };
 
 // Starts one real local stack (Azurite, the CNCF registry, buildah) for the integration and e2e tests.
 // There is no skipping: without buildah, docker-registry or git the stack fails to start and so do the tests.
@@ -25,6 +28,7 @@ export default async function globalSetup(): Promise<void> {
   }
   process.env.REFIT_URL = `http://127.0.0.1:${TEST_PORTS.api}`;
   process.env.REFIT_TEST_REGISTRY = `127.0.0.1:${TEST_PORTS.registry}`;
+  process.env.REFIT_TEST_AZURITE_PORT = String(TEST_PORTS.azurite);
   process.env.REFIT_TEST_DATA_DIR = dataDir;
   writeFileSync(join(dataDir, 'stack.pid'), String(child.pid));
   (globalThis as { __refitStack?: unknown }).__refitStack = child;

@@ -16,7 +16,9 @@ import type { Storage } from '../../storage/storage';
 import type { Executor, RunCallbacks, RunOutcome } from '../executor';
 import { log } from '../../log';
 import { runProcess } from './process';
-import { fetchSource, SourceError, sourceSecrets } from './source';
+import { fetchSource } from '../../sources/fetch-source';
+import { SourceError } from '../../sources/source-error';
+import { sourceSecrets } from '../../sources/url-credentials';
 
 interface Job {
   readonly run: Run;

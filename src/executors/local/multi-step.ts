@@ -3,15 +3,18 @@ import { join, posix, resolve, sep } from 'node:path';
 import { IMAGE_ALIASES } from '../../acb/aliases';
 import { AcbError } from '../../acb/errors';
 import { runGraph, type AttemptResult } from '../../acb/runner';
-import { loadTaskFile, type AcbStep, type AcbTask } from '../../acb/task-file';
+import { parseBuildCommand, display, splitWords } from '../../acb/command-line';
+import { loadRunTask } from '../../acb/load-task';
+import type { AcbStep, AcbTask } from '../../acb/task-file';
 import type { RecordedDependency } from '../../dependencies/dependency-index';
 import { isGitSource } from '../../runs/schedule-run';
 import type { OutputImage, Run, RunSecrets } from '../../runs/run';
 import type { RunLogWriter } from '../../runs/run-log';
-import { decode, parseValuesFile, templateData, type TaskFileSpec } from '../../runs/task-file-run';
+import type { TaskFileSpec } from '../../runs/task-file-run';
 import type { Storage } from '../../storage/storage';
 import { runProcess } from './process';
-import { fetchSource, parseGitSource } from './source';
+import { fetchSource } from '../../sources/fetch-source';
+import { parseGitSource } from '../../sources/git-source';
 
 /** Where the shared workspace is mounted in every cmd step, as in acb. */
 const WORKSPACE = '/workspace';
@@ -19,35 +22,6 @@ const WORKSPACE = '/workspace';
 const HOME = '/acb/home';
 /** Output kept per attempt for retryOnErrors. */
 const OUTPUT_KEPT = 64 * 1024;
-
-/** docker build flags that take a value (the rest are switches): needed to tell the context from flag values. */
-const BUILD_VALUE_FLAGS = new Set([
-  '-t',
-  '--tag',
-  '-f',
-  '--file',
-  '--build-arg',
-  '--target',
-  '--platform',
-  '--label',
-  '--network',
-  '--secret',
-  '--ssh',
-  '--cache-from',
-  '--cache-to',
-  '--add-host',
-  '--iidfile',
-  '--output',
-  '-o',
-  '--progress',
-  '--isolation',
-  '-m',
-  '--memory',
-  '--shm-size',
-  '--ulimit',
-  '--cpu-shares',
-  '--cpuset-cpus',
-]);
 
 /** Where a step's lines go (the run's log, or a step's prefixed view of it). */
 export interface LogSink {
@@ -74,114 +48,6 @@ export interface StepTools {
 export interface MultiStepResult {
   readonly outputImages: OutputImage[];
   readonly baseImageDependencies: RecordedDependency[];
-}
-
-/** A command line as a user would type it: words with spaces or shell characters single-quoted. */
-export function display(words: readonly string[]): string {
-  return words.map((w) => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`)).join(' ');
-}
-
-/**
- * Splits a command line into words as a POSIX shell would quote them: single quotes, double quotes (where `\\`
- * escapes `"`, `\\`, `$` and a backtick), backslash escapes, whitespace between words. Nothing is expanded and
- * no operator or comment is special (acb hands the line to a container, not to a shell).
- */
-export function splitWords(line: string): string[] {
-  const words: string[] = [];
-  let word = '';
-  let inWord = false;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i]!;
-    if (c === "'") {
-      const end = line.indexOf("'", i + 1);
-      if (end < 0) throw new AcbError(`unterminated ' in: ${line}`);
-      word += line.slice(i + 1, end);
-      inWord = true;
-      i = end;
-    } else if (c === '"') {
-      inWord = true;
-      let j = i + 1;
-      for (; j < line.length && line[j] !== '"'; j++) {
-        if (line[j] === '\\' && '"\\$`'.includes(line[j + 1] ?? '')) j++;
-        word += line[j];
-      }
-      if (j >= line.length) throw new AcbError(`unterminated " in: ${line}`);
-      i = j;
-    } else if (c === '\\' && i + 1 < line.length) {
-      word += line[++i];
-      inWord = true;
-    } else if (/\s/.test(c)) {
-      if (inWord) words.push(word);
-      word = '';
-      inWord = false;
-    } else {
-      word += c;
-      inWord = true;
-    }
-  }
-  if (inWord) words.push(word);
-  return words;
-}
-
-/** The parts of a docker build command line a build step needs to know. */
-export interface BuildCommand {
-  readonly tags: string[];
-  readonly file: string | undefined;
-  readonly target: string | undefined;
-  readonly buildArgs: Record<string, string>;
-  readonly context: string;
-  /** Index of the context among the words (-1 when defaulted to `.`). */
-  readonly contextIndex: number;
-  readonly fileIndex: number;
-  readonly words: string[];
-}
-
-/** Reads a build step's docker build arguments (acb's parse, with the value-taking flags known). */
-export function parseBuildCommand(line: string): BuildCommand {
-  const words = splitWords(line);
-  const tags: string[] = [];
-  const buildArgs: Record<string, string> = {};
-  let file: string | undefined;
-  let fileIndex = -1;
-  let target: string | undefined;
-  let contextIndex = -1;
-  for (let i = 0; i < words.length; i++) {
-    const w = words[i]!;
-    const eq = w.startsWith('--') ? w.indexOf('=') : -1;
-    const flag = eq > 0 ? w.slice(0, eq) : w;
-    if (flag.startsWith('-') && flag !== '-') {
-      const takesValue = BUILD_VALUE_FLAGS.has(flag);
-      const valueIndex = eq > 0 ? i : i + 1;
-      const value = eq > 0 ? w.slice(eq + 1) : words[i + 1];
-      if (takesValue) {
-        if (value === undefined) throw new AcbError(`build: ${flag} needs a value`);
-        if (flag === '-t' || flag === '--tag') tags.push(value);
-        if (flag === '-f' || flag === '--file') {
-          file = value;
-          fileIndex = valueIndex;
-        }
-        if (flag === '--target') target = value;
-        if (flag === '--build-arg') {
-          const k = value.indexOf('=');
-          if (k > 0) buildArgs[value.slice(0, k)] = value.slice(k + 1);
-          else buildArgs[value] = process.env[value] ?? '';
-        }
-        if (eq < 0) i++;
-      }
-      continue;
-    }
-    contextIndex = i;
-  }
-  return {
-    tags,
-    file,
-    target,
-    buildArgs,
-    context: contextIndex >= 0 ? words[contextIndex]! : '.',
-    contextIndex,
-    fileIndex,
-    words,
-  };
 }
 
 /** What a task asks for that buildah's chroot containers on this machine do not give, said once per step. */
@@ -350,63 +216,16 @@ export class MultiStepRun {
     });
   }
 
-  private async load(commit: string | undefined, branch: string | undefined): Promise<AcbTask> {
-    const { spec } = this.run;
-    const text = spec.encodedTaskContent
-      ? decode(spec.encodedTaskContent)
-      : await this.readSourceFile(spec.taskFilePath ?? 'acb.yaml', 'the task file');
-    const valuesText = spec.encodedValuesContent
-      ? decode(spec.encodedValuesContent)
-      : spec.valuesFilePath
-        ? await this.readSourceFile(spec.valuesFilePath, 'the values file')
-        : '';
-    const valuesFile = parseValuesFile(valuesText, spec.valuesFilePath ?? 'encodedValuesContent');
-    const values = spec.values.map((v) => ({
-      name: v.name,
-      value: v.isSecret ? (this.secrets.values?.[v.name] ?? '') : (v.value ?? ''),
-    }));
-    const data = templateData(
-      {
-        runId: this.run.runId,
-        registry: this.registry,
-        date: new Date(this.run.createTime),
-        platform: this.run.platform,
-        taskName: this.run.taskName,
-        commit,
-        branch,
-        repository: spec.sourceLocation && isGitSource(spec.sourceLocation) ? spec.sourceLocation : undefined,
-        triggeredBy: this.run.runType === 'QuickRun' ? 'manual' : undefined,
-        sharedVolume: WORKSPACE,
-      },
-      values,
-      valuesFile,
-      this.secrets.values ?? {},
-    );
-    const file = spec.taskFilePath ?? 'the encoded task';
-    try {
-      const task = await loadTaskFile(text, {
-        data,
-        readAliasSource: async (src) => {
-          if (/^https?:\/\//i.test(src)) {
-            const res = await fetch(src, { signal: AbortSignal.timeout(2000) });
-            if (res.status > 299) throw new AcbError(`alias file '${src}' answered ${res.status}`);
-            return res.text();
-          }
-          return this.readSourceFile(src, 'the alias file');
-        },
-      });
-      for (const secret of task.secrets) {
-        if (this.secrets.values?.[secret.id] === undefined) {
-          throw new AcbError(
-            `secret '${secret.id}': Key Vault references are resolved by Refit in Azure; on this machine give the value as a secret value named '${secret.id}' (refit run --set-secret ${secret.id}=...)`,
-          );
-        }
-      }
-      return task;
-    } catch (err) {
-      if (err instanceof AcbError) throw new AcbError(`${file}: ${err.message}`);
-      throw err;
-    }
+  private load(commit: string | undefined, branch: string | undefined): Promise<AcbTask> {
+    return loadRunTask({
+      run: this.run,
+      secrets: this.secrets,
+      registry: this.registry,
+      sharedVolume: WORKSPACE,
+      commit,
+      branch,
+      readSourceFile: (path, what) => this.readSourceFile(path, what),
+    });
   }
 
   /** Secret volumes: each file written (decoded) under the run's folder, mounted read-only by the steps. */

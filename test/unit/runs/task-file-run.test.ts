@@ -1,5 +1,5 @@
 import { mergeValues, parseTaskFileRunRequest, runTemplateData } from '../../../src/runs/task-file-run';
-import { parseBuildCommand, splitWords } from '../../../src/executors/local/multi-step';
+import { parseBuildCommand, splitWords } from '../../../src/acb/command-line';
 
 describe('values', () => {
   it('merges the values file into --set, --set winning and maps merged recursively', () => {

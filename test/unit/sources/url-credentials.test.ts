@@ -1,4 +1,5 @@
-import { maskUrlCredentials, parseGitSource, sourceSecrets } from '../../../../src/executors/local/source';
+import { parseGitSource } from '../../../src/sources/git-source';
+import { maskUrlCredentials, sourceSecrets } from '../../../src/sources/url-credentials';
 
 describe('source', () => {
   describe('parseGitSource', () => {

@@ -1,0 +1,83 @@
+import { isGitSource } from '../runs/schedule-run';
+import type { Run, RunSecrets } from '../runs/run';
+import { decode, parseValuesFile, templateData, type TaskFileSpec } from '../runs/task-file-run';
+import { AcbError } from './errors';
+import { loadTaskFile, type AcbTask } from './task-file';
+
+/** What loading a run's task file needs: the run, its secrets and a reader of files in its source. */
+export interface LoadRunTaskOptions {
+  readonly run: Run & { readonly spec: TaskFileSpec };
+  readonly secrets: RunSecrets;
+  /** The registry `$Registry` and `{{.Run.Registry}}` stand for. */
+  readonly registry: string;
+  /** Where the steps see the shared workspace (`{{.Run.SharedVolume}}`). */
+  readonly sharedVolume: string;
+  readonly commit: string | undefined;
+  readonly branch: string | undefined;
+  /** Reads a file of the source, refusing one outside it (`what` names it in the error). */
+  readonly readSourceFile: (path: string, what: string) => Promise<string>;
+}
+
+/**
+ * Reads, renders and validates a run's acb task file (encoded or in the source) with its values and aliases; every
+ * error names the file. Executor-neutral: the executor only says how files of the source are read.
+ */
+export async function loadRunTask(options: LoadRunTaskOptions): Promise<AcbTask> {
+  const { run, secrets, readSourceFile } = options;
+  const { spec } = run;
+  const text = spec.encodedTaskContent
+    ? decode(spec.encodedTaskContent)
+    : await readSourceFile(spec.taskFilePath ?? 'acb.yaml', 'the task file');
+  const valuesText = spec.encodedValuesContent
+    ? decode(spec.encodedValuesContent)
+    : spec.valuesFilePath
+      ? await readSourceFile(spec.valuesFilePath, 'the values file')
+      : '';
+  const valuesFile = parseValuesFile(valuesText, spec.valuesFilePath ?? 'encodedValuesContent');
+  const values = spec.values.map((v) => ({
+    name: v.name,
+    value: v.isSecret ? (secrets.values?.[v.name] ?? '') : (v.value ?? ''),
+  }));
+  const data = templateData(
+    {
+      runId: run.runId,
+      registry: options.registry,
+      date: new Date(run.createTime),
+      platform: run.platform,
+      taskName: run.taskName,
+      commit: options.commit,
+      branch: options.branch,
+      repository: spec.sourceLocation && isGitSource(spec.sourceLocation) ? spec.sourceLocation : undefined,
+      triggeredBy: run.runType === 'QuickRun' ? 'manual' : undefined,
+      sharedVolume: options.sharedVolume,
+    },
+    values,
+    valuesFile,
+    secrets.values ?? {},
+  );
+  const file = spec.taskFilePath ?? 'the encoded task';
+  try {
+    const task = await loadTaskFile(text, {
+      data,
+      readAliasSource: async (src) => {
+        if (/^https?:\/\//i.test(src)) {
+          const res = await fetch(src, { signal: AbortSignal.timeout(2000) });
+          if (res.status > 299) throw new AcbError(`alias file '${src}' answered ${res.status}`);
+          return res.text();
+        }
+        return readSourceFile(src, 'the alias file');
+      },
+    });
+    for (const secret of task.secrets) {
+      if (secrets.values?.[secret.id] === undefined) {
+        throw new AcbError(
+          `secret '${secret.id}': Key Vault references are resolved by Refit in Azure; on this machine give the value as a secret value named '${secret.id}' (refit run --set-secret ${secret.id}=...)`,
+        );
+      }
+    }
+    return task;
+  } catch (err) {
+    if (err instanceof AcbError) throw new AcbError(`${file}: ${err.message}`);
+    throw err;
+  }
+}
