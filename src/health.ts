@@ -1,5 +1,5 @@
 import type { Refit } from './refit';
-import { runProcess } from './executors/local/process';
+import { runProcess } from './process/run-process';
 import { names } from './storage/storage';
 
 /** One part's state in GET /health. */

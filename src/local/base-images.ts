@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile, copyFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runProcess } from '../executors/local/process';
+import { runProcess } from '../process/run-process';
 
 /** The busybox base image the local stack keeps in its registry for examples and tests (built FROM scratch). */
 export const BUSYBOX_REPOSITORY = 'refit/busybox';

@@ -1,4 +1,4 @@
-import { runProcess } from '../executors/local/process';
+import { runProcess } from '../process/run-process';
 import { SourceError } from './source-error';
 import { maskUrlCredentials } from './url-credentials';
 

@@ -15,7 +15,7 @@ import type { RunLogs, RunLogWriter } from '../../runs/run-log';
 import type { Storage } from '../../storage/storage';
 import type { Executor, RunCallbacks, RunOutcome } from '../executor';
 import { log } from '../../log';
-import { runProcess } from './process';
+import { runProcess } from '../../process/run-process';
 import { fetchSource } from '../../sources/fetch-source';
 import { SourceError } from '../../sources/source-error';
 import { sourceSecrets } from '../../sources/url-credentials';

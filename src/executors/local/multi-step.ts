@@ -12,7 +12,7 @@ import type { OutputImage, Run, RunSecrets } from '../../runs/run';
 import type { RunLogWriter } from '../../runs/run-log';
 import type { TaskFileSpec } from '../../runs/task-file-run';
 import type { Storage } from '../../storage/storage';
-import { runProcess } from './process';
+import { runProcess } from '../../process/run-process';
 import { fetchSource } from '../../sources/fetch-source';
 import { parseGitSource } from '../../sources/git-source';
 
