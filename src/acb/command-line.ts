@@ -86,14 +86,24 @@ export interface BuildCommand {
   /** Index of the context among the words (-1 when defaulted to `.`). */
   readonly contextIndex: number;
   readonly fileIndex: number;
+  /** Indices of the words that hold a build argument (`NAME=VALUE` after `--build-arg`, or `--build-arg=NAME=VALUE`). */
+  readonly buildArgIndices: readonly number[];
   readonly words: string[];
 }
 
-/** Reads a build step's docker build arguments (acb's parse, with the value-taking flags known). */
-export function parseBuildCommand(line: string): BuildCommand {
+/**
+ * Reads a build step's docker build arguments (acb's parse, with the value-taking flags known). A value-less
+ * `--build-arg NAME` takes its value from `env`, as buildah does from its own environment: pass the environment the
+ * build gets (the allow-listed one), never Refit's own.
+ */
+export function parseBuildCommand(
+  line: string,
+  env: Readonly<Record<string, string | undefined>>,
+): BuildCommand {
   const words = splitWords(line);
   const tags: string[] = [];
   const buildArgs: Record<string, string> = {};
+  const buildArgIndices: number[] = [];
   let file: string | undefined;
   let fileIndex = -1;
   let target: string | undefined;
@@ -117,7 +127,8 @@ export function parseBuildCommand(line: string): BuildCommand {
         if (flag === '--build-arg') {
           const k = value.indexOf('=');
           if (k > 0) buildArgs[value.slice(0, k)] = value.slice(k + 1);
-          else buildArgs[value] = process.env[value] ?? '';
+          else buildArgs[value] = env[value] ?? '';
+          buildArgIndices.push(valueIndex);
         }
         if (eq < 0) i++;
       }
@@ -133,6 +144,7 @@ export function parseBuildCommand(line: string): BuildCommand {
     context: contextIndex >= 0 ? words[contextIndex]! : '.',
     contextIndex,
     fileIndex,
+    buildArgIndices,
     words,
   };
 }
