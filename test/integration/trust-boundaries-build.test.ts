@@ -225,12 +225,13 @@ describe('trust boundaries of builds', () => {
     });
     afterAll(() => git.stop());
 
-    /** Delivers a signed `pull_request` (opened) whose head is `headRepo` at `sha`; returns the run it started. */
+    /** Delivers a signed `pull_request` (opened) from `headRepo` at `sha` into `base`; returns the run it started. */
     async function pullRequest(
       headRepo: string,
       branch: string,
       sha: string,
       delivery: string,
+      { base = repoUrl }: { base?: string } = {},
     ): Promise<any> {
       const raw = JSON.stringify({
         action: 'opened',
@@ -238,9 +239,9 @@ describe('trust boundaries of builds', () => {
         pull_request: {
           number: 12,
           head: { sha, ref: branch, repo: { clone_url: headRepo } },
-          base: { ref: 'main', repo: { clone_url: repoUrl } },
+          base: { ref: 'main', repo: { clone_url: base } },
         },
-        repository: { clone_url: repoUrl },
+        repository: { clone_url: base },
       });
       const res = await fetch(`${process.env.REFIT_URL}/api/hooks/github`, {
         method: 'POST',
@@ -272,6 +273,60 @@ describe('trust boundaries of builds', () => {
       expect(log).not.toContain('*****');
       expect(run.outputImages).toEqual([]);
       expect(await registryDigest('trust/pr', run.runId)).toBeNull();
+    });
+
+    it("runs a fork's multi-step pull request with its push steps pushing nothing", async () => {
+      const acbYaml = [
+        'version: v1.1.0',
+        'steps:',
+        '  - id: build',
+        '    build: -t $Registry/trust/pr-steps:$ID --build-arg SECRET_ARG={{.Values.SECRET_ARG}} .',
+        '  - id: push',
+        '    push: [$Registry/trust/pr-steps:$ID]',
+        '',
+      ].join('\n');
+      git.commit('trusted-steps', 'main', { Dockerfile: dockerfile, 'acb.yaml': acbYaml });
+      const created = await call('PUT', '/tasks/pr-trust-steps', {
+        properties: {
+          step: {
+            type: 'FileTask',
+            contextPath: `${git.url('trusted-steps')}#main`,
+            contextAccessToken: token,
+            taskFilePath: 'acb.yaml',
+            values: [{ name: 'SECRET_ARG', value: secretArg, isSecret: true }],
+          },
+          trigger: {
+            sourceTriggers: [
+              {
+                name: 'src',
+                sourceRepository: {
+                  sourceControlType: 'Github',
+                  repositoryUrl: git.url('trusted-steps'),
+                  branch: 'main',
+                },
+                sourceTriggerEvents: ['pullrequest'],
+              },
+            ],
+          },
+        },
+      });
+      expect(created.status).toBe(201);
+      const sha = git.commit('fork-steps', 'feature', { Dockerfile: dockerfile, 'acb.yaml': acbYaml });
+
+      const run = await pullRequest(git.url('fork-steps'), 'feature', sha, `fork-steps-${Date.now()}`, {
+        base: git.url('trusted-steps'),
+      });
+      const log = await runLog(run.runId);
+
+      expect(run.status).toBe('Succeeded');
+      expect(log.split('\n').filter((l) => l.includes(UNTRUSTED_SOURCE_LINE))).toHaveLength(1);
+      expect(log).toMatch(/\[build\] arg=\[\]$/m);
+      expect(log).toMatch(
+        /\[push\] Not pushed: \S+\/trust\/pr-steps:\S+ \(a pull request from a fork pushes nothing\)$/m,
+      );
+      expect(log).not.toContain(secretArg);
+      expect(run.outputImages).toEqual([]);
+      expect(await registryDigest('trust/pr-steps', run.runId)).toBeNull();
     });
 
     it('builds a same-repository pull request with the secrets and pushes it, as before', async () => {
