@@ -88,6 +88,8 @@ export interface BuildCommand {
   readonly fileIndex: number;
   /** Indices of the words that hold a build argument (`NAME=VALUE` after `--build-arg`, or `--build-arg=NAME=VALUE`). */
   readonly buildArgIndices: readonly number[];
+  /** Every flag the line gives, as written (`-t`, `--build-arg`, `--volume` of `--volume=x`), in order. */
+  readonly flags: readonly string[];
   readonly words: string[];
 }
 
@@ -104,6 +106,7 @@ export function parseBuildCommand(
   const tags: string[] = [];
   const buildArgs: Record<string, string> = {};
   const buildArgIndices: number[] = [];
+  const flags: string[] = [];
   let file: string | undefined;
   let fileIndex = -1;
   let target: string | undefined;
@@ -113,6 +116,7 @@ export function parseBuildCommand(
     const eq = w.startsWith('--') ? w.indexOf('=') : -1;
     const flag = eq > 0 ? w.slice(0, eq) : w;
     if (flag.startsWith('-') && flag !== '-') {
+      flags.push(flag);
       const takesValue = BUILD_VALUE_FLAGS.has(flag);
       const valueIndex = eq > 0 ? i : i + 1;
       const value = eq > 0 ? w.slice(eq + 1) : words[i + 1];
@@ -145,6 +149,7 @@ export function parseBuildCommand(
     contextIndex,
     fileIndex,
     buildArgIndices,
+    flags,
     words,
   };
 }

@@ -128,6 +128,41 @@ describe('trust boundaries of builds', () => {
     });
   });
 
+  describe('build step flags', () => {
+    it.each([
+      ['-v', () => '-v /:/host', (key: string) => `RUN cat /host${key}`],
+      ['--volume', () => '--volume=/:/host', (key: string) => `RUN cat /host${key}`],
+      [
+        '--secret',
+        (key: string) => `--secret id=k,src=${key}`,
+        () => 'RUN --mount=type=secret,id=k cat /run/secrets/k',
+      ],
+      ['--build-context', () => '--build-context host=/', (key: string) => `COPY --from=host ${key} /key`],
+    ])(
+      "refuses %s, which would give the build this machine's files (the stack's secret key)",
+      async (flag, flags, instruction) => {
+        const keyFile = join(dataDir(), 'secret.key');
+        const runId = await quickRun(
+          [
+            'version: v1.1.0',
+            'steps:',
+            '  - id: build',
+            `    build: -t $Registry/trust/flags:$ID ${flags(keyFile)} .`,
+            '',
+          ].join('\n'),
+          { Dockerfile: `FROM ${busyboxBase()}\n${instruction(keyFile)}\n` },
+        );
+
+        const run = await waitForRun(runId);
+        const log = await runLog(runId);
+
+        expect(run.status).toBe('Failed');
+        expect(log).toContain(`the flag '${flag}' is not allowed`);
+        expect(log).not.toContain(stackFile('secret.key'));
+      },
+    );
+  });
+
   describe('command lines', () => {
     const secret = `argv-secret-${randomBytes(12).toString('hex')}`;
 

@@ -16,6 +16,7 @@ import { runProcess } from '../../process/run-process';
 import { fetchSource } from '../../sources/fetch-source';
 import { parseGitSource } from '../../sources/git-source';
 import { buildArgsOffArgv, stepEnvOffArgv } from './secrets-off-argv';
+import { checkBuildFlags } from './build-flags';
 
 /** Where the shared workspace is mounted in every cmd step, as in acb. */
 const WORKSPACE = '/workspace';
@@ -301,6 +302,7 @@ export class MultiStepRun {
   private async build(step: AcbStep, out: StepLog, signal: AbortSignal): Promise<AttemptResult> {
     // A value-less `--build-arg NAME` is read from buildah's environment: the scan reads the same allow-listed one.
     const command = parseBuildCommand(step.build!, this.tools.env());
+    checkBuildFlags(command.flags);
     const cwd = this.hostWorkdir(step);
     let context: string;
     if (isGitSource(command.context) || /^https?:\/\//i.test(command.context)) {
