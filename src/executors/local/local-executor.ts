@@ -42,7 +42,7 @@ function tagsOf(run: DockerRun): readonly string[] {
 
 /** The one line a run of a fork's pull request starts its log with. */
 export const UNTRUSTED_SOURCE_LINE =
-  "This run builds a pull request from a fork: it runs without the task's secrets (git token, secret arguments and values, registry credentials) and pushes nothing";
+  "This run builds a pull request from a fork: it runs without the task's secrets (git token, secret arguments and values) and pushes nothing";
 
 /** How long closing waits for stopped builds to report and clean up. */
 const CLOSE_WAIT_MS = 20000;
