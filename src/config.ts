@@ -142,10 +142,37 @@ export function loadConfig(env: Env = process.env): Config {
   };
 }
 
+/**
+ * The settings that hold secrets: the master key, the webhook secrets, the API key and the storage connection
+ * strings. Once read into a {@link Config} they are taken out of the environment (see {@link forgetSecretSettings}).
+ */
+export const SECRET_SETTINGS = [
+  'REFIT_SECRET_KEY',
+  'REFIT_WEBHOOK_SECRET',
+  'REFIT_REGISTRY_WEBHOOK_SECRET',
+  'REFIT_KEY',
+  'REFIT_STORAGE',
+  'AzureWebJobsStorage',
+] as const;
+
+/**
+ * Deletes the secret settings from `env` (process.env by default). The config object carries them from then on, so
+ * nothing that later reads, logs or hands on the environment (a child process, an error report) can see them.
+ */
+export function forgetSecretSettings(env: Env = process.env): void {
+  for (const name of SECRET_SETTINGS) delete env[name];
+}
+
 let cached: Config | undefined;
 
-/** The process's configuration, loaded on first use. */
+/**
+ * The process's configuration, loaded on first use. In Azure the app settings arrive in process.env: the secret
+ * ones are removed from it once loaded, so they live only in the returned object.
+ */
 export function config(): Config {
-  cached ??= loadConfig();
+  if (!cached) {
+    cached = loadConfig();
+    forgetSecretSettings();
+  }
   return cached;
 }

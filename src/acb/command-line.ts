@@ -86,14 +86,27 @@ export interface BuildCommand {
   /** Index of the context among the words (-1 when defaulted to `.`). */
   readonly contextIndex: number;
   readonly fileIndex: number;
+  /** Indices of the words that hold a build argument (`NAME=VALUE` after `--build-arg`, or `--build-arg=NAME=VALUE`). */
+  readonly buildArgIndices: readonly number[];
+  /** Every flag the line gives, as written (`-t`, `--build-arg`, `--volume` of `--volume=x`), in order. */
+  readonly flags: readonly string[];
   readonly words: string[];
 }
 
-/** Reads a build step's docker build arguments (acb's parse, with the value-taking flags known). */
-export function parseBuildCommand(line: string): BuildCommand {
+/**
+ * Reads a build step's docker build arguments (acb's parse, with the value-taking flags known). A value-less
+ * `--build-arg NAME` takes its value from `env`, as buildah does from its own environment: pass the environment the
+ * build gets (the allow-listed one), never Refit's own.
+ */
+export function parseBuildCommand(
+  line: string,
+  env: Readonly<Record<string, string | undefined>>,
+): BuildCommand {
   const words = splitWords(line);
   const tags: string[] = [];
   const buildArgs: Record<string, string> = {};
+  const buildArgIndices: number[] = [];
+  const flags: string[] = [];
   let file: string | undefined;
   let fileIndex = -1;
   let target: string | undefined;
@@ -103,6 +116,7 @@ export function parseBuildCommand(line: string): BuildCommand {
     const eq = w.startsWith('--') ? w.indexOf('=') : -1;
     const flag = eq > 0 ? w.slice(0, eq) : w;
     if (flag.startsWith('-') && flag !== '-') {
+      flags.push(flag);
       const takesValue = BUILD_VALUE_FLAGS.has(flag);
       const valueIndex = eq > 0 ? i : i + 1;
       const value = eq > 0 ? w.slice(eq + 1) : words[i + 1];
@@ -117,7 +131,8 @@ export function parseBuildCommand(line: string): BuildCommand {
         if (flag === '--build-arg') {
           const k = value.indexOf('=');
           if (k > 0) buildArgs[value.slice(0, k)] = value.slice(k + 1);
-          else buildArgs[value] = process.env[value] ?? '';
+          else buildArgs[value] = env[value] ?? '';
+          buildArgIndices.push(valueIndex);
         }
         if (eq < 0) i++;
       }
@@ -133,6 +148,8 @@ export function parseBuildCommand(line: string): BuildCommand {
     context: contextIndex >= 0 ? words[contextIndex]! : '.',
     contextIndex,
     fileIndex,
+    buildArgIndices,
+    flags,
     words,
   };
 }

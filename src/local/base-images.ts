@@ -1,6 +1,7 @@
 import { mkdtemp, rm, writeFile, copyFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { childEnv } from '../process/child-env';
 import { runProcess } from '../process/run-process';
 
 /** The busybox base image the local stack keeps in its registry for examples and tests (built FROM scratch). */
@@ -19,12 +20,13 @@ export function registriesConf(insecure: readonly string[]): string {
 
 /**
  * Pushes `<registry>/refit/busybox:stable` unless the registry has it: FROM scratch plus Debian's static busybox,
- * so that images can have a shell without pulling anything from the internet.
+ * so that images can have a shell without pulling anything from the internet. buildah sees the allow-listed
+ * environment plus `ownEnv` (its registries.conf).
  */
 export async function seedBusybox(
   registry: string,
   buildahArgs: readonly string[],
-  env: NodeJS.ProcessEnv,
+  ownEnv: Readonly<Record<string, string>>,
   print: (l: string) => void,
 ): Promise<void> {
   const head = await fetch(`http://${registry}/v2/${BUSYBOX_REPOSITORY}/manifests/${BUSYBOX_TAG}`, {
@@ -39,7 +41,7 @@ export async function seedBusybox(
   const dir = await mkdtemp(join(tmpdir(), 'refit-busybox-'));
   const image = `${registry}/${BUSYBOX_REPOSITORY}:${BUSYBOX_TAG}`;
   let output = '';
-  const collect = { env, onOutput: (c: string) => (output += c) };
+  const collect = { env: childEnv(ownEnv), onOutput: (c: string) => (output += c) };
   try {
     await copyFile('/bin/busybox', join(dir, 'busybox'));
     await writeFile(

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { childEnv } from '../process/child-env';
 
 /** A command the local stack needs, and the Debian package that provides it. */
 export interface Prerequisite {
@@ -15,7 +16,7 @@ export const PREREQUISITES: readonly Prerequisite[] = [
 ];
 
 function has(command: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore', env: childEnv() }).status === 0;
 }
 
 /** The prerequisites that are not installed. */
@@ -37,7 +38,7 @@ export function ensurePrerequisites(print: (line: string) => void): void {
     );
   }
   print(`Installing ${packages.join(', ')} with apt-get...`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const env = childEnv({ DEBIAN_FRONTEND: 'noninteractive' });
   spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
   const result = spawnSync('apt-get', ['install', '-y', '-qq', ...packages], { stdio: 'inherit', env });
   const still = missingPrerequisites();

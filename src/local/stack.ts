@@ -4,12 +4,13 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, write
 import { createConnection } from 'node:net';
 import { join, resolve } from 'node:path';
 import { functions } from '../../functions/definitions';
-import { azuriteConnectionString, loadConfig } from '../config';
+import { azuriteConnectionString, forgetSecretSettings, loadConfig } from '../config';
 import { createRefit, setRefit, type Refit } from '../refit';
 import { ensureStorage } from '../storage/storage';
 import { LocalHost } from './host';
 import { registriesConf, seedBusybox } from './base-images';
 import { ensurePrerequisites } from './prerequisites';
+import { childEnv } from '../process/child-env';
 
 /** Ports and folders of a local stack. */
 export interface StackOptions {
@@ -120,7 +121,7 @@ export class LocalStack {
   ): { child: ChildProcess; logFile: string } {
     const logFile = join(this.options.dataDir, 'logs', `${what}.log`);
     const fd = openSync(logFile, 'a');
-    const child = spawn(command, args, { stdio: ['ignore', fd, fd], detached: false });
+    const child = spawn(command, args, { stdio: ['ignore', fd, fd], detached: false, env: childEnv() });
     closeSync(fd);
     this.children.push(child);
     return { child, logFile };
@@ -262,14 +263,16 @@ export class LocalStack {
         REFIT_WORK_DIR: join(dataDir, 'work'),
         REFIT_CONTAINERS_REGISTRIES_CONF: containersConf,
       };
+      // The secrets travel in the config object only: never in process.env, where every child and every
+      // value-less `--build-arg NAME` of a build could read them. A secret the user set there is taken out too.
       const config = loadConfig(env);
+      forgetSecretSettings(process.env);
       await seedBusybox(
         this.registry,
         config.buildahGlobalArgs,
-        { ...process.env, CONTAINERS_REGISTRIES_CONF: containersConf },
+        { CONTAINERS_REGISTRIES_CONF: containersConf },
         print,
       );
-      Object.assign(process.env, env);
       this.refit = createRefit(config);
       await ensureStorage(this.refit.storage);
       const orphans = await this.refit.runs.reconcileOrphans();

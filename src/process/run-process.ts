@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { childEnv } from './child-env';
 
 /** How a child process ended. */
 export interface ProcessResult {
@@ -9,7 +10,8 @@ export interface ProcessResult {
 /** Options of {@link runProcess}. */
 export interface RunProcessOptions {
   readonly cwd?: string;
-  readonly env?: NodeJS.ProcessEnv;
+  /** The child's whole environment; by default {@link childEnv}'s allow-list, never Refit's own. */
+  readonly env?: Readonly<Record<string, string>>;
   readonly signal?: AbortSignal;
   readonly onOutput?: (chunk: string) => void;
 }
@@ -34,7 +36,7 @@ export function runProcess(
     }
     const child = spawn(command, args, {
       cwd: options.cwd,
-      env: options.env ?? process.env,
+      env: options.env ?? childEnv(),
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -102,6 +102,11 @@ export interface Run {
   readonly imageUpdateTrigger?: ImageUpdateTriggerDescriptor;
   /** The base images the build used, with the digests it was built from. */
   readonly baseImageDependencies?: readonly RecordedDependency[];
+  /**
+   * Set on a run of a pull request from a fork (its head repository is not the base): it was given none of the
+   * task's secrets, and the executor pushes nothing.
+   */
+  readonly untrustedSource?: true;
 }
 
 /** What a base-image update records on its run (ACR's ImageUpdateTrigger). */

@@ -1,3 +1,4 @@
+import { childEnv } from '../process/child-env';
 import { runProcess } from '../process/run-process';
 import { SourceError } from './source-error';
 import { maskUrlCredentials } from './url-credentials';
@@ -34,7 +35,7 @@ export async function cloneGit(
   log: (text: string) => void,
   commit?: string,
 ): Promise<void> {
-  const env = { ...process.env, GIT_TERMINAL_PROMPT: '0' };
+  const env = childEnv({ GIT_TERMINAL_PROMPT: '0' });
   const git = async (args: string[], cwd?: string): Promise<void> => {
     log(`Running command git ${maskUrlCredentials(args.join(' '))}`);
     let output = '';

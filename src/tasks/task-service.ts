@@ -47,6 +47,8 @@ export type TaskRunCause =
       readonly triggerName: string;
       readonly descriptor: SourceTriggerDescriptor;
       readonly cloneUrl: string;
+      /** The source is a fork's pull request: the run gets none of the task's secrets and pushes nothing. */
+      readonly untrusted?: true;
     }
   | { readonly kind: 'timer'; readonly descriptor: TimerTriggerDescriptor }
   | { readonly kind: 'image'; readonly descriptor: ImageUpdateTriggerDescriptor };
@@ -601,6 +603,12 @@ export class TaskService {
         sourceLocation = `${cause.cloneUrl}#${cause.descriptor.branchName}${folderOf(step.contextPath ?? '')}`;
     }
     gitToken ??= Object.values(secrets.sourceTokens)[0];
+    // A fork's pull request runs someone else's Dockerfile or acb.yaml: it gets none of the task's secrets.
+    const untrusted = cause.kind === 'source' && cause.untrusted === true;
+    if (untrusted) {
+      gitToken = undefined;
+      for (const name of Object.keys(secretValues)) secretValues[name] = '';
+    }
     const runSecrets: RunSecrets =
       step.type === 'Docker'
         ? { arguments: secretValues, ...(gitToken ? { gitToken } : {}) }
@@ -654,6 +662,7 @@ export class TaskService {
       ...(cause.kind === 'source' ? { sourceTrigger: cause.descriptor } : {}),
       ...(cause.kind === 'timer' ? { timerTrigger: cause.descriptor } : {}),
       ...(cause.kind === 'image' ? { imageUpdateTrigger: cause.descriptor } : {}),
+      ...(untrusted ? { untrustedSource: true as const } : {}),
     };
     return this.runs.enqueue(run);
   }

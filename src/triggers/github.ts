@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { repositoryKey } from '../tasks/task';
 import type { IgnoredEvent, SourceEvent } from './source-event';
 
 const ZERO = /^0+$/;
@@ -77,6 +78,9 @@ export function parseGitHubEvent(
     const sha = pr?.head?.sha;
     if (!repositoryUrl || !sha || !pr?.base?.ref || !pr.head?.ref)
       return ignore('the pull request event lacks its repository, branches or head commit');
+    // The head is someone else's code when it lives in another repository (a fork; null once the fork is deleted).
+    const headUrl = pr.head.repo?.clone_url;
+    const fromFork = !headUrl || repositoryKey(headUrl) !== repositoryKey(repositoryUrl);
     return {
       source: 'github',
       provider: 'Github',
@@ -86,8 +90,9 @@ export function parseGitHubEvent(
       branch: pr.base.ref,
       commitId: sha,
       pullRequestId: String(pr.number ?? p.number ?? ''),
-      cloneUrl: pr.head.repo?.clone_url ?? repositoryUrl,
+      cloneUrl: headUrl ?? repositoryUrl,
       cloneBranch: pr.head.ref,
+      ...(fromFork ? { fromFork: true as const } : {}),
     };
   }
   return null;

@@ -19,6 +19,8 @@ export interface SourceEvent {
   /** Where the commit is cloned from and on which branch (a pull request's head may be in a fork). */
   readonly cloneUrl: string;
   readonly cloneBranch: string;
+  /** A pull request whose head is in another repository than its base (a fork): its code is not trusted. */
+  readonly fromFork?: true;
 }
 
 /** Why an event builds nothing for any task (a tag push, a branch delete, …). */
@@ -87,6 +89,7 @@ export async function handleSourceEvent(
       kind: 'source',
       triggerName: trigger.name,
       cloneUrl: event.cloneUrl,
+      ...(event.fromFork ? { untrusted: true as const } : {}),
       descriptor: {
         id: event.deliveryId,
         eventType: event.eventType,

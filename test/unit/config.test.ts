@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { ConfigError } from '../../src/errors';
-import { loadConfig } from '../../src/config';
+import { config, forgetSecretSettings, loadConfig } from '../../src/config';
 
 const base = {
   REFIT_STORAGE: 'UseDevelopmentStorage=true',
@@ -33,6 +33,41 @@ describe('config', () => {
         expect(err).toBeInstanceOf(ConfigError);
         expect((err as ConfigError).target).toBe(setting);
         expect((err as Error).message).toContain(setting);
+      }
+    });
+  });
+
+  describe('forgetSecretSettings', () => {
+    it('removes the secret settings and keeps the rest', () => {
+      const env: Record<string, string | undefined> = {
+        ...base,
+        REFIT_WEBHOOK_SECRET: 'w',
+        REFIT_REGISTRY_WEBHOOK_SECRET: 'r',
+        REFIT_KEY: 'k',
+        AzureWebJobsStorage: 'DefaultEndpointsProtocol=https;AccountKey=x',
+        PATH: '/bin',
+      };
+      forgetSecretSettings(env);
+      expect(env).toEqual({ REFIT_REGISTRY: '127.0.0.1:5000', PATH: '/bin' });
+    });
+  });
+
+  describe('config', () => {
+    it('loads the settings once and leaves the secret ones in the config object only (Azure mode)', () => {
+      const saved = { ...process.env };
+      Object.assign(process.env, base, { REFIT_WEBHOOK_SECRET: 'hook-secret' });
+      try {
+        const loaded = config();
+        expect(loaded.webhookSecret).toBe('hook-secret');
+        expect(loaded.secretKey.toString('base64')).toBe(base.REFIT_SECRET_KEY);
+        expect(process.env.REFIT_SECRET_KEY).toBeUndefined();
+        expect(process.env.REFIT_WEBHOOK_SECRET).toBeUndefined();
+        expect(process.env.REFIT_STORAGE).toBeUndefined();
+        expect(process.env.REFIT_REGISTRY).toBe('127.0.0.1:5000');
+        expect(config()).toBe(loaded);
+      } finally {
+        for (const name of Object.keys(process.env)) if (!(name in saved)) delete process.env[name];
+        Object.assign(process.env, saved);
       }
     });
   });

@@ -11,10 +11,12 @@ import { StepFailedError } from '../../acb/runner';
 import type { DockerBuildSpec, OutputImage, Run, RunSecrets } from '../../runs/run';
 import type { TaskFileSpec } from '../../runs/task-file-run';
 import { MultiStepRun, type LogSink, type StepTools } from './multi-step';
+import { dockerBuildArgs } from './secrets-off-argv';
 import type { RunLogs, RunLogWriter } from '../../runs/run-log';
 import type { Storage } from '../../storage/storage';
 import type { Executor, RunCallbacks, RunOutcome } from '../executor';
 import { log } from '../../log';
+import { childEnv } from '../../process/child-env';
 import { runProcess } from '../../process/run-process';
 import { fetchSource } from '../../sources/fetch-source';
 import { SourceError } from '../../sources/source-error';
@@ -37,6 +39,10 @@ type TaskFileRun = Run & { readonly spec: TaskFileSpec };
 function tagsOf(run: DockerRun): readonly string[] {
   return run.spec.imageNames.length > 0 ? run.spec.imageNames : [`localhost/refit-run:${run.runId}`];
 }
+
+/** The one line a run of a fork's pull request starts its log with. */
+export const UNTRUSTED_SOURCE_LINE =
+  "This run builds a pull request from a fork: it runs without the task's secrets (git token, secret arguments and values) and pushes nothing";
 
 /** How long closing waits for stopped builds to report and clean up. */
 const CLOSE_WAIT_MS = 20000;
@@ -113,9 +119,10 @@ export class LocalExecutor implements Executor {
     }
   }
 
-  private env(): NodeJS.ProcessEnv {
+  /** buildah's environment: the allow-list, what this call adds (`own`, e.g. secret build args) and registries.conf. */
+  private env(own: Readonly<Record<string, string>> = {}): Record<string, string> {
     const conf = this.config.containersRegistriesConf;
-    return conf ? { ...process.env, CONTAINERS_REGISTRIES_CONF: conf } : process.env;
+    return childEnv({ ...own, ...(conf ? { CONTAINERS_REGISTRIES_CONF: conf } : {}) });
   }
 
   private buildah(args: readonly string[]): string[] {
@@ -136,6 +143,7 @@ export class LocalExecutor implements Executor {
       ...MultiStepRun.secretValues(job.secrets),
     ];
     const log = this.logs.writer(run.runId, secretValues);
+    if (run.untrustedSource) log.line(UNTRUSTED_SOURCE_LINE);
     const timer = setTimeout(() => {
       job.stopReason ??= 'Timeout';
       job.abort.abort();
@@ -225,11 +233,12 @@ export class LocalExecutor implements Executor {
     log: LogSink,
     what: string,
     cwd?: string,
+    ownEnv: Readonly<Record<string, string>> = {},
   ): Promise<void> {
     log.line(`Running command ${command} ${args.join(' ')}`);
     const result = await runProcess(command, args, {
       ...(cwd ? { cwd } : {}),
-      env: this.env(),
+      env: this.env(ownEnv),
       signal,
       onOutput: (chunk) => log.write(chunk),
     });
@@ -243,7 +252,7 @@ export class LocalExecutor implements Executor {
     return {
       storage: this.storage,
       buildah: (args) => this.buildah(args),
-      env: () => this.env(),
+      env: (own) => this.env(own),
       isInsecure: (image) => this.isInsecure(image),
       push: (image, signal, log, workDir) => this.push(image, signal, log, workDir),
       dependencies: (dockerfile, buildArgs, target, log) =>
@@ -314,9 +323,8 @@ export class LocalExecutor implements Executor {
       throw new StepFailed(`dockerFilePath '${spec.dockerFilePath}' is a link to outside the source`);
 
     const platform = `${run.platform.os.toLowerCase()}/${run.platform.architecture}${run.platform.variant ? `/${run.platform.variant}` : ''}`;
-    const buildArgs = Object.entries(buildArgValues(spec.arguments, job.secrets.arguments)).flatMap(
-      ([name, value]) => ['--build-arg', `${name}=${value}`],
-    );
+    // Secret values go to buildah's environment, not its command line (readable by every local user).
+    const buildArgs = dockerBuildArgs(spec.arguments, buildArgValues(spec.arguments, job.secrets.arguments));
     const tags = tagsOf(run);
     const bud = this.buildah([
       'bud',
@@ -329,11 +337,10 @@ export class LocalExecutor implements Executor {
       ...tags.flatMap((t) => ['-t', t]),
       ...(spec.target ? ['--target', spec.target] : []),
       ...(spec.noCache ? ['--no-cache'] : []),
-      ...buildArgs,
+      ...buildArgs.words,
       context,
     ]);
-    // Secret build-arg values would show in the echoed command line: the writer masks them.
-    await this.step('buildah', bud, job.abort.signal, log, 'the build', context);
+    await this.step('buildah', bud, job.abort.signal, log, 'the build', context, buildArgs.env);
     const baseImageDependencies = await this.dependencies(
       dockerfile,
       buildArgValues(spec.arguments, job.secrets.arguments),
@@ -342,7 +349,9 @@ export class LocalExecutor implements Executor {
       run.platform,
     );
     const outputImages: OutputImage[] = [];
-    if (spec.isPushEnabled) {
+    if (run.untrustedSource) {
+      // Said once, at the start of the run: a fork's pull request pushes nothing.
+    } else if (spec.isPushEnabled) {
       for (const image of spec.imageNames)
         outputImages.push(await this.push(image, job.abort.signal, log, workDir));
     } else {

@@ -15,6 +15,8 @@ import type { Storage } from '../../storage/storage';
 import { runProcess } from '../../process/run-process';
 import { fetchSource } from '../../sources/fetch-source';
 import { parseGitSource } from '../../sources/git-source';
+import { buildArgsOffArgv, stepEnvOffArgv } from './secrets-off-argv';
+import { checkBuildFlags } from './build-flags';
 
 /** Where the shared workspace is mounted in every cmd step, as in acb. */
 const WORKSPACE = '/workspace';
@@ -33,7 +35,8 @@ export interface LogSink {
 export interface StepTools {
   readonly storage: Storage;
   buildah(args: readonly string[]): string[];
-  env(): NodeJS.ProcessEnv;
+  /** buildah's allow-listed environment, with what one call adds (`own`: secret values kept off its argv). */
+  env(own?: Readonly<Record<string, string>>): Record<string, string>;
   isInsecure(image: string): boolean;
   push(image: string, signal: AbortSignal, log: LogSink, workDir: string): Promise<OutputImage>;
   dependencies(
@@ -129,6 +132,14 @@ export class MultiStepRun {
   /** Every secret value the run knows: masked in the log. */
   static secretValues(secrets: RunSecrets): string[] {
     return Object.values(secrets.values ?? {}).filter(Boolean);
+  }
+
+  /** Every secret a step's command line could carry once rendered: kept off buildah's argv. */
+  private argvSecrets(): string[] {
+    const { values, arguments: args, gitToken } = this.secrets;
+    return [...Object.values(values ?? {}), ...Object.values(args), ...(gitToken ? [gitToken] : [])].filter(
+      Boolean,
+    );
   }
 
   async execute(): Promise<MultiStepResult> {
@@ -271,13 +282,13 @@ export class MultiStepRun {
     args: readonly string[],
     out: StepLog,
     signal: AbortSignal,
-    options: { cwd?: string; quiet?: boolean } = {},
+    options: { cwd?: string; quiet?: boolean; env?: Readonly<Record<string, string>> } = {},
   ): Promise<AttemptResult> {
     out.line(`Running command buildah ${display(args)}`);
     let captured = '';
     const result = await runProcess('buildah', this.tools.buildah(args), {
       ...(options.cwd ? { cwd: options.cwd } : {}),
-      env: this.tools.env(),
+      env: this.tools.env(options.env),
       signal,
       onOutput: (chunk) => {
         if (options.quiet) captured += chunk;
@@ -289,7 +300,9 @@ export class MultiStepRun {
   }
 
   private async build(step: AcbStep, out: StepLog, signal: AbortSignal): Promise<AttemptResult> {
-    const command = parseBuildCommand(step.build!);
+    // A value-less `--build-arg NAME` is read from buildah's environment: the scan reads the same allow-listed one.
+    const command = parseBuildCommand(step.build!, this.tools.env());
+    checkBuildFlags(command.flags);
     const cwd = this.hostWorkdir(step);
     let context: string;
     if (isGitSource(command.context) || /^https?:\/\//i.test(command.context)) {
@@ -321,9 +334,17 @@ export class MultiStepRun {
     else words.push(context);
     const platform = `${this.run.platform.os.toLowerCase()}/${this.run.platform.architecture}${this.run.platform.variant ? `/${this.run.platform.variant}` : ''}`;
     const hasPlatform = words.some((w) => w === '--platform' || w.startsWith('--platform='));
-    const args = ['bud', '--isolation', 'chroot', ...(hasPlatform ? [] : ['--platform', platform]), ...words];
+    // A build argument that holds a secret goes to buildah's environment, its name alone on the command line.
+    const offArgv = buildArgsOffArgv(words, command.buildArgIndices, this.argvSecrets());
+    const args = [
+      'bud',
+      '--isolation',
+      'chroot',
+      ...(hasPlatform ? [] : ['--platform', platform]),
+      ...offArgv.words,
+    ];
     this.built.push(...command.tags);
-    const result = await this.process(args, out, signal, { cwd });
+    const result = await this.process(args, out, signal, { cwd, env: offArgv.env });
     if (result.code === 0) {
       const deps = await this.tools.dependencies(dockerfile, command.buildArgs, command.target, out);
       for (const d of deps) {
@@ -336,6 +357,10 @@ export class MultiStepRun {
 
   private async push(step: AcbStep, out: StepLog, signal: AbortSignal): Promise<AttemptResult> {
     for (const image of step.push!) {
+      if (this.run.untrustedSource) {
+        out.line(`Not pushed: ${image} (a pull request from a fork pushes nothing)`);
+        continue;
+      }
       try {
         const pushed = await this.tools.push(image, signal, out, this.workDir);
         this.outputImages.push(pushed);
@@ -380,6 +405,19 @@ export class MultiStepRun {
         return { code: 1, output: '' };
       }
       const workdir = this.containerWorkdir(step);
+      // A variable whose value holds a secret is set on the container by name (buildah config reads the value
+      // from its environment), so that it is on no command line.
+      const stepEnv = stepEnvOffArgv(step.env, this.argvSecrets());
+      const secretNames = Object.keys(stepEnv.secret);
+      if (secretNames.length > 0) {
+        const configured = await this.process(
+          ['config', ...secretNames.flatMap((n) => ['--env', n]), name],
+          out,
+          signal,
+          { quiet: true, env: stepEnv.secret },
+        );
+        if (configured.code !== 0) return configured;
+      }
       const mounts = step.volumeMounts.flatMap((m) => [
         '--volume',
         `${join(this.workDir, 'volumes', m.name)}:${m.mountPath}:ro`,
@@ -396,7 +434,7 @@ export class MultiStepRun {
         ...(workdir ? ['--workingdir', workdir] : []),
         '--env',
         `HOME=${HOME}`,
-        ...step.env.flatMap((e) => ['--env', e]),
+        ...stepEnv.plain.flatMap((e) => ['--env', e]),
         ...(step.user ? ['--user', step.user] : []),
         name,
         '--',

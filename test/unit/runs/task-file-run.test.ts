@@ -70,11 +70,11 @@ describe('build steps (acb TestParseDockerBuildCmd, with value flags known)', ()
       },
     ],
   ])('%s', (line, expected) => {
-    expect(parseBuildCommand(line)).toMatchObject(expected);
+    expect(parseBuildCommand(line, {})).toMatchObject(expected);
   });
 
   it('reads build args, quotes and all', () => {
-    expect(parseBuildCommand('--build-arg A=1 --build-arg "B=two words" .').buildArgs).toEqual({
+    expect(parseBuildCommand('--build-arg A=1 --build-arg "B=two words" .', {}).buildArgs).toEqual({
       A: '1',
       B: 'two words',
     });

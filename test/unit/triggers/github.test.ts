@@ -77,6 +77,24 @@ describe('github', () => {
       });
     });
 
+    it('marks nothing as a fork when head and base are the same repository', () => {
+      const event = parseGitHubEvent('pull_request', 'd7', fixture('pull-request-opened.json'));
+      expect(event).not.toHaveProperty('fromFork');
+    });
+
+    it.each([
+      ['in a fork', { clone_url: 'https://github.com/Octocoders/Hello-World.git' }],
+      ['in a deleted fork (head.repo null)', null],
+    ])('marks a pull request whose head is %s as from a fork', (_what, headRepo) => {
+      const payload = fixture('pull-request-opened.json') as { pull_request: { head: { repo: unknown } } };
+      payload.pull_request.head.repo = headRepo;
+      expect(parseGitHubEvent('pull_request', 'd8', payload)).toMatchObject({
+        eventType: 'pullrequest',
+        repositoryUrl: 'https://github.com/Codertocat/Hello-World.git',
+        fromFork: true,
+      });
+    });
+
     it('builds nothing for a closed pull request', () => {
       const closed = { ...(fixture('pull-request-opened.json') as object), action: 'closed' };
       expect(parseGitHubEvent('pull_request', 'd5', closed)).toEqual({
