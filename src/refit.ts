@@ -35,7 +35,10 @@ export interface Refit {
 /** Wires the core for a configuration. */
 export function createRefit(config: Config): Refit {
   const storage = connectStorage(config);
-  const logs = new RunLogs(storage, { ...DEFAULT_RUN_LOG_OPTIONS, maxBytes: config.maxLogBytes });
+  const logs = new RunLogs(storage.container(names.containers.logs), {
+    ...DEFAULT_RUN_LOG_OPTIONS,
+    maxBytes: config.maxLogBytes,
+  });
   const store = new RunStore(storage, config.runIdPrefix);
   let executor: Executor | undefined;
   const runs = new RunService(

@@ -2,7 +2,6 @@ import { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
 import type { AppendBlobClient, ContainerClient } from '@azure/storage-blob';
 import { log } from '../log';
-import { names, type Storage } from '../storage/storage';
 import type { RunStatus } from './run';
 import { SecretMasker, type MaskingStream } from './secret-masker';
 
@@ -258,14 +257,11 @@ export class RunLogWriter {
 
 /** The log blobs of every run. */
 export class RunLogs {
-  private readonly container: ContainerClient;
-
+  /** `container` is the logs container (`storage.container(names.containers.logs)`). */
   constructor(
-    storage: Storage,
+    private readonly container: ContainerClient,
     private readonly options: RunLogOptions = DEFAULT_RUN_LOG_OPTIONS,
-  ) {
-    this.container = storage.container(names.containers.logs);
-  }
+  ) {}
 
   /** The append blob of a run. */
   blob(runId: string): AppendBlobClient {
