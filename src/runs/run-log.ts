@@ -29,6 +29,7 @@ export const DEFAULT_RUN_LOG_OPTIONS: RunLogOptions = {
   closeAttempts: 4,
   retryDelayMs: 500,
 };
+
 // Wakes followers in this process as soon as their log grows (other processes poll the blob).
 const appended = new EventEmitter().setMaxListeners(0);
 
@@ -137,11 +138,13 @@ export class RunLogWriter {
 
   // An idle writer appends on the next tick; a busy one at most once per interval, or at once for a full block.
   private schedule(): void {
-    if (this.pendingBytes >= MAX_BLOCK_BYTES) {
+    // A closed writer sends only from close(); a failing one waits for the timer, however much is waiting.
+    if (this.closed) return;
+    if (this.pendingBytes >= MAX_BLOCK_BYTES && !this.failing) {
       this.background();
       return;
     }
-    if (this.timer || this.sending || this.closed) return;
+    if (this.timer || this.sending) return;
     // Close to the block limit (a run far longer than any timeout allows), only full blocks and the last flush.
     const reserve = Math.ceil(this.options.maxBytes / MAX_BLOCK_BYTES) + 10;
     if (this.blocks >= MAX_BLOCKS - reserve) return;
