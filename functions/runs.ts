@@ -75,7 +75,11 @@ export const runLog = api(async (request, r) => {
   if (follow !== null && follow !== 'true' && follow !== 'false') {
     throw new ValidationError(`follow must be true or false, got '${follow}'`, 'follow');
   }
-  if (follow !== 'true') return { status: 200, headers, body: await r.logs.read(run.runId) };
+  if (follow !== 'true') {
+    // Streamed from storage as it is read: a log of many MiB is never held whole in memory.
+    const body = Readable.toWeb(await r.logs.open(run.runId)) as unknown as ReadableStream<Uint8Array>;
+    return { status: 200, headers, body };
+  }
   // A run whose status is final (a cancel records it at once) may still have its executor writing the last lines:
   // follow until the log is marked complete, a few seconds at most.
   const signal = FINISHED.has(run.status) ? AbortSignal.timeout(FINISHED_LOG_WAIT_MS) : undefined;

@@ -33,6 +33,8 @@ export interface Config {
   readonly containersRegistriesConf: string | undefined;
   /** The largest request body the API reads, in bytes. */
   readonly maxBodyBytes: number;
+  /** The most a run's log keeps, in bytes (REFIT_MAX_LOG_BYTES, 64 MiB): past it, one line says how much was dropped. */
+  readonly maxLogBytes: number;
   /** Where Refit's own outbound fetches may go: private ranges only on a local stack or when listed (REFIT_ALLOWED_HOSTS). */
   readonly network: NetworkPolicy;
 }
@@ -137,6 +139,7 @@ export function loadConfig(env: Env = process.env): Config {
       : ['--storage-driver', 'vfs'],
     containersRegistriesConf: env.REFIT_CONTAINERS_REGISTRIES_CONF || undefined,
     maxBodyBytes: positiveInt(env, 'REFIT_MAX_BODY_BYTES', 1024 * 1024),
+    maxLogBytes: positiveInt(env, 'REFIT_MAX_LOG_BYTES', 64 * 1024 * 1024),
     // The local executor's stack lives on loopback; in Azure (a later executor) private ranges are refused.
     network: { privateAllowed: executor === 'local', allowedHosts: list(env.REFIT_ALLOWED_HOSTS) },
   };

@@ -1,7 +1,7 @@
 import { config as loadedConfig, type Config } from './config';
 import type { Executor } from './executors/executor';
 import { LocalExecutor } from './executors/local/local-executor';
-import { RunLogs } from './runs/run-log';
+import { DEFAULT_RUN_LOG_OPTIONS, RunLogs } from './runs/run-log';
 import { RunService } from './runs/run-service';
 import { RunStore } from './runs/run-store';
 import { connectStorage, ensureStorage, names, type Storage } from './storage/storage';
@@ -35,7 +35,10 @@ export interface Refit {
 /** Wires the core for a configuration. */
 export function createRefit(config: Config): Refit {
   const storage = connectStorage(config);
-  const logs = new RunLogs(storage);
+  const logs = new RunLogs(storage.container(names.containers.logs), {
+    ...DEFAULT_RUN_LOG_OPTIONS,
+    maxBytes: config.maxLogBytes,
+  });
   const store = new RunStore(storage, config.runIdPrefix);
   let executor: Executor | undefined;
   const runs = new RunService(

@@ -1,9 +1,34 @@
 import { EventEmitter } from 'node:events';
+import { Readable } from 'node:stream';
 import type { AppendBlobClient, ContainerClient } from '@azure/storage-blob';
-import { names, type Storage } from '../storage/storage';
+import { log } from '../log';
 import type { RunStatus } from './run';
+import { SecretMasker, type MaskingStream } from './secret-masker';
 
-const MAX_BLOCK = 4 * 1024 * 1024;
+/** Azure's limits of an append blob: 4 MiB per appended block, 50,000 blocks in all. */
+const MAX_BLOCK_BYTES = 4 * 1024 * 1024;
+const MAX_BLOCKS = 50000;
+const LOG_CONTENT_TYPE = 'text/plain; charset=utf-8';
+
+/** How a run's log is written: its size cap, how often it is appended to, how hard its end is retried. */
+export interface RunLogOptions {
+  /** Bytes of output a log keeps; past them the rest is dropped and one line says how much. */
+  readonly maxBytes: number;
+  /** The shortest time between two appends of a growing log (each append is a block of the append blob). */
+  readonly flushIntervalMs: number;
+  /** How many times the last flush and the completion mark are tried before the writer gives up. */
+  readonly closeAttempts: number;
+  /** The pause before the first retry of the last flush; doubled each time. */
+  readonly retryDelayMs: number;
+}
+
+/** The defaults: 64 MiB, at most one append a second (28,800 blocks in 8 hours, the longest run). */
+export const DEFAULT_RUN_LOG_OPTIONS: RunLogOptions = {
+  maxBytes: 64 * 1024 * 1024,
+  flushIntervalMs: 1000,
+  closeAttempts: 4,
+  retryDelayMs: 500,
+};
 
 // Wakes followers in this process as soon as their log grows (other processes poll the blob).
 const appended = new EventEmitter().setMaxListeners(0);
@@ -33,91 +58,213 @@ export function logStamp(date = new Date()): string {
   return date.toISOString().replace(/-/g, '/').replace('T', ' ').slice(0, 19);
 }
 
-/** Replaces every secret value in `text` with asterisks. */
-export function maskSecrets(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const secret of secrets) if (secret) out = out.split(secret).join('*************');
-  return out;
+/** `1048576` → `1 MiB`. */
+function sizeText(bytes: number): string {
+  for (const [unit, size] of [
+    ['GiB', 1024 ** 3],
+    ['MiB', 1024 ** 2],
+    ['KiB', 1024],
+  ] as const)
+    if (bytes >= size && bytes % size === 0) return `${bytes / size} ${unit}`;
+  return `${bytes} bytes`;
 }
 
-/** Writes a run's log into its append blob as it is produced, in small batches, with secrets masked. */
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Writes a run's log into its append blob as it is produced, with secrets masked. Appends are batched (at most one
+ * per `flushIntervalMs`, or as soon as a full 4 MiB block is waiting), so a chatty build stays far below the 50,000
+ * blocks an append blob can hold. A failed append never fails the build: it is logged and what was not written is
+ * sent again with the next append.
+ */
 export class RunLogWriter {
-  private pending: string[] = [];
-  private inFlight: Promise<void> | undefined;
-  private partial = '';
+  private readonly output: MaskingStream;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private kept = 0;
+  private dropped = 0;
+  private endsLine = true;
+  private blocks = 0;
+  private lastAttempt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private sending: Promise<void> | undefined;
+  private failing = false;
+  private closed = false;
 
   constructor(
     private readonly blob: AppendBlobClient,
     private readonly runId: string,
-    private readonly secrets: readonly string[],
-  ) {}
+    private readonly masker: SecretMasker,
+    private readonly options: RunLogOptions = DEFAULT_RUN_LOG_OPTIONS,
+  ) {
+    this.output = masker.stream();
+  }
 
   /** A line of Refit's own, stamped. */
   line(text: string): void {
     this.write(`${logStamp()} ${text}\n`);
   }
 
-  /** Raw output of a tool; masked line by line so that a secret split across chunks is still caught. */
+  /** Raw output of a tool; a secret split across chunks or lines is still masked. */
   write(chunk: string): void {
-    const text = this.partial + chunk;
-    const cut = text.lastIndexOf('\n');
-    if (cut < 0) {
-      if (text.length < 64 * 1024) {
-        this.partial = text;
-        return;
-      }
-      this.partial = '';
-      this.enqueue(maskSecrets(text, this.secrets));
+    if (this.closed) return;
+    this.keep(this.output.push(chunk));
+  }
+
+  /** A masker for another stream of output that ends up in this log (a step's, before it is cut into lines). */
+  maskedStream(): MaskingStream {
+    return this.masker.stream();
+  }
+
+  // Keeps what fits under the cap, up to its last whole line; from the first byte that does not fit, drops all.
+  private keep(text: string): void {
+    if (!text) return;
+    let data = Buffer.from(text);
+    if (this.dropped > 0 || this.kept + data.length > this.options.maxBytes) {
+      let fits = this.dropped > 0 ? 0 : this.options.maxBytes - this.kept;
+      if (fits > 0) fits = data.subarray(0, fits).lastIndexOf(0x0a) + 1;
+      this.dropped += data.length - fits;
+      data = data.subarray(0, fits);
+      if (data.length === 0) return;
+    }
+    this.kept += data.length;
+    this.endsLine = data[data.length - 1] === 0x0a;
+    this.pending.push(data);
+    this.pendingBytes += data.length;
+    this.schedule();
+  }
+
+  // An idle writer appends on the next tick; a busy one at most once per interval, or at once for a full block.
+  private schedule(): void {
+    // A closed writer sends only from close(); a failing one waits for the timer, however much is waiting.
+    if (this.closed) return;
+    if (this.pendingBytes >= MAX_BLOCK_BYTES && !this.failing) {
+      this.background();
       return;
     }
-    this.partial = text.slice(cut + 1);
-    this.enqueue(maskSecrets(text.slice(0, cut + 1), this.secrets));
+    if (this.timer || this.sending) return;
+    // Close to the block limit (a run far longer than any timeout allows), only full blocks and the last flush.
+    const reserve = Math.ceil(this.options.maxBytes / MAX_BLOCK_BYTES) + 10;
+    if (this.blocks >= MAX_BLOCKS - reserve) return;
+    const wait = Math.max(0, this.lastAttempt + this.options.flushIntervalMs - Date.now());
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.background();
+    }, wait);
+    this.timer.unref();
   }
 
-  // An idle writer sends at once; while an append is under way, what comes meanwhile waits and goes in one block.
-  private enqueue(text: string): void {
-    this.pending.push(text);
-    this.inFlight ??= this.drain();
+  private background(): void {
+    this.send()
+      .then(
+        () => {
+          if (this.failing) log.info('run log appends resumed', { runId: this.runId });
+          this.failing = false;
+        },
+        (err: unknown) => {
+          // Said once per outage: the next appends retry what is waiting.
+          if (!this.failing)
+            log.warn('run log append failed; it is retried', { runId: this.runId, error: errorText(err) });
+          this.failing = true;
+        },
+      )
+      .finally(() => {
+        if (this.pendingBytes > 0) this.schedule();
+      });
   }
 
-  private async drain(): Promise<void> {
+  // One append at a time, in order.
+  private async send(): Promise<void> {
+    while (this.sending) await this.sending.catch(() => undefined);
+    if (this.pendingBytes === 0) return;
+    this.sending = this.appendPending();
     try {
-      while (this.pending.length > 0) {
-        const data = Buffer.from(this.pending.join(''));
-        this.pending = [];
-        for (let at = 0; at < data.length; at += MAX_BLOCK) {
-          const block = data.subarray(at, at + MAX_BLOCK);
-          await this.blob.appendBlock(block, block.length);
-        }
-        appended.emit(this.runId);
-      }
+      await this.sending;
     } finally {
-      this.inFlight = undefined;
+      this.sending = undefined;
     }
   }
 
-  /** Resolves when everything written so far is in the blob. */
-  async flush(): Promise<void> {
-    while (this.inFlight) await this.inFlight;
+  private async appendPending(): Promise<void> {
+    const data = Buffer.concat(this.pending);
+    this.pending = [];
+    this.pendingBytes = 0;
+    let at = 0;
+    try {
+      while (at < data.length) {
+        const block = data.subarray(at, at + MAX_BLOCK_BYTES);
+        this.lastAttempt = Date.now();
+        await this.appendBlock(block);
+        at += block.length;
+        this.blocks++;
+        appended.emit(this.runId);
+      }
+    } catch (err) {
+      const rest = data.subarray(at);
+      this.pending.unshift(rest);
+      this.pendingBytes += rest.length;
+      throw err;
+    }
   }
 
-  /** Flushes everything, including a last line without a newline, and marks the log complete. */
+  private async appendBlock(block: Buffer): Promise<void> {
+    try {
+      await this.blob.appendBlock(block, block.length);
+    } catch (err) {
+      if (statusOf(err) !== 404) throw err;
+      // The blob is gone (deleted, or never created): the rest of the log goes into a new one. A missing
+      // container fails here too, and is retried with the next append.
+      await this.blob.createIfNotExists({ blobHTTPHeaders: { blobContentType: LOG_CONTENT_TYPE } });
+      await this.blob.appendBlock(block, block.length);
+    }
+  }
+
+  /** Sends everything written so far; rejects if storage fails (what was not written stays for the next try). */
+  async flush(): Promise<void> {
+    while (this.pendingBytes > 0 || this.sending) await this.send();
+  }
+
+  /**
+   * Flushes everything (a last line without a newline too), says how much was dropped past the cap, and marks the
+   * log complete; a failure is retried a few times, then logged and thrown.
+   */
   async close(status: RunStatus): Promise<void> {
-    if (this.partial) this.enqueue(maskSecrets(this.partial + '\n', this.secrets));
-    this.partial = '';
-    await this.flush();
-    await this.blob.setMetadata({ complete: completionMark(status) });
+    this.keep(this.output.end());
+    this.closed = true;
+    if (this.dropped > 0) {
+      const note = `${logStamp()} The log reached its limit of ${sizeText(this.options.maxBytes)}: the rest of the output (${this.dropped} bytes) was dropped\n`;
+      const text = (this.endsLine ? '' : '\n') + note;
+      this.pending.push(Buffer.from(text));
+      this.pendingBytes += Buffer.byteLength(text);
+    }
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.flush();
+        await this.blob.setMetadata({ complete: completionMark(status) });
+        break;
+      } catch (err) {
+        if (attempt >= this.options.closeAttempts) {
+          log.warn('run log could not be completed', { runId: this.runId, error: errorText(err) });
+          throw err;
+        }
+        await new Promise((resolve) => setTimeout(resolve, this.options.retryDelayMs * 2 ** (attempt - 1)));
+      }
+    }
     appended.emit(this.runId);
   }
 }
 
 /** The log blobs of every run. */
 export class RunLogs {
-  private readonly container: ContainerClient;
-
-  constructor(storage: Storage) {
-    this.container = storage.container(names.containers.logs);
-  }
+  /** `container` is the logs container (`storage.container(names.containers.logs)`). */
+  constructor(
+    private readonly container: ContainerClient,
+    private readonly options: RunLogOptions = DEFAULT_RUN_LOG_OPTIONS,
+  ) {}
 
   /** The append blob of a run. */
   blob(runId: string): AppendBlobClient {
@@ -126,14 +273,12 @@ export class RunLogs {
 
   /** Creates the (empty) log of a run, when it is dispatched (a Queued run reads as an empty log until then). */
   async create(runId: string): Promise<void> {
-    await this.blob(runId).createIfNotExists({
-      blobHTTPHeaders: { blobContentType: 'text/plain; charset=utf-8' },
-    });
+    await this.blob(runId).createIfNotExists({ blobHTTPHeaders: { blobContentType: LOG_CONTENT_TYPE } });
   }
 
   /** A writer that appends to the run's log, masking `secrets`. */
   writer(runId: string, secrets: readonly string[]): RunLogWriter {
-    return new RunLogWriter(this.blob(runId), runId, secrets);
+    return new RunLogWriter(this.blob(runId), runId, new SecretMasker(secrets), this.options);
   }
 
   /** Marks a run's log complete without writing to it (a run that never reached an executor). */
@@ -144,39 +289,22 @@ export class RunLogs {
     await writer.close(status);
   }
 
-  /** The whole log as it is now. */
-  async read(runId: string): Promise<string> {
+  /** The log as it is now, streamed from storage as it is read (empty before the run is dispatched). */
+  async open(runId: string): Promise<Readable> {
     try {
-      return (await this.blob(runId).downloadToBuffer()).toString('utf8');
+      const res = await this.blob(runId).download(0);
+      return (res.readableStreamBody as Readable | undefined) ?? Readable.from([]);
     } catch (err) {
-      if (statusOf(err) === 404) return '';
-      throw err;
-    }
-  }
-
-  /** Reads a log from `offset` to its end; nothing new is an empty chunk (a Queued run's log does not exist yet). */
-  private async readFrom(blob: AppendBlobClient, offset: number): Promise<LogRead> {
-    try {
-      const res = await blob.download(offset);
-      const parts: Buffer[] = [];
-      for await (const part of res.readableStreamBody ?? []) parts.push(part as Buffer);
-      return { chunk: Buffer.concat(parts), complete: Boolean(res.metadata?.complete) };
-    } catch (err) {
+      // 404: not dispatched yet; 416: an empty blob.
       const status = statusOf(err);
-      if (status === 404) return { chunk: Buffer.alloc(0), complete: false };
-      if (status !== 416) throw err;
-      // At the end already: only the metadata can have changed.
-      const props = await blob.getProperties();
-      return {
-        chunk: Buffer.alloc(0),
-        complete: Boolean(props.metadata?.complete) && (props.contentLength ?? 0) <= offset,
-      };
+      if (status === 404 || status === 416) return Readable.from([]);
+      throw err;
     }
   }
 
   /**
    * Yields the log from the start, then each new piece as it is appended, until the log is marked complete
-   * or `signal` aborts.
+   * or `signal` aborts. Each read is passed on as it arrives, never gathered whole.
    */
   async *follow(runId: string, signal?: AbortSignal, pollMs = 250): AsyncGenerator<Buffer> {
     const blob = this.blob(runId);
@@ -194,11 +322,14 @@ export class RunLogs {
         signaled = false;
         // One request while the log grows: a read from where we are (its answer carries the metadata too).
         const read = await this.readFrom(blob, offset);
-        if (read.chunk.length > 0) {
-          offset += read.chunk.length;
-          yield read.chunk;
-          continue;
+        let grew = false;
+        for await (const part of read.body) {
+          const chunk = part as Buffer;
+          offset += chunk.length;
+          grew ||= chunk.length > 0;
+          yield chunk;
         }
+        if (grew) continue;
         if (read.complete) return;
         if (signaled) continue;
         await new Promise<void>((resolve) => {
@@ -214,11 +345,29 @@ export class RunLogs {
       appended.off(runId, onAppend);
     }
   }
+
+  /** Opens a read of a log from `offset` to its end; nothing new is an empty body (a Queued run's log does not exist yet). */
+  private async readFrom(blob: AppendBlobClient, offset: number): Promise<LogRead> {
+    try {
+      const res = await blob.download(offset);
+      return { body: res.readableStreamBody ?? [], complete: Boolean(res.metadata?.complete) };
+    } catch (err) {
+      const status = statusOf(err);
+      if (status === 404) return { body: [], complete: false };
+      if (status !== 416) throw err;
+      // At the end already: only the metadata can have changed.
+      const props = await blob.getProperties();
+      return {
+        body: [],
+        complete: Boolean(props.metadata?.complete) && (props.contentLength ?? 0) <= offset,
+      };
+    }
+  }
 }
 
-/** What a read from an offset found: the new bytes, and whether the log is marked complete. */
+/** What a read from an offset found: the new bytes as they come, and whether the log is marked complete. */
 interface LogRead {
-  readonly chunk: Buffer;
+  readonly body: AsyncIterable<unknown> | readonly unknown[];
   readonly complete: boolean;
 }
 

@@ -17,6 +17,11 @@ describe('config', () => {
       expect(config.runIdPrefix).toBe('aa');
     });
 
+    it('caps a run log at 64 MiB unless REFIT_MAX_LOG_BYTES says otherwise', () => {
+      expect(loadConfig(base).maxLogBytes).toBe(64 * 1024 * 1024);
+      expect(loadConfig({ ...base, REFIT_MAX_LOG_BYTES: '1048576' }).maxLogBytes).toBe(1048576);
+    });
+
     it.each([
       [{ REFIT_REGISTRY: undefined }, 'REFIT_REGISTRY'],
       [{ REFIT_STORAGE: undefined }, 'AzureWebJobsStorage'],
@@ -24,6 +29,7 @@ describe('config', () => {
       [{ REFIT_SECRET_KEY: 'c2hvcnQ=' }, 'REFIT_SECRET_KEY'],
       [{ REFIT_RUN_ID_PREFIX: 'A1' }, 'REFIT_RUN_ID_PREFIX'],
       [{ REFIT_LOCAL_CONCURRENCY: '0' }, 'REFIT_LOCAL_CONCURRENCY'],
+      [{ REFIT_MAX_LOG_BYTES: '64MiB' }, 'REFIT_MAX_LOG_BYTES'],
       [{ REFIT_EXECUTOR: 'kubernetes' }, 'REFIT_EXECUTOR'],
     ])('fails fast naming the setting (%j)', (override, setting) => {
       try {

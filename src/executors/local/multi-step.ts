@@ -10,6 +10,7 @@ import type { RecordedDependency } from '../../dependencies/dependency-index';
 import { isGitSource } from '../../runs/schedule-run';
 import type { OutputImage, Run, RunSecrets } from '../../runs/run';
 import type { RunLogWriter } from '../../runs/run-log';
+import type { MaskingStream } from '../../runs/secret-masker';
 import type { TaskFileSpec } from '../../runs/task-file-run';
 import type { Storage } from '../../storage/storage';
 import { runProcess } from '../../process/run-process';
@@ -74,15 +75,19 @@ function localNotes(task: AcbTask): string[] {
 class StepLog {
   private partial = '';
   output = '';
+  // Masked before it is cut into prefixed lines, so that a secret split across chunks or lines is still caught.
+  private readonly masked: MaskingStream;
 
   constructor(
     private readonly log: RunLogWriter,
     private readonly prefix: string,
-  ) {}
+  ) {
+    this.masked = log.maskedStream();
+  }
 
   write(chunk: string): void {
     this.output = (this.output + chunk).slice(-OUTPUT_KEPT);
-    const lines = (this.partial + chunk).split('\n');
+    const lines = (this.partial + this.masked.push(chunk)).split('\n');
     this.partial = lines.pop() ?? '';
     for (const l of lines) this.log.line(`${this.prefix} ${l.replace(/\r$/, '')}`);
   }
@@ -92,6 +97,7 @@ class StepLog {
   }
 
   end(): void {
+    this.partial += this.masked.end();
     if (this.partial) this.log.line(`${this.prefix} ${this.partial}`);
     this.partial = '';
   }

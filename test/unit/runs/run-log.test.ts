@@ -1,14 +1,6 @@
-import { completionMark, logStamp, maskSecrets } from '../../../src/runs/run-log';
+import { completionMark, logStamp } from '../../../src/runs/run-log';
 
 describe('run-log', () => {
-  describe('maskSecrets', () => {
-    it('replaces every occurrence of every secret', () => {
-      expect(maskSecrets('a=s3cret b=s3cret c=tok', ['s3cret', 'tok', ''])).toBe(
-        'a=************* b=************* c=*************',
-      );
-    });
-  });
-
   describe('completionMark', () => {
     it.each([
       ['Succeeded', 'successful'],
