@@ -7,6 +7,7 @@ import { parseBuildCommand, display, splitWords } from '../../acb/command-line';
 import { loadRunTask } from '../../acb/load-task';
 import type { AcbStep, AcbTask } from '../../acb/task-file';
 import type { RecordedDependency } from '../../dependencies/dependency-index';
+import type { NetworkPolicy } from '../../net/address-policy';
 import { isGitSource } from '../../runs/schedule-run';
 import type { OutputImage, Run, RunSecrets } from '../../runs/run';
 import type { RunLogWriter } from '../../runs/run-log';
@@ -32,6 +33,8 @@ export interface LogSink {
 /** What the multi-step runner needs from the local executor. */
 export interface StepTools {
   readonly storage: Storage;
+  /** Where source fetches may connect (config.network). */
+  readonly network: NetworkPolicy;
   buildah(args: readonly string[]): string[];
   env(): NodeJS.ProcessEnv;
   isInsecure(image: string): boolean;
@@ -143,6 +146,7 @@ export class MultiStepRun {
         this.workDir,
         this.signal,
         (t) => this.log.line(t),
+        this.tools.network,
       );
       if (isGitSource(spec.sourceLocation)) {
         ({ commit, branch } = await this.gitFacts());
@@ -301,6 +305,7 @@ export class MultiStepRun {
         dir,
         signal,
         (t) => out.line(t),
+        this.tools.network,
       );
     } else {
       context = await this.insideSource(resolve(cwd, command.context), 'the build context', command.context);
