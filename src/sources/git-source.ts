@@ -90,6 +90,24 @@ export function parseGitRemote(url: string): GitRemote {
   };
 }
 
+/**
+ * True when two source locations are on the same server (scheme, host and port): a run's git token is sent only to
+ * its own source's server, never to another one a task file names.
+ */
+export function sameServer(a: string, b: string | undefined): boolean {
+  if (b === undefined) return false;
+  const origin = (location: string): string | undefined => {
+    try {
+      const url = new URL(location.split('#')[0]!);
+      return url.hostname ? `${url.protocol}//${url.host}`.toLowerCase() : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const left = origin(a);
+  return left !== undefined && left === origin(b);
+}
+
 /** How git is run against one remote: the URL it is given, the URL the clone keeps, and git's environment. */
 export interface GitAccess {
   /** The URL on git's command line: the clean URL, or for git:// the checked address in place of the name. */

@@ -113,6 +113,42 @@ describe('git sources', () => {
     });
   });
 
+  describe("a task file's build contexts", () => {
+    const other = new GitHttpServer(token);
+    beforeAll(async () => {
+      await other.start();
+      other.repos.commit('app', 'main', { Dockerfile: `FROM ${busyboxBase()}\n` });
+    });
+    afterAll(() => other.stop());
+
+    it("get the run's token on the run's own server only, never on another one the task file names", async () => {
+      const steps = [
+        'steps:',
+        `- build: -t own-server:{{.Run.ID}} ${server.url('app')}#main`,
+        `- build: -t other-server:{{.Run.ID}} ${other.url('app')}#main`,
+        '',
+      ].join('\n');
+      const ownBefore = server.requests.filter((r) => r.authorized).length;
+      const scheduled = await call('POST', '/scheduleRun', {
+        type: 'EncodedTaskRunRequest',
+        encodedTaskContent: Buffer.from(steps).toString('base64'),
+        sourceLocation: `${server.url('app').replace('//', `//x-access-token:${token}@`)}#main`,
+        platform: { os: 'Linux', architecture: 'amd64' },
+      });
+      expect(scheduled.status).toBe(200);
+
+      const run = await waitForRun(scheduled.body.name);
+
+      expect(run.status).toBe('Failed');
+      expect(server.requests.filter((r) => r.authorized).length).toBeGreaterThan(ownBefore);
+      expect(other.requests.length).toBeGreaterThan(0);
+      expect(other.requests.filter((r) => r.authorized)).toEqual([]);
+      expect((await call('GET', `/runs/${run.runId}/log`)).text).toContain(
+        'the git server asks for credentials',
+      );
+    });
+  });
+
   describe('where a git source may connect', () => {
     it.each([
       ['git://169.254.169.254/repo.git', '169.254.169.254 is a cloud metadata address'],

@@ -15,7 +15,7 @@ import type { TaskFileSpec } from '../../runs/task-file-run';
 import type { Storage } from '../../storage/storage';
 import { runProcess } from '../../process/run-process';
 import { fetchSource } from '../../sources/fetch-source';
-import { parseGitSource } from '../../sources/git-source';
+import { parseGitSource, sameServer } from '../../sources/git-source';
 
 /** Where the shared workspace is mounted in every cmd step, as in acb. */
 const WORKSPACE = '/workspace';
@@ -299,9 +299,12 @@ export class MultiStepRun {
     if (isGitSource(command.context) || /^https?:\/\//i.test(command.context)) {
       const dir = join(this.workDir, 'contexts', `${step.id}-${Date.now()}`);
       await mkdir(dir, { recursive: true });
+      // The run's git token is for its own source's server: a context elsewhere, named by the task file, gets none,
+      // so that a task file cannot send the token to a server of its choosing.
+      const ownServer = sameServer(command.context, this.run.spec.sourceLocation);
       context = await fetchSource(
         this.tools.storage,
-        { location: command.context, gitToken: this.secrets.gitToken },
+        { location: command.context, gitToken: ownServer ? this.secrets.gitToken : undefined },
         dir,
         signal,
         (t) => out.line(t),

@@ -1,4 +1,4 @@
-import { gitAccess, parseGitRemote } from '../../../src/sources/git-source';
+import { gitAccess, parseGitRemote, sameServer } from '../../../src/sources/git-source';
 import { SourceError } from '../../../src/sources/source-error';
 
 /** git's GIT_CONFIG_* entries as a key → value list. */
@@ -153,6 +153,19 @@ describe('git-source', () => {
       });
       expect(env.REFIT_SECRET_KEY).toBeUndefined();
       expect(env.GIT_ASKPASS).toBeUndefined();
+    });
+  });
+
+  describe('sameServer', () => {
+    it.each([
+      ['https://git.example.com/o/a.git#main', 'https://alice@GIT.example.com/o/b.git', true],
+      ['http://127.0.0.1:8080/a.git', 'http://127.0.0.1:8081/a.git', false],
+      ['https://git.example.com/a.git', 'http://git.example.com/a.git', false],
+      ['https://evil.example/a.git', 'https://git.example.com/a.git', false],
+      ['https://git.example.com/a.git', undefined, false],
+      ['./context', 'https://git.example.com/a.git', false],
+    ])('%s and %s: %s', (a, b, expected) => {
+      expect(sameServer(a, b)).toBe(expected);
     });
   });
 });
