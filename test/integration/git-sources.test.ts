@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { busyboxBase, call, dockerBuild, registry, waitForRun } from '../support/api';
+import { GitServer } from '../support/git';
 import { GitHttpServer } from '../support/git-http';
 
 const token = `rt_${randomBytes(12).toString('hex')}`;
@@ -163,6 +164,27 @@ describe('git sources', () => {
       expect(run.status).toBe('Failed');
       expect(run.runErrorMessage).toContain('was refused');
       expect(run.runErrorMessage).toContain(why);
+    });
+  });
+
+  describe('a git:// source named by host name', () => {
+    const daemon = new GitServer();
+    beforeAll(() => daemon.start());
+    afterAll(() => daemon.stop());
+
+    it("is cloned from the address that was checked, and keeps its name as the clone's origin", async () => {
+      daemon.commit('pinned', 'main', {
+        Dockerfile: `FROM ${busyboxBase()}\nCOPY . /src\nRUN grep -h "url = " /src/.git/config\n`,
+      });
+      const named = `git://localhost:${daemon.port}/pinned.git`;
+      const scheduled = await call('POST', '/scheduleRun', dockerBuild(`${named}#main`));
+
+      const run = await waitForRun(scheduled.body.name);
+
+      expect(run.status).toBe('Succeeded');
+      const log = (await call('GET', `/runs/${run.runId}/log`)).text;
+      expect(log).toContain(`-- git://127.0.0.1:${daemon.port}/pinned.git`);
+      expect(log).toMatch(new RegExp(`^\\s*url = ${named.replace(/[.]/g, '\\.')}$`, 'm'));
     });
   });
 
