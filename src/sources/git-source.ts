@@ -174,7 +174,7 @@ export interface CloneOptions {
 
 /** Why git failed, from its last words: a refused or missing credential is said plainly. */
 function gitFailure(output: string, hadCredentials: boolean): string {
-  if (/could not read (Username|Password)|Authentication failed|HTTP 401|HTTP 403/i.test(output))
+  if (/could not read (Username|Password)|Authentication failed|returned error: 40[13]/i.test(output))
     return hadCredentials
       ? 'the git server refused the credentials: check the git access token'
       : 'the git server asks for credentials: give the task a git access token';
