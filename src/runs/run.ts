@@ -1,5 +1,6 @@
 import type { RecordedDependency } from '../dependencies/dependency-index';
 import type { ImageReference } from '../registry/image-reference';
+import { maskUrlCredentials } from '../sources/url-credentials';
 import type { TaskFileSpec } from './task-file-run';
 
 /** Every status a run can have, as ACR names them. */
@@ -132,7 +133,14 @@ export function runResource(run: Run): Record<string, unknown> {
       ...(run.finishTime ? { finishTime: run.finishTime } : {}),
       outputImages: run.outputImages,
       ...(run.taskName ? { task: run.taskName } : {}),
-      ...(run.sourceTrigger ? { sourceTrigger: run.sourceTrigger } : {}),
+      ...(run.sourceTrigger
+        ? {
+            sourceTrigger: {
+              ...run.sourceTrigger,
+              repositoryUrl: maskUrlCredentials(run.sourceTrigger.repositoryUrl),
+            },
+          }
+        : {}),
       ...(run.timerTrigger ? { timerTrigger: run.timerTrigger } : {}),
       ...(run.imageUpdateTrigger ? { imageUpdateTrigger: run.imageUpdateTrigger } : {}),
       ...(run.baseImageDependencies ? { baseImageDependencies: run.baseImageDependencies } : {}),

@@ -6,6 +6,7 @@ import { ValidationError } from '../errors';
 import { parseWith } from '../http/validate';
 import type { Platform, Run, RunType } from './run';
 import { runDate } from './render';
+import { withoutUrlPassword } from '../sources/url-credentials';
 import { checkSourceLocation, platformSchema, sealRunSecrets, timeoutSchema } from './schedule-run';
 
 /** A named value of a multi-step run (`--set`, `--set-secret`); a secret one's value is kept sealed. */
@@ -273,6 +274,8 @@ export function newTaskFileRun(request: TaskFileRunRequest, ctx: NewTaskFileRunC
   const secretValues = Object.fromEntries(
     request.values.filter((v) => v.isSecret).map((v) => [v.name, v.value]),
   );
+  // A password in the source URL is sealed with the run's secrets, never stored in its spec.
+  const source = request.sourceLocation ? withoutUrlPassword(request.sourceLocation) : undefined;
   return {
     runId: ctx.runId,
     status: 'Queued',
@@ -290,7 +293,7 @@ export function newTaskFileRun(request: TaskFileRunRequest, ctx: NewTaskFileRunC
     runErrorMessage: undefined,
     spec: {
       kind: 'TaskFile',
-      sourceLocation: request.sourceLocation,
+      sourceLocation: source?.location,
       ...(request.type === 'FileTaskRunRequest'
         ? {
             taskFilePath: request.taskFilePath,
@@ -304,6 +307,10 @@ export function newTaskFileRun(request: TaskFileRunRequest, ctx: NewTaskFileRunC
         v.isSecret ? { name: v.name, isSecret: true } : { name: v.name, isSecret: false, value: v.value },
       ),
     },
-    sealedSecrets: sealRunSecrets(ctx.secretKey, { arguments: {}, values: secretValues }),
+    sealedSecrets: sealRunSecrets(ctx.secretKey, {
+      arguments: {},
+      values: secretValues,
+      ...(source?.password ? { gitToken: source.password } : {}),
+    }),
   };
 }

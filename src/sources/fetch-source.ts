@@ -1,17 +1,17 @@
 import { stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
-import { isGitSource } from '../runs/schedule-run';
 import { names, type Storage } from '../storage/storage';
 import { extract } from './archive';
-import { cloneGit, parseGitSource, withToken } from './git-source';
-import { isUploadedSource } from './source-path';
+import type { NetworkPolicy } from '../net/address-policy';
+import { cloneGit, parseGitSource } from './git-source';
+import { isGitSource, isUploadedSource } from './source-path';
 import { SourceError } from './source-error';
 import { fetchUrl } from './tarball';
 import { maskUrlCredentials } from './url-credentials';
 
 /**
  * Fetches a run's source into `workDir/src` and returns the build context directory: an uploaded tar.gz,
- * a git URL (`url#ref:folder`) or a tarball URL.
+ * a git URL (`url#ref:folder`) or a tarball URL. `network` says where the fetch may connect.
  */
 export async function fetchSource(
   storage: Storage,
@@ -23,6 +23,7 @@ export async function fetchSource(
   workDir: string,
   signal: AbortSignal,
   log: (text: string) => void,
+  network: NetworkPolicy,
 ): Promise<string> {
   const location = source.location;
   const src = join(workDir, 'src');
@@ -44,7 +45,7 @@ export async function fetchSource(
   } else if (isGitSource(location)) {
     const git = parseGitSource(location);
     folder = git.folder;
-    await cloneGit({ ...git, url: withToken(git.url, source.gitToken) }, src, signal, log, source.commit);
+    await cloneGit(git, src, signal, log, { commit: source.commit, token: source.gitToken, network });
   } else {
     if (!/^https?:\/\//i.test(location)) {
       throw new SourceError(`the context '${location}' is neither a git URL nor a tarball URL`);

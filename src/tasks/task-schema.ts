@@ -2,6 +2,8 @@ import { Cron } from 'croner';
 import { z } from 'zod';
 import { platformSchema, timeoutSchema } from '../runs/schedule-run';
 import { base64, relativePath } from '../runs/task-file-run';
+import { remoteLocationProblem } from '../sources/source-path';
+import { maskUrlCredentials } from '../sources/url-credentials';
 
 const TASK_NAME = /^[A-Za-z0-9_-]{5,50}$/;
 const TRIGGER_NAME = /^[A-Za-z0-9_-]{1,50}$/;
@@ -28,6 +30,19 @@ export function scheduleProblem(schedule: string): string | undefined {
   }
 }
 
+/**
+ * A task's context (or a run's override of it). A remote must be one Refit fetches (https://, http://, git://):
+ * ssh://, file://, `ext::` and `user@host:path` are refused here. Other text is kept as ACR keeps it (its own example
+ * names a relative folder) and fails at run time.
+ */
+export const contextPathSchema = z
+  .string()
+  .min(1, 'contextPath must not be empty')
+  .superRefine((location, ctx) => {
+    const problem = remoteLocationProblem(location);
+    if (problem) ctx.addIssue({ code: 'custom', message: `'${maskUrlCredentials(location)}' ${problem}` });
+  });
+
 const status = z.enum(['Enabled', 'Disabled'], {
   error: (i) => `'${String(i.input)}' is not a status: use Enabled or Disabled`,
 });
@@ -51,7 +66,7 @@ const dockerStep = z
     dockerFilePath: z.string().min(1, 'dockerFilePath must not be empty').default('Dockerfile'),
     target: z.string().min(1).optional(),
     arguments: z.array(argument).max(256).default([]),
-    contextPath: z.string().min(1, 'contextPath must not be empty'),
+    contextPath: contextPathSchema,
     contextAccessToken: z.string().optional(),
     baseImageDependencies: z.array(z.unknown()).optional(),
   })
@@ -71,7 +86,7 @@ const fileTaskStep = z
     taskFilePath: relativePath('taskFilePath'),
     valuesFilePath: relativePath('valuesFilePath').optional(),
     values: z.array(taskValue).max(256).default([]),
-    contextPath: z.string().min(1, 'contextPath must not be empty'),
+    contextPath: contextPathSchema,
     contextAccessToken: z.string().optional(),
     baseImageDependencies: z.array(z.unknown()).optional(),
   })
@@ -83,7 +98,7 @@ const encodedTaskStep = z
     encodedTaskContent: base64('encodedTaskContent'),
     encodedValuesContent: base64('encodedValuesContent').optional(),
     values: z.array(taskValue).max(256).default([]),
-    contextPath: z.string().min(1, 'contextPath must not be empty').optional(),
+    contextPath: contextPathSchema.optional(),
     contextAccessToken: z.string().optional(),
     baseImageDependencies: z.array(z.unknown()).optional(),
   })
@@ -99,7 +114,7 @@ const stepUpdate = z
     dockerFilePath: z.string().min(1, 'dockerFilePath must not be empty').optional(),
     target: z.string().min(1).optional(),
     arguments: z.array(argument).max(256).optional(),
-    contextPath: z.string().min(1, 'contextPath must not be empty').optional(),
+    contextPath: contextPathSchema.optional(),
     contextAccessToken: z.string().optional(),
     taskFilePath: relativePath('taskFilePath').optional(),
     valuesFilePath: relativePath('valuesFilePath').optional(),

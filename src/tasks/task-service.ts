@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import type { DependencyIndex, RecordedDependency } from '../dependencies/dependency-index';
 import { scanDockerfile } from '../dockerfile/scan';
 import { fetchSource } from '../sources/fetch-source';
+import { withoutUrlPassword } from '../sources/url-credentials';
 import type { Storage } from '../storage/storage';
 import { ConflictError, ValidationError } from '../errors';
 import { parseWith } from '../http/validate';
@@ -31,6 +32,7 @@ import {
   type TaskStep,
 } from './task';
 import {
+  contextPathSchema,
   isTaskName,
   taskCreateSchema,
   taskUpdateSchema,
@@ -72,7 +74,7 @@ const taskRunRequestSchema = z
     logTemplate: z.string().optional(),
     overrideTaskStepProperties: z
       .object({
-        contextPath: z.string().min(1).optional(),
+        contextPath: contextPathSchema.optional(),
         file: z.string().min(1).optional(),
         target: z.string().min(1).optional(),
         arguments: z
@@ -137,6 +139,7 @@ export class TaskService {
         dir,
         AbortSignal.timeout(60000),
         () => undefined,
+        this.config.network,
       );
       const text = await readFile(resolve(context, step.dockerFilePath), 'utf8');
       const buildArgs = buildArgValues(step.arguments, secrets.arguments);
@@ -287,7 +290,12 @@ export class TaskService {
     previousDependencies?: Task['baseImageDependencies'],
   ): { task: Task; secrets: TaskSecrets } {
     const p = body.properties;
-    const { step, secretValues: args } = this.splitStep(p.step, previous);
+    // A password in the context URL is sealed with the secrets (as the context token), never stored nor returned.
+    const context = p.step.contextPath ? withoutUrlPassword(p.step.contextPath) : undefined;
+    const { step, secretValues: args } = this.splitStep(
+      context ? { ...p.step, contextPath: context.location } : p.step,
+      previous,
+    );
     const sourceTokens: Record<string, string> = {};
     const sourceTriggers: SourceTrigger[] = p.trigger.sourceTriggers.map((t) => {
       const auth = t.sourceRepository.sourceControlAuthProperties;
@@ -305,7 +313,7 @@ export class TaskService {
         status: t.status,
       };
     });
-    const contextAccessToken = p.step.contextAccessToken ?? previous.contextAccessToken;
+    const contextAccessToken = context?.password ?? p.step.contextAccessToken ?? previous.contextAccessToken;
     const now = new Date().toISOString();
     const task: Task = {
       name,
@@ -589,10 +597,12 @@ export class TaskService {
     const plain = [...named.values()].map((a) =>
       a.isSecret ? { name: a.name, isSecret: true } : { name: a.name, isSecret: false, value: a.value ?? '' },
     );
-    let sourceLocation = overrides.contextPath ?? step.contextPath;
+    // A password in the location (an override's, or a task's stored before they were sealed) is sealed with the run.
+    const location = withoutUrlPassword(overrides.contextPath ?? step.contextPath ?? '/dev/null');
+    let sourceLocation: string | undefined = location.location;
     if (sourceLocation === '/dev/null') sourceLocation = undefined;
     let commit: string | undefined;
-    let gitToken = secrets.contextAccessToken;
+    let gitToken = location.password ?? secrets.contextAccessToken;
     if (cause.kind === 'source' && sourceLocation) {
       gitToken ??= secrets.sourceTokens[cause.triggerName];
       commit = cause.descriptor.commitId;

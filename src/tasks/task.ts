@@ -1,5 +1,6 @@
 import type { RecordedDependency } from '../dependencies/dependency-index';
 import type { Platform } from '../runs/run';
+import { maskUrlCredentials } from '../sources/url-credentials';
 
 /** A source trigger: build on commits (and, when enabled, pull requests) to a repository's branch. */
 export interface SourceTrigger {
@@ -99,7 +100,35 @@ export interface TaskSecrets {
   readonly updateTriggerToken?: string;
 }
 
-/** The ARM resource a client sees: secret values are never in it. */
+/** The context without a password in it (one stored before passwords were sealed apart shows masked). */
+function shownContext(step: TaskStep): { contextPath?: string } {
+  return step.contextPath === undefined ? {} : { contextPath: maskUrlCredentials(step.contextPath) };
+}
+
+/** The triggers as shown: credentials in a repository URL or an update endpoint masked. */
+function shownTrigger(trigger: Task['trigger']): Task['trigger'] {
+  const base = trigger.baseImageTrigger;
+  return {
+    ...trigger,
+    sourceTriggers: trigger.sourceTriggers.map((t) => ({
+      ...t,
+      sourceRepository: {
+        ...t.sourceRepository,
+        repositoryUrl: maskUrlCredentials(t.sourceRepository.repositoryUrl),
+      },
+    })),
+    ...(base?.updateTriggerEndpoint
+      ? {
+          baseImageTrigger: {
+            ...base,
+            updateTriggerEndpoint: maskUrlCredentials(base.updateTriggerEndpoint),
+          },
+        }
+      : {}),
+  };
+}
+
+/** The ARM resource a client sees: secret values are never in it, nor credentials embedded in a URL. */
 export function taskResource(task: Task): Record<string, unknown> {
   return {
     id: `/tasks/${task.name}`,
@@ -116,16 +145,18 @@ export function taskResource(task: Task): Record<string, unknown> {
         task.step.type === 'Docker'
           ? {
               ...task.step,
+              ...shownContext(task.step),
               // A secret argument shows that it is set (isSecret, no value); its value is never returned.
               arguments: task.step.arguments.map((a) => (a.isSecret ? { name: a.name, isSecret: true } : a)),
               baseImageDependencies: task.baseImageDependencies ?? [],
             }
           : {
               ...task.step,
+              ...shownContext(task.step),
               values: task.step.values.map((v) => (v.isSecret ? { name: v.name, isSecret: true } : v)),
               baseImageDependencies: task.baseImageDependencies ?? [],
             },
-      trigger: task.trigger,
+      trigger: shownTrigger(task.trigger),
     },
   };
 }

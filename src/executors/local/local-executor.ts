@@ -251,6 +251,7 @@ export class LocalExecutor implements Executor {
   private tools(): StepTools {
     return {
       storage: this.storage,
+      network: this.config.network,
       buildah: (args) => this.buildah(args),
       env: (own) => this.env(own),
       isInsecure: (image) => this.isInsecure(image),
@@ -309,6 +310,7 @@ export class LocalExecutor implements Executor {
       workDir,
       job.abort.signal,
       (t) => log.line(t),
+      this.config.network,
     );
     const dockerfile = resolve(context, spec.dockerFilePath);
     const root = resolve(workDir, 'src');

@@ -7,6 +7,7 @@ import { parseBuildCommand, display, splitWords } from '../../acb/command-line';
 import { loadRunTask } from '../../acb/load-task';
 import type { AcbStep, AcbTask } from '../../acb/task-file';
 import type { RecordedDependency } from '../../dependencies/dependency-index';
+import type { NetworkPolicy } from '../../net/address-policy';
 import { isGitSource } from '../../runs/schedule-run';
 import type { OutputImage, Run, RunSecrets } from '../../runs/run';
 import type { RunLogWriter } from '../../runs/run-log';
@@ -15,7 +16,7 @@ import type { TaskFileSpec } from '../../runs/task-file-run';
 import type { Storage } from '../../storage/storage';
 import { runProcess } from '../../process/run-process';
 import { fetchSource } from '../../sources/fetch-source';
-import { parseGitSource } from '../../sources/git-source';
+import { parseGitSource, sameServer } from '../../sources/git-source';
 import { buildArgsOffArgv, stepEnvOffArgv } from './secrets-off-argv';
 import { checkBuildFlags } from './build-flags';
 
@@ -35,6 +36,8 @@ export interface LogSink {
 /** What the multi-step runner needs from the local executor. */
 export interface StepTools {
   readonly storage: Storage;
+  /** Where source fetches may connect (config.network). */
+  readonly network: NetworkPolicy;
   buildah(args: readonly string[]): string[];
   /** buildah's allow-listed environment, with what one call adds (`own`: secret values kept off its argv). */
   env(own?: Readonly<Record<string, string>>): Record<string, string>;
@@ -160,6 +163,7 @@ export class MultiStepRun {
         this.workDir,
         this.signal,
         (t) => this.log.line(t),
+        this.tools.network,
       );
       if (isGitSource(spec.sourceLocation)) {
         ({ commit, branch } = await this.gitFacts());
@@ -314,12 +318,16 @@ export class MultiStepRun {
     if (isGitSource(command.context) || /^https?:\/\//i.test(command.context)) {
       const dir = join(this.workDir, 'contexts', `${step.id}-${Date.now()}`);
       await mkdir(dir, { recursive: true });
+      // The run's git token is for its own source's server: a context elsewhere, named by the task file, gets none,
+      // so that a task file cannot send the token to a server of its choosing.
+      const ownServer = sameServer(command.context, this.run.spec.sourceLocation);
       context = await fetchSource(
         this.tools.storage,
-        { location: command.context, gitToken: this.secrets.gitToken },
+        { location: command.context, gitToken: ownServer ? this.secrets.gitToken : undefined },
         dir,
         signal,
         (t) => out.line(t),
+        this.tools.network,
       );
     } else {
       context = await this.insideSource(resolve(cwd, command.context), 'the build context', command.context);

@@ -87,7 +87,16 @@ describe('schedule-run', () => {
         'Refit builds Linux images',
       ],
       [{ ...valid, platform: undefined }, 'platform', 'platform is required'],
-      [{ ...valid, sourceLocation: 'ftp://x/y.tgz' }, 'sourceLocation', 'http(s) or git URL'],
+      [{ ...valid, sourceLocation: 'ftp://x/y.tgz' }, 'sourceLocation', 'uses ftp://'],
+      [{ ...valid, sourceLocation: 'file:///srv/r.git' }, 'sourceLocation', 'uses file://'],
+      [{ ...valid, sourceLocation: 'ssh://git@github.com/o/r.git' }, 'sourceLocation', 'uses ssh://'],
+      [{ ...valid, sourceLocation: 'ext::sh -c id' }, 'sourceLocation', 'transport::address'],
+      [{ ...valid, sourceLocation: 'git@github.com:o/r.git' }, 'sourceLocation', 'scp-like'],
+      [
+        { ...valid, sourceLocation: 'ssh://u:hunter2@h/r.git' },
+        'sourceLocation',
+        "'ssh://u:*************@h/r.git' uses ssh://",
+      ],
       [{ ...valid, sourceLocation: 'not a url' }, 'sourceLocation', 'neither an uploaded source'],
       [{ ...valid, dockerFilePath: '../../etc/passwd' }, 'dockerFilePath', 'inside the source'],
       [{ ...valid, arguments: [{ name: 'A=B', value: 'x' }] }, 'arguments[0].name', 'cannot contain ='],
@@ -153,6 +162,16 @@ describe('schedule-run', () => {
       expect(run.sealedSecrets).toBeDefined();
       expect(run.sealedSecrets).not.toContain('s3cr3t');
       expect(JSON.parse(open(key, run.sealedSecrets!))).toEqual({ arguments: { TOKEN: 's3cr3t-value' } });
+    });
+
+    it("seals a source URL's password with the run and stores the URL without it", () => {
+      const withPassword = newQuickBuildRun(
+        parseRunRequest({ ...valid, sourceLocation: 'https://alice:s3cret@git.example.com/r.git#main' }),
+        { runId: 'aa7', now: new Date(), homeRegistry: 'r.io', secretKey: key },
+      );
+      expect(withPassword.spec.sourceLocation).toBe('https://alice@git.example.com/r.git#main');
+      expect(JSON.stringify(withPassword)).not.toContain('s3cret');
+      expect(JSON.parse(open(key, withPassword.sealedSecrets!))).toMatchObject({ gitToken: 's3cret' });
     });
 
     it('does not push when no image name is given, as az acr build', () => {

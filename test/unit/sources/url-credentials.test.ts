@@ -1,5 +1,5 @@
 import { parseGitSource } from '../../../src/sources/git-source';
-import { maskUrlCredentials, sourceSecrets } from '../../../src/sources/url-credentials';
+import { maskUrlCredentials, sourceSecrets, withoutUrlPassword } from '../../../src/sources/url-credentials';
 
 describe('source', () => {
   describe('parseGitSource', () => {
@@ -43,6 +43,21 @@ describe('source', () => {
     it('returns the password of a URL, raw and decoded', () => {
       expect(sourceSecrets('https://u:p%40ss@host/r.git')).toEqual(['p%40ss', 'p@ss']);
       expect(sourceSecrets('https://host/r.git')).toEqual([]);
+    });
+  });
+});
+
+describe('url-credentials', () => {
+  describe('withoutUrlPassword', () => {
+    it.each([
+      ['https://alice:s3cret@host/r.git#main', 'https://alice@host/r.git#main', 's3cret'],
+      ['https://x:p%40ss@host/r.git', 'https://x@host/r.git', 'p@ss'],
+      ['https://:tok@host/r.git', 'https://host/r.git', 'tok'],
+      ['https://alice:*************@host/r.git', 'https://alice@host/r.git', undefined],
+      ['https://alice@host/r.git', 'https://alice@host/r.git', undefined],
+      ['git://127.0.0.1:9418/a.git', 'git://127.0.0.1:9418/a.git', undefined],
+    ])('splits %s', (location, clean, password) => {
+      expect(withoutUrlPassword(location)).toEqual({ location: clean, ...(password ? { password } : {}) });
     });
   });
 });

@@ -83,6 +83,16 @@ describe('task-schema', () => {
         'step.type must be Docker',
       ],
       [withProps({ step: { type: 'Docker' } }), 'properties.step.contextPath', 'required'],
+      ...[
+        ['file:///srv/repos/r.git', 'uses file://'],
+        ['ssh://git@github.com/o/r.git', 'uses ssh://'],
+        ['ext::sh -c touch% /tmp/pwned', 'transport::address'],
+        ['git@github.com:o/r.git', 'scp-like'],
+      ].map(([contextPath, why]) => [
+        withProps({ step: { type: 'Docker', contextPath } }),
+        'properties.step.contextPath',
+        why!,
+      ]),
       [
         withProps({ trigger: { timerTriggers: [{ name: 't1', schedule: '61 * * * *' }] } }),
         'properties.trigger.timerTriggers[0].schedule',
