@@ -64,14 +64,23 @@ export const LIMIT_SETTINGS: { readonly [K in keyof Limits]: string } = {
 
 const MiB = 1024 * 1024;
 
-// Defaults: ACR takes build contexts up to a few hundred MiB; the distribution registry refuses manifests over 4 MiB.
+/** Each limit when its setting is not given: room for real sources; the registry refuses manifests over 4 MiB. */
+export const DEFAULT_LIMITS: Limits = {
+  sourceBytes: 512 * MiB,
+  extractedBytes: 2048 * MiB,
+  extractedEntries: 100000,
+  registryResponseBytes: 4 * MiB,
+  aliasBytes: MiB,
+};
+
 function limits(env: Env): Limits {
+  const read = (key: keyof Limits): number => positiveInt(env, LIMIT_SETTINGS[key], DEFAULT_LIMITS[key]);
   return {
-    sourceBytes: positiveInt(env, LIMIT_SETTINGS.sourceBytes, 512 * MiB),
-    extractedBytes: positiveInt(env, LIMIT_SETTINGS.extractedBytes, 2048 * MiB),
-    extractedEntries: positiveInt(env, LIMIT_SETTINGS.extractedEntries, 100000),
-    registryResponseBytes: positiveInt(env, LIMIT_SETTINGS.registryResponseBytes, 4 * MiB),
-    aliasBytes: positiveInt(env, LIMIT_SETTINGS.aliasBytes, MiB),
+    sourceBytes: read('sourceBytes'),
+    extractedBytes: read('extractedBytes'),
+    extractedEntries: read('extractedEntries'),
+    registryResponseBytes: read('registryResponseBytes'),
+    aliasBytes: read('aliasBytes'),
   };
 }
 

@@ -1,6 +1,9 @@
 import type { QueueClient } from '@azure/storage-queue';
 import { z } from 'zod';
+import { DestinationRefusedError, ValidationError } from '../errors';
 import { log } from '../log';
+import { resolveAllowed, type NetworkPolicy } from '../net/address-policy';
+import type { GuardedFetch } from '../net/guarded-fetch';
 import type { ImageUpdateTriggerDescriptor } from '../runs/run';
 
 /**
@@ -52,6 +55,36 @@ export function notificationBody(n: UpdateNotification, token: string | undefine
 }
 
 const DELIVERY_TIMEOUT_MS = 10000;
+// Only the endpoint's status is used: its body is discarded unread.
+const ANSWER_LIMIT = { bytes: 0, setting: 'none: the answer is not read' };
+const FIELD = 'properties.trigger.baseImageTrigger.updateTriggerEndpoint';
+
+/**
+ * Checks a task's updateTriggerEndpoint at create/update: an http(s) URL whose host resolves only to addresses the
+ * policy allows (a 400 naming the field otherwise). A name that does not resolve yet is accepted: each delivery is
+ * checked again, on the address it connects to.
+ */
+export async function checkUpdateTriggerEndpoint(
+  endpoint: string | undefined,
+  policy: NetworkPolicy,
+  resolve: typeof resolveAllowed = resolveAllowed,
+): Promise<void> {
+  if (endpoint === undefined) return;
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    throw new ValidationError('updateTriggerEndpoint must be an http(s) URL', FIELD);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new ValidationError(`updateTriggerEndpoint must be an http(s) URL, not ${url.protocol}`, FIELD);
+  try {
+    await resolve(url.hostname, policy, FIELD);
+  } catch (err) {
+    if (!(err instanceof DestinationRefusedError) || /could not be resolved/.test(err.message)) return;
+    throw new DestinationRefusedError(`updateTriggerEndpoint is refused: ${err.message}`, FIELD);
+  }
+}
 
 /**
  * Queues notifications and delivers them from the queue: a failed delivery (network error or non-2xx) throws, so
@@ -62,6 +95,7 @@ export class UpdateNotifier {
   constructor(
     private readonly queue: QueueClient,
     private readonly tokenOf: (taskName: string) => Promise<string | undefined>,
+    private readonly http: GuardedFetch,
   ) {}
 
   async enqueue(n: UpdateNotification): Promise<void> {
@@ -76,13 +110,24 @@ export class UpdateNotifier {
     }
     const n = parsed.data as UpdateNotification;
     const body = notificationBody(n, await this.tokenOf(n.taskName));
-    const res = await fetch(n.endpoint, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-refit-delivery': n.runId },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(DELIVERY_TIMEOUT_MS),
-    });
-    if (!res.ok) throw new Error(`update trigger endpoint answered ${res.status}`);
-    log.info('update trigger notified', { task: n.taskName, runId: n.runId, status: res.status });
+    let status: number;
+    try {
+      const res = await this.http.fetch(n.endpoint, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-refit-delivery': n.runId },
+        body: JSON.stringify(body),
+        timeoutMs: DELIVERY_TIMEOUT_MS,
+        limit: ANSWER_LIMIT,
+      });
+      status = res.status;
+      await res.discard();
+    } catch (err) {
+      // A refused destination stays refused: retrying would only fill the poison queue.
+      if (!(err instanceof DestinationRefusedError)) throw err;
+      log.warn('update trigger endpoint refused', { task: n.taskName, runId: n.runId, reason: err.message });
+      return;
+    }
+    if (status < 200 || status > 299) throw new Error(`update trigger endpoint answered ${status}`);
+    log.info('update trigger notified', { task: n.taskName, runId: n.runId, status });
   }
 }

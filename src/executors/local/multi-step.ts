@@ -11,9 +11,8 @@ import { isGitSource } from '../../runs/schedule-run';
 import type { OutputImage, Run, RunSecrets } from '../../runs/run';
 import type { RunLogWriter } from '../../runs/run-log';
 import type { TaskFileSpec } from '../../runs/task-file-run';
-import type { Storage } from '../../storage/storage';
 import { runProcess } from '../../process/run-process';
-import { fetchSource } from '../../sources/fetch-source';
+import { fetchSource, type SourceAccess } from '../../sources/fetch-source';
 import { parseGitSource } from '../../sources/git-source';
 
 /** Where the shared workspace is mounted in every cmd step, as in acb. */
@@ -31,7 +30,10 @@ export interface LogSink {
 
 /** What the multi-step runner needs from the local executor. */
 export interface StepTools {
-  readonly storage: Storage;
+  /** Where sources come from: storage for uploads, the guarded HTTP client, the size limits. */
+  readonly sources: SourceAccess;
+  /** The largest alias file fetched from a URL. */
+  readonly maxAliasBytes: number;
   buildah(args: readonly string[]): string[];
   env(): NodeJS.ProcessEnv;
   isInsecure(image: string): boolean;
@@ -138,7 +140,7 @@ export class MultiStepRun {
     if (spec.sourceLocation) {
       this.log.line('Downloading source code...');
       this.workspace = await fetchSource(
-        this.tools.storage,
+        this.tools.sources,
         { location: spec.sourceLocation, commit: spec.commit, gitToken: this.secrets.gitToken },
         this.workDir,
         this.signal,
@@ -225,6 +227,8 @@ export class MultiStepRun {
       commit,
       branch,
       readSourceFile: (path, what) => this.readSourceFile(path, what),
+      http: this.tools.sources.http,
+      maxAliasBytes: this.tools.maxAliasBytes,
     });
   }
 
@@ -296,7 +300,7 @@ export class MultiStepRun {
       const dir = join(this.workDir, 'contexts', `${step.id}-${Date.now()}`);
       await mkdir(dir, { recursive: true });
       context = await fetchSource(
-        this.tools.storage,
+        this.tools.sources,
         { location: command.context, gitToken: this.secrets.gitToken },
         dir,
         signal,
