@@ -47,7 +47,8 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 5;
 const IDLE_TIMEOUT_MS = 30000;
 
-const systemResolve: ResolveAll = (hostname) => dnsLookup(hostname, { all: true, verbatim: true });
+/** The system resolver (dns.lookup, as sockets use it), every address of the name. */
+export const systemResolve: ResolveAll = (hostname) => dnsLookup(hostname, { all: true, verbatim: true });
 
 type LookupCallback = (
   err: NodeJS.ErrnoException | null,

@@ -1,9 +1,10 @@
+import { isIP } from 'node:net';
 import type { QueueClient } from '@azure/storage-queue';
 import { z } from 'zod';
 import { DestinationRefusedError, ValidationError } from '../errors';
 import { log } from '../log';
-import { resolveAllowed, type NetworkPolicy } from '../net/address-policy';
-import type { GuardedFetch } from '../net/guarded-fetch';
+import { bareHost, refusal, type NetworkPolicy } from '../net/address-policy';
+import { systemResolve, type GuardedFetch, type ResolveAll } from '../net/guarded-fetch';
 import type { ImageUpdateTriggerDescriptor } from '../runs/run';
 
 /**
@@ -67,7 +68,7 @@ const FIELD = 'properties.trigger.baseImageTrigger.updateTriggerEndpoint';
 export async function checkUpdateTriggerEndpoint(
   endpoint: string | undefined,
   policy: NetworkPolicy,
-  resolve: typeof resolveAllowed = resolveAllowed,
+  resolve: ResolveAll = systemResolve,
 ): Promise<void> {
   if (endpoint === undefined) return;
   let url: URL;
@@ -78,11 +79,23 @@ export async function checkUpdateTriggerEndpoint(
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
     throw new ValidationError(`updateTriggerEndpoint must be an http(s) URL, not ${url.protocol}`, FIELD);
-  try {
-    await resolve(url.hostname, policy, FIELD);
-  } catch (err) {
-    if (!(err instanceof DestinationRefusedError) || /could not be resolved/.test(err.message)) return;
-    throw new DestinationRefusedError(`updateTriggerEndpoint is refused: ${err.message}`, FIELD);
+  const host = bareHost(url.hostname);
+  let addresses: readonly { address: string }[];
+  if (isIP(host)) addresses = [{ address: host }];
+  else {
+    try {
+      addresses = await resolve(host);
+    } catch {
+      return;
+    }
+  }
+  for (const { address } of addresses) {
+    const why = refusal(address, policy, host);
+    if (why)
+      throw new DestinationRefusedError(
+        `updateTriggerEndpoint is refused: ${address === host ? why : `${host} (${why})`}`,
+        FIELD,
+      );
   }
 }
 
