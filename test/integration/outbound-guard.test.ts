@@ -126,6 +126,63 @@ describe('outbound guard', () => {
     });
   });
 
+  describe('alias files', () => {
+    let server: Server;
+    let base = '';
+
+    beforeAll(async () => {
+      server = createServer((req, res) => {
+        if (req.url === '/big.yaml') return res.end(`greeting: ${'x'.repeat(2 * 1024 * 1024)}\n`);
+        res.end('greeting: echo hello-from-alias\n');
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    });
+
+    afterAll(() => new Promise((resolve) => server.close(resolve)));
+
+    const quickRun = async (src: string): Promise<any> => {
+      const task = [
+        'version: v1.1.0',
+        'alias:',
+        '  src:',
+        `    - ${src}`,
+        'steps:',
+        `  - cmd: ${busyboxBase()} $greeting`,
+      ];
+      const scheduled = await call('POST', '/scheduleRun', {
+        type: 'EncodedTaskRunRequest',
+        encodedTaskContent: Buffer.from(task.join('\n') + '\n').toString('base64'),
+        platform: { os: 'Linux', architecture: 'amd64' },
+      });
+      expect(scheduled.status).toBe(200);
+      return waitForRun(scheduled.body.name as string);
+    };
+
+    it('reads an alias file from a server on loopback', async () => {
+      const run = await quickRun(`${base}/aliases.yaml`);
+
+      expect(run.status).toBe('Succeeded');
+      expect((await call('GET', `/runs/${run.runId}/log`)).text).toContain('hello-from-alias');
+    });
+
+    it('refuses an alias file on the metadata address, saying why', async () => {
+      const run = await quickRun('http://169.254.169.254/aliases.yaml');
+
+      expect(run.status).toBe('Failed');
+      expect(run.runErrorMessage).toContain(
+        "alias file 'http://169.254.169.254/aliases.yaml' could not be read: the destination is refused: 169.254.169.254 is a cloud metadata address",
+      );
+    });
+
+    it('refuses an alias file larger than the limit, naming the setting', async () => {
+      const run = await quickRun(`${base}/big.yaml`);
+
+      expect(run.status).toBe('Failed');
+      expect(run.runErrorMessage).toContain('larger than the limit of 1048576 bytes (REFIT_MAX_ALIAS_BYTES)');
+    });
+  });
+
   describe('uploaded sources', () => {
     it('fails a run whose upload is larger than the limit, naming the setting, and keeps the upload', async () => {
       const path = await uploadBytes(randomBytes(TEST_SOURCE_LIMIT + 1));
