@@ -131,10 +131,7 @@ export class GuardedFetch {
   private readonly maxRedirects: number;
   private closed: Promise<void> | undefined;
 
-  constructor(
-    private readonly policy: NetworkPolicy,
-    options: GuardedFetchOptions = {},
-  ) {
+  constructor(policy: NetworkPolicy, options: GuardedFetchOptions = {}) {
     const resolveAll = options.resolve ?? systemResolve;
     this.maxRedirects = options.maxRedirects ?? MAX_REDIRECTS;
     const idle = options.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
