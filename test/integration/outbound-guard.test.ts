@@ -3,7 +3,12 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { TEST_SOURCE_LIMIT } from '../support/global-setup';
 import { busyboxBase, call, dockerBuild, uploadBytes, waitForRun, writeContext } from '../support/api';
+import { QueueServiceClient } from '@azure/storage-queue';
 import { packContext } from '../../src/cli/source-archive';
+import { azuriteConnectionString } from '../../src/config';
+import { LOCAL_POLICY } from '../../src/net/address-policy';
+import { GuardedFetch } from '../../src/net/guarded-fetch';
+import { UpdateNotifier } from '../../src/triggers/update-notification';
 
 const FIELD = 'properties.trigger.baseImageTrigger.updateTriggerEndpoint';
 
@@ -50,6 +55,48 @@ describe('outbound guard', () => {
       expect(kept.body.properties.trigger.baseImageTrigger.updateTriggerEndpoint).toBe(
         'http://127.0.0.1:9/notify',
       );
+    });
+  });
+
+  describe('UpdateNotifier.deliver', () => {
+    it('delivers to an allowed endpoint, and drops (never retries) one whose name now resolves to the metadata address', async () => {
+      const received: string[] = [];
+      const server = createServer((req, res) => {
+        received.push(req.headers['x-refit-delivery'] as string);
+        res.end();
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const port = (server.address() as AddressInfo).port;
+      const azurite = Number(process.env.REFIT_TEST_AZURITE_PORT);
+      const queue = QueueServiceClient.fromConnectionString(
+        azuriteConnectionString('127.0.0.1', azurite, azurite + 1, azurite + 2),
+      ).getQueueClient('update-notifications');
+      // The name was fine at task create; by delivery it resolves to the metadata address (DNS rebinding).
+      const http = new GuardedFetch(LOCAL_POLICY, {
+        resolve: (name) =>
+          Promise.resolve([
+            { address: name === 'rebound.test' ? '169.254.169.254' : '127.0.0.1', family: 4 },
+          ]),
+      });
+      const notifier = new UpdateNotifier(queue, () => Promise.resolve(undefined), http);
+      const message = (endpoint: string, runId: string): string =>
+        JSON.stringify({
+          endpoint,
+          payloadType: 'Token',
+          taskName: 'notified',
+          runId,
+          registry: 'r',
+          imageUpdateTrigger: { id: 'e', timestamp: '2026-11-29T00:00:00Z', images: [] },
+        });
+      try {
+        await notifier.deliver(message(`http://fine.test:${port}/notify`, 'run-ok'));
+        await notifier.deliver(message(`http://rebound.test:${port}/notify`, 'run-refused'));
+      } finally {
+        await http.close();
+        await new Promise((resolve) => server.close(resolve));
+      }
+
+      expect(received).toEqual(['run-ok']);
     });
   });
 
