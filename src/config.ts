@@ -37,6 +37,53 @@ export interface Config {
   readonly maxLogBytes: number;
   /** Where Refit's own outbound fetches may go: private ranges only on a local stack or when listed (REFIT_ALLOWED_HOSTS). */
   readonly network: NetworkPolicy;
+  /** How much Refit downloads and unpacks from sources, registries and alias files. */
+  readonly limits: Limits;
+}
+
+/** Size limits on what Refit reads from outside, each with its own setting ({@link LIMIT_SETTINGS}). */
+export interface Limits {
+  /** A source archive, downloaded from a tarball URL or uploaded: compressed bytes. */
+  readonly sourceBytes: number;
+  /** What a source archive unpacks to: bytes of file content. */
+  readonly extractedBytes: number;
+  /** What a source archive unpacks to: files, folders and links. */
+  readonly extractedEntries: number;
+  /** One answer of a registry or of its token service (a manifest, an index, a token). */
+  readonly registryResponseBytes: number;
+  /** An acb alias file fetched from a URL. */
+  readonly aliasBytes: number;
+}
+
+/** The setting of each limit, named in the error a limit raises. */
+export const LIMIT_SETTINGS: { readonly [K in keyof Limits]: string } = {
+  sourceBytes: 'REFIT_MAX_SOURCE_BYTES',
+  extractedBytes: 'REFIT_MAX_EXTRACTED_BYTES',
+  extractedEntries: 'REFIT_MAX_EXTRACTED_ENTRIES',
+  registryResponseBytes: 'REFIT_MAX_REGISTRY_RESPONSE_BYTES',
+  aliasBytes: 'REFIT_MAX_ALIAS_BYTES',
+};
+
+const MiB = 1024 * 1024;
+
+/** Each limit when its setting is not given: room for real sources; the registry refuses manifests over 4 MiB. */
+export const DEFAULT_LIMITS: Limits = {
+  sourceBytes: 512 * MiB,
+  extractedBytes: 2048 * MiB,
+  extractedEntries: 100000,
+  registryResponseBytes: 4 * MiB,
+  aliasBytes: MiB,
+};
+
+function limits(env: Env): Limits {
+  const read = (key: keyof Limits): number => positiveInt(env, LIMIT_SETTINGS[key], DEFAULT_LIMITS[key]);
+  return {
+    sourceBytes: read('sourceBytes'),
+    extractedBytes: read('extractedBytes'),
+    extractedEntries: read('extractedEntries'),
+    registryResponseBytes: read('registryResponseBytes'),
+    aliasBytes: read('aliasBytes'),
+  };
 }
 
 type Env = Record<string, string | undefined>;
@@ -142,6 +189,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxLogBytes: positiveInt(env, 'REFIT_MAX_LOG_BYTES', 64 * 1024 * 1024),
     // The local executor's stack lives on loopback; in Azure (a later executor) private ranges are refused.
     network: { privateAllowed: executor === 'local', allowedHosts: list(env.REFIT_ALLOWED_HOSTS) },
+    limits: limits(env),
   };
 }
 

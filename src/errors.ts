@@ -73,3 +73,10 @@ export class DestinationRefusedError extends RefitError {
     super('DestinationRefused', message, 400, target);
   }
 }
+
+/** An answer from an outside server larger than the limit Refit reads (the setting is named in the message): 502. */
+export class ResponseTooLargeError extends RefitError {
+  constructor(message: string, setting: string) {
+    super('ResponseTooLarge', message, 502, setting);
+  }
+}

@@ -13,6 +13,7 @@ import { DecisionLog } from './triggers/decisions';
 import { ImageUpdateLog } from './triggers/image-update';
 import { Dedupe } from './triggers/dedupe';
 import { UpdateNotifier } from './triggers/update-notification';
+import { GuardedFetch } from './net/guarded-fetch';
 
 /** Everything a handler needs, wired once per process. */
 export interface Refit {
@@ -35,6 +36,8 @@ export interface Refit {
 /** Wires the core for a configuration. */
 export function createRefit(config: Config): Refit {
   const storage = connectStorage(config);
+  // One guarded client for the requests the core makes to URLs it was given (registries, notification endpoints).
+  const outbound = new GuardedFetch(config.network);
   const logs = new RunLogs(storage.container(names.containers.logs), {
     ...DEFAULT_RUN_LOG_OPTIONS,
     maxBytes: config.maxLogBytes,
@@ -76,14 +79,16 @@ export function createRefit(config: Config): Refit {
     },
     runs,
     tasks,
-    notifier: new UpdateNotifier(storage.queue(names.queues.updateNotifications), (task) =>
-      tasks.updateTriggerToken(task),
+    notifier: new UpdateNotifier(
+      storage.queue(names.queues.updateNotifications),
+      (task) => tasks.updateTriggerToken(task),
+      outbound,
     ),
     dedupe: new Dedupe(storage),
     decisions: new DecisionLog(storage),
     dependencyIndex,
     imageUpdates: new ImageUpdateLog(storage),
-    registry: new RegistryClient(config.insecureRegistries),
+    registry: new RegistryClient(config.insecureRegistries, outbound, config.limits.registryResponseBytes),
   };
   runs.afterSuccess = (run) => refit.tasks.recordDependencies(run);
   return refit;

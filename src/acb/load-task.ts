@@ -1,3 +1,5 @@
+import { LIMIT_SETTINGS } from '../config';
+import type { GuardedFetch } from '../net/guarded-fetch';
 import { isGitSource } from '../runs/schedule-run';
 import type { Run, RunSecrets } from '../runs/run';
 import { decode, parseValuesFile, templateData, type TaskFileSpec } from '../runs/task-file-run';
@@ -16,6 +18,30 @@ export interface LoadRunTaskOptions {
   readonly branch: string | undefined;
   /** Reads a file of the source, refusing one outside it (`what` names it in the error). */
   readonly readSourceFile: (path: string, what: string) => Promise<string>;
+  /** Fetches alias files given by URL (the guard: a refused destination fails the run). */
+  readonly http: GuardedFetch;
+  /** The largest alias file read from a URL. */
+  readonly maxAliasBytes: number;
+}
+
+const ALIAS_TIMEOUT_MS = 2000;
+
+/** An alias file from a URL, through the guard, within the size limit; any failure names the URL. */
+async function fetchAliasFile(http: GuardedFetch, src: string, maxBytes: number): Promise<string> {
+  try {
+    const res = await http.fetch(src, {
+      timeoutMs: ALIAS_TIMEOUT_MS,
+      limit: { bytes: maxBytes, setting: LIMIT_SETTINGS.aliasBytes },
+    });
+    if (res.status > 299) {
+      await res.discard();
+      throw new AcbError(`alias file '${src}' answered ${res.status}`);
+    }
+    return await res.text();
+  } catch (err) {
+    if (err instanceof AcbError) throw err;
+    throw new AcbError(`alias file '${src}' could not be read: ${(err as Error).message}`);
+  }
 }
 
 /**
@@ -60,11 +86,7 @@ export async function loadRunTask(options: LoadRunTaskOptions): Promise<AcbTask>
     const task = await loadTaskFile(text, {
       data,
       readAliasSource: async (src) => {
-        if (/^https?:\/\//i.test(src)) {
-          const res = await fetch(src, { signal: AbortSignal.timeout(2000) });
-          if (res.status > 299) throw new AcbError(`alias file '${src}' answered ${res.status}`);
-          return res.text();
-        }
+        if (/^https?:\/\//i.test(src)) return fetchAliasFile(options.http, src, options.maxAliasBytes);
         return readSourceFile(src, 'the alias file');
       },
     });

@@ -4,6 +4,9 @@ import type { Command } from 'commander';
 import { scanDockerfile, type BaseImageDependency } from '../dockerfile/scan';
 import type { Platform } from '../runs/run';
 import { platformSchema } from '../runs/schedule-run';
+import { DEFAULT_LIMITS } from '../config';
+import { LOCAL_POLICY } from '../net/address-policy';
+import { GuardedFetch } from '../net/guarded-fetch';
 import { RegistryClient } from '../registry/registry-client';
 import { collect, keyValue, parsePlatform } from './args';
 import { CliError, type RefitClient } from './client';
@@ -39,7 +42,9 @@ async function resolveDependencies(
   const parsed = platformSchema.safeParse(parsePlatform(platformText));
   if (!parsed.success) throw new CliError(`--platform: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
   const platform = parsed.data as Platform;
-  const client = new RegistryClient(insecureRegistries(deps));
+  // The command line runs on the user's own machine: its registries may be on loopback or a private network.
+  const http = new GuardedFetch(LOCAL_POLICY);
+  const client = new RegistryClient(insecureRegistries(deps), http, DEFAULT_LIMITS.registryResponseBytes);
   const missing: string[] = [];
   const resolved = await Promise.all(
     deps.map(async (d) => {
@@ -55,7 +60,7 @@ async function resolveDependencies(
       }
       return { ...d, digest: found.digest, platformDigest: found.platformDigest };
     }),
-  );
+  ).finally(() => http.close()); // kept-alive connections would hold the command open
   if (missing.length) throw new CliError(`could not resolve ${missing.join('; ')}`);
   return resolved;
 }

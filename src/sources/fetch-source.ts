@@ -1,5 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
+import { LIMIT_SETTINGS, type Limits } from '../config';
+import type { GuardedFetch } from '../net/guarded-fetch';
 import { names, type Storage } from '../storage/storage';
 import { extract } from './archive';
 import type { NetworkPolicy } from '../net/address-policy';
@@ -9,12 +11,55 @@ import { SourceError } from './source-error';
 import { fetchUrl } from './tarball';
 import { maskUrlCredentials } from './url-credentials';
 
+/** What fetching a source needs: the storage uploads live in, the guarded HTTP client and the size limits. */
+export interface SourceAccess {
+  readonly storage: Storage;
+  readonly http: GuardedFetch;
+  /** Where git may connect (the policy the guarded client also holds). */
+  readonly network: NetworkPolicy;
+  readonly limits: Pick<Limits, 'sourceBytes' | 'extractedBytes' | 'extractedEntries'>;
+}
+
+/** Downloads an uploaded source within the limit; the blob itself is left as it is. */
+async function downloadUpload(
+  access: SourceAccess,
+  location: string,
+  file: string,
+  signal: AbortSignal,
+): Promise<void> {
+  const max = access.limits.sourceBytes;
+  const blob = access.storage.container(names.containers.sources).getBlobClient(location);
+  try {
+    // The upload SAS cannot bound the size, so it is checked here, before a byte is downloaded...
+    const { contentLength = 0, etag } = await blob.getProperties({ abortSignal: signal });
+    if (contentLength > max)
+      throw new SourceError(
+        `the uploaded source is ${contentLength} bytes, larger than the limit of ${max} bytes (${LIMIT_SETTINGS.sourceBytes})`,
+      );
+    // ...and the download is bound to the blob that was checked: a blob replaced in between fails (412).
+    await blob.downloadToFile(file, 0, contentLength > 0 ? contentLength : undefined, {
+      abortSignal: signal,
+      conditions: etag ? { ifMatch: etag } : {},
+    });
+  } catch (err) {
+    if (err instanceof SourceError) throw err;
+    const status = (err as { statusCode?: number }).statusCode;
+    throw new SourceError(
+      status === 404
+        ? `the uploaded source '${location}' was not found: upload it before scheduling the run`
+        : status === 412
+          ? 'the uploaded source was replaced while it was being downloaded'
+          : `the uploaded source could not be read: ${(err as Error).message}`,
+    );
+  }
+}
+
 /**
  * Fetches a run's source into `workDir/src` and returns the build context directory: an uploaded tar.gz,
- * a git URL (`url#ref:folder`) or a tarball URL. `network` says where the fetch may connect.
+ * a git URL (`url#ref:folder`) or a tarball URL. `access.network` says where it may connect.
  */
 export async function fetchSource(
-  storage: Storage,
+  access: SourceAccess,
   source: {
     readonly location: string;
     readonly commit?: string | undefined;
@@ -23,36 +68,30 @@ export async function fetchSource(
   workDir: string,
   signal: AbortSignal,
   log: (text: string) => void,
-  network: NetworkPolicy,
 ): Promise<string> {
   const location = source.location;
+  const extractLimits = { bytes: access.limits.extractedBytes, entries: access.limits.extractedEntries };
   const src = join(workDir, 'src');
   let folder: string | undefined;
   if (isUploadedSource(location)) {
     const archive = join(workDir, 'source.tar.gz');
-    const blob = storage.container(names.containers.sources).getBlobClient(location);
-    try {
-      await blob.downloadToFile(archive, 0, undefined, { abortSignal: signal });
-    } catch (err) {
-      const status = (err as { statusCode?: number }).statusCode;
-      throw new SourceError(
-        status === 404
-          ? `the uploaded source '${location}' was not found: upload it before scheduling the run`
-          : `the uploaded source could not be read: ${(err as Error).message}`,
-      );
-    }
-    await extract(archive, src, 'the uploaded source');
+    await downloadUpload(access, location, archive, signal);
+    await extract(archive, src, 'the uploaded source', extractLimits);
   } else if (isGitSource(location)) {
     const git = parseGitSource(location);
     folder = git.folder;
-    await cloneGit(git, src, signal, log, { commit: source.commit, token: source.gitToken, network });
+    await cloneGit(git, src, signal, log, {
+      commit: source.commit,
+      token: source.gitToken,
+      network: access.network,
+    });
   } else {
     if (!/^https?:\/\//i.test(location)) {
       throw new SourceError(`the context '${location}' is neither a git URL nor a tarball URL`);
     }
     const archive = join(workDir, 'source.tar.gz');
-    await fetchUrl(location, archive, signal);
-    await extract(archive, src, `the source ${maskUrlCredentials(location.split('?')[0]!)}`);
+    await fetchUrl(access.http, location, archive, signal, access.limits.sourceBytes);
+    await extract(archive, src, `the source ${maskUrlCredentials(location.split('?')[0]!)}`, extractLimits);
   }
   const context = resolve(src, folder ?? '.');
   if (context !== src && !context.startsWith(src + sep))

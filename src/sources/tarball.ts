@@ -1,23 +1,33 @@
-import { createWriteStream } from 'node:fs';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { LIMIT_SETTINGS } from '../config';
+import type { GuardedFetch } from '../net/guarded-fetch';
 import { SourceError } from './source-error';
 import { maskUrlCredentials } from './url-credentials';
 
-/** Downloads a tarball URL to a file. */
-export async function fetchUrl(url: string, file: string, signal: AbortSignal): Promise<void> {
-  let response: Response;
+/**
+ * Downloads a tarball URL to a file through the guard, at most `maxBytes`. A refused destination says so, and why, in
+ * the error ("… the destination is refused: 169.254.169.254 is a cloud metadata address"); a stalled server is given
+ * up by the guard's idle timeouts, the whole download by the run's.
+ */
+export async function fetchUrl(
+  http: GuardedFetch,
+  url: string,
+  file: string,
+  signal: AbortSignal,
+  maxBytes: number,
+): Promise<void> {
+  const shown = maskUrlCredentials(url.split('?')[0]!);
   try {
-    response = await fetch(url, { signal });
+    const response = await http.fetch(url, {
+      signal,
+      limit: { bytes: maxBytes, setting: LIMIT_SETTINGS.sourceBytes },
+    });
+    if (response.status < 200 || response.status > 299) {
+      await response.discard();
+      throw new SourceError(`the source ${shown} could not be downloaded: HTTP ${response.status}`);
+    }
+    await response.saveTo(file);
   } catch (err) {
-    throw new SourceError(
-      `the source ${maskUrlCredentials(url)} could not be downloaded: ${(err as Error).message}`,
-    );
+    if (err instanceof SourceError) throw err;
+    throw new SourceError(`the source ${shown} could not be downloaded: ${(err as Error).message}`);
   }
-  if (!response.ok || !response.body) {
-    throw new SourceError(
-      `the source ${maskUrlCredentials(url.split('?')[0]!)} could not be downloaded: HTTP ${response.status}`,
-    );
-  }
-  await pipeline(Readable.fromWeb(response.body), createWriteStream(file));
 }

@@ -6,8 +6,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { DependencyIndex, RecordedDependency } from '../dependencies/dependency-index';
 import { scanDockerfile } from '../dockerfile/scan';
-import { fetchSource } from '../sources/fetch-source';
 import { withoutUrlPassword } from '../sources/url-credentials';
+import { fetchSource, type SourceAccess } from '../sources/fetch-source';
+import { GuardedFetch } from '../net/guarded-fetch';
+import { checkUpdateTriggerEndpoint } from '../triggers/update-notification';
 import type { Storage } from '../storage/storage';
 import { ConflictError, ValidationError } from '../errors';
 import { parseWith } from '../http/validate';
@@ -109,6 +111,7 @@ function emptySecrets(): TaskSecrets {
 /** Tasks: create, read, update, delete, list, and start their runs. */
 export class TaskService {
   readonly store: TaskStore;
+  private readonly sources: SourceAccess;
 
   constructor(
     private readonly config: Config,
@@ -118,6 +121,12 @@ export class TaskService {
     private readonly storage: Storage,
   ) {
     this.store = store;
+    this.sources = {
+      storage,
+      http: new GuardedFetch(config.network),
+      network: config.network,
+      limits: config.limits,
+    };
   }
 
   /**
@@ -131,7 +140,7 @@ export class TaskService {
     const dir = await mkdtemp(join(tmpdir(), 'refit-scan-'));
     try {
       const context = await fetchSource(
-        this.storage,
+        this.sources,
         {
           location: step.contextPath,
           gitToken: secrets.contextAccessToken ?? Object.values(secrets.sourceTokens)[0],
@@ -139,7 +148,6 @@ export class TaskService {
         dir,
         AbortSignal.timeout(60000),
         () => undefined,
-        this.config.network,
       );
       const text = await readFile(resolve(context, step.dockerFilePath), 'utf8');
       const buildArgs = buildArgValues(step.arguments, secrets.arguments);
@@ -205,6 +213,10 @@ export class TaskService {
         this.config.homeRegistry,
         'properties.step.encodedTaskContent',
       );
+    await checkUpdateTriggerEndpoint(
+      task.trigger.baseImageTrigger?.updateTriggerEndpoint,
+      this.config.network,
+    );
     if (task.platform.os === 'Windows')
       throw new ValidationError(
         "platform.os 'Windows' is not supported: Refit builds Linux images",

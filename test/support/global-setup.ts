@@ -9,11 +9,14 @@ const offset = Number(process.env.REFIT_TEST_PORT_OFFSET ?? '0');
 /** The ports of the shared test stack: apart from npm start's, so both can run at once. */
 export const TEST_PORTS = { api: 17071 + offset, registry: 15000 + offset, azurite: 20000 + offset };
 
+/** The stack's REFIT_MAX_SOURCE_BYTES: small, so that a test can go over it; far above any test's context. */
+export const TEST_SOURCE_LIMIT = 8 * 1024 * 1024;
+
 // Starts one real local stack (Azurite, the CNCF registry, buildah) for the integration and e2e tests.
 // There is no skipping: without buildah, docker-registry or git the stack fails to start and so do the tests.
 export default async function globalSetup(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'refit-test-'));
-  const child = spawnStack(dataDir, TEST_PORTS);
+  const child = spawnStack(dataDir, TEST_PORTS, { REFIT_MAX_SOURCE_BYTES: String(TEST_SOURCE_LIMIT) });
   try {
     await waitHealthy(TEST_PORTS.api, child);
   } catch (err) {

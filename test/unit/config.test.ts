@@ -22,6 +22,17 @@ describe('config', () => {
       expect(loadConfig({ ...base, REFIT_MAX_LOG_BYTES: '1048576' }).maxLogBytes).toBe(1048576);
     });
 
+    it('bounds what Refit downloads and unpacks, each limit with its own setting', () => {
+      expect(loadConfig(base).limits).toEqual({
+        sourceBytes: 512 * 1024 * 1024,
+        extractedBytes: 2048 * 1024 * 1024,
+        extractedEntries: 100000,
+        registryResponseBytes: 4 * 1024 * 1024,
+        aliasBytes: 1024 * 1024,
+      });
+      expect(loadConfig({ ...base, REFIT_MAX_ALIAS_BYTES: '2048' }).limits.aliasBytes).toBe(2048);
+    });
+
     it.each([
       [{ REFIT_REGISTRY: undefined }, 'REFIT_REGISTRY'],
       [{ REFIT_STORAGE: undefined }, 'AzureWebJobsStorage'],
@@ -31,6 +42,8 @@ describe('config', () => {
       [{ REFIT_LOCAL_CONCURRENCY: '0' }, 'REFIT_LOCAL_CONCURRENCY'],
       [{ REFIT_MAX_LOG_BYTES: '64MiB' }, 'REFIT_MAX_LOG_BYTES'],
       [{ REFIT_EXECUTOR: 'kubernetes' }, 'REFIT_EXECUTOR'],
+      [{ REFIT_MAX_SOURCE_BYTES: '0' }, 'REFIT_MAX_SOURCE_BYTES'],
+      [{ REFIT_MAX_EXTRACTED_ENTRIES: 'many' }, 'REFIT_MAX_EXTRACTED_ENTRIES'],
     ])('fails fast naming the setting (%j)', (override, setting) => {
       try {
         loadConfig({ ...base, ...override });

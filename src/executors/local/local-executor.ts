@@ -18,7 +18,8 @@ import type { Executor, RunCallbacks, RunOutcome } from '../executor';
 import { log } from '../../log';
 import { childEnv } from '../../process/child-env';
 import { runProcess } from '../../process/run-process';
-import { fetchSource } from '../../sources/fetch-source';
+import { fetchSource, type SourceAccess } from '../../sources/fetch-source';
+import { GuardedFetch } from '../../net/guarded-fetch';
 import { SourceError } from '../../sources/source-error';
 import { sourceSecrets } from '../../sources/url-credentials';
 
@@ -55,6 +56,7 @@ export class LocalExecutor implements Executor {
   private readonly jobs = new Map<string, Job>();
   private readonly waiting: Job[] = [];
   private active = 0;
+  private readonly sources: SourceAccess;
 
   constructor(
     private readonly config: Config,
@@ -62,7 +64,14 @@ export class LocalExecutor implements Executor {
     private readonly logs: RunLogs,
     private readonly callbacks: RunCallbacks,
     private readonly registry: RegistryClient,
-  ) {}
+  ) {
+    this.sources = {
+      storage,
+      http: new GuardedFetch(config.network),
+      network: config.network,
+      limits: config.limits,
+    };
+  }
 
   async start(run: Run, secrets: RunSecrets): Promise<void> {
     if (this.jobs.has(run.runId)) return;
@@ -250,8 +259,8 @@ export class LocalExecutor implements Executor {
   /** The helpers a multi-step run shares with Docker builds. */
   private tools(): StepTools {
     return {
-      storage: this.storage,
-      network: this.config.network,
+      sources: this.sources,
+      maxAliasBytes: this.config.limits.aliasBytes,
       buildah: (args) => this.buildah(args),
       env: (own) => this.env(own),
       isInsecure: (image) => this.isInsecure(image),
@@ -305,12 +314,11 @@ export class LocalExecutor implements Executor {
     const spec = run.spec;
     log.line('Downloading source code...');
     const context = await fetchSource(
-      this.storage,
+      this.sources,
       { location: spec.sourceLocation, commit: spec.commit, gitToken: job.secrets.gitToken },
       workDir,
       job.abort.signal,
       (t) => log.line(t),
-      this.config.network,
     );
     const dockerfile = resolve(context, spec.dockerFilePath);
     const root = resolve(workDir, 'src');

@@ -7,15 +7,13 @@ import { parseBuildCommand, display, splitWords } from '../../acb/command-line';
 import { loadRunTask } from '../../acb/load-task';
 import type { AcbStep, AcbTask } from '../../acb/task-file';
 import type { RecordedDependency } from '../../dependencies/dependency-index';
-import type { NetworkPolicy } from '../../net/address-policy';
 import { isGitSource } from '../../runs/schedule-run';
 import type { OutputImage, Run, RunSecrets } from '../../runs/run';
 import type { RunLogWriter } from '../../runs/run-log';
 import type { MaskingStream } from '../../runs/secret-masker';
 import type { TaskFileSpec } from '../../runs/task-file-run';
-import type { Storage } from '../../storage/storage';
 import { runProcess } from '../../process/run-process';
-import { fetchSource } from '../../sources/fetch-source';
+import { fetchSource, type SourceAccess } from '../../sources/fetch-source';
 import { parseGitSource, sameServer } from '../../sources/git-source';
 import { buildArgsOffArgv, stepEnvOffArgv } from './secrets-off-argv';
 import { checkBuildFlags } from './build-flags';
@@ -35,9 +33,10 @@ export interface LogSink {
 
 /** What the multi-step runner needs from the local executor. */
 export interface StepTools {
-  readonly storage: Storage;
-  /** Where source fetches may connect (config.network). */
-  readonly network: NetworkPolicy;
+  /** Where sources come from: storage for uploads, the guarded HTTP client, the network policy, the size limits. */
+  readonly sources: SourceAccess;
+  /** The largest alias file fetched from a URL. */
+  readonly maxAliasBytes: number;
   buildah(args: readonly string[]): string[];
   /** buildah's allow-listed environment, with what one call adds (`own`: secret values kept off its argv). */
   env(own?: Readonly<Record<string, string>>): Record<string, string>;
@@ -158,12 +157,11 @@ export class MultiStepRun {
     if (spec.sourceLocation) {
       this.log.line('Downloading source code...');
       this.workspace = await fetchSource(
-        this.tools.storage,
+        this.tools.sources,
         { location: spec.sourceLocation, commit: spec.commit, gitToken: this.secrets.gitToken },
         this.workDir,
         this.signal,
         (t) => this.log.line(t),
-        this.tools.network,
       );
       if (isGitSource(spec.sourceLocation)) {
         ({ commit, branch } = await this.gitFacts());
@@ -246,6 +244,8 @@ export class MultiStepRun {
       commit,
       branch,
       readSourceFile: (path, what) => this.readSourceFile(path, what),
+      http: this.tools.sources.http,
+      maxAliasBytes: this.tools.maxAliasBytes,
     });
   }
 
@@ -322,12 +322,11 @@ export class MultiStepRun {
       // so that a task file cannot send the token to a server of its choosing.
       const ownServer = sameServer(command.context, this.run.spec.sourceLocation);
       context = await fetchSource(
-        this.tools.storage,
+        this.tools.sources,
         { location: command.context, gitToken: ownServer ? this.secrets.gitToken : undefined },
         dir,
         signal,
         (t) => out.line(t),
-        this.tools.network,
       );
     } else {
       context = await this.insideSource(resolve(cwd, command.context), 'the build context', command.context);
