@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnStack, stopStack, waitHealthy, type TestStackPorts } from '../support/stack';
 
-const ports: TestStackPorts = { api: 17171, registry: 15100, azurite: 20100 };
+// Beside the shared test stack's ports (REFIT_TEST_PORT_OFFSET moves both, in steps of 100), never on them.
+const offset = Number(process.env.REFIT_TEST_PORT_OFFSET ?? '0');
+const ports: TestStackPorts = { api: 17121 + offset, registry: 15050 + offset, azurite: 20050 + offset };
 const api = `http://127.0.0.1:${ports.api}/api`;
 
 function portOpen(port: number): Promise<boolean> {
