@@ -33,6 +33,10 @@ export interface Config {
   readonly containersRegistriesConf: string | undefined;
   /** The largest request body the API reads, in bytes. */
   readonly maxBodyBytes: number;
+  /** Browser origins allowed to call the API (REFIT_ALLOWED_ORIGINS); a request from any other Origin gets 403. */
+  readonly allowedOrigins: readonly string[];
+  /** A host name the local host answers to besides loopback names (REFIT_PUBLIC_HOST), e.g. behind a proxy. */
+  readonly publicHost: string | undefined;
   /** Where Refit's own outbound fetches may go: private ranges only on a local stack or when listed (REFIT_ALLOWED_HOSTS). */
   readonly network: NetworkPolicy;
 }
@@ -72,6 +76,31 @@ function positiveInt(env: Env, name: string, fallback: number): number {
   if (!Number.isInteger(n) || n <= 0)
     throw new ConfigError(`${name} must be a positive integer, got '${raw}'`, name);
   return n;
+}
+
+// Each entry is an origin as browsers send it (scheme://host[:port]); anything else would never match, silently.
+function origins(env: Env): string[] {
+  return list(env.REFIT_ALLOWED_ORIGINS).map((entry) => {
+    let url: URL | undefined;
+    try {
+      url = new URL(entry);
+    } catch {
+      // reported below
+    }
+    if (
+      !url ||
+      !/^https?:$/.test(url.protocol) ||
+      url.pathname !== '/' ||
+      url.search ||
+      url.hash ||
+      url.username
+    )
+      throw new ConfigError(
+        `REFIT_ALLOWED_ORIGINS entries must be origins such as https://app.example.com, got '${entry}'`,
+        'REFIT_ALLOWED_ORIGINS',
+      );
+    return url.origin;
+  });
 }
 
 function secretKey(env: Env): Buffer {
@@ -137,6 +166,8 @@ export function loadConfig(env: Env = process.env): Config {
       : ['--storage-driver', 'vfs'],
     containersRegistriesConf: env.REFIT_CONTAINERS_REGISTRIES_CONF || undefined,
     maxBodyBytes: positiveInt(env, 'REFIT_MAX_BODY_BYTES', 1024 * 1024),
+    allowedOrigins: origins(env),
+    publicHost: env.REFIT_PUBLIC_HOST || undefined,
     // The local executor's stack lives on loopback; in Azure (a later executor) private ranges are refused.
     network: { privateAllowed: executor === 'local', allowedHosts: list(env.REFIT_ALLOWED_HOSTS) },
   };

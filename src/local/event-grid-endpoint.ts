@@ -31,7 +31,7 @@ export async function serveEventGrid(
       'NotFound',
       `no Event Grid function named '${url.searchParams.get('functionName') ?? ''}'`,
     );
-  if (options.apiKey && !secretMatches(url.searchParams.get('code'), options.apiKey)) {
+  if (!secretMatches(url.searchParams.get('code'), options.apiKey)) {
     return armError(res, 401, 'Unauthorized', 'the Event Grid webhook needs the key as ?code=');
   }
   if (method === 'OPTIONS') {

@@ -4,8 +4,14 @@ import type { QueueClient } from '@azure/storage-queue';
 export interface LocalHostOptions {
   readonly host: string;
   readonly port: number;
-  readonly apiKey: string | undefined;
+  /** Every route but the anonymous ones (health, signed webhooks) needs it. */
+  readonly apiKey: string;
+  /** The body limit of a function that declares none. */
   readonly maxBodyBytes: number;
+  /** Browser origins allowed to call (REFIT_ALLOWED_ORIGINS): they get CORS answers, any other Origin a 403. */
+  readonly allowedOrigins: readonly string[];
+  /** A host name the host answers to besides loopback ones (REFIT_PUBLIC_HOST). */
+  readonly publicHost: string | undefined;
   readonly queue: (name: string) => QueueClient;
   /** Tries before a queue message moves to `<queue>-poison` (host.json maxDequeueCount). */
   readonly maxDequeueCount?: number;

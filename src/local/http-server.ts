@@ -10,6 +10,7 @@ import { serveEventGrid } from './event-grid-endpoint';
 import type { HostContext } from './host-context';
 import { compileRoute, type CompiledRoute } from './http-routes';
 import { readBody } from './request-body';
+import { hostHeaderAllowed, isLoopbackName, originAllowed } from '../net/request-trust';
 
 /** The host's request listener: routes to the HTTP functions (key check, body) and to the Event Grid endpoint. */
 export function httpRequestListener(
@@ -18,10 +19,41 @@ export function httpRequestListener(
 ): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   const routes = definitions.filter((d): d is HttpFunction => d.kind === 'http').map(compileRoute);
   const { options } = ctx;
+  const loopbackOnly = isLoopbackName(options.host);
   return async (req, res) => {
     try {
-      const url = new URL(req.url ?? '/', `http://${req.headers.host ?? `${options.host}:${options.port}`}`);
+      // DNS rebinding: a page on evil.example whose name now resolves to 127.0.0.1 reaches this port under its
+      // own name, so a name that is not ours is refused before anything else.
+      if (loopbackOnly && !hostHeaderAllowed(req.headers.host, options.port, options.publicHost))
+        return armError(
+          res,
+          403,
+          'Forbidden',
+          `the Host header '${req.headers.host ?? ''}' is not a name of this host (a loopback name, or REFIT_PUBLIC_HOST)`,
+        );
+      const origin = req.headers.origin;
+      if (!originAllowed(origin, options.allowedOrigins))
+        return armError(
+          res,
+          403,
+          'Forbidden',
+          `requests from origin '${origin}' are not allowed (REFIT_ALLOWED_ORIGINS)`,
+        );
       const method = (req.method ?? 'GET').toUpperCase();
+      if (origin !== undefined) {
+        // Only a listed origin gets here: CORS headers are sent to it and to no one else.
+        res.setHeader('access-control-allow-origin', origin);
+        res.setHeader('vary', 'Origin');
+        if (method === 'OPTIONS' && req.headers['access-control-request-method']) {
+          res.writeHead(204, {
+            'access-control-allow-methods': 'GET, POST, PUT, PATCH, DELETE',
+            'access-control-allow-headers': 'content-type, x-functions-key',
+            'access-control-max-age': '600',
+          });
+          return void res.end();
+        }
+      }
+      const url = new URL(req.url ?? '/', `http://${req.headers.host ?? `${options.host}:${options.port}`}`);
       if (url.pathname === '/runtime/webhooks/eventgrid')
         return await serveEventGrid(definitions, ctx, req, res, url, method);
       const matches = routes
@@ -40,32 +72,42 @@ export function httpRequestListener(
         );
       }
       const { fn } = match.route;
-      if (fn.authLevel === 'function' && options.apiKey) {
+      if (fn.authLevel === 'function') {
         const given = req.headers['x-functions-key'];
+        // The `code` query is what Azure Functions accepts too.
         const key = (Array.isArray(given) ? given[0] : given) ?? url.searchParams.get('code');
         if (!secretMatches(key ?? null, options.apiKey)) {
           return armError(
             res,
             401,
             'Unauthorized',
-            'this API needs a key: send it as the x-functions-key header (REFIT_KEY)',
+            'this API needs a key: send it as the x-functions-key header (npm start keeps it in <data folder>/api.key, REFIT_KEY overrides it)',
           );
         }
       }
-      const body =
-        method === 'GET' || method === 'HEAD' ? Buffer.alloc(0) : await readBody(req, options.maxBodyBytes);
+      const params: Record<string, string> = {};
+      for (const [i, name] of match.route.params.entries()) {
+        const raw = match.m[i + 1]!;
+        try {
+          params[name] = decodeURIComponent(raw);
+        } catch {
+          return armError(res, 400, 'InvalidRequest', `the path segment '${raw}' has a malformed %-escape`);
+        }
+      }
+      const limit = fn.maxBodyBytes ?? options.maxBodyBytes;
+      const body = method === 'GET' || method === 'HEAD' ? Buffer.alloc(0) : await readBody(req, limit);
       if (body === 'too-large') {
         res.setHeader('connection', 'close');
+        const declared = req.headers['content-length'];
         return armError(
           res,
           413,
           'PayloadTooLarge',
-          `the body is larger than the limit of ${options.maxBodyBytes} bytes`,
+          declared !== undefined
+            ? `the body is ${declared} bytes; the limit of ${fn.name} is ${limit} bytes`
+            : `the body is larger than the limit of ${fn.name}, ${limit} bytes`,
         );
       }
-      const params = Object.fromEntries(
-        match.route.params.map((p, i) => [p, decodeURIComponent(match.m[i + 1]!)]),
-      );
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(req.headers))
         if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;

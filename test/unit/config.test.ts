@@ -17,6 +17,22 @@ describe('config', () => {
       expect(config.runIdPrefix).toBe('aa');
     });
 
+    it('allows no browser origin and no public host name by default', () => {
+      const config = loadConfig(base);
+      expect(config.allowedOrigins).toEqual([]);
+      expect(config.publicHost).toBeUndefined();
+    });
+
+    it('reads REFIT_ALLOWED_ORIGINS as a comma list of origins, and REFIT_PUBLIC_HOST', () => {
+      const config = loadConfig({
+        ...base,
+        REFIT_ALLOWED_ORIGINS: 'https://app.example, http://localhost:3000/',
+        REFIT_PUBLIC_HOST: 'refit.example',
+      });
+      expect(config.allowedOrigins).toEqual(['https://app.example', 'http://localhost:3000']);
+      expect(config.publicHost).toBe('refit.example');
+    });
+
     it.each([
       [{ REFIT_REGISTRY: undefined }, 'REFIT_REGISTRY'],
       [{ REFIT_STORAGE: undefined }, 'AzureWebJobsStorage'],
@@ -25,6 +41,9 @@ describe('config', () => {
       [{ REFIT_RUN_ID_PREFIX: 'A1' }, 'REFIT_RUN_ID_PREFIX'],
       [{ REFIT_LOCAL_CONCURRENCY: '0' }, 'REFIT_LOCAL_CONCURRENCY'],
       [{ REFIT_EXECUTOR: 'kubernetes' }, 'REFIT_EXECUTOR'],
+      [{ REFIT_ALLOWED_ORIGINS: 'app.example' }, 'REFIT_ALLOWED_ORIGINS'],
+      [{ REFIT_ALLOWED_ORIGINS: 'https://app.example/path' }, 'REFIT_ALLOWED_ORIGINS'],
+      [{ REFIT_ALLOWED_ORIGINS: 'ftp://app.example' }, 'REFIT_ALLOWED_ORIGINS'],
     ])('fails fast naming the setting (%j)', (override, setting) => {
       try {
         loadConfig({ ...base, ...override });
