@@ -48,13 +48,15 @@ export async function serveEventGrid(
       allow: 'POST, OPTIONS',
     });
   const body = await readBody(req, options.maxBodyBytes);
-  if (body === 'too-large')
+  if (body === 'too-large') {
+    res.setHeader('connection', 'close');
     return armError(
       res,
       413,
       'PayloadTooLarge',
       `the body is larger than the limit of ${options.maxBodyBytes} bytes`,
     );
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(body.toString('utf8'));

@@ -35,7 +35,9 @@ export class LocalHost {
     const listener = httpRequestListener(this.definitions, this.context);
     const { host, port } = this.context.options;
     this.server = createServer((req, res) => void listener(req, res));
-    this.server.keepAliveTimeout = 5000;
+    // Well past clients' idle timeouts (undici's is the server's hint less a second): a client whose event loop
+    // was busy for a few seconds must not send its next request on a connection the host is closing just then.
+    this.server.keepAliveTimeout = 30000;
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
       this.server!.listen(port, host, () => resolve());

@@ -29,7 +29,7 @@ interface RawResponse {
 
 /**
  * Sends a request with node:http: a string body as it is, or `chunked.bytes` bytes chunked (no Content-Length),
- * 64 KiB at a time, until the server answers: a server that refuses early gets no more.
+ * 64 KiB at a time; should the server answer before the end, it gets no more.
  */
 function raw(
   method: string,
@@ -43,7 +43,10 @@ function raw(
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+      res.on('end', () => {
+        req.destroy(); // a body cut short by the refusal is never finished
+        resolve({ status: res.statusCode!, headers: res.headers, body });
+      });
       res.on('error', reject);
     });
     let answered = false;
