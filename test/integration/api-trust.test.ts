@@ -244,6 +244,7 @@ describe('api trust', () => {
   describe('the refit CLI', () => {
     it('finds the key by itself from another folder (REFIT_KEY unset)', async () => {
       const elsewhere = mkdtempSync(join(tmpdir(), 'refit-cwd-'));
+      expect((await fetch(`${baseUrl()}/api/runs`)).status).toBe(401); // so the CLI did send one
 
       const result = await refit(['task', 'list-runs', '--top', '1'], { REFIT_KEY: '' }, elsewhere);
 
