@@ -53,7 +53,12 @@ export function httpRequestListener(
           return void res.end();
         }
       }
-      const url = new URL(req.url ?? '/', `http://${req.headers.host ?? `${options.host}:${options.port}`}`);
+      let url: URL;
+      try {
+        url = new URL(req.url ?? '/', `http://${req.headers.host ?? `${options.host}:${options.port}`}`);
+      } catch {
+        return armError(res, 400, 'InvalidRequest', 'the request target or the Host header is malformed');
+      }
       if (url.pathname === '/runtime/webhooks/eventgrid')
         return await serveEventGrid(definitions, ctx, req, res, url, method);
       const matches = routes
