@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { azuriteConnectionString, loadConfig } from '../src/config';
 import type { RecordedDependency } from '../src/dependencies/dependency-index';
+import { apiKeyFor } from '../src/local/api-key';
 import { spawnStack, stopStack, waitHealthy } from '../src/local/child-stack';
 import { percentile } from './util';
 import { createRefit, type Refit } from '../src/refit';
@@ -18,6 +19,8 @@ import type { Task } from '../src/tasks/task';
 
 const PORTS = { api: 17471, registry: 15400, azurite: 20400 };
 const API = `http://127.0.0.1:${PORTS.api}/api`;
+// The bench's stack records its key for its URL where the CLI looks (REFIT_KEY, when set, is the stack's key too).
+const key = (): Record<string, string> => ({ 'x-functions-key': apiKeyFor(API) ?? '' });
 const REGISTRY = `127.0.0.1:${PORTS.registry}`;
 
 async function putBlob(repository: string, content: Buffer): Promise<string> {
@@ -133,9 +136,9 @@ async function waitForRecord(
 ): Promise<{ receivedAt: string; time: string; decisions: { decision: string; runId?: string }[] }> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const res = (await fetch(`${API}/imageUpdates?image=${encodeURIComponent(image)}`).then((x) =>
-      x.json(),
-    )) as {
+    const res = (await fetch(`${API}/imageUpdates?image=${encodeURIComponent(image)}`, {
+      headers: key(),
+    }).then((x) => x.json())) as {
       value: {
         digest: string;
         receivedAt: string;
@@ -183,7 +186,9 @@ async function settled(timeoutMs = 600000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const filter = encodeURIComponent("status eq 'Queued' or status eq 'Started' or status eq 'Running'");
   while (Date.now() < deadline) {
-    const res = (await fetch(`${API}/runs?$top=1&$filter=${filter}`).then((x) => x.json())) as {
+    const res = (await fetch(`${API}/runs?$top=1&$filter=${filter}`, { headers: key() }).then((x) =>
+      x.json(),
+    )) as {
       value: unknown[];
     };
     if (res.value.length === 0) return;
@@ -203,7 +208,7 @@ async function latencyBench(r: Refit): Promise<void> {
     const record = await waitForRecord(image, digest);
     const runId = record.decisions[0]?.runId;
     if (!runId) throw new Error(`push ${i} did not trigger: ${JSON.stringify(record.decisions)}`);
-    const run = (await fetch(`${API}/runs/${runId}`).then((x) => x.json())) as {
+    const run = (await fetch(`${API}/runs/${runId}`, { headers: key() }).then((x) => x.json())) as {
       properties: { createTime: string };
     };
     endToEnd.push(Date.parse(run.properties.createTime) - pushedAt);

@@ -3,6 +3,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { apiKeyFor } from '../src/local/api-key';
 import { spawnStack, stopStack, waitHealthy } from '../src/local/child-stack';
 import { percentile } from './util';
 import { signGitHubBody } from '../src/triggers/github';
@@ -10,11 +11,13 @@ import { GitServer } from '../test/support/git';
 
 const PORTS = { api: 17371, registry: 15300, azurite: 20300 };
 const API = `http://127.0.0.1:${PORTS.api}/api`;
+// The bench's stack records its key for its URL where the CLI looks (REFIT_KEY, when set, is the stack's key too).
+const key = (): Record<string, string> => ({ 'x-functions-key': apiKeyFor(API) ?? '' });
 const PUSHES = Number(process.env.BENCH_PUSHES ?? 10);
 
 async function waitStatus(runId: string, statuses: string[], t0: number): Promise<number> {
   for (;;) {
-    const run = (await fetch(`${API}/runs/${runId}`).then((r) => r.json())) as {
+    const run = (await fetch(`${API}/runs/${runId}`, { headers: key() }).then((r) => r.json())) as {
       properties: { status: string };
     };
     if (statuses.includes(run.properties.status)) return Date.now() - t0;
@@ -37,7 +40,7 @@ export async function commitTriggerBench(): Promise<void> {
     });
     await fetch(`${API}/tasks/bench-task`, {
       method: 'PUT',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...key() },
       body: JSON.stringify({
         properties: {
           step: { type: 'Docker', contextPath: `${repo}#main`, imageNames: ['bench/commit:{{.Run.ID}}'] },

@@ -7,7 +7,7 @@ import {
   harborPushes,
   type RegistryEventData,
 } from '../src/triggers/registry-events';
-import { api, json, readJson } from './http';
+import { api, json, readJson, type ApiHandler } from './http';
 import { refit, type Refit } from '../src/refit';
 import { secretMatches } from '../src/secrets';
 import { names } from '../src/storage/storage';
@@ -54,23 +54,24 @@ export async function decideImagePush(message: unknown): Promise<ImageUpdateReco
   });
 }
 
-/**
- * POST /hooks/registry: CNCF distribution notifications, authenticated by the bearer token the registry is
- * configured to send. Manifest pushes with a tag are queued for the base-image update decision; the rest gets 200.
- */
-export const registryHook = api(async (request, r) => {
+// CNCF distribution notifications, authenticated by the bearer token the registry is configured to send.
+// Manifest pushes with a tag are queued for the base-image update decision; the rest gets 200.
+const handleRegistryNotification: ApiHandler = async (request, r) => {
   const secret = r.config.registryWebhookSecret;
-  if (secret) {
-    // A bearer header (distribution, Harbor) or, for Docker Hub, which sends no headers of its own, ?secret= in the URL.
-    const header = (request.headers.get('authorization') ?? '').replace(/^Bearer\s+/i, '');
-    const given = header || request.query.get('secret') || '';
-    if (!secretMatches(given, secret)) {
-      throw new UnauthorizedError(
-        'the registry notification has no valid secret (Authorization: Bearer, or ?secret= for Docker Hub)',
-      );
-    }
+  // Fails closed: with no secret configured nothing can be verified, so nothing is taken.
+  if (!secret)
+    throw new UnauthorizedError(
+      'no registry webhook secret is configured (REFIT_REGISTRY_WEBHOOK_SECRET): notifications cannot be verified',
+    );
+  // A bearer header (distribution, Harbor) or, for Docker Hub, which sends no headers of its own, ?secret= in the URL.
+  const header = (request.headers.get('authorization') ?? '').replace(/^Bearer\s+/i, '');
+  const given = header || request.query.get('secret') || '';
+  if (!secretMatches(given, secret)) {
+    throw new UnauthorizedError(
+      'the registry notification has no valid secret (Authorization: Bearer, or ?secret= for Docker Hub)',
+    );
   }
-  const body = await readJson(request, r.config.maxBodyBytes);
+  const body = await readJson(request, r.config.maxBodyBytes, { typeOptional: true });
   const hub = dockerHubPush(body);
   if (hub)
     return json(200, { source: 'dockerhub', manifestPushes: 1, queued: await queueImagePushes(r, [hub]) });
@@ -94,7 +95,12 @@ export const registryHook = api(async (request, r) => {
     manifestPushes: pushes.length,
     queued: await queueImagePushes(r, pushes),
   });
-});
+};
+
+/**
+ * POST /hooks/registry: CNCF distribution, Docker Hub and Harbor notifications, in their senders' Content-Type.
+ */
+export const registryHook = api(handleRegistryNotification, { ownContentType: true });
 
 /** The queue function's handler. */
 export async function imageUpdate(message: unknown, _context: InvocationContext): Promise<void> {

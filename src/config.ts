@@ -15,8 +15,6 @@ export interface Config {
   readonly insecureRegistries: readonly string[];
   /** Two letters that start every run ID of this deployment. */
   readonly runIdPrefix: string;
-  /** When set, every API call must carry it (`x-functions-key` header or `code` query). */
-  readonly apiKey: string | undefined;
   /** The secret git-host webhooks are verified with (GitHub's HMAC key; Azure DevOps' Basic password). */
   readonly webhookSecret: string | undefined;
   /** The bearer token the registry's notifications must carry. */
@@ -35,6 +33,10 @@ export interface Config {
   readonly maxBodyBytes: number;
   /** The most a run's log keeps, in bytes (REFIT_MAX_LOG_BYTES, 64 MiB): past it, one line says how much was dropped. */
   readonly maxLogBytes: number;
+  /** Browser origins allowed to call the API (REFIT_ALLOWED_ORIGINS); a request from any other Origin gets 403. */
+  readonly allowedOrigins: readonly string[];
+  /** A host name the local host answers to besides loopback names (REFIT_PUBLIC_HOST), e.g. behind a proxy. */
+  readonly publicHost: string | undefined;
   /** Where Refit's own outbound fetches may go: private ranges only on a local stack or when listed (REFIT_ALLOWED_HOSTS). */
   readonly network: NetworkPolicy;
   /** How much Refit downloads and unpacks from sources, registries and alias files. */
@@ -123,6 +125,31 @@ function positiveInt(env: Env, name: string, fallback: number): number {
   return n;
 }
 
+// Each entry is an origin as browsers send it (scheme://host[:port]); anything else would never match, silently.
+function origins(env: Env): string[] {
+  return list(env.REFIT_ALLOWED_ORIGINS).map((entry) => {
+    let url: URL | undefined;
+    try {
+      url = new URL(entry);
+    } catch {
+      // reported below
+    }
+    if (
+      !url ||
+      !/^https?:$/.test(url.protocol) ||
+      url.pathname !== '/' ||
+      url.search ||
+      url.hash ||
+      url.username
+    )
+      throw new ConfigError(
+        `REFIT_ALLOWED_ORIGINS entries must be origins such as https://app.example.com, got '${entry}'`,
+        'REFIT_ALLOWED_ORIGINS',
+      );
+    return url.origin;
+  });
+}
+
 function secretKey(env: Env): Buffer {
   const raw = env.REFIT_SECRET_KEY;
   if (!raw)
@@ -175,7 +202,6 @@ export function loadConfig(env: Env = process.env): Config {
     homeRegistryAliases: [...aliases],
     insecureRegistries: [...new Set([...loopback, ...list(env.REFIT_INSECURE_REGISTRIES)])],
     runIdPrefix,
-    apiKey: env.REFIT_KEY || undefined,
     registryWebhookSecret: env.REFIT_REGISTRY_WEBHOOK_SECRET || undefined,
     webhookSecret: env.REFIT_WEBHOOK_SECRET || undefined,
     secretKey: secretKey(env),
@@ -187,6 +213,8 @@ export function loadConfig(env: Env = process.env): Config {
     containersRegistriesConf: env.REFIT_CONTAINERS_REGISTRIES_CONF || undefined,
     maxBodyBytes: positiveInt(env, 'REFIT_MAX_BODY_BYTES', 1024 * 1024),
     maxLogBytes: positiveInt(env, 'REFIT_MAX_LOG_BYTES', 64 * 1024 * 1024),
+    allowedOrigins: origins(env),
+    publicHost: env.REFIT_PUBLIC_HOST || undefined,
     // The local executor's stack lives on loopback; in Azure (a later executor) private ranges are refused.
     network: { privateAllowed: executor === 'local', allowedHosts: list(env.REFIT_ALLOWED_HOSTS) },
     limits: limits(env),

@@ -39,6 +39,13 @@ export class UnauthorizedError extends RefitError {
   }
 }
 
+/** A request Refit will not serve whoever sends it (a foreign Origin or Host): 403. */
+export class ForbiddenError extends RefitError {
+  constructor(message: string) {
+    super('Forbidden', message, 403);
+  }
+}
+
 /** A body larger than the API takes: 413. */
 export class PayloadTooLargeError extends RefitError {
   constructor(message: string) {

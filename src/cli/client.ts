@@ -1,15 +1,38 @@
+import { findStackKey, stackKeysFile } from '../local/api-key';
+
 /** An error the CLI reports as one line and exit code 1. */
 export class CliError extends Error {}
 
-/** The HTTP client of the CLI: REFIT_URL (default http://127.0.0.1:7071) and REFIT_KEY. */
+/** Where the CLI's API key came from, for a 401's message. */
+type KeySource = 'REFIT_KEY' | 'file' | 'none';
+
+/**
+ * The HTTP client of the CLI: REFIT_URL (default http://127.0.0.1:7071) and the API key: REFIT_KEY when set,
+ * otherwise the one `npm start` recorded for that URL in the user's config folder.
+ */
 export class RefitClient {
   readonly baseUrl: string;
+  private readonly key: string | undefined;
+  private readonly keySource: KeySource;
 
-  constructor(
-    url = process.env.REFIT_URL ?? 'http://127.0.0.1:7071',
-    private readonly key = process.env.REFIT_KEY,
-  ) {
+  constructor(url = process.env.REFIT_URL ?? 'http://127.0.0.1:7071', key = process.env.REFIT_KEY) {
     this.baseUrl = url.replace(/\/+$/, '');
+    let found: string | undefined;
+    try {
+      found = key ? undefined : findStackKey(this.baseUrl);
+    } catch {
+      // REFIT_URL is not a URL: the request below says so
+    }
+    this.key = key || found;
+    this.keySource = key ? 'REFIT_KEY' : found ? 'file' : 'none';
+  }
+
+  private unauthorized(message: string): string {
+    const where = `Refit at ${this.baseUrl} refused`;
+    if (this.keySource === 'REFIT_KEY') return `${where} the key in REFIT_KEY: ${message} (HTTP 401)`;
+    if (this.keySource === 'file')
+      return `${where} the key recorded for it in ${stackKeysFile()}: restart it with npm start to record its current key, or set REFIT_KEY (HTTP 401)`;
+    return `${where} the request: it needs an API key, and none was found (REFIT_KEY is unset and ${stackKeysFile()} has none for ${this.baseUrl}; npm start records it there) (HTTP 401)`;
   }
 
   private url(path: string): string {
@@ -43,6 +66,7 @@ export class RefitClient {
       } catch {
         // not JSON: keep the text
       }
+      if (response.status === 401) throw new CliError(this.unauthorized(message));
       throw new CliError(`${message} (HTTP ${response.status})`);
     }
     return response;

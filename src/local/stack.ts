@@ -7,6 +7,7 @@ import { functions } from '../../functions/definitions';
 import { azuriteConnectionString, forgetSecretSettings, loadConfig } from '../config';
 import { createRefit, setRefit, type Refit } from '../refit';
 import { ensureStorage } from '../storage/storage';
+import { ensureApiKey, rememberStackKey } from './api-key';
 import { LocalHost } from './host';
 import { registriesConf, seedBusybox } from './base-images';
 import { ensurePrerequisites } from './prerequisites';
@@ -156,6 +157,21 @@ export class LocalStack {
     }
   }
 
+  // The API's key: REFIT_KEY, or one generated on first start and kept in the data folder. Either way it is
+  // recorded for this stack's URL in the user's own config folder, where the refit CLI looks for it.
+  private apiKey(): string {
+    const { dataDir, apiKey, print } = this.options;
+    const keyFile = join(dataDir, 'api.key');
+    const key = apiKey ?? ensureApiKey(keyFile);
+    const userFile = rememberStackKey(this.url, key);
+    print(
+      apiKey
+        ? `API key: REFIT_KEY (recorded for the refit CLI in ${userFile}).`
+        : `API key: in ${keyFile} (the refit CLI finds it through ${userFile}; set REFIT_KEY to use your own).`,
+    );
+    return key;
+  }
+
   /** Starts every part, in order; on failure stops what it started and throws. */
   async start(): Promise<void> {
     const { dataDir, host, print } = this.options;
@@ -164,6 +180,7 @@ export class LocalStack {
     try {
       await this.checkPortsFree();
       ensurePrerequisites(print);
+      const apiKey = this.apiKey();
       const secretKey = readOrCreate(join(dataDir, 'secret.key'), () => randomBytes(32).toString('base64'));
       const hookSecret = readOrCreate(join(dataDir, 'registry-webhook.secret'), () =>
         randomBytes(24).toString('hex'),
@@ -281,8 +298,10 @@ export class LocalStack {
       this.host = new LocalHost(functions, {
         host,
         port: this.options.port,
-        apiKey: this.options.apiKey,
+        apiKey,
         maxBodyBytes: config.maxBodyBytes,
+        allowedOrigins: config.allowedOrigins,
+        publicHost: config.publicHost,
         queue: (name) => this.refit!.storage.queue(name),
       });
       this.refit.onEnqueued = () => this.host?.wake();

@@ -336,8 +336,10 @@ describe('base-image updates', () => {
   });
 
   describe('the Event Grid webhook (ACR)', () => {
+    // The Functions host's Event Grid endpoint takes the host key as ?code=.
+    const key = process.env.REFIT_TEST_KEY!;
     const grid = (body: unknown, headers: Record<string, string> = {}, method = 'POST'): Promise<Response> =>
-      fetch(`${process.env.REFIT_URL}/runtime/webhooks/eventgrid?functionName=imageEventGrid`, {
+      fetch(`${process.env.REFIT_URL}/runtime/webhooks/eventgrid?functionName=imageEventGrid&code=${key}`, {
         method,
         headers: { 'content-type': 'application/json', ...headers },
         ...(method === 'POST' ? { body: JSON.stringify(body) } : {}),

@@ -7,6 +7,7 @@ import {
   busyboxBase,
   call,
   dockerBuild,
+  keyHeader,
   registry,
   registryDigest,
   uploadContext,
@@ -146,7 +147,7 @@ describe('quick build', () => {
     );
     const runId = (await call('POST', '/scheduleRun', dockerBuild(path))).body.name as string;
 
-    const response = await fetch(`${baseUrl()}/api/runs/${runId}/log?follow=true`);
+    const response = await fetch(`${baseUrl()}/api/runs/${runId}/log?follow=true`, { headers: keyHeader() });
     const chunks: { at: number; text: string }[] = [];
     for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>)
       chunks.push({ at: Date.now(), text: Buffer.from(chunk).toString() });
@@ -176,7 +177,9 @@ describe('quick build', () => {
     expect(run.status).toBe('Canceled');
     await new Promise((r) => setTimeout(r, 500));
     expect(processesRunning('sleep 4711')).toEqual([]);
-    const log = await fetch(`${baseUrl()}/api/runs/${runId}/log?follow=true`).then((r) => r.text());
+    const log = await fetch(`${baseUrl()}/api/runs/${runId}/log?follow=true`, { headers: keyHeader() }).then(
+      (r) => r.text(),
+    );
     expect(log).toContain(`Run ID: ${runId} was canceled`);
   });
 

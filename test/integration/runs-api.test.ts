@@ -2,6 +2,7 @@ import {
   busyboxBase,
   call,
   dockerBuild,
+  keyHeader,
   uploadBytes,
   uploadContext,
   waitForRun,
@@ -109,7 +110,9 @@ describe('runs API', () => {
       expect(first.status).toBe(200);
       expect(first.body.value.map((r: any) => r.name)).toEqual([ids[2], ids[1]]);
       expect(new URL(first.body.nextLink as string).searchParams.get('$skipToken')).toBeTruthy();
-      const next = await fetch(first.body.nextLink).then((r) => r.json() as Promise<any>);
+      const next = await fetch(first.body.nextLink, { headers: keyHeader() }).then(
+        (r) => r.json() as Promise<any>,
+      );
       expect(next.value[0].name).toBe(ids[0]);
 
       const byId = await call(

@@ -11,6 +11,13 @@ export function baseUrl(): string {
   return url;
 }
 
+/** The test stack's API key (the one npm start generated in its data folder), as a request header. */
+export function keyHeader(): Record<string, string> {
+  const key = process.env.REFIT_TEST_KEY;
+  if (!key) throw new Error('REFIT_TEST_KEY is not set: the integration tests run under the global setup');
+  return { 'x-functions-key': key };
+}
+
 /** The test stack's registry (host:port). */
 export function registry(): string {
   return process.env.REFIT_TEST_REGISTRY!;
@@ -24,7 +31,7 @@ export interface ApiResponse {
   readonly headers: Headers;
 }
 
-/** Calls the API; `body` is sent as JSON unless it is a string. */
+/** Calls the API with the key; `body` is sent as JSON unless it is a string. */
 export async function call(
   method: string,
   path: string,
@@ -33,7 +40,11 @@ export async function call(
 ): Promise<ApiResponse> {
   const response = await fetch(`${baseUrl()}/api${path}`, {
     method,
-    headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    headers: {
+      ...keyHeader(),
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...headers,
+    },
     ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
   });
   const text = await response.text();

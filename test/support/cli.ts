@@ -8,11 +8,14 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-/** Runs the installed `refit` bin (node_modules/.bin/refit, what `npx refit` runs) against the test stack. */
-export function refit(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+/**
+ * Runs the installed `refit` bin (node_modules/.bin/refit, what `npx refit` runs) against the test stack, from
+ * the project folder unless `cwd` says otherwise.
+ */
+export function refit(args: string[], env: Record<string, string> = {}, cwd = ROOT): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(join(ROOT, 'node_modules', '.bin', 'refit'), args, {
-      cwd: ROOT,
+      cwd,
       env: { ...process.env, ...env },
     });
     let stdout = '';

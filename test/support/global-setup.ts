@@ -16,6 +16,9 @@ export const TEST_SOURCE_LIMIT = 8 * 1024 * 1024;
 // There is no skipping: without buildah, docker-registry or git the stack fails to start and so do the tests.
 export default async function globalSetup(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'refit-test-'));
+  // The stack records its API key in the user's config folder, where the CLI finds it: for the tests that is a
+  // folder of the test data, for the stack and for every CLI the tests start (they inherit process.env).
+  process.env.XDG_CONFIG_HOME = join(dataDir, 'config');
   const child = spawnStack(dataDir, TEST_PORTS, { REFIT_MAX_SOURCE_BYTES: String(TEST_SOURCE_LIMIT) });
   try {
     await waitHealthy(TEST_PORTS.api, child);
@@ -33,6 +36,7 @@ export default async function globalSetup(): Promise<void> {
   process.env.REFIT_TEST_REGISTRY = `127.0.0.1:${TEST_PORTS.registry}`;
   process.env.REFIT_TEST_AZURITE_PORT = String(TEST_PORTS.azurite);
   process.env.REFIT_TEST_DATA_DIR = dataDir;
+  process.env.REFIT_TEST_KEY = readFileSync(join(dataDir, 'api.key'), 'utf8').trim();
   writeFileSync(join(dataDir, 'stack.pid'), String(child.pid));
   (globalThis as { __refitStack?: unknown }).__refitStack = child;
 }

@@ -33,6 +33,22 @@ describe('config', () => {
       expect(loadConfig({ ...base, REFIT_MAX_ALIAS_BYTES: '2048' }).limits.aliasBytes).toBe(2048);
     });
 
+    it('allows no browser origin and no public host name by default', () => {
+      const config = loadConfig(base);
+      expect(config.allowedOrigins).toEqual([]);
+      expect(config.publicHost).toBeUndefined();
+    });
+
+    it('reads REFIT_ALLOWED_ORIGINS as a comma list of origins, and REFIT_PUBLIC_HOST', () => {
+      const config = loadConfig({
+        ...base,
+        REFIT_ALLOWED_ORIGINS: 'https://app.example, http://localhost:3000/',
+        REFIT_PUBLIC_HOST: 'refit.example',
+      });
+      expect(config.allowedOrigins).toEqual(['https://app.example', 'http://localhost:3000']);
+      expect(config.publicHost).toBe('refit.example');
+    });
+
     it.each([
       [{ REFIT_REGISTRY: undefined }, 'REFIT_REGISTRY'],
       [{ REFIT_STORAGE: undefined }, 'AzureWebJobsStorage'],
@@ -44,6 +60,9 @@ describe('config', () => {
       [{ REFIT_EXECUTOR: 'kubernetes' }, 'REFIT_EXECUTOR'],
       [{ REFIT_MAX_SOURCE_BYTES: '0' }, 'REFIT_MAX_SOURCE_BYTES'],
       [{ REFIT_MAX_EXTRACTED_ENTRIES: 'many' }, 'REFIT_MAX_EXTRACTED_ENTRIES'],
+      [{ REFIT_ALLOWED_ORIGINS: 'app.example' }, 'REFIT_ALLOWED_ORIGINS'],
+      [{ REFIT_ALLOWED_ORIGINS: 'https://app.example/path' }, 'REFIT_ALLOWED_ORIGINS'],
+      [{ REFIT_ALLOWED_ORIGINS: 'ftp://app.example' }, 'REFIT_ALLOWED_ORIGINS'],
     ])('fails fast naming the setting (%j)', (override, setting) => {
       try {
         loadConfig({ ...base, ...override });

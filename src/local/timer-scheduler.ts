@@ -1,0 +1,34 @@
+import { randomUUID } from 'node:crypto';
+import { InvocationContext, type Timer } from '@azure/functions';
+import { Cron } from 'croner';
+import type { TimerFunction } from '../../functions/definitions';
+import { log } from '../log';
+import type { HostContext } from './host-context';
+
+/** Fires a timer function on its schedule (UTC), one call at a time; a failure is logged and the next tick comes. */
+export function scheduleTimer(fn: TimerFunction, ctx: HostContext): Cron {
+  let last: Date | undefined;
+  const cron: Cron = new Cron(fn.schedule, { timezone: 'UTC', protect: true }, async () => {
+    const timer: Timer = {
+      isPastDue: false,
+      schedule: { adjustForDST: false },
+      scheduleStatus: {
+        last: (last ?? new Date()).toISOString(),
+        next: cron.nextRun()?.toISOString() ?? '',
+        lastUpdated: new Date().toISOString(),
+      },
+    };
+    last = new Date();
+    const context = new InvocationContext({
+      functionName: fn.name,
+      invocationId: randomUUID(),
+      logHandler: () => undefined,
+    });
+    try {
+      await ctx.track(fn.handler(timer, context));
+    } catch (err) {
+      log.error('timer function failed', { function: fn.name, error: (err as Error).message });
+    }
+  });
+  return cron;
+}
