@@ -72,7 +72,8 @@ function words(command: string, where: string): string[] {
 function field(path: string, data: TemplateData): unknown {
   let value: unknown = data;
   for (const part of path.split('.').filter(Boolean)) {
-    if (value === null || typeof value !== 'object') return undefined;
+    // Own keys only: `.Values.constructor` must be a missing value, not Object's constructor function.
+    if (value === null || typeof value !== 'object' || !Object.hasOwn(value, part)) return undefined;
     value = (value as Record<string, unknown>)[part];
   }
   return value;
