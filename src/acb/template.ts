@@ -80,7 +80,13 @@ function field(path: string, data: TemplateData): unknown {
 }
 
 function operand(word: string, data: TemplateData, where: string): unknown {
-  if (word.startsWith('"')) return JSON.parse(word) as string;
+  if (word.startsWith('"')) {
+    try {
+      return JSON.parse(word) as string;
+    } catch {
+      throw new TemplateError(`${where}: ${word} is not a valid string (an unknown escape?)`);
+    }
+  }
   if (word.startsWith('`')) return word.slice(1, -1);
   if (word.startsWith('.')) {
     if (word === '.Build.ID') return data.Run.ID;
