@@ -246,7 +246,13 @@ export function parseRenderedTask(rendered: string): AcbTask {
       `the task file is not valid YAML${line ? ` (line ${line})` : ''}: ${e.message.split('\n')[0]}`,
     );
   }
-  const root: unknown = doc.toJS();
+  let root: unknown;
+  try {
+    root = doc.toJS();
+  } catch (err) {
+    // An alias to an anchor never set, or more alias expansions than the yaml library allows (a YAML bomb).
+    throw new AcbError(`the task file is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
   if (root === null || root === undefined) throw new AcbError('the task file has no steps');
   if (!isDict(root) || !(isMap(doc.contents) || doc.contents === null))
     throw new AcbError('the task file must be a map with version and steps');
