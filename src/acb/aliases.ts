@@ -1,6 +1,7 @@
 import { parse as parseYaml } from 'yaml';
 import { AcbError } from './errors';
 import { scalar } from './scalar';
+import { checkYamlSize } from './yaml-size';
 
 /** The `$` aliases every v1.1.0 task file has (acb's global defaults); there is no `$TaskName`, as in acb. */
 export const GLOBAL_ALIASES: Readonly<Record<string, string>> = {
@@ -85,6 +86,7 @@ export function parseAliasBlock(block: string): AliasBlock {
 
 /** Parses an alias file (from `src`): a map of name: value. */
 export function parseAliasFile(text: string, name: string): Record<string, string> {
+  checkYamlSize(text, `alias file '${name}'`);
   let parsed: unknown;
   try {
     parsed = parseYaml(text, { uniqueKeys: true });

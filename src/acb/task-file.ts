@@ -3,6 +3,7 @@ import { expandAliases, mergeAliases, parseAliasBlock, parseAliasFile, separateA
 import { AcbError } from './errors';
 import { scalar } from './scalar';
 import { renderTemplate, TemplateError, type TemplateData } from './template';
+import { checkYamlSize } from './yaml-size';
 
 export { AcbError } from './errors';
 
@@ -154,6 +155,7 @@ function checkVersion(version: string): string {
  * (v1.1.0 and later), then the Go template rendered.
  */
 export async function renderTaskFile(text: string, options: LoadOptions): Promise<string> {
+  checkYamlSize(text, 'the task file');
   const source = dropCommentLines(text.replace(/^\uFEFF/, '').replace(/\r\n/g, '\n'));
   const version = checkVersion(findVersion(source));
   let body = source;
@@ -238,6 +240,7 @@ export function mergeEnvs(task: readonly string[], step: readonly string[]): str
 
 /** Parses rendered task YAML and validates it. */
 export function parseRenderedTask(rendered: string): AcbTask {
+  checkYamlSize(rendered, 'the rendered task file');
   const doc = parseDocument(rendered, { uniqueKeys: true });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
