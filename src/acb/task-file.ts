@@ -3,7 +3,7 @@ import { expandAliases, mergeAliases, parseAliasBlock, parseAliasFile, separateA
 import { AcbError } from './errors';
 import { scalar } from './scalar';
 import { renderTemplate, TemplateError, type TemplateData } from './template';
-import { checkYamlSize } from './yaml-size';
+import { checkYamlLimits } from './yaml-limits';
 
 export { AcbError } from './errors';
 
@@ -155,7 +155,7 @@ function checkVersion(version: string): string {
  * (v1.1.0 and later), then the Go template rendered.
  */
 export async function renderTaskFile(text: string, options: LoadOptions): Promise<string> {
-  checkYamlSize(text, 'the task file');
+  checkYamlLimits(text, 'the task file');
   const source = dropCommentLines(text.replace(/^\uFEFF/, '').replace(/\r\n/g, '\n'));
   const version = checkVersion(findVersion(source));
   let body = source;
@@ -240,7 +240,7 @@ export function mergeEnvs(task: readonly string[], step: readonly string[]): str
 
 /** Parses rendered task YAML and validates it. */
 export function parseRenderedTask(rendered: string): AcbTask {
-  checkYamlSize(rendered, 'the rendered task file');
+  checkYamlLimits(rendered, 'the rendered task file');
   const doc = parseDocument(rendered, { uniqueKeys: true });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
