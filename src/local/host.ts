@@ -172,9 +172,20 @@ export class LocalHost {
           `the body is larger than the limit of ${this.options.maxBodyBytes} bytes`,
         );
       }
-      const params = Object.fromEntries(
-        match.route.params.map((p, i) => [p, decodeURIComponent(match.m[i + 1]!)]),
-      );
+      let params: Record<string, string>;
+      try {
+        params = Object.fromEntries(
+          match.route.params.map((p, i) => [p, decodeURIComponent(match.m[i + 1]!)]),
+        );
+      } catch {
+        // decodeURIComponent throws a URIError on malformed percent-encoding (`/runs/%ff`).
+        return armError(
+          res,
+          400,
+          'InvalidRequest',
+          `the path ${url.pathname} has malformed percent-encoding`,
+        );
+      }
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(req.headers))
         if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
