@@ -1,5 +1,6 @@
 import { RestError, type TableClient, type TableEntityResult } from '@azure/data-tables';
 import { NotFoundError } from '../errors';
+import { checkContinuationToken } from '../storage/continuation-token';
 import { names, type Storage } from '../storage/storage';
 import type { Task } from './task';
 
@@ -109,6 +110,7 @@ export class TaskStore {
     top: number,
     continuationToken?: string,
   ): Promise<{ tasks: StoredTask[]; continuationToken: string | undefined }> {
+    if (continuationToken) checkContinuationToken(continuationToken);
     const pages = this.table
       .listEntities<TaskEntity>({ queryOptions: { filter: `PartitionKey eq '${PARTITION}'` } })
       .byPage({ maxPageSize: top, ...(continuationToken ? { continuationToken } : {}) });
