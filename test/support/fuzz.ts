@@ -18,11 +18,13 @@ function seed(): number {
 
 /** The seed of this test file's properties (printed with the counts so a failure can be replayed). */
 export const FUZZ_SEED = seed();
+// Printed at once too, so that a run that hangs or dies can still be replayed with FUZZ_SEED.
+if (LONG_FUZZ) process.stdout.write(`fuzz: seed ${FUZZ_SEED}, FUZZ_SEED=${FUZZ_SEED} replays it\n`);
 
-/** How many cases a property runs: `quick` in `npm test`; FUZZ_RUNS (default 20 × quick) under `npm run fuzz`. */
+/** How many cases a property runs: `quick` in `npm test`; FUZZ_RUNS (default 10 × quick) under `npm run fuzz`. */
 export function caseCount(quick: number): number {
   if (!LONG_FUZZ) return quick;
-  return process.env.FUZZ_RUNS ? Number(process.env.FUZZ_RUNS) : quick * 20;
+  return process.env.FUZZ_RUNS ? Number(process.env.FUZZ_RUNS) : quick * 10;
 }
 
 const counts = new Map<string, number>();

@@ -169,7 +169,7 @@ describe('registry-events (fuzzed)', () => {
   describe('imagePushOfGridEvent', () => {
     const check = (event: unknown) =>
       refusesCleanly(event, () => {
-        const push = imagePushOfGridEvent(event as Parameters<typeof imagePushOfGridEvent>[0]);
+        const push = imagePushOfGridEvent(event);
         if (push) expectPush(push);
       }, []);
     itReplaysCorpus('event-grid', 'imagePushOfGridEvent', check);
