@@ -1,4 +1,3 @@
-import { Parser } from 'yaml';
 import { AcbError } from './errors';
 
 /**
@@ -15,28 +14,24 @@ export const MAX_YAML_BYTES = 64 * 1024;
  */
 export const MAX_YAML_DEPTH = 64;
 
-interface CstNode {
-  readonly type?: string;
-  readonly key?: unknown;
-  readonly value?: unknown;
-  readonly items?: readonly { readonly key?: unknown; readonly value?: unknown }[];
-}
-
-const COLLECTIONS = new Set(['block-map', 'block-seq', 'flow-collection']);
-
-/** The deepest nesting of collections, from the yaml library's CST parser (which keeps its own stack, no recursion). */
-function nestingDepth(text: string): number {
+/**
+ * An upper bound of how deep a text's collections nest, read without the yaml library (whose parsers recurse too):
+ * the open `[` and `{` at any point, plus the `- `, `? ` and `: ` that open block collections on one line. Quotes are
+ * not followed, so brackets inside strings count: only a file with dozens of them unclosed is refused.
+ */
+function nestingBound(text: string): number {
+  let flow = 0;
   let max = 0;
-  const pending: [unknown, number][] = [];
-  for (const token of new Parser().parse(text)) pending.push([token, 0]);
-  for (let next = pending.pop(); next; next = pending.pop()) {
-    const [node, depth] = next as [CstNode | null, number];
-    if (!node || typeof node !== 'object') continue;
-    const d = node.type && COLLECTIONS.has(node.type) ? depth + 1 : depth;
-    if (d > max) max = d;
-    if (max > MAX_YAML_DEPTH) return max;
-    pending.push([node.key, d], [node.value, d]);
-    for (const item of node.items ?? []) pending.push([item.key, d], [item.value, d]);
+  for (const line of text.split('\n')) {
+    let block = 0;
+    for (let i = 0; i < line.length; i++) {
+      const c = line[i];
+      if (c === '[' || c === '{') flow++;
+      else if ((c === ']' || c === '}') && flow > 0) flow--;
+      else if ((c === '-' || c === '?' || c === ':') && (line[i + 1] === ' ' || line[i + 1] === '\t'))
+        block++;
+      if (flow + block > max) max = flow + block;
+    }
   }
   return max;
 }
@@ -46,6 +41,6 @@ export function checkYamlLimits(text: string, what: string): void {
   const bytes = Buffer.byteLength(text);
   if (bytes > MAX_YAML_BYTES)
     throw new AcbError(`${what} is ${bytes} bytes; the limit is ${MAX_YAML_BYTES} (64 KiB)`);
-  if (nestingDepth(text) > MAX_YAML_DEPTH)
+  if (nestingBound(text) > MAX_YAML_DEPTH)
     throw new AcbError(`${what} nests lists or maps more than ${MAX_YAML_DEPTH} deep`);
 }
