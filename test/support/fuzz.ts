@@ -277,23 +277,24 @@ export function mutate(document: unknown, mutations: readonly Mutation[]): unkno
     const all = paths(doc);
     const path = all[m.at % all.length]!;
     if (path.length === 0) {
-      if (m.kind === 'replace') doc = m.value;
+      // Values are copied in: a shared constant inserted twice would make a cycle.
+      if (m.kind === 'replace') doc = structuredClone(m.value);
       else if (m.kind === 'addKey' && doc !== null && typeof doc === 'object')
-        setOwn(doc as Record<string, unknown>, m.key, m.value);
+        setOwn(doc as Record<string, unknown>, m.key, structuredClone(m.value));
       continue;
     }
     let parent = doc as Record<string | number, unknown>;
     for (const key of path.slice(0, -1)) parent = parent[key] as Record<string | number, unknown>;
     const last = path[path.length - 1]!;
-    if (m.kind === 'replace') setOwn(parent, last, m.value);
+    if (m.kind === 'replace') setOwn(parent, last, structuredClone(m.value));
     else if (m.kind === 'delete') {
       if (Array.isArray(parent)) parent.splice(last as number, 1);
       else delete parent[last];
     } else {
       const node = parent[last];
       if (node !== null && typeof node === 'object' && !Array.isArray(node))
-        setOwn(node as Record<string, unknown>, m.key, m.value);
-      else setOwn(parent, m.key, m.value);
+        setOwn(node as Record<string, unknown>, m.key, structuredClone(m.value));
+      else setOwn(parent, m.key, structuredClone(m.value));
     }
   }
   return doc;
