@@ -270,31 +270,36 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   },
 );
 
+/** A deep copy of a JSON value (structuredClone recurses, and overflows on the deeply nested ones). */
+function copy(value: unknown): unknown {
+  return value === undefined ? undefined : JSON.parse(JSON.stringify(value));
+}
+
 /** Applies mutations to a copy of a JSON document. */
 export function mutate(document: unknown, mutations: readonly Mutation[]): unknown {
-  let doc = structuredClone(document);
+  let doc = copy(document);
   for (const m of mutations) {
     const all = paths(doc);
     const path = all[m.at % all.length]!;
     if (path.length === 0) {
       // Values are copied in: a shared constant inserted twice would make a cycle.
-      if (m.kind === 'replace') doc = structuredClone(m.value);
+      if (m.kind === 'replace') doc = copy(m.value);
       else if (m.kind === 'addKey' && doc !== null && typeof doc === 'object')
-        setOwn(doc as Record<string, unknown>, m.key, structuredClone(m.value));
+        setOwn(doc as Record<string, unknown>, m.key, copy(m.value));
       continue;
     }
     let parent = doc as Record<string | number, unknown>;
     for (const key of path.slice(0, -1)) parent = parent[key] as Record<string | number, unknown>;
     const last = path[path.length - 1]!;
-    if (m.kind === 'replace') setOwn(parent, last, structuredClone(m.value));
+    if (m.kind === 'replace') setOwn(parent, last, copy(m.value));
     else if (m.kind === 'delete') {
       if (Array.isArray(parent)) parent.splice(last as number, 1);
       else delete parent[last];
     } else {
       const node = parent[last];
       if (node !== null && typeof node === 'object' && !Array.isArray(node))
-        setOwn(node as Record<string, unknown>, m.key, structuredClone(m.value));
-      else setOwn(parent, m.key, structuredClone(m.value));
+        setOwn(node as Record<string, unknown>, m.key, copy(m.value));
+      else setOwn(parent, m.key, copy(m.value));
     }
   }
   return doc;
