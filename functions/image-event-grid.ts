@@ -9,7 +9,7 @@ import { queueImagePushes } from './registry-hook';
  * every other event type is acknowledged and ignored. Idempotent: the decision dedupes on the event id.
  */
 export async function imageEventGrid(event: unknown, context: InvocationContext): Promise<void> {
-  const push = imagePushOfGridEvent(event as GridEvent);
+  const push = imagePushOfGridEvent(event);
   if (!push) {
     log.debug('event grid event ignored', {
       type: (event as GridEvent)?.eventType ?? (event as GridEvent)?.type,

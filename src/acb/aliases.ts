@@ -1,6 +1,7 @@
 import { parse as parseYaml } from 'yaml';
 import { AcbError } from './errors';
 import { scalar } from './scalar';
+import { checkYamlLimits } from './yaml-limits';
 
 /** The `$` aliases every v1.1.0 task file has (acb's global defaults); there is no `$TaskName`, as in acb. */
 export const GLOBAL_ALIASES: Readonly<Record<string, string>> = {
@@ -49,6 +50,7 @@ export function separateAliases(text: string): { block: string | undefined; rest
 
 /** Reads an alias block (already rendered) into a map of aliases, checking keys and the directive. */
 export function parseAliasBlock(block: string): AliasBlock {
+  checkYamlLimits(block, 'alias');
   let parsed: unknown;
   try {
     parsed = parseYaml(block);
@@ -85,6 +87,7 @@ export function parseAliasBlock(block: string): AliasBlock {
 
 /** Parses an alias file (from `src`): a map of name: value. */
 export function parseAliasFile(text: string, name: string): Record<string, string> {
+  checkYamlLimits(text, `alias file '${name}'`);
   let parsed: unknown;
   try {
     parsed = parseYaml(text, { uniqueKeys: true });

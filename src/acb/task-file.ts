@@ -3,6 +3,7 @@ import { expandAliases, mergeAliases, parseAliasBlock, parseAliasFile, separateA
 import { AcbError } from './errors';
 import { scalar } from './scalar';
 import { renderTemplate, TemplateError, type TemplateData } from './template';
+import { checkYamlLimits } from './yaml-limits';
 
 export { AcbError } from './errors';
 
@@ -154,6 +155,7 @@ function checkVersion(version: string): string {
  * (v1.1.0 and later), then the Go template rendered.
  */
 export async function renderTaskFile(text: string, options: LoadOptions): Promise<string> {
+  checkYamlLimits(text, 'the task file');
   const source = dropCommentLines(text.replace(/^\uFEFF/, '').replace(/\r\n/g, '\n'));
   const version = checkVersion(findVersion(source));
   let body = source;
@@ -238,6 +240,7 @@ export function mergeEnvs(task: readonly string[], step: readonly string[]): str
 
 /** Parses rendered task YAML and validates it. */
 export function parseRenderedTask(rendered: string): AcbTask {
+  checkYamlLimits(rendered, 'the rendered task file');
   const doc = parseDocument(rendered, { uniqueKeys: true });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
@@ -246,7 +249,13 @@ export function parseRenderedTask(rendered: string): AcbTask {
       `the task file is not valid YAML${line ? ` (line ${line})` : ''}: ${e.message.split('\n')[0]}`,
     );
   }
-  const root: unknown = doc.toJS();
+  let root: unknown;
+  try {
+    root = doc.toJS();
+  } catch (err) {
+    // An alias to an anchor never set, or more alias expansions than the yaml library allows (a YAML bomb).
+    throw new AcbError(`the task file is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
   if (root === null || root === undefined) throw new AcbError('the task file has no steps');
   if (!isDict(root) || !(isMap(doc.contents) || doc.contents === null))
     throw new AcbError('the task file must be a map with version and steps');

@@ -72,14 +72,21 @@ function words(command: string, where: string): string[] {
 function field(path: string, data: TemplateData): unknown {
   let value: unknown = data;
   for (const part of path.split('.').filter(Boolean)) {
-    if (value === null || typeof value !== 'object') return undefined;
+    // Own keys only: `.Values.constructor` must be a missing value, not Object's constructor function.
+    if (value === null || typeof value !== 'object' || !Object.hasOwn(value, part)) return undefined;
     value = (value as Record<string, unknown>)[part];
   }
   return value;
 }
 
 function operand(word: string, data: TemplateData, where: string): unknown {
-  if (word.startsWith('"')) return JSON.parse(word) as string;
+  if (word.startsWith('"')) {
+    try {
+      return JSON.parse(word) as string;
+    } catch {
+      throw new TemplateError(`${where}: ${word} is not a valid string (an unknown escape?)`);
+    }
+  }
   if (word.startsWith('`')) return word.slice(1, -1);
   if (word.startsWith('.')) {
     if (word === '.Build.ID') return data.Run.ID;

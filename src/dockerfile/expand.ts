@@ -2,7 +2,14 @@
  * Expands `$VAR`, `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:+alt}` and `${VAR+alt}` as BuildKit does in
  * FROM lines; `\$` is a literal `$`. An unset variable expands to nothing.
  */
-export function expandVariables(text: string, vars: ReadonlyMap<string, string | undefined>): string {
+export function expandVariables(
+  text: string,
+  vars: ReadonlyMap<string, string | undefined>,
+  depth = 0,
+): string {
+  // Each nested `${A:-${B:-…}}` recurses once: bounded, so that a crafted line is a clear error, not a stack overflow.
+  if (depth > MAX_NESTING)
+    throw new Error(`'${text.slice(0, 40)}…' nests \${…} more than ${MAX_NESTING} deep`);
   let out = '';
   let i = 0;
   while (i < text.length) {
@@ -26,8 +33,8 @@ export function expandVariables(text: string, vars: ReadonlyMap<string, string |
       const [, name, colon, op, word = ''] = m;
       const value = vars.get(name!);
       const set = colon ? value !== undefined && value !== '' : value !== undefined;
-      if (op === '-') out += set ? value! : expandVariables(word, vars);
-      else if (op === '+') out += set ? expandVariables(word, vars) : '';
+      if (op === '-') out += set ? value! : expandVariables(word, vars, depth + 1);
+      else if (op === '+') out += set ? expandVariables(word, vars, depth + 1) : '';
       else out += value ?? '';
       i = close + 1;
       continue;
@@ -43,6 +50,8 @@ export function expandVariables(text: string, vars: ReadonlyMap<string, string |
   }
   return out;
 }
+
+const MAX_NESTING = 32;
 
 function matchingBrace(text: string, open: number): number {
   let depth = 0;

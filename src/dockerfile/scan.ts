@@ -56,8 +56,17 @@ export function scanDockerfile(text: string, options: ScanOptions = {}): BaseIma
     if (!property) throw new DockerfileScanError('ARG needs a name', lineOf(arg));
     const name = property.getName();
     const fallback = property.getValue();
-    const value =
-      name in buildArgs ? buildArgs[name] : fallback === null ? undefined : expandVariables(fallback, meta);
+    let value: string | undefined;
+    try {
+      // Own keys only: an ARG named `constructor` must not pick up Object's constructor function.
+      value = Object.hasOwn(buildArgs, name)
+        ? buildArgs[name]
+        : fallback === null
+          ? undefined
+          : expandVariables(fallback, meta);
+    } catch (err) {
+      throw new DockerfileScanError((err as Error).message, lineOf(arg));
+    }
     meta.set(name, value);
   }
 

@@ -33,3 +33,16 @@ export function parseWith<S extends z.ZodType>(
     field || undefined,
   );
 }
+
+/**
+ * Any request value as text for an error message. `String(v)` is not safe on input: a JSON object with a
+ * `toString` key makes it throw a TypeError.
+ */
+export function shown(value: unknown): string {
+  if (typeof value === 'string') return value;
+  try {
+    return JSON.stringify(value) ?? typeof value;
+  } catch {
+    return typeof value;
+  }
+}

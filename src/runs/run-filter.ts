@@ -8,6 +8,9 @@ const FIELDS: Record<string, string> = {
   taskname: 'taskName',
 };
 
+/** Parentheses nest at most this deep: the parser recurses once per level, and a query string is up to 16 KiB. */
+const MAX_NESTING = 32;
+
 type Token = { kind: 'ident' | 'string' | 'lparen' | 'rparen'; text: string };
 
 function tokenize(filter: string): Token[] {
@@ -62,6 +65,7 @@ function quote(value: string): string {
 export function runFilterToTableQuery(filter: string): string {
   const tokens = tokenize(filter);
   let pos = 0;
+  let depth = 0;
   const peek = (): Token | undefined => tokens[pos];
   const isWord = (t: Token | undefined, word: string): boolean =>
     t?.kind === 'ident' && t.text.toLowerCase() === word;
@@ -69,7 +73,10 @@ export function runFilterToTableQuery(filter: string): string {
   function comparison(): string {
     const t = tokens[pos++];
     if (t?.kind === 'lparen') {
+      if (++depth > MAX_NESTING)
+        throw new ValidationError(`$filter nests parentheses more than ${MAX_NESTING} deep`, '$filter');
       const inner = disjunction();
+      depth--;
       if (tokens[pos++]?.kind !== 'rparen') throw new ValidationError("$filter is missing a ')'", '$filter');
       return `(${inner})`;
     }

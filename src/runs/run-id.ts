@@ -22,7 +22,8 @@ export function parseRunId(prefix: string, runId: string): number | null {
     if (d < 0) return null;
     n = n * 32 + d;
   }
-  return n >= 1 && formatRunId(prefix, n) === runId ? n : null;
+  // Eleven symbols can exceed 2^53 (`aaaaaaaaaaaaa`): no run has such a counter, and formatRunId would throw.
+  return n >= 1 && Number.isSafeInteger(n) && formatRunId(prefix, n) === runId ? n : null;
 }
 
 /** A table row key that sorts newer runs first. */

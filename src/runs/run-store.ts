@@ -1,6 +1,7 @@
 import { BatchedInserts } from '../storage/batched-inserts';
 import { RestError, type TableClient, type TableEntityResult } from '@azure/data-tables';
 import { ConflictError, NotFoundError } from '../errors';
+import { checkContinuationToken } from '../storage/continuation-token';
 import { names, type Storage } from '../storage/storage';
 import type { Run } from './run';
 import { formatRunId, parseRunId, runRowKey } from './run-id';
@@ -206,6 +207,7 @@ export class RunStore {
       (options.filter ? ` and (${runFilterToTableQuery(options.filter)})` : '');
     const runs: Run[] = [];
     let token = options.continuationToken;
+    if (token) checkContinuationToken(token);
     // One request per page, each asking only for what is still missing, so a token never skips a row.
     do {
       const pages = this.runs

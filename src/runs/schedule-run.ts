@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ValidationError } from '../errors';
-import { parseWith } from '../http/validate';
+import { parseWith, shown } from '../http/validate';
 import { formatImageReference, parseImageReference } from '../registry/image-reference';
 import { sourceLocationMessage, sourceLocationProblem } from '../sources/source-path';
 import { withoutUrlPassword } from '../sources/url-credentials';
@@ -28,11 +28,11 @@ export const platformSchema = z
       return os ?? 'Linux';
     }),
     architecture: z.enum(['amd64', 'x86', '386', 'arm', 'arm64'], {
-      error: (i) => `'${String(i.input)}' is not a valid architecture: use amd64, x86, 386, arm or arm64`,
+      error: (i) => `'${shown(i.input)}' is not a valid architecture: use amd64, x86, 386, arm or arm64`,
     }),
     variant: z
       .enum(['v6', 'v7', 'v8'], {
-        error: (i) => `'${String(i.input)}' is not a valid variant: use v6, v7 or v8`,
+        error: (i) => `'${shown(i.input)}' is not a valid variant: use v6, v7 or v8`,
       })
       .optional(),
   })

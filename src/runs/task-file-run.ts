@@ -1,6 +1,7 @@
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { AcbError, loadTaskFile } from '../acb/task-file';
+import { checkYamlLimits } from '../acb/yaml-limits';
 import type { TemplateData } from '../acb/template';
 import { ValidationError } from '../errors';
 import { parseWith } from '../http/validate';
@@ -107,6 +108,7 @@ export function decode(content: string): string {
 
 /** Reads a values file (YAML) into a map; names the field at fault. */
 export function parseValuesFile(text: string, field: string): Record<string, unknown> {
+  checkYamlLimits(text, `${field}: the values file`);
   let parsed: unknown;
   try {
     parsed = parseYaml(text);

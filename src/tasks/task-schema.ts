@@ -1,5 +1,6 @@
 import { Cron } from 'croner';
 import { z } from 'zod';
+import { shown } from '../http/validate';
 import { platformSchema, timeoutSchema } from '../runs/schedule-run';
 import { base64, relativePath } from '../runs/task-file-run';
 import { remoteLocationProblem } from '../sources/source-path';
@@ -44,7 +45,7 @@ export const contextPathSchema = z
   });
 
 const status = z.enum(['Enabled', 'Disabled'], {
-  error: (i) => `'${String(i.input)}' is not a status: use Enabled or Disabled`,
+  error: (i) => `'${shown(i.input)}' is not a status: use Enabled or Disabled`,
 });
 
 const platform = platformSchema;
@@ -132,7 +133,7 @@ const sourceTrigger = z
       .object({
         sourceControlType: z.enum(['Github', 'VisualStudioTeamService'], {
           error: (i) =>
-            `'${String(i.input)}' is not a source control type: use Github or VisualStudioTeamService`,
+            `'${shown(i.input)}' is not a source control type: use Github or VisualStudioTeamService`,
         }),
         repositoryUrl: z.string().min(1),
         branch: z.string().min(1).default('master'),
@@ -151,7 +152,7 @@ const sourceTrigger = z
     sourceTriggerEvents: z
       .array(
         z.enum(['commit', 'pullrequest'], {
-          error: (i) => `'${String(i.input)}' is not a source event: use commit or pullrequest`,
+          error: (i) => `'${shown(i.input)}' is not a source event: use commit or pullrequest`,
         }),
       )
       .min(1, 'name at least one event'),
@@ -175,7 +176,7 @@ const baseImageTrigger = z
     name: z.string().regex(TRIGGER_NAME, 'a trigger name is 1–50 letters, digits, _ or -'),
     baseImageTriggerType: z
       .enum(['All', 'Runtime'], {
-        error: (i) => `'${String(i.input)}' is not a base image trigger type: use All or Runtime`,
+        error: (i) => `'${shown(i.input)}' is not a base image trigger type: use All or Runtime`,
       })
       .default('Runtime'),
     updateTriggerEndpoint: z.url({ error: 'updateTriggerEndpoint must be an http(s) URL' }).optional(),

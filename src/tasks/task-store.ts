@@ -1,7 +1,9 @@
 import { RestError, type TableClient, type TableEntityResult } from '@azure/data-tables';
 import { NotFoundError } from '../errors';
+import { checkContinuationToken } from '../storage/continuation-token';
 import { names, type Storage } from '../storage/storage';
 import type { Task } from './task';
+import { isTaskName } from './task-schema';
 
 const PARTITION = 'task';
 
@@ -66,6 +68,8 @@ export class TaskStore {
 
   /** The task, or null. */
   async find(name: string): Promise<StoredTask | null> {
+    // A name no task can have is not looked up: a row key with `/`, `#` or `?` is a 400 from the table, not a 404.
+    if (!isTaskName(name)) return null;
     try {
       return fromEntity(await this.table.getEntity<TaskEntity>(PARTITION, name.toLowerCase()));
     } catch (err) {
@@ -95,6 +99,7 @@ export class TaskStore {
 
   /** Deletes a task; false when there was none. */
   async delete(name: string): Promise<boolean> {
+    if (!isTaskName(name)) return false;
     try {
       await this.table.deleteEntity(PARTITION, name.toLowerCase());
       return true;
@@ -109,6 +114,7 @@ export class TaskStore {
     top: number,
     continuationToken?: string,
   ): Promise<{ tasks: StoredTask[]; continuationToken: string | undefined }> {
+    if (continuationToken) checkContinuationToken(continuationToken);
     const pages = this.table
       .listEntities<TaskEntity>({ queryOptions: { filter: `PartitionKey eq '${PARTITION}'` } })
       .byPage({ maxPageSize: top, ...(continuationToken ? { continuationToken } : {}) });

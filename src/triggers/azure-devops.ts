@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { secretMatches } from '../secrets';
 import type { IgnoredEvent, SourceEvent } from './source-event';
 
@@ -17,19 +18,29 @@ export function verifyAzureDevOpsAuth(
   return colon >= 0 && secretMatches(decoded.slice(colon + 1), secret);
 }
 
-interface GitPushPayload {
-  id?: string;
-  eventType?: string;
-  resource?: {
-    refUpdates?: { name?: string; oldObjectId?: string; newObjectId?: string }[];
-    repository?: { remoteUrl?: string };
-  };
-}
+// Permissive (a third-party payload): only the fields read; a field of the wrong type counts as absent, so a
+// malformed hook builds nothing instead of crashing the decision with a non-string.
+const text = z.string().optional().catch(undefined);
+const gitPushSchema = z.object({
+  id: text,
+  eventType: text,
+  resource: z
+    .object({
+      refUpdates: z
+        .array(z.object({ name: text, newObjectId: text }).catch({}))
+        .optional()
+        .catch(undefined),
+      repository: z.object({ remoteUrl: text }).optional().catch(undefined),
+    })
+    .optional()
+    .catch(undefined),
+});
 
 /** Turns a `git.push` service hook into one source event (or ignored event) per updated ref. */
 export function parseAzureDevOpsEvent(payload: unknown): (SourceEvent | IgnoredEvent)[] | null {
-  const p = payload as GitPushPayload;
-  if (p?.eventType !== 'git.push') return null;
+  const parsed = gitPushSchema.safeParse(payload);
+  if (!parsed.success || parsed.data.eventType !== 'git.push') return null;
+  const p = parsed.data;
   const id = p.id ?? '';
   const repositoryUrl = p.resource?.repository?.remoteUrl;
   const updates = p.resource?.refUpdates ?? [];

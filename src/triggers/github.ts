@@ -37,6 +37,9 @@ interface PullRequestPayload {
 
 const BUILD_PR_ACTIONS = new Set(['opened', 'synchronize', 'reopened']);
 
+/** A payload field that must be a string: anything else counts as absent (the payload is untrusted JSON). */
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
 /**
  * Turns a verified GitHub delivery into what Refit acts on: a source event, an event that builds nothing (with the
  * reason), `ping`, or null for an event type Refit does not handle. Permissive: only the fields used are read.
@@ -48,15 +51,17 @@ export function parseGitHubEvent(
 ): SourceEvent | IgnoredEvent | 'ping' | null {
   const ignore = (reason: string): IgnoredEvent => ({ source: 'github', deliveryId, reason });
   if (eventName === 'ping') return 'ping';
+  if (typeof payload !== 'object' || payload === null) return ignore('the payload is not a JSON object');
   if (eventName === 'push') {
     const p = payload as PushPayload;
-    const ref = p.ref ?? '';
-    const repositoryUrl = p.repository?.clone_url ?? p.repository?.html_url;
+    const ref = str(p.ref) ?? '';
+    const after = str(p.after);
+    const repositoryUrl = str(p.repository?.clone_url) ?? str(p.repository?.html_url);
     if (!repositoryUrl) return ignore('the push names no repository');
     if (ref.startsWith('refs/tags/')) return ignore(`a tag push (${ref.slice(10)}) builds nothing`);
     if (!ref.startsWith('refs/heads/')) return ignore(`a push to ${ref || 'no ref'} builds nothing`);
     const branch = ref.slice(11);
-    if (p.deleted === true || !p.after || ZERO.test(p.after)) return ignore(`branch ${branch} was deleted`);
+    if (p.deleted === true || !after || ZERO.test(after)) return ignore(`branch ${branch} was deleted`);
     return {
       source: 'github',
       provider: 'Github',
@@ -64,7 +69,7 @@ export function parseGitHubEvent(
       eventType: 'commit',
       repositoryUrl,
       branch,
-      commitId: p.after,
+      commitId: after,
       cloneUrl: repositoryUrl,
       cloneBranch: branch,
     };
@@ -72,26 +77,29 @@ export function parseGitHubEvent(
   if (eventName === 'pull_request') {
     const p = payload as PullRequestPayload;
     const pr = p.pull_request;
-    if (!BUILD_PR_ACTIONS.has(p.action ?? ''))
-      return ignore(`pull request action '${p.action ?? ''}' builds nothing`);
-    const repositoryUrl = pr?.base?.repo?.clone_url ?? p.repository?.clone_url;
-    const sha = pr?.head?.sha;
-    if (!repositoryUrl || !sha || !pr?.base?.ref || !pr.head?.ref)
+    const action = str(p.action) ?? '';
+    if (!BUILD_PR_ACTIONS.has(action)) return ignore(`pull request action '${action}' builds nothing`);
+    const repositoryUrl = str(pr?.base?.repo?.clone_url) ?? str(p.repository?.clone_url);
+    const sha = str(pr?.head?.sha);
+    const baseRef = str(pr?.base?.ref);
+    const headRef = str(pr?.head?.ref);
+    if (!repositoryUrl || !sha || !baseRef || !headRef)
       return ignore('the pull request event lacks its repository, branches or head commit');
     // The head is someone else's code when it lives in another repository (a fork; null once the fork is deleted).
-    const headUrl = pr.head.repo?.clone_url;
+    const headUrl = str(pr?.head?.repo?.clone_url);
     const fromFork = !headUrl || repositoryKey(headUrl) !== repositoryKey(repositoryUrl);
+    const number = [pr?.number, p.number].find((n) => typeof n === 'number');
     return {
       source: 'github',
       provider: 'Github',
       deliveryId,
       eventType: 'pullrequest',
       repositoryUrl,
-      branch: pr.base.ref,
+      branch: baseRef,
       commitId: sha,
-      pullRequestId: String(pr.number ?? p.number ?? ''),
+      pullRequestId: number === undefined ? '' : String(number),
       cloneUrl: headUrl ?? repositoryUrl,
-      cloneBranch: pr.head.ref,
+      cloneBranch: headRef,
       ...(fromFork ? { fromFork: true as const } : {}),
     };
   }

@@ -1,4 +1,11 @@
+import { z } from 'zod';
 import type { ImagePush } from './image-update';
+
+// Permissive schemas (third-party payloads): only the fields read, unknown ones ignored, and a field of the wrong
+// type counts as absent, so a malformed event is ignored instead of crashing the decision with a non-string.
+const text = z.string().optional().catch(undefined);
+/** Epoch seconds that make a valid date (a larger number is a RangeError in toISOString). */
+const epochSeconds = z.number().min(0).max(253402300799).optional().catch(undefined);
 
 const MANIFEST_TYPES = new Set([
   'application/vnd.docker.distribution.manifest.v2+json',
@@ -7,23 +14,31 @@ const MANIFEST_TYPES = new Set([
   'application/vnd.oci.image.index.v1+json',
 ]);
 
+const registryEventSchema = z.object({
+  id: text,
+  timestamp: text,
+  action: text,
+  target: z
+    .object({ mediaType: text, digest: text, repository: text, tag: text })
+    .optional()
+    .catch(undefined),
+  request: z.object({ host: text }).optional().catch(undefined),
+});
+
 /** The fields Refit reads of a distribution (or ACR) registry event; everything else is ignored. */
-export interface RegistryEventData {
-  id?: string;
-  timestamp?: string;
-  action?: string;
-  target?: { mediaType?: string; digest?: string; repository?: string; tag?: string };
-  request?: { host?: string };
-}
+export type RegistryEventData = z.output<typeof registryEventSchema>;
 
 /** A push of a tagged manifest or index, or null for anything else (pulls, deletes, blobs, untagged pushes). */
 export function imagePushOf(
-  event: RegistryEventData | undefined,
+  raw: unknown,
   source: string,
   fallbackRegistry: string | undefined,
 ): ImagePush | null {
-  const t = event?.target;
-  if (event?.action !== 'push' || !t?.tag || !t.digest || !t.repository) return null;
+  const parsed = registryEventSchema.safeParse(raw);
+  if (!parsed.success) return null;
+  const event = parsed.data;
+  const t = event.target;
+  if (event.action !== 'push' || !t?.tag || !t.digest || !t.repository) return null;
   if (t.mediaType && !MANIFEST_TYPES.has(t.mediaType)) return null;
   const registry = event.request?.host || fallbackRegistry;
   if (!registry) return null;
@@ -39,31 +54,33 @@ export function imagePushOf(
 }
 
 /** The manifest pushes in a CNCF distribution envelope (v1 or v2 media type; one or many events). */
-export function distributionPushes(
-  events: readonly RegistryEventData[],
-  fallbackRegistry: string,
-): ImagePush[] {
+export function distributionPushes(events: readonly unknown[], fallbackRegistry: string): ImagePush[] {
   return events
     .map((e) => imagePushOf(e, 'distribution', fallbackRegistry))
     .filter((p): p is ImagePush => p !== null);
 }
 
+const gridEventSchema = z.object({
+  id: text,
+  eventType: text,
+  type: text,
+  topic: text,
+  source: text,
+  data: z.unknown(),
+});
+
 /** An Event Grid or CloudEvents 1.0 event as delivered (the fields Refit reads). */
-export interface GridEvent {
-  id?: string;
-  eventType?: string;
-  type?: string;
-  topic?: string;
-  source?: string;
-  data?: unknown;
-}
+export type GridEvent = z.output<typeof gridEventSchema>;
 
 /**
  * The push in a `Microsoft.ContainerRegistry.ImagePushed` event, in either schema; `data` may arrive as a JSON
  * string (as ACR has been seen to send it). The registry host comes from `data.request.host`, else from the
  * registry name in the topic or source.
  */
-export function imagePushOfGridEvent(event: GridEvent): ImagePush | null {
+export function imagePushOfGridEvent(raw: unknown): ImagePush | null {
+  const parsed = gridEventSchema.safeParse(raw);
+  if (!parsed.success) return null;
+  const event = parsed.data;
   const type = event.eventType ?? event.type;
   if (type !== 'Microsoft.ContainerRegistry.ImagePushed') return null;
   let data = event.data;
@@ -76,29 +93,26 @@ export function imagePushOfGridEvent(event: GridEvent): ImagePush | null {
   }
   const topic = event.topic ?? event.source ?? '';
   const name = /\/registries\/([^/]+)/i.exec(topic)?.[1];
-  const push = imagePushOf(
-    data as RegistryEventData,
-    'eventgrid',
-    name ? `${name.toLowerCase()}.azurecr.io` : undefined,
-  );
+  const push = imagePushOf(data, 'eventgrid', name ? `${name.toLowerCase()}.azurecr.io` : undefined);
   return push && { ...push, eventId: event.id ?? push.eventId };
 }
 
-interface DockerHubPayload {
-  push_data?: { tag?: string; pushed_at?: number };
-  repository?: { repo_name?: string };
-}
+const dockerHubSchema = z.object({
+  push_data: z.object({ tag: z.string().min(1), pushed_at: epochSeconds }),
+  repository: z.object({ repo_name: z.string().min(1) }),
+});
 
 /**
  * A Docker Hub repository webhook: it carries no digest (the decision resolves it from the registry before
  * deciding) and no auth of its own (the secret travels in the URL).
  */
 export function dockerHubPush(payload: unknown): ImagePush | null {
-  const p = payload as DockerHubPayload;
-  const repository = p?.repository?.repo_name;
-  const tag = p?.push_data?.tag;
-  if (!repository || !tag) return null;
-  const pushedAt = p.push_data?.pushed_at;
+  const parsed = dockerHubSchema.safeParse(payload);
+  if (!parsed.success) return null;
+  const p = parsed.data;
+  const repository = p.repository.repo_name;
+  const tag = p.push_data.tag;
+  const pushedAt = p.push_data.pushed_at;
   return {
     source: 'dockerhub',
     eventId: `${repository}:${tag}@${pushedAt ?? Date.now()}`,
@@ -110,30 +124,38 @@ export function dockerHubPush(payload: unknown): ImagePush | null {
   };
 }
 
-interface HarborPayload {
-  id?: string;
-  type?: string;
-  occur_at?: number;
-  time?: string;
-  event_data?: HarborData;
-  data?: HarborData;
-}
-interface HarborData {
-  resources?: { digest?: string; tag?: string; resource_url?: string }[];
-  repository?: { repo_full_name?: string };
-}
+const harborDataSchema = z
+  .object({
+    resources: z
+      .array(z.object({ digest: text, tag: text, resource_url: text }).nullable().catch(null))
+      .optional()
+      .catch(undefined),
+    repository: z.object({ repo_full_name: text }).optional().catch(undefined),
+  })
+  .optional()
+  .catch(undefined);
+const harborSchema = z.object({
+  id: text,
+  type: text,
+  occur_at: epochSeconds,
+  time: text,
+  event_data: harborDataSchema,
+  data: harborDataSchema,
+});
 
 /** Harbor's PUSH_ARTIFACT (Default format) or harbor.artifact.pushed (CloudEvents): one push per tagged resource. */
 export function harborPushes(payload: unknown): ImagePush[] | null {
-  const p = payload as HarborPayload;
-  if (p?.type !== 'PUSH_ARTIFACT' && p?.type !== 'harbor.artifact.pushed') return null;
+  const parsed = harborSchema.safeParse(payload);
+  if (!parsed.success) return null;
+  const p = parsed.data;
+  if (p.type !== 'PUSH_ARTIFACT' && p.type !== 'harbor.artifact.pushed') return null;
   const data = p.event_data ?? p.data;
   const repository = data?.repository?.repo_full_name;
   if (!repository) return [];
   const timestamp =
     p.time ?? (p.occur_at ? new Date(p.occur_at * 1000).toISOString() : new Date().toISOString());
   return (data.resources ?? []).flatMap((r) => {
-    if (!r.digest || !r.tag || r.tag.startsWith('sha256:') || !r.resource_url) return [];
+    if (!r?.digest || !r.tag || r.tag.startsWith('sha256:') || !r.resource_url) return [];
     const registry = r.resource_url.split('/')[0]!;
     return [
       {

@@ -119,6 +119,32 @@ describe('dockerfile scan', () => {
         'Dockerfile line 2: COPY --from refers to stage 3',
       );
     });
+
+    it.each([
+      ['an unterminated ${', 'ARG A=${B\nFROM x\n', "Dockerfile line 1: '${B' has an unterminated ${"],
+      ['an unsupported ${B:?x}', 'ARG A=${B:?x}\nFROM x\n', "Dockerfile line 1: '${B:?x}' is not a variable"],
+    ])(
+      'refuses an ARG default with %s naming its line (a DockerfileScanError, a 400)',
+      (_what, text, message) => {
+        expect(() => scanDockerfile(text)).toThrow(DockerfileScanError);
+        expect(() => scanDockerfile(text)).toThrow(message);
+      },
+    );
+
+    it('treats an ARG named constructor or toString as unset, not as Object.prototype’s function', () => {
+      expect(() => scanDockerfile('ARG constructor\nFROM ${constructor}\n')).toThrow(
+        "FROM '${constructor}' is empty once its variables are expanded",
+      );
+      expect(scanDockerfile('ARG toString\nFROM busybox${toString}\n')).toEqual([
+        {
+          type: 'RunTime',
+          registry: 'docker.io',
+          repository: 'library/busybox',
+          tag: 'latest',
+          digest: null,
+        },
+      ]);
+    });
   });
 
   describe('expandVariables', () => {
@@ -144,6 +170,12 @@ describe('dockerfile scan', () => {
       ['cost$', 'cost$'],
     ])('%s → %j', (text, out) => {
       expect(expandVariables(text, vars)).toBe(out);
+    });
+
+    it('refuses ${A:-…} nested more than 32 deep with a message saying so (not a stack overflow)', () => {
+      const deep = `${'${A:-'.repeat(5000)}x${'}'.repeat(5000)}`;
+      expect(() => expandVariables(deep, vars)).toThrow('nests ${…} more than 32 deep');
+      expect(expandVariables(`${'${A:-'.repeat(32)}x${'}'.repeat(32)}`, new Map())).toBe('x');
     });
   });
 });

@@ -25,9 +25,12 @@ describe('run-id', () => {
       for (const n of [1, 2, 31, 32, 999, 123456789]) expect(parseRunId('aa', formatRunId('aa', n))).toBe(n);
     });
 
-    it.each(['', 'aa', 'ab1', 'aa0', 'aa01', 'aaz', 'aa1/..', "aa1'"])('answers null for %j', (id) => {
-      expect(parseRunId('aa', id)).toBeNull();
-    });
+    it.each(['', 'aa', 'ab1', 'aa0', 'aa01', 'aaz', 'aa1/..', "aa1'", 'aaaaaaaaaaaaa', 'aayyyyyyyyyyy'])(
+      'answers null for %j',
+      (id) => {
+        expect(parseRunId('aa', id)).toBeNull();
+      },
+    );
   });
 
   describe('runRowKey', () => {
