@@ -6,11 +6,11 @@ import { join } from 'node:path';
 import { HttpRequest, InvocationContext } from '@azure/functions';
 import { functions, type HttpFunction } from '../../functions/definitions';
 import { scheduleRun } from '../../functions/runs';
-import { azuriteConnectionString, loadConfig } from '../../src/config';
+import { loadConfig } from '../../src/config';
 import { LocalHost } from '../../src/local/host';
 import { createRefit, setRefit } from '../../src/refit';
 import { signGitHubBody } from '../../src/triggers/github';
-import { baseUrl, call, keyHeader, registry } from '../support/api';
+import { baseUrl, call, keyHeader, registry, stackStorage } from '../support/api';
 import { refit } from '../support/cli';
 
 const pushFixture = JSON.parse(
@@ -334,9 +334,8 @@ describe('api trust', () => {
     let url = '';
 
     beforeAll(async () => {
-      const azurite = Number(process.env.REFIT_TEST_AZURITE_PORT);
       const config = loadConfig({
-        REFIT_STORAGE: azuriteConnectionString('127.0.0.1', azurite, azurite + 1, azurite + 2),
+        REFIT_STORAGE: stackStorage(),
         REFIT_REGISTRY: registry(),
         REFIT_SECRET_KEY: randomBytes(32).toString('base64'),
         REFIT_ALLOWED_ORIGINS: 'https://app.example',
