@@ -4,9 +4,10 @@ import { request as httpRequest, createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HttpRequest, InvocationContext } from '@azure/functions';
+import { QueueServiceClient } from '@azure/storage-queue';
 import { functions, type HttpFunction } from '../../functions/definitions';
 import { scheduleRun } from '../../functions/runs';
-import { loadConfig } from '../../src/config';
+import { azuriteConnectionString, loadConfig } from '../../src/config';
 import { LocalHost } from '../../src/local/host';
 import { createRefit, setRefit } from '../../src/refit';
 import { signGitHubBody } from '../../src/triggers/github';
@@ -238,6 +239,24 @@ describe('api trust', () => {
     it('sends no CORS headers when no origin is configured', async () => {
       const res = await fetch(`${baseUrl()}/api/runs`, { headers: keyHeader() });
       expect(res.headers.get('access-control-allow-origin')).toBeNull();
+    });
+  });
+
+  describe("the stack's storage", () => {
+    it('refuses the well-known Azurite development key and anonymous requests, and takes its own', async () => {
+      const port = Number(process.env.REFIT_TEST_AZURITE_PORT);
+      const withDevKey = QueueServiceClient.fromConnectionString(
+        azuriteConnectionString('127.0.0.1', port, port + 1, port + 2),
+      );
+      await expect(withDevKey.getQueueClient('runs').peekMessages()).rejects.toMatchObject({
+        statusCode: 403,
+      });
+      const anonymous = await fetch(
+        `http://127.0.0.1:${port + 1}/devstoreaccount1/runs/messages?peekonly=true`,
+      );
+      expect(anonymous.status).toBe(403);
+      const own = QueueServiceClient.fromConnectionString(stackStorage());
+      await expect(own.getQueueClient('runs').peekMessages()).resolves.toBeDefined();
     });
   });
 
