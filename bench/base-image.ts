@@ -9,10 +9,10 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { azuriteConnectionString, loadConfig } from '../src/config';
+import { loadConfig } from '../src/config';
 import type { RecordedDependency } from '../src/dependencies/dependency-index';
 import { apiKeyFor } from '../src/local/api-key';
-import { spawnStack, stopStack, waitHealthy } from '../src/local/child-stack';
+import { spawnStack, stackStorageConnectionString, stopStack, waitHealthy } from '../src/local/child-stack';
 import { percentile } from './util';
 import { createRefit, type Refit } from '../src/refit';
 import type { Task } from '../src/tasks/task';
@@ -160,12 +160,7 @@ export async function baseImageBench(): Promise<void> {
     await waitHealthy(PORTS.api, stack);
     const r = createRefit(
       loadConfig({
-        REFIT_STORAGE: azuriteConnectionString(
-          '127.0.0.1',
-          PORTS.azurite,
-          PORTS.azurite + 1,
-          PORTS.azurite + 2,
-        ),
+        REFIT_STORAGE: stackStorageConnectionString(dataDir, PORTS.azurite),
         REFIT_REGISTRY: REGISTRY,
         REFIT_SECRET_KEY: readFileSync(join(dataDir, 'secret.key'), 'utf8').trim(),
       }),

@@ -92,17 +92,21 @@ type Env = Record<string, string | undefined>;
 
 const DEV_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 
-/** The connection string of an Azurite whose blob, queue and table services listen on the given ports. */
+/**
+ * The connection string of an Azurite whose blob, queue and table services listen on the given ports, for its
+ * account `devstoreaccount1` with `accountKey` (Azurite's well-known development key unless given).
+ */
 export function azuriteConnectionString(
   host: string,
   blobPort: number,
   queuePort: number,
   tablePort: number,
+  accountKey: string = DEV_KEY,
 ): string {
   return [
     'DefaultEndpointsProtocol=http',
     'AccountName=devstoreaccount1',
-    `AccountKey=${DEV_KEY}`,
+    `AccountKey=${accountKey}`,
     `BlobEndpoint=http://${host}:${blobPort}/devstoreaccount1`,
     `QueueEndpoint=http://${host}:${queuePort}/devstoreaccount1`,
     `TableEndpoint=http://${host}:${tablePort}/devstoreaccount1`,

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { azuriteConnectionString } from '../config';
 
 /** Where a stack started as a child listens. */
 export interface ChildStackPorts {
@@ -71,4 +72,16 @@ export function stopStack(child: ChildProcess): Promise<number | null> {
     child.once('exit', (code) => resolve(code));
     child.kill('SIGTERM');
   });
+}
+
+/** The account of a local stack's Azurite (the development account's name, with a key of the stack's own). */
+export const AZURITE_ACCOUNT = 'devstoreaccount1';
+
+/** The file in a stack's data folder that holds its Azurite account key (mode 0600). */
+export const STORAGE_KEY_FILE = 'storage.key';
+
+/** The connection string of the Azurite of a stack whose data is in `dataDir` (for tests and benchmarks that reach it directly). */
+export function stackStorageConnectionString(dataDir: string, azuritePort: number): string {
+  const key = readFileSync(join(dataDir, STORAGE_KEY_FILE), 'utf8').trim();
+  return azuriteConnectionString('127.0.0.1', azuritePort, azuritePort + 1, azuritePort + 2, key);
 }

@@ -11,6 +11,7 @@ import { ensureApiKey, rememberStackKey } from './api-key';
 import { LocalHost } from './host';
 import { registriesConf, seedBusybox } from './base-images';
 import { ensurePrerequisites } from './prerequisites';
+import { AZURITE_ACCOUNT, STORAGE_KEY_FILE } from './child-stack';
 import { childEnv } from '../process/child-env';
 
 /** Ports and folders of a local stack. */
@@ -119,10 +120,11 @@ export class LocalStack {
     what: string,
     command: string,
     args: string[],
+    env: Record<string, string> = {},
   ): { child: ChildProcess; logFile: string } {
     const logFile = join(this.options.dataDir, 'logs', `${what}.log`);
     const fd = openSync(logFile, 'a');
-    const child = spawn(command, args, { stdio: ['ignore', fd, fd], detached: false, env: childEnv() });
+    const child = spawn(command, args, { stdio: ['ignore', fd, fd], detached: false, env: childEnv(env) });
     closeSync(fd);
     this.children.push(child);
     return { child, logFile };
@@ -191,34 +193,44 @@ export class LocalStack {
         process.env.REFIT_WEBHOOK_SECRET ||
         readOrCreate(webhookSecretFile, () => randomBytes(24).toString('hex'));
       if (firstWebhookSecret) {
+        // Where, not what: this output is often kept in a log file (the tests' and CI's are).
         print(
-          `Generated the git webhook secret (GitHub's "Secret", Azure DevOps' Basic password): ${webhookSecret}`,
+          `Generated the git webhook secret (GitHub's "Secret", Azure DevOps' Basic password) in ${webhookSecretFile}; set REFIT_WEBHOOK_SECRET to use your own.`,
         );
-        print(`  It is kept in ${webhookSecretFile}; set REFIT_WEBHOOK_SECRET to use your own.`);
       }
+      // Azurite's account gets a key of this stack's own instead of the well-known development key, so that another
+      // user of this machine cannot read or write the stack's tables and queues (and so queue a run) on loopback.
+      const storageKey = readOrCreate(join(dataDir, STORAGE_KEY_FILE), () =>
+        randomBytes(64).toString('base64'),
+      );
 
       const { blob, queue, table } = this.options.azuritePorts;
       mkdirSync(join(dataDir, 'azurite'), { recursive: true });
-      const azurite = this.spawnLogged('azurite', process.execPath, [
-        require.resolve('azurite/dist/src/azurite.js'),
-        '--location',
-        join(dataDir, 'azurite'),
-        '--skipApiVersionCheck',
-        '--disableTelemetry',
-        '--loose',
-        '--blobHost',
-        host,
-        '--blobPort',
-        String(blob),
-        '--queueHost',
-        host,
-        '--queuePort',
-        String(queue),
-        '--tableHost',
-        host,
-        '--tablePort',
-        String(table),
-      ]);
+      const azurite = this.spawnLogged(
+        'azurite',
+        process.execPath,
+        [
+          require.resolve('azurite/dist/src/azurite.js'),
+          '--location',
+          join(dataDir, 'azurite'),
+          '--skipApiVersionCheck',
+          '--disableTelemetry',
+          '--loose',
+          '--blobHost',
+          host,
+          '--blobPort',
+          String(blob),
+          '--queueHost',
+          host,
+          '--queuePort',
+          String(queue),
+          '--tableHost',
+          host,
+          '--tablePort',
+          String(table),
+        ],
+        { AZURITE_ACCOUNTS: `${AZURITE_ACCOUNT}:${storageKey}` },
+      );
       print(`Starting Azurite on ${host}:${blob}-${table}...`);
 
       const registryDir = join(dataDir, 'registry');
@@ -271,7 +283,7 @@ export class LocalStack {
       );
       const env: Record<string, string | undefined> = {
         ...process.env,
-        REFIT_STORAGE: azuriteConnectionString(host, blob, queue, table),
+        REFIT_STORAGE: azuriteConnectionString(host, blob, queue, table, storageKey),
         REFIT_REGISTRY: this.registry,
         REFIT_REGISTRY_ALIASES: `localhost:${this.options.registryPort}`,
         REFIT_SECRET_KEY: secretKey,

@@ -4,13 +4,14 @@ import { request as httpRequest, createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HttpRequest, InvocationContext } from '@azure/functions';
+import { QueueServiceClient } from '@azure/storage-queue';
 import { functions, type HttpFunction } from '../../functions/definitions';
 import { scheduleRun } from '../../functions/runs';
 import { azuriteConnectionString, loadConfig } from '../../src/config';
 import { LocalHost } from '../../src/local/host';
 import { createRefit, setRefit } from '../../src/refit';
 import { signGitHubBody } from '../../src/triggers/github';
-import { baseUrl, call, keyHeader, registry } from '../support/api';
+import { baseUrl, call, keyHeader, registry, stackStorage } from '../support/api';
 import { refit } from '../support/cli';
 
 const pushFixture = JSON.parse(
@@ -241,6 +242,24 @@ describe('api trust', () => {
     });
   });
 
+  describe("the stack's storage", () => {
+    it('refuses the well-known Azurite development key and anonymous requests, and takes its own', async () => {
+      const port = Number(process.env.REFIT_TEST_AZURITE_PORT);
+      const withDevKey = QueueServiceClient.fromConnectionString(
+        azuriteConnectionString('127.0.0.1', port, port + 1, port + 2),
+      );
+      await expect(withDevKey.getQueueClient('runs').peekMessages()).rejects.toMatchObject({
+        statusCode: 403,
+      });
+      const anonymous = await fetch(
+        `http://127.0.0.1:${port + 1}/devstoreaccount1/runs/messages?peekonly=true`,
+      );
+      expect(anonymous.status).toBe(403);
+      const own = QueueServiceClient.fromConnectionString(stackStorage());
+      await expect(own.getQueueClient('runs').peekMessages()).resolves.toBeDefined();
+    });
+  });
+
   describe('the refit CLI', () => {
     it('finds the key by itself from another folder (REFIT_KEY unset)', async () => {
       const elsewhere = mkdtempSync(join(tmpdir(), 'refit-cwd-'));
@@ -334,9 +353,8 @@ describe('api trust', () => {
     let url = '';
 
     beforeAll(async () => {
-      const azurite = Number(process.env.REFIT_TEST_AZURITE_PORT);
       const config = loadConfig({
-        REFIT_STORAGE: azuriteConnectionString('127.0.0.1', azurite, azurite + 1, azurite + 2),
+        REFIT_STORAGE: stackStorage(),
         REFIT_REGISTRY: registry(),
         REFIT_SECRET_KEY: randomBytes(32).toString('base64'),
         REFIT_ALLOWED_ORIGINS: 'https://app.example',

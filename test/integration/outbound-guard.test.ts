@@ -2,10 +2,17 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { TEST_SOURCE_LIMIT } from '../support/global-setup';
-import { busyboxBase, call, dockerBuild, uploadBytes, waitForRun, writeContext } from '../support/api';
+import {
+  busyboxBase,
+  call,
+  dockerBuild,
+  uploadBytes,
+  waitForRun,
+  writeContext,
+  stackStorage,
+} from '../support/api';
 import { QueueServiceClient } from '@azure/storage-queue';
 import { packContext } from '../../src/cli/source-archive';
-import { azuriteConnectionString } from '../../src/config';
 import { LOCAL_POLICY } from '../../src/net/address-policy';
 import { GuardedFetch } from '../../src/net/guarded-fetch';
 import { UpdateNotifier } from '../../src/triggers/update-notification';
@@ -67,10 +74,8 @@ describe('outbound guard', () => {
       });
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       const port = (server.address() as AddressInfo).port;
-      const azurite = Number(process.env.REFIT_TEST_AZURITE_PORT);
-      const queue = QueueServiceClient.fromConnectionString(
-        azuriteConnectionString('127.0.0.1', azurite, azurite + 1, azurite + 2),
-      ).getQueueClient('update-notifications');
+      const queue =
+        QueueServiceClient.fromConnectionString(stackStorage()).getQueueClient('update-notifications');
       // The name was fine at task create; by delivery it resolves to the metadata address (DNS rebinding).
       const http = new GuardedFetch(LOCAL_POLICY, {
         resolve: (name) =>

@@ -1,16 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
-import { azuriteConnectionString } from '../../src/config';
 import { DEFAULT_RUN_LOG_OPTIONS, RunLogs, type RunLogOptions } from '../../src/runs/run-log';
 import { MASK } from '../../src/runs/secret-masker';
-import { busyboxBase, call, dockerBuild, uploadContext, waitForRun, writeContext } from '../support/api';
+import {
+  busyboxBase,
+  call,
+  dockerBuild,
+  uploadContext,
+  waitForRun,
+  writeContext,
+  stackStorage,
+} from '../support/api';
 
 /** The test stack's Azurite, reached directly. */
 function blobService(): BlobServiceClient {
-  const port = Number(process.env.REFIT_TEST_AZURITE_PORT);
-  return BlobServiceClient.fromConnectionString(
-    azuriteConnectionString('127.0.0.1', port, port + 1, port + 2),
-  );
+  return BlobServiceClient.fromConnectionString(stackStorage());
 }
 
 /** A container of its own for one test (created unless `create` is false). */

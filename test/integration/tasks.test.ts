@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { azuriteConnectionString, loadConfig } from '../../src/config';
+import { loadConfig } from '../../src/config';
 import { createRefit } from '../../src/refit';
 import { signGitHubBody } from '../../src/triggers/github';
 import { evaluateTimers } from '../../src/triggers/timers';
-import { busyboxBase, call, registry, registryDigest, waitForRun } from '../support/api';
+import { busyboxBase, call, registry, registryDigest, waitForRun, stackStorage } from '../support/api';
 import { GitServer } from '../support/git';
 
 const dataDir = (): string => process.env.REFIT_TEST_DATA_DIR!;
@@ -523,9 +523,8 @@ describe('tasks', () => {
     });
 
     it('fires each occurrence exactly once with two instances evaluating at the same moment (a fake clock)', async () => {
-      const azurite = Number(process.env.REFIT_TEST_AZURITE_PORT);
       const env = {
-        REFIT_STORAGE: azuriteConnectionString('127.0.0.1', azurite, azurite + 1, azurite + 2),
+        REFIT_STORAGE: stackStorage(),
         REFIT_REGISTRY: registry(),
         REFIT_SECRET_KEY: readFileSync(join(dataDir(), 'secret.key'), 'utf8').trim(),
       };

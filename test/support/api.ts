@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { packContext } from '../../src/cli/source-archive';
+import { stackStorageConnectionString } from '../../src/local/child-stack';
 
 /** The base URL of the test stack, set by the global setup. */
 export function baseUrl(): string {
@@ -16,6 +17,14 @@ export function keyHeader(): Record<string, string> {
   const key = process.env.REFIT_TEST_KEY;
   if (!key) throw new Error('REFIT_TEST_KEY is not set: the integration tests run under the global setup');
   return { 'x-functions-key': key };
+}
+
+/** The connection string of the test stack's Azurite (its own account key), for tests that reach storage directly. */
+export function stackStorage(): string {
+  return stackStorageConnectionString(
+    process.env.REFIT_TEST_DATA_DIR!,
+    Number(process.env.REFIT_TEST_AZURITE_PORT),
+  );
 }
 
 /** The test stack's registry (host:port). */
