@@ -1,6 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createConnection } from 'node:net';
 import { join, resolve } from 'node:path';
 import { functions } from '../../functions/definitions';
@@ -178,6 +187,8 @@ export class LocalStack {
   async start(): Promise<void> {
     const { dataDir, host, print } = this.options;
     mkdirSync(join(dataDir, 'logs'), { recursive: true });
+    // The data folder holds the stack's keys, Azurite's files and the registry's notification bearer: its user's only.
+    chmodSync(dataDir, 0o700);
     this.takeLock();
     try {
       await this.checkPortsFree();
@@ -254,7 +265,9 @@ export class LocalStack {
           '      ignore: { actions: [pull] }',
           '',
         ].join('\n'),
+        { mode: 0o600 },
       );
+      chmodSync(registryConfig, 0o600); // a file left by an earlier version may be readable by all
       const registry = this.spawnLogged('registry', 'docker-registry', ['serve', registryConfig]);
       print(`Starting the registry on ${this.registry}...`);
 

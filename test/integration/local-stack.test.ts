@@ -82,4 +82,21 @@ describe('local stack', () => {
     expect(output).toContain(`API key: in ${join(dataDir, 'api.key')}`);
     expect(output).not.toContain(key);
   });
+
+  it('keeps its data folder to its user, secrets included, and prints no secret', () => {
+    // The folder holds the keys, Azurite's files and the registry's config with the notification bearer.
+    expect(statSync(dataDir).mode & 0o777).toBe(0o700);
+    const output = readFileSync(join(dataDir, 'stack.out'), 'utf8');
+    for (const file of [
+      'secret.key',
+      'storage.key',
+      'webhook.secret',
+      'registry-webhook.secret',
+      'registry.yml',
+    ]) {
+      expect([file, statSync(join(dataDir, file)).mode & 0o777]).toEqual([file, 0o600]);
+      if (file !== 'registry.yml')
+        expect(output).not.toContain(readFileSync(join(dataDir, file), 'utf8').trim());
+    }
+  });
 });
