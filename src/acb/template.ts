@@ -128,10 +128,10 @@ function evaluate(action: string, data: TemplateData, where: string): unknown {
     if (!command) throw new TemplateError(`${where}: an empty command in the pipeline`);
     const [head, ...rest] = words(command, where);
     let value: unknown;
-    if (head && FUNCTIONS[head]) {
+    if (head && Object.hasOwn(FUNCTIONS, head)) {
       const args = rest.map((w) => operand(w, data, where));
       if (piped) args.push(piped.value);
-      value = FUNCTIONS[head](...args);
+      value = FUNCTIONS[head]!(...args);
     } else if (head && /^[a-zA-Z_]\w*$/.test(head) && !/^(true|false|nil)$/.test(head)) {
       if (CONTROL.has(head))
         throw new TemplateError(`${where}: '{{ ${head} }}' actions are not supported in task files`);
