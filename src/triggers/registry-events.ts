@@ -7,6 +7,29 @@ const text = z.string().optional().catch(undefined);
 /** Epoch seconds that make a valid date (a larger number is a RangeError in toISOString). */
 const epochSeconds = z.number().min(0).max(253402300799).optional().catch(undefined);
 
+// The distribution spec's grammar (reference.go): a push whose names do not fit it names no image Refit could
+// build from, so it is ignored rather than queued (a name of megabytes would also not fit in a queue message).
+const REGISTRY =
+  /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:.]+\])(?::[0-9]{1,5})?$/;
+const REPOSITORY = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
+const TAG = /^[\w][\w.-]{0,127}$/;
+const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
+const MAX_NAME = 255;
+const MAX_EVENT_ID = 512;
+
+/** Whether a push names a well-formed image (registry, repository, tag, digest when known) and a bounded event ID. */
+function wellFormed(push: ImagePush): boolean {
+  return (
+    push.registry.length <= MAX_NAME &&
+    REGISTRY.test(push.registry) &&
+    push.repository.length <= MAX_NAME &&
+    REPOSITORY.test(push.repository) &&
+    TAG.test(push.tag) &&
+    (push.digest === '' || (push.digest.length <= 256 && DIGEST.test(push.digest))) &&
+    push.eventId.length <= MAX_EVENT_ID
+  );
+}
+
 const MANIFEST_TYPES = new Set([
   'application/vnd.docker.distribution.manifest.v2+json',
   'application/vnd.docker.distribution.manifest.list.v2+json',
@@ -42,7 +65,7 @@ export function imagePushOf(
   if (t.mediaType && !MANIFEST_TYPES.has(t.mediaType)) return null;
   const registry = event.request?.host || fallbackRegistry;
   if (!registry) return null;
-  return {
+  const push: ImagePush = {
     source,
     eventId: event.id || `${t.repository}:${t.tag}@${t.digest}`,
     registry,
@@ -51,6 +74,7 @@ export function imagePushOf(
     digest: t.digest,
     timestamp: event.timestamp ?? new Date().toISOString(),
   };
+  return wellFormed(push) ? push : null;
 }
 
 /** The manifest pushes in a CNCF distribution envelope (v1 or v2 media type; one or many events). */
@@ -94,7 +118,8 @@ export function imagePushOfGridEvent(raw: unknown): ImagePush | null {
   const topic = event.topic ?? event.source ?? '';
   const name = /\/registries\/([^/]+)/i.exec(topic)?.[1];
   const push = imagePushOf(data, 'eventgrid', name ? `${name.toLowerCase()}.azurecr.io` : undefined);
-  return push && { ...push, eventId: event.id ?? push.eventId };
+  const withId = push && { ...push, eventId: event.id ?? push.eventId };
+  return withId && wellFormed(withId) ? withId : null;
 }
 
 const dockerHubSchema = z.object({
@@ -113,7 +138,7 @@ export function dockerHubPush(payload: unknown): ImagePush | null {
   const repository = p.repository.repo_name;
   const tag = p.push_data.tag;
   const pushedAt = p.push_data.pushed_at;
-  return {
+  const push: ImagePush = {
     source: 'dockerhub',
     eventId: `${repository}:${tag}@${pushedAt ?? Date.now()}`,
     registry: 'docker.io',
@@ -122,6 +147,7 @@ export function dockerHubPush(payload: unknown): ImagePush | null {
     digest: '',
     timestamp: pushedAt ? new Date(pushedAt * 1000).toISOString() : new Date().toISOString(),
   };
+  return wellFormed(push) ? push : null;
 }
 
 const harborDataSchema = z
@@ -156,17 +182,15 @@ export function harborPushes(payload: unknown): ImagePush[] | null {
     p.time ?? (p.occur_at ? new Date(p.occur_at * 1000).toISOString() : new Date().toISOString());
   return (data.resources ?? []).flatMap((r) => {
     if (!r?.digest || !r.tag || r.tag.startsWith('sha256:') || !r.resource_url) return [];
-    const registry = r.resource_url.split('/')[0]!;
-    return [
-      {
-        source: 'harbor',
-        eventId: p.id ?? `${repository}:${r.tag}@${r.digest}`,
-        registry,
-        repository,
-        tag: r.tag,
-        digest: r.digest,
-        timestamp,
-      },
-    ];
+    const push: ImagePush = {
+      source: 'harbor',
+      eventId: p.id ?? `${repository}:${r.tag}@${r.digest}`,
+      registry: r.resource_url.split('/')[0]!,
+      repository,
+      tag: r.tag,
+      digest: r.digest,
+      timestamp,
+    };
+    return wellFormed(push) ? [push] : [];
   });
 }

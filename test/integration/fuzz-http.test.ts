@@ -190,7 +190,13 @@ describe('the local host (fuzzed over HTTP)', () => {
   describe('the corpus', () => {
     const cases = corpus('http');
     it.each(cases.map((c) => [c.file, c] as const))('replays %s below 500', async (_file, c) => {
-      const r = c.input as { method: string; path: string; body?: unknown; github?: string };
+      const r = c.input as {
+        method: string;
+        path: string;
+        body?: unknown;
+        github?: string;
+        registry?: boolean;
+      };
       const text = r.body === undefined ? undefined : JSON.stringify(r.body);
       const headers: Record<string, string> =
         text === undefined ? {} : { 'content-type': 'application/json' };
@@ -198,6 +204,10 @@ describe('the local host (fuzzed over HTTP)', () => {
         headers['x-github-event'] = r.github;
         headers['x-github-delivery'] = `corpus-${c.file}`;
         headers['x-hub-signature-256'] = signGitHubBody(secret('webhook.secret'), text);
+      }
+      if (r.registry) {
+        headers['content-type'] = 'application/vnd.docker.distribution.events.v1+json';
+        headers.authorization = `Bearer ${secret('registry-webhook.secret')}`;
       }
       countReplay('http', 1);
       await send(r.method, r.path, text, headers);

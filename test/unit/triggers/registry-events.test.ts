@@ -186,6 +186,15 @@ describe('registry webhooks of other registries', () => {
     it('ignores other bodies', () => {
       expect(dockerHubPush({ events: [] })).toBeNull();
     });
+    it.each([
+      ['a repository of 40,000 characters', 'a'.repeat(40000), 'latest'],
+      ['an upper-case repository', 'Me/App', 'latest'],
+      ['a repository with a space', 'me/my app', 'latest'],
+      ['a tag the grammar refuses', 'me/app', '-latest'],
+      ['a tag over 128 characters', 'me/app', 'v'.repeat(129)],
+    ])('ignores a push that names no well-formed image (%s)', (_what, repo_name, tag) => {
+      expect(dockerHubPush({ push_data: { tag }, repository: { repo_name } })).toBeNull();
+    });
   });
 
   describe('harborPushes', () => {
