@@ -40,7 +40,15 @@ export function params(name: string, quick: number): fc.Parameters<unknown> {
       counts.set(name, (counts.get(name) ?? 0) + details.numRuns);
       if (details.failed) {
         const cause = details.errorInstance as Error | undefined;
-        throw new Error(`${cause?.message ?? ''}\n\n${fc.defaultReportMessage(details).slice(0, 2000)}`);
+        let report: string;
+        try {
+          report = fc.defaultReportMessage(details).slice(0, 2000);
+        } catch (err) {
+          // fast-check's printer itself throws on some generated values (an array whose `constructor` was replaced):
+          // the cause and the seed must still be seen.
+          report = `(fast-check could not print the counterexample: ${(err as Error).message}; seed ${details.seed}, path ${details.counterexamplePath ?? ''})`;
+        }
+        throw new Error(`${cause?.message ?? ''}\n\n${report}`);
       }
     },
   };
@@ -299,7 +307,8 @@ export function mutate(document: unknown, mutations: readonly Mutation[]): unkno
       const node = parent[last];
       if (node !== null && typeof node === 'object' && !Array.isArray(node))
         setOwn(node as Record<string, unknown>, m.key, copy(m.value));
-      else setOwn(parent, m.key, copy(m.value));
+      // An array with a named key is no JSON document (JSON.parse never makes one): keys go on objects only.
+      else if (!Array.isArray(parent)) setOwn(parent, m.key, copy(m.value));
     }
   }
   return doc;
