@@ -246,6 +246,18 @@ export function forgetSecretSettings(env: Env = process.env): void {
   for (const name of SECRET_SETTINGS) delete env[name];
 }
 
+/**
+ * The settings Refit reads (REFIT_* and AzureWebJobsStorage*) out of an environment, and nothing else of it: what a
+ * configuration is loaded from, and what a stack started as a child is given.
+ */
+export function refitSettings(env: Env = process.env): Env {
+  return Object.fromEntries(
+    Object.entries(env).filter(
+      ([name]) => name.startsWith('REFIT_') || name.startsWith('AzureWebJobsStorage'),
+    ),
+  );
+}
+
 let cached: Config | undefined;
 
 /**

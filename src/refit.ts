@@ -14,6 +14,7 @@ import { ImageUpdateLog } from './triggers/image-update';
 import { Dedupe } from './triggers/dedupe';
 import { UpdateNotifier } from './triggers/update-notification';
 import { GuardedFetch } from './net/guarded-fetch';
+import type { SourceAccess } from './sources/fetch-source';
 
 /** Everything a handler needs, wired once per process. */
 export interface Refit {
@@ -36,8 +37,10 @@ export interface Refit {
 /** Wires the core for a configuration. */
 export function createRefit(config: Config): Refit {
   const storage = connectStorage(config);
-  // One guarded client for the requests the core makes to URLs it was given (registries, notification endpoints).
+  // One guarded client (one connection pool) for every request the core makes to a URL it was given: registries,
+  // notification endpoints, and the sources that task creation and the executor fetch.
   const outbound = new GuardedFetch(config.network);
+  const sources: SourceAccess = { storage, http: outbound, limits: config.limits };
   const logs = new RunLogs(storage.container(names.containers.logs), {
     ...DEFAULT_RUN_LOG_OPTIONS,
     maxBytes: config.maxLogBytes,
@@ -56,7 +59,7 @@ export function createRefit(config: Config): Refit {
   const dependencyIndex = new DependencyIndex(storage, (registry) =>
     config.homeRegistryAliases.includes(registry) ? config.homeRegistry : registry,
   );
-  const tasks = new TaskService(config, new TaskStore(storage), runs, dependencyIndex, storage);
+  const tasks = new TaskService(config, new TaskStore(storage), runs, dependencyIndex, storage, sources);
   const refit: Refit = {
     config,
     storage,
@@ -74,6 +77,7 @@ export function createRefit(config: Config): Refit {
           },
         },
         refit.registry,
+        sources,
       );
       return executor;
     },

@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { azuriteConnectionString } from '../config';
+import { azuriteConnectionString, refitSettings } from '../config';
+import { childEnv } from '../process/child-env';
 
 /** Where a stack started as a child listens. */
 export interface ChildStackPorts {
@@ -35,15 +36,18 @@ export function spawnStack(
   const out = openSync(join(dataDir, 'stack.out'), 'a');
   const child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist', 'src', 'local', 'main.js')], {
     cwd: PROJECT_ROOT,
-    env: {
-      ...process.env,
+    // The stack gets the caller's Refit settings and where the user's config folder is (it records its API key
+    // there), not the caller's whole environment.
+    env: childEnv({
+      ...refitSettings(),
+      XDG_CONFIG_HOME: process.env.XDG_CONFIG_HOME,
       REFIT_DATA_DIR: dataDir,
       REFIT_PORT: String(ports.api),
       REFIT_REGISTRY_PORT: String(ports.registry),
       REFIT_AZURITE_PORT: String(ports.azurite),
       REFIT_LOG_LEVEL: 'warn',
       ...extraEnv,
-    },
+    }),
     stdio: ['ignore', out, out],
   });
   closeSync(out);

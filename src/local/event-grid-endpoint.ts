@@ -1,11 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { InvocationContext } from '@azure/functions';
 import type { EventGridFunction, FunctionDefinition } from '../../functions/definitions';
 import { log } from '../log';
 import { secretMatches } from '../secrets';
 import { armError } from './arm-error';
-import type { HostContext } from './host-context';
+import { invocationContext, type HostContext } from './host-context';
 import { readBody } from './request-body';
 
 /**
@@ -79,11 +77,7 @@ export async function serveEventGrid(
   if (kind !== undefined && kind !== 'Notification')
     return armError(res, 400, 'InvalidRequest', `aeg-event-type '${String(kind)}' is not understood`);
   for (const event of events) {
-    const context = new InvocationContext({
-      functionName: fn.name,
-      invocationId: randomUUID(),
-      logHandler: () => undefined,
-    });
+    const context = invocationContext(fn.name);
     try {
       await ctx.track(fn.handler(event, context));
     } catch (err) {

@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { InvocationContext } from '@azure/functions';
 import type { QueueClient } from '@azure/storage-queue';
 
 /** What the local host needs to know. */
@@ -26,4 +28,17 @@ export interface HostContext {
   track<T>(promise: Promise<T>): Promise<T>;
   /** Polls every queue at once (after a request that may have queued work). */
   wake(): void;
+}
+
+/** A fresh invocation of a function, as the Functions host makes one per call (its log goes to Refit's own log). */
+export function invocationContext(
+  functionName: string,
+  triggerMetadata?: Record<string, unknown>,
+): InvocationContext {
+  return new InvocationContext({
+    functionName,
+    invocationId: randomUUID(),
+    logHandler: () => undefined,
+    ...(triggerMetadata ? { triggerMetadata } : {}),
+  });
 }

@@ -1,13 +1,12 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import { HttpRequest, HttpResponse, InvocationContext } from '@azure/functions';
+import { HttpRequest, HttpResponse } from '@azure/functions';
 import type { FunctionDefinition, HttpFunction } from '../../functions/definitions';
 import { log } from '../log';
 import { secretMatches } from '../secrets';
 import { armError } from './arm-error';
 import { serveEventGrid } from './event-grid-endpoint';
-import type { HostContext } from './host-context';
+import { invocationContext, type HostContext } from './host-context';
 import { compileRoute, type CompiledRoute } from './http-routes';
 import { readBody } from './request-body';
 import { hostHeaderAllowed, isLoopbackName, originAllowed } from '../net/request-trust';
@@ -124,11 +123,7 @@ export function httpRequestListener(
         params,
         ...(body.length ? { body: { bytes: body } } : {}),
       });
-      const context = new InvocationContext({
-        functionName: fn.name,
-        invocationId: randomUUID(),
-        logHandler: () => undefined,
-      });
+      const context = invocationContext(fn.name);
       const init = await ctx.track(fn.handler(request, context));
       const response = init instanceof HttpResponse ? init : new HttpResponse(init);
       const outHeaders: Record<string, string> = {};

@@ -1,8 +1,6 @@
-import { randomUUID } from 'node:crypto';
-import { InvocationContext } from '@azure/functions';
 import type { QueueFunction } from '../../functions/definitions';
 import { log } from '../log';
-import type { HostContext } from './host-context';
+import { invocationContext, type HostContext } from './host-context';
 
 /** A running queue poller. */
 export interface QueuePoller {
@@ -51,18 +49,13 @@ export function pollQueue(fn: QueueFunction, ctx: HostContext): QueuePoller {
     } catch {
       // not JSON: the handler gets the text, as the Functions host does
     }
-    const context = new InvocationContext({
-      functionName: fn.name,
-      invocationId: randomUUID(),
-      logHandler: () => undefined,
-      triggerMetadata: {
-        id: message.messageId,
-        dequeueCount: message.dequeueCount,
-        insertionTime: message.insertedOn.toISOString(),
-        expirationTime: message.expiresOn.toISOString(),
-        nextVisibleTime: message.nextVisibleOn.toISOString(),
-        popReceipt: message.popReceipt,
-      },
+    const context = invocationContext(fn.name, {
+      id: message.messageId,
+      dequeueCount: message.dequeueCount,
+      insertionTime: message.insertedOn.toISOString(),
+      expirationTime: message.expiresOn.toISOString(),
+      nextVisibleTime: message.nextVisibleOn.toISOString(),
+      popReceipt: message.popReceipt,
     });
     try {
       await fn.handler(payload, context);

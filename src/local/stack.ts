@@ -13,7 +13,7 @@ import {
 import { createConnection } from 'node:net';
 import { join, resolve } from 'node:path';
 import { functions } from '../../functions/definitions';
-import { azuriteConnectionString, forgetSecretSettings, loadConfig } from '../config';
+import { azuriteConnectionString, forgetSecretSettings, loadConfig, refitSettings } from '../config';
 import { createRefit, setRefit, type Refit } from '../refit';
 import { ensureStorage } from '../storage/storage';
 import { ensureApiKey, rememberStackKey } from './api-key';
@@ -295,7 +295,7 @@ export class LocalStack {
         registriesConf([this.registry, `localhost:${this.options.registryPort}`]),
       );
       const env: Record<string, string | undefined> = {
-        ...process.env,
+        ...refitSettings(),
         REFIT_STORAGE: azuriteConnectionString(host, blob, queue, table, storageKey),
         REFIT_REGISTRY: this.registry,
         REFIT_REGISTRY_ALIASES: `localhost:${this.options.registryPort}`,

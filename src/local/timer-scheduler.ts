@@ -1,9 +1,8 @@
-import { randomUUID } from 'node:crypto';
-import { InvocationContext, type Timer } from '@azure/functions';
+import type { Timer } from '@azure/functions';
 import { Cron } from 'croner';
 import type { TimerFunction } from '../../functions/definitions';
 import { log } from '../log';
-import type { HostContext } from './host-context';
+import { invocationContext, type HostContext } from './host-context';
 
 /** Fires a timer function on its schedule (UTC), one call at a time; a failure is logged and the next tick comes. */
 export function scheduleTimer(fn: TimerFunction, ctx: HostContext): Cron {
@@ -19,11 +18,7 @@ export function scheduleTimer(fn: TimerFunction, ctx: HostContext): Cron {
       },
     };
     last = new Date();
-    const context = new InvocationContext({
-      functionName: fn.name,
-      invocationId: randomUUID(),
-      logHandler: () => undefined,
-    });
+    const context = invocationContext(fn.name);
     try {
       await ctx.track(fn.handler(timer, context));
     } catch (err) {

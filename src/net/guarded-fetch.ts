@@ -131,7 +131,11 @@ export class GuardedFetch {
   private readonly maxRedirects: number;
   private closed: Promise<void> | undefined;
 
-  constructor(policy: NetworkPolicy, options: GuardedFetchOptions = {}) {
+  constructor(
+    /** Where its connections may go (git, which connects by itself, is checked against the same policy). */
+    readonly policy: NetworkPolicy,
+    options: GuardedFetchOptions = {},
+  ) {
     const resolveAll = options.resolve ?? systemResolve;
     this.maxRedirects = options.maxRedirects ?? MAX_REDIRECTS;
     const idle = options.idleTimeoutMs ?? IDLE_TIMEOUT_MS;

@@ -4,7 +4,6 @@ import { LIMIT_SETTINGS, type Limits } from '../config';
 import type { GuardedFetch } from '../net/guarded-fetch';
 import { names, type Storage } from '../storage/storage';
 import { extract } from './archive';
-import type { NetworkPolicy } from '../net/address-policy';
 import { cloneGit, parseGitSource } from './git-source';
 import { isGitSource, isUploadedSource } from './source-path';
 import { SourceError } from './source-error';
@@ -14,9 +13,8 @@ import { maskUrlCredentials } from './url-credentials';
 /** What fetching a source needs: the storage uploads live in, the guarded HTTP client and the size limits. */
 export interface SourceAccess {
   readonly storage: Storage;
+  /** The guarded HTTP client; git is held to its policy too. */
   readonly http: GuardedFetch;
-  /** Where git may connect (the policy the guarded client also holds). */
-  readonly network: NetworkPolicy;
   readonly limits: Pick<Limits, 'sourceBytes' | 'extractedBytes' | 'extractedEntries'>;
 }
 
@@ -56,7 +54,7 @@ async function downloadUpload(
 
 /**
  * Fetches a run's source into `workDir/src` and returns the build context directory: an uploaded tar.gz,
- * a git URL (`url#ref:folder`) or a tarball URL. `access.network` says where it may connect.
+ * a git URL (`url#ref:folder`) or a tarball URL. `access.http.policy` says where it may connect.
  */
 export async function fetchSource(
   access: SourceAccess,
@@ -83,7 +81,7 @@ export async function fetchSource(
     await cloneGit(git, src, signal, log, {
       commit: source.commit,
       token: source.gitToken,
-      network: access.network,
+      network: access.http.policy,
     });
   } else {
     if (!/^https?:\/\//i.test(location)) {

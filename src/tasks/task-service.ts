@@ -8,7 +8,6 @@ import type { DependencyIndex, RecordedDependency } from '../dependencies/depend
 import { scanDockerfile } from '../dockerfile/scan';
 import { withoutUrlPassword } from '../sources/url-credentials';
 import { fetchSource, type SourceAccess } from '../sources/fetch-source';
-import { GuardedFetch } from '../net/guarded-fetch';
 import { checkUpdateTriggerEndpoint } from '../triggers/update-notification';
 import type { Storage } from '../storage/storage';
 import { ConflictError, ValidationError } from '../errors';
@@ -111,22 +110,15 @@ function emptySecrets(): TaskSecrets {
 /** Tasks: create, read, update, delete, list, and start their runs. */
 export class TaskService {
   readonly store: TaskStore;
-  private readonly sources: SourceAccess;
-
   constructor(
     private readonly config: Config,
     store: TaskStore,
     private readonly runs: RunService,
     private readonly index: DependencyIndex,
     private readonly storage: Storage,
+    private readonly sources: SourceAccess,
   ) {
     this.store = store;
-    this.sources = {
-      storage,
-      http: new GuardedFetch(config.network),
-      network: config.network,
-      limits: config.limits,
-    };
   }
 
   /**

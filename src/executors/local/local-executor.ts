@@ -19,7 +19,6 @@ import { log } from '../../log';
 import { childEnv } from '../../process/child-env';
 import { runProcess } from '../../process/run-process';
 import { fetchSource, type SourceAccess } from '../../sources/fetch-source';
-import { GuardedFetch } from '../../net/guarded-fetch';
 import { SourceError } from '../../sources/source-error';
 import { sourceSecrets } from '../../sources/url-credentials';
 
@@ -56,22 +55,14 @@ export class LocalExecutor implements Executor {
   private readonly jobs = new Map<string, Job>();
   private readonly waiting: Job[] = [];
   private active = 0;
-  private readonly sources: SourceAccess;
-
   constructor(
     private readonly config: Config,
     private readonly storage: Storage,
     private readonly logs: RunLogs,
     private readonly callbacks: RunCallbacks,
     private readonly registry: RegistryClient,
-  ) {
-    this.sources = {
-      storage,
-      http: new GuardedFetch(config.network),
-      network: config.network,
-      limits: config.limits,
-    };
-  }
+    private readonly sources: SourceAccess,
+  ) {}
 
   async start(run: Run, secrets: RunSecrets): Promise<void> {
     if (this.jobs.has(run.runId)) return;
