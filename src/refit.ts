@@ -5,6 +5,7 @@ import { DEFAULT_RUN_LOG_OPTIONS, RunLogs } from './runs/run-log';
 import { RunService } from './runs/run-service';
 import { RunStore } from './runs/run-store';
 import { connectStorage, ensureStorage, names, type Storage } from './storage/storage';
+import type { StorageFaults } from './storage/storage-faults';
 import { TaskService } from './tasks/task-service';
 import { TaskStore } from './tasks/task-store';
 import { DependencyIndex } from './dependencies/dependency-index';
@@ -34,9 +35,14 @@ export interface Refit {
   onEnqueued: () => void;
 }
 
+/** What tests can wire in: faults injected into the real storage clients. */
+export interface RefitOptions {
+  readonly faults?: StorageFaults;
+}
+
 /** Wires the core for a configuration. */
-export function createRefit(config: Config): Refit {
-  const storage = connectStorage(config);
+export function createRefit(config: Config, options: RefitOptions = {}): Refit {
+  const storage = connectStorage(config, options.faults);
   // One guarded client (one connection pool) for every request the core makes to a URL it was given: registries,
   // notification endpoints, and the sources that task creation and the executor fetch.
   const outbound = new GuardedFetch(config.network);

@@ -1,8 +1,18 @@
 import { TableClient, type TableServiceClientOptions } from '@azure/data-tables';
-import { QueueClient } from '@azure/storage-queue';
-import { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
+import {
+  QueueClient,
+  newPipeline as newQueuePipeline,
+  StorageSharedKeyCredential as QueueKey,
+} from '@azure/storage-queue';
+import {
+  BlobServiceClient,
+  ContainerClient,
+  newPipeline as newBlobPipeline,
+  StorageSharedKeyCredential as BlobKey,
+} from '@azure/storage-blob';
 import { DefaultAzureCredential } from '@azure/identity';
 import type { Config } from '../config';
+import type { StorageFaults } from './storage-faults';
 
 /** Names of every table, queue and blob container Refit uses. */
 export const names = {
@@ -42,11 +52,23 @@ function connectionValue(conn: string, key: string): string | undefined {
   return part?.slice(key.length + 1);
 }
 
-/** Connects to the configured storage account (clients only; see {@link ensureStorage} for the resources). */
-export function connectStorage(config: Config): Storage {
-  const tableOptions: TableServiceClientOptions = { allowInsecureConnection: true };
+/**
+ * Connects to the configured storage account (clients only; see {@link ensureStorage} for the resources). With
+ * `faults` (tests), every client sends through them and the SDKs do not retry, so that a fault is what Refit sees.
+ */
+export function connectStorage(config: Config, faults?: StorageFaults): Storage {
+  const tableOptions: TableServiceClientOptions = {
+    allowInsecureConnection: true,
+    ...(faults
+      ? {
+          retryOptions: { maxRetries: 0 },
+          additionalPolicies: [{ policy: faults.policy(), position: 'perCall' }],
+        }
+      : {}),
+  };
   if ('connectionString' in config.storage) {
     const conn = config.storage.connectionString;
+    if (faults) return faultyStorage(conn, tableOptions, faults);
     const blobService = BlobServiceClient.fromConnectionString(conn);
     return {
       table: (name) => TableClient.fromConnectionString(conn, name, tableOptions),
@@ -66,6 +88,33 @@ export function connectStorage(config: Config): Storage {
     container: (name) => blobService.getContainerClient(name),
     blobService,
     hasAccountKey: false,
+  };
+}
+
+/** Storage whose blob and queue pipelines carry the faults (these SDKs take policies only through a pipeline). */
+function faultyStorage(
+  conn: string,
+  tableOptions: TableServiceClientOptions,
+  faults: StorageFaults,
+): Storage {
+  const part = (key: string): string => {
+    const value = connectionValue(conn, key);
+    if (!value) throw new Error(`storage faults need a connection string with ${key}`);
+    return value;
+  };
+  const account = part('AccountName');
+  const key = part('AccountKey');
+  const blobPipeline = newBlobPipeline(new BlobKey(account, key), { retryOptions: { maxTries: 1 } });
+  blobPipeline.factories.push(faults.policyFactory());
+  const queuePipeline = newQueuePipeline(new QueueKey(account, key), { retryOptions: { maxTries: 1 } });
+  queuePipeline.factories.push(faults.policyFactory());
+  const blobService = new BlobServiceClient(part('BlobEndpoint'), blobPipeline);
+  return {
+    table: (name) => TableClient.fromConnectionString(conn, name, tableOptions),
+    queue: (name) => new QueueClient(`${part('QueueEndpoint')}/${name}`, queuePipeline),
+    container: (name) => blobService.getContainerClient(name),
+    blobService,
+    hasAccountKey: true,
   };
 }
 

@@ -1,8 +1,9 @@
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { packContext } from '../../src/cli/source-archive';
 import { stackStorageConnectionString } from '../../src/local/child-stack';
+import { loadConfig, type Config } from '../../src/config';
 
 /** The base URL of the test stack, set by the global setup. */
 export function baseUrl(): string {
@@ -25,6 +26,20 @@ export function stackStorage(): string {
     process.env.REFIT_TEST_DATA_DIR!,
     Number(process.env.REFIT_TEST_AZURITE_PORT),
   );
+}
+
+/**
+ * The configuration of a Refit in the test process on the test stack's Azurite and registry (with the stack's
+ * secret key, so it reads the stack's sealed secrets), for tests that drive the core directly: with storage faults,
+ * a fake clock, or two instances at once. `env` adds or overrides settings.
+ */
+export function stackConfig(env: Record<string, string> = {}): Config {
+  return loadConfig({
+    REFIT_STORAGE: stackStorage(),
+    REFIT_REGISTRY: registry(),
+    REFIT_SECRET_KEY: readFileSync(join(process.env.REFIT_TEST_DATA_DIR!, 'secret.key'), 'utf8').trim(),
+    ...env,
+  });
 }
 
 /** The test stack's registry (host:port). */
