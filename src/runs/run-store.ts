@@ -1,6 +1,7 @@
 import { BatchedInserts } from '../storage/batched-inserts';
-import { RestError, type TableClient, type TableEntityResult } from '@azure/data-tables';
+import type { TableClient, TableEntityResult } from '@azure/data-tables';
 import { ConflictError, NotFoundError } from '../errors';
+import { retryOnConflict, statusOf } from '../storage/write-conflicts';
 import { checkContinuationToken } from '../storage/continuation-token';
 import { names, type Storage } from '../storage/storage';
 import type { Run } from './run';
@@ -49,10 +50,6 @@ function fromEntity(entity: TableEntityResult<Record<string, unknown>>): Run {
   }
   if (run.taskName === '') delete run.taskName;
   return run as unknown as Run;
-}
-
-function statusOf(err: unknown): number | undefined {
-  return err instanceof RestError ? err.statusCode : (err as { statusCode?: number }).statusCode;
 }
 
 /** A run together with the ETag it was read at, for conditional updates. */
@@ -114,33 +111,26 @@ export class RunStore {
     this.allocating = false;
   }
 
-  /** Adds `count` to the counter (ETag-guarded, retried on a clash); returns the first number reserved. */
-  private async reserve(count: number): Promise<number> {
-    for (;;) {
+  /** Adds `count` to the counter (ETag-guarded, retried on a clash, bounded); returns the first number reserved. */
+  private reserve(count: number): Promise<number> {
+    return retryOnConflict('the run ID counter', async () => {
       let current: TableEntityResult<{ value: number }> | undefined;
       try {
         current = await this.counters.getEntity<{ value: number }>('runId', this.prefix);
       } catch (err) {
         if (statusOf(err) !== 404) throw err;
       }
-      try {
-        if (!current) {
-          await this.counters.createEntity({ partitionKey: 'runId', rowKey: this.prefix, value: count });
-          return 1;
-        }
-        await this.counters.updateEntity(
-          { partitionKey: 'runId', rowKey: this.prefix, value: current.value + count },
-          'Replace',
-          {
-            etag: current.etag,
-          },
-        );
-        return current.value + 1;
-      } catch (err) {
-        const status = statusOf(err);
-        if (status !== 409 && status !== 412) throw err;
+      if (!current) {
+        await this.counters.createEntity({ partitionKey: 'runId', rowKey: this.prefix, value: count });
+        return 1;
       }
-    }
+      await this.counters.updateEntity(
+        { partitionKey: 'runId', rowKey: this.prefix, value: current.value + count },
+        'Replace',
+        { etag: current.etag },
+      );
+      return current.value + 1;
+    });
   }
 
   /** Stores a new run (runs created at the same moment share a transaction). */
@@ -173,19 +163,15 @@ export class RunStore {
    * Applies `change` to the current run and writes it back only if nobody wrote in between, retrying on a clash.
    * `change` returns null to leave the run as it is.
    */
-  async update(runId: string, change: (run: Run) => Run | null): Promise<Run> {
-    for (;;) {
+  update(runId: string, change: (run: Run) => Run | null): Promise<Run> {
+    return retryOnConflict(`run '${runId}'`, async () => {
       const { run, etag } = await this.get(runId);
       const next = change(run);
       if (next === null) return run;
       const updated: Run = { ...next, lastUpdatedTime: new Date().toISOString() };
-      try {
-        await this.runs.updateEntity(toEntity(updated, this.prefix), 'Replace', { etag });
-        return updated;
-      } catch (err) {
-        if (statusOf(err) !== 412) throw err;
-      }
-    }
+      await this.runs.updateEntity(toEntity(updated, this.prefix), 'Replace', { etag });
+      return updated;
+    });
   }
 
   /** Like {@link update}, but a clash is a {@link ConflictError} instead of a retry. */

@@ -1,4 +1,5 @@
 import type { TableClient, TableEntity, TransactionAction } from '@azure/data-tables';
+import { statusOf } from './write-conflicts';
 
 interface Pending {
   readonly entity: TableEntity;
@@ -9,10 +10,6 @@ interface Pending {
 /** A table transaction holds at most 100 entities of one partition and 4 MiB; keep well under the size. */
 const MAX_BATCH = 100;
 const MAX_BATCH_BYTES = 2 * 1024 * 1024;
-
-function statusOf(err: unknown): number | undefined {
-  return (err as { statusCode?: number }).statusCode;
-}
 
 /**
  * Inserts into one table, coalescing the inserts that callers make at the same moment into entity-group

@@ -40,7 +40,8 @@ import {
   type TaskCreateBody,
   type TaskUpdateBody,
 } from './task-schema';
-import { isWriteConflict, TaskStore, type StoredTask } from './task-store';
+import { TaskStore, type StoredTask } from './task-store';
+import { retryOnConflict } from '../storage/write-conflicts';
 
 /** What started a task's run. */
 export type TaskRunCause =
@@ -372,7 +373,7 @@ export class TaskService {
   ): Promise<{ resource: Record<string, unknown>; created: boolean }> {
     this.checkName(name);
     const parsed = parseWith(taskCreateSchema, body, 'the task');
-    for (;;) {
+    return retryOnConflict(`task '${name}'`, async () => {
       const existing = await this.store.find(name);
       const split = this.split(
         existing?.task.name ?? name,
@@ -387,28 +388,24 @@ export class TaskService {
       const task = this.stepChanged(existing?.task, split.task)
         ? await this.trackFromContext(split.task, secrets)
         : split.task;
-      try {
-        await this.store.put(
-          task,
-          this.sealSecrets(secrets),
-          { location: parsed.location ?? existing?.location, tags: parsed.tags ?? existing?.tags },
-          existing?.etag,
-        );
-        log.info(existing ? 'task replaced' : 'task created', { task: task.name });
-        return {
-          resource: this.resource(task, parsed.location ?? existing?.location, parsed.tags ?? existing?.tags),
-          created: !existing,
-        };
-      } catch (err) {
-        if (!isWriteConflict(err)) throw err;
-      }
-    }
+      await this.store.put(
+        task,
+        this.sealSecrets(secrets),
+        { location: parsed.location ?? existing?.location, tags: parsed.tags ?? existing?.tags },
+        existing?.etag,
+      );
+      log.info(existing ? 'task replaced' : 'task created', { task: task.name });
+      return {
+        resource: this.resource(task, parsed.location ?? existing?.location, parsed.tags ?? existing?.tags),
+        created: !existing,
+      };
+    });
   }
 
   /** Tasks_Update: merges TaskUpdateParameters into the task; triggers are merged by name. */
   async update(name: string, body: unknown): Promise<Record<string, unknown>> {
     const patch = parseWith(taskUpdateSchema, body, 'the task update');
-    for (;;) {
+    return retryOnConflict(`task '${name}'`, async () => {
       const existing = await this.store.get(name);
       const current = existing.task;
       const pp = patch.properties;
@@ -451,19 +448,15 @@ export class TaskService {
       const task = this.stepChanged(current, split.task)
         ? await this.trackFromContext(split.task, secrets)
         : split.task;
-      try {
-        await this.store.put(
-          task,
-          this.sealSecrets(secrets),
-          { location: patch.location ?? existing.location, tags: patch.tags ?? existing.tags },
-          existing.etag,
-        );
-        log.info('task updated', { task: task.name });
-        return this.resource(task, patch.location ?? existing.location, patch.tags ?? existing.tags);
-      } catch (err) {
-        if (!isWriteConflict(err)) throw err;
-      }
-    }
+      await this.store.put(
+        task,
+        this.sealSecrets(secrets),
+        { location: patch.location ?? existing.location, tags: patch.tags ?? existing.tags },
+        existing.etag,
+      );
+      log.info('task updated', { task: task.name });
+      return this.resource(task, patch.location ?? existing.location, patch.tags ?? existing.tags);
+    });
   }
 
   private resource(
@@ -477,30 +470,26 @@ export class TaskService {
   /** Records what a task's successful run was built from: on the task and in the reverse index. */
   async recordDependencies(run: Run): Promise<void> {
     const index = this.index;
-    if (!run.taskName || !run.baseImageDependencies) return;
+    const taskName = run.taskName;
+    if (!taskName || !run.baseImageDependencies) return;
     const current = run.baseImageDependencies;
     // What a multi-step task pushes is only known from its runs: kept so that its own pushes never trigger it.
     const outputImages =
       run.spec.kind === 'TaskFile'
         ? run.outputImages.map((o) => `${o.registry}/${o.repository}${o.tag ? `:${o.tag}` : ''}`)
         : undefined;
-    for (;;) {
-      const stored = await this.store.find(run.taskName);
+    return retryOnConflict(`task '${taskName}'`, async () => {
+      const stored = await this.store.find(taskName);
       if (!stored) return;
       const previous = stored.task.baseImageDependencies ?? [];
-      try {
-        await this.store.put(
-          { ...stored.task, baseImageDependencies: current, ...(outputImages ? { outputImages } : {}) },
-          stored.sealedSecrets,
-          { location: stored.location, tags: stored.tags },
-          stored.etag,
-        );
-        await index.record(stored.task.name, current, previous);
-        return;
-      } catch (err) {
-        if (!isWriteConflict(err)) throw err;
-      }
-    }
+      await this.store.put(
+        { ...stored.task, baseImageDependencies: current, ...(outputImages ? { outputImages } : {}) },
+        stored.sealedSecrets,
+        { location: stored.location, tags: stored.tags },
+        stored.etag,
+      );
+      await index.record(stored.task.name, current, previous);
+    });
   }
 
   /** Tasks_Get. */
@@ -552,22 +541,18 @@ export class TaskService {
 
   /** Keeps the token a manual run was given for later base-image update notifications (sealed with the secrets). */
   private async keepUpdateTriggerToken(name: string, token: string): Promise<void> {
-    for (;;) {
+    return retryOnConflict(`task '${name}'`, async () => {
       const stored = await this.store.find(name);
       if (!stored) return;
       const secrets = { ...this.openSecrets(stored.sealedSecrets), updateTriggerToken: token };
-      try {
-        await this.store.put(
-          stored.task,
-          this.sealSecrets(secrets),
-          { location: stored.location, tags: stored.tags },
-          stored.etag,
-        );
-        return;
-      } catch (err) {
-        if (!isWriteConflict(err)) throw err;
-      }
-    }
+      await this.store.put(
+        stored.task,
+        this.sealSecrets(secrets),
+        { location: stored.location, tags: stored.tags },
+        stored.etag,
+      );
+      return;
+    });
   }
 
   /** The token to send with the task's base-image update notifications, if one was given. */

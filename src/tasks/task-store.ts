@@ -1,6 +1,7 @@
-import { RestError, type TableClient, type TableEntityResult } from '@azure/data-tables';
+import type { TableClient, TableEntityResult } from '@azure/data-tables';
 import { NotFoundError } from '../errors';
 import { checkContinuationToken } from '../storage/continuation-token';
+import { statusOf } from '../storage/write-conflicts';
 import { names, type Storage } from '../storage/storage';
 import type { Task } from './task';
 import { isTaskName } from './task-schema';
@@ -25,10 +26,6 @@ interface TaskEntity {
   hasTimers: boolean;
   location?: string;
   tags?: string;
-}
-
-function statusOf(err: unknown): number | undefined {
-  return err instanceof RestError ? err.statusCode : (err as { statusCode?: number }).statusCode;
 }
 
 function fromEntity(e: TableEntityResult<TaskEntity>): StoredTask {
@@ -129,10 +126,4 @@ export class TaskStore {
     for await (const entity of this.table.listEntities<TaskEntity>({ queryOptions: { filter: query } }))
       yield fromEntity(entity);
   }
-}
-
-/** True when a write lost a race: the entity was created or changed meanwhile. */
-export function isWriteConflict(err: unknown): boolean {
-  const status = statusOf(err);
-  return status === 409 || status === 412;
 }
