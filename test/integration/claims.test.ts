@@ -9,10 +9,12 @@ import { evaluateTimers } from '../../src/triggers/timers';
 import type { Run } from '../../src/runs/run';
 import { registry, stackConfig } from '../support/api';
 
-// Refits in this process on the test stack's Azurite: one whose storage requests can be made to fail, and one whose
+// Refits in this process on the test stack's Azurite: one whose storage requests can be made to fail (it makes the
+// calls under test; with faults wired the SDKs do not retry, so everything else goes through `plain`), and one whose
 // clock runs two leases ahead (it sees every pending claim of the others as left by a holder that died).
 const faults = new StorageFaults();
 const refit = createRefit(stackConfig(), { faults });
+const plain = createRefit(stackConfig());
 const later = createRefit(stackConfig(), { claims: { now: () => Date.now() + 2 * CLAIM_LEASE_MS } });
 afterEach(() => faults.clear());
 
@@ -24,7 +26,7 @@ const RUN_INSERT = { method: 'POST', path: /\/runs(\?|$)/, times: 1 } as const;
 const uniqueName = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 8)}`;
 
 async function runsOf(task: string): Promise<Run[]> {
-  return (await refit.runs.list({ filter: `taskName eq '${task}'`, top: 100 })).runs;
+  return (await plain.runs.list({ filter: `taskName eq '${task}'`, top: 100 })).runs;
 }
 
 /** The runs that were queued (a run whose queue send failed ends Error, never left Queued). */
@@ -38,7 +40,7 @@ async function queuedRunsOf(task: string): Promise<Run[]> {
 
 describe('Claims', () => {
   const claims = (now?: () => number): Claims =>
-    new Claims(refit.storage.table(names.tables.dedupe), now ? { now } : {});
+    new Claims(plain.storage.table(names.tables.dedupe), now ? { now } : {});
 
   describe('take', () => {
     it('gives a key to one caller; once confirmed it is done for every later caller', async () => {
@@ -109,14 +111,14 @@ describe('handleImagePush', () => {
   /** A task built FROM a base image (recorded in the dependency index at OLD), and a push of the base at NEW. */
   async function dependentTask(): Promise<{ task: string; push: ImagePush }> {
     const task = uniqueName('claims-img');
-    await refit.tasks.create(task, {
+    await plain.tasks.create(task, {
       properties: {
         step: { type: 'Docker', contextPath: UNREACHABLE, imageNames: [`claims/${task}:{{.Run.ID}}`] },
         trigger: { baseImageTrigger: { name: 'base', baseImageTriggerType: 'All' } },
       },
     });
     const base = { registry: registry(), repository: `claims/base-${task}`, tag: '1' };
-    await refit.dependencyIndex.record(
+    await plain.dependencyIndex.record(
       task,
       [{ type: 'RunTime', ...base, digest: OLD, platformDigest: null }],
       [],
@@ -193,7 +195,7 @@ describe('handleSourceEvent', () => {
   async function watchingTask(): Promise<{ task: string; event: SourceEvent }> {
     const task = uniqueName('claims-src');
     const repositoryUrl = `https://127.0.0.1:9/${task}.git`;
-    await refit.tasks.create(task, {
+    await plain.tasks.create(task, {
       properties: {
         step: { type: 'Docker', contextPath: `${repositoryUrl}#main`, imageNames: [`claims/${task}:1`] },
         trigger: {
@@ -267,7 +269,7 @@ describe('evaluateTimers', () => {
 
   async function timedTask(): Promise<string> {
     const task = uniqueName('claims-timer');
-    await refit.tasks.create(task, {
+    await plain.tasks.create(task, {
       properties: {
         step: { type: 'Docker', contextPath: UNREACHABLE, imageNames: [`claims/${task}:1`] },
         trigger: { timerTriggers: [{ name: 'yearly', schedule: '0 0 12 13 6 *' }] },

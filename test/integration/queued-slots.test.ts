@@ -8,10 +8,12 @@ import { names } from '../../src/storage/storage';
 import { StorageFaults } from '../../src/storage/storage-faults';
 import { dockerBuild, stackConfig } from '../support/api';
 
-// Refits in this process on the test stack's Azurite: one whose storage requests can be made to fail, one whose
-// clock runs two leases ahead (a slot claimed by a host that died before queueing has expired for it).
+// Refits in this process on the test stack's Azurite: a plain one, one whose storage requests can be made to fail (the
+// SDKs do not retry then, so it makes only the call under test), and one whose clock runs two leases ahead (a slot
+// claimed by a host that died before queueing has expired for it).
+const refit = createRefit(stackConfig());
 const faults = new StorageFaults();
-const refit = createRefit(stackConfig(), { faults });
+const faulty = createRefit(stackConfig(), { faults });
 const later = createRefit(stackConfig(), { claims: { now: () => Date.now() + 2 * CLAIM_LEASE_MS } });
 const store = new RunStore(refit.storage, refit.config.runIdPrefix);
 afterEach(() => faults.clear());
@@ -122,7 +124,7 @@ describe('RunService', () => {
       const run = await newRun(uniqueTask());
       faults.inject({ method: 'POST', path: /\/runs\/messages/, times: 1 });
 
-      await expect(refit.runs.enqueue(run)).rejects.toThrow(/injected storage fault/);
+      await expect(faulty.runs.enqueue(run)).rejects.toThrow(/injected storage fault/);
 
       expect(await statusOf(refit, run.runId)).toMatchObject({
         status: 'Error',
