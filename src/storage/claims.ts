@@ -155,7 +155,7 @@ export class Claim {
  * redeliveries, instances and crashes. A claim is written pending with a lease, confirmed after the act succeeded and
  * released when it failed; a pending claim whose lease ended (its holder died) is taken over by the next caller, and
  * of two callers taking over at once the ETag lets one win. New claims made at the same moment share table
- * transactions (a base with 1,000 dependents claims 1,000 keys in about ten requests).
+ * transactions of up to 100 (a base with 1,000 dependents claims its keys in a burst).
  */
 export class Claims {
   private readonly inserts: BatchedInserts;
