@@ -3,7 +3,7 @@ import { listDependencies, listImageUpdates } from './dependencies';
 import { getHealth } from './health';
 import { imageEventGrid } from './image-event-grid';
 import { imageUpdate, registryHook, updateNotification } from './registry-hook';
-import { runDispatch } from './run-dispatch';
+import { runDispatch, runPoisoned } from './run-dispatch';
 import { azureDevOpsHook, githubHook, HOOK_MAX_BYTES } from './source-hooks';
 import { createTask, deleteTask, getTask, listTasks, listTriggerDecisions, updateTask } from './tasks';
 import { timerTriggers } from './timer-triggers';
@@ -94,6 +94,7 @@ export const functions: readonly FunctionDefinition[] = [
     maxBodyBytes: HOOK_MAX_BYTES,
   },
   { kind: 'queue', name: 'runDispatch', queueName: 'runs', handler: runDispatch },
+  { kind: 'queue', name: 'runPoisoned', queueName: 'runs-poison', handler: runPoisoned },
   { kind: 'queue', name: 'imageUpdate', queueName: 'image-pushes', handler: imageUpdate },
   {
     kind: 'queue',

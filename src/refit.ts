@@ -6,6 +6,7 @@ import { RunService } from './runs/run-service';
 import { RunStore } from './runs/run-store';
 import { connectStorage, ensureStorage, names, type Storage } from './storage/storage';
 import type { StorageFaults } from './storage/storage-faults';
+import { Claims, type ClaimsOptions } from './storage/claims';
 import { TaskService } from './tasks/task-service';
 import { TaskStore } from './tasks/task-store';
 import { DependencyIndex } from './dependencies/dependency-index';
@@ -35,9 +36,10 @@ export interface Refit {
   onEnqueued: () => void;
 }
 
-/** What tests can wire in: faults injected into the real storage clients. */
+/** What tests can wire in: faults injected into the real storage clients, and the claims' lease and clock. */
 export interface RefitOptions {
   readonly faults?: StorageFaults;
+  readonly claims?: ClaimsOptions;
 }
 
 /** Wires the core for a configuration. */
@@ -59,7 +61,7 @@ export function createRefit(config: Config, options: RefitOptions = {}): Refit {
     logs,
     storage.queue(names.queues.runs),
     () => refit.executor,
-    storage.table(names.tables.queuedRuns),
+    new Claims(storage.table(names.tables.queuedRuns), options.claims),
     () => refit.onEnqueued(),
   );
   const dependencyIndex = new DependencyIndex(storage, (registry) =>
@@ -94,7 +96,7 @@ export function createRefit(config: Config, options: RefitOptions = {}): Refit {
       (task) => tasks.updateTriggerToken(task),
       outbound,
     ),
-    dedupe: new Dedupe(storage),
+    dedupe: new Dedupe(storage, options.claims),
     decisions: new DecisionLog(storage),
     dependencyIndex,
     imageUpdates: new ImageUpdateLog(storage),

@@ -11,7 +11,8 @@ export interface RunOutcome {
 
 /** Where an executor reports progress: the run moved to Running, and the run finished. */
 export interface RunCallbacks {
-  running(runId: string): Promise<void>;
+  /** Moves the run to Running; false when it may not go on (canceled before it started): build nothing then. */
+  running(runId: string): Promise<boolean>;
   finished(runId: string, outcome: RunOutcome): Promise<void>;
 }
 

@@ -319,6 +319,7 @@ export class LocalStack {
       await ensureStorage(this.refit.storage);
       const orphans = await this.refit.runs.reconcileOrphans();
       if (orphans) print(`Marked ${orphans} run(s) left unfinished by a previous host as Error.`);
+      await this.refit.runs.reconcileQueuedSlots();
 
       this.host = new LocalHost(functions, {
         host,

@@ -1,10 +1,11 @@
-import { BatchedInserts } from '../storage/batched-inserts';
-import type { TableClient } from '@azure/data-tables';
 import type { QueueClient } from '@azure/storage-queue';
+import pLimit from 'p-limit';
+import pRetry from 'p-retry';
 import type { Config } from '../config';
 import { ConflictError, ValidationError } from '../errors';
 import type { Executor, RunOutcome } from '../executors/executor';
 import { log } from '../log';
+import type { Claim, ClaimRecord, Claims } from '../storage/claims';
 import { open } from '../storage/secret-box';
 import { FINISHED, type Run, type RunSecrets } from './run';
 import type { RunLogs } from './run-log';
@@ -24,6 +25,21 @@ const MAX_RUNS_PER_MESSAGE = 500;
 /** Runs of one message dispatched at a time. */
 const DISPATCH_CONCURRENCY = 8;
 
+/** The partition of the tasks' Queued slots. */
+const SLOT_SCOPE = 'task';
+
+/** Retries for the writes that undo a failed step: brief, since the caller is waiting for its error. */
+const AFTER_FAILURE_RETRIES = { retries: 2, minTimeout: 100, maxTimeout: 500, randomize: true };
+
+/** The run IDs a runs message names, or null when it names none (or something else). */
+function runIdsOf(message: unknown): string[] | null {
+  const m = message as { runId?: unknown; runIds?: unknown } | null;
+  const runIds: unknown[] =
+    typeof m?.runId === 'string' ? [m.runId] : Array.isArray(m?.runIds) ? m.runIds : [];
+  if (runIds.length === 0 || runIds.some((id) => typeof id !== 'string')) return null;
+  return runIds as string[];
+}
+
 interface PendingSend {
   readonly runId: string;
   readonly resolve: () => void;
@@ -38,13 +54,10 @@ export class RunService {
     private readonly logs: RunLogs,
     private readonly queue: QueueClient,
     private readonly executor: () => Executor,
-    private readonly queuedRuns: TableClient,
+    /** The tasks' Queued slots (the queuedRuns table): one claim per task, confirmed with the run that holds it. */
+    private readonly queuedSlots: Claims,
     private readonly onEnqueued: () => void = () => undefined,
-  ) {
-    this.queuedSlots = new BatchedInserts(queuedRuns);
-  }
-
-  private readonly queuedSlots: BatchedInserts;
+  ) {}
 
   /** Called with every run that succeeded (the task records the dependencies it was built from). */
   afterSuccess: (run: Run) => Promise<void> = async () => undefined;
@@ -79,25 +92,38 @@ export class RunService {
   }
 
   /**
-   * Claims the one Queued slot of a task: true when the task had no run waiting (the caller then queues one),
-   * false when a run is already Queued and will build whatever changed meanwhile. Released on dispatch.
+   * Claims the one Queued slot of a task: a pending claim when the task had no run waiting (the caller queues one,
+   * then confirms the claim with its run ID, or releases it when queueing failed), null when a run is already Queued
+   * and will build whatever changed meanwhile. A slot whose run has left Queued by any path, or whose claimer died
+   * before queueing (its lease ended), is taken over: a slot never stays taken by a run that will not start.
    */
-  async claimQueuedSlot(taskName: string): Promise<boolean> {
-    return this.queuedSlots.insert({
-      partitionKey: 'task',
-      rowKey: taskName.toLowerCase(),
-      at: new Date().toISOString(),
+  async claimQueuedSlot(taskName: string): Promise<Claim | null> {
+    const taken = await this.queuedSlots.take(SLOT_SCOPE, taskName.toLowerCase(), {
+      detail: { task: taskName },
+      isStale: (slot) => this.slotIsStale(slot),
     });
+    return taken.status === 'taken' ? taken.claim : null;
   }
 
-  /** Frees a task's Queued slot (its run was dispatched, canceled, or could not be queued). */
-  async releaseQueuedSlot(taskName: string | undefined): Promise<void> {
+  /** Frees a task's Queued slot if `runId` holds it (the run was dispatched, canceled, or failed before starting). */
+  async releaseQueuedSlot(taskName: string | undefined, runId: string): Promise<void> {
     if (!taskName) return;
-    await this.queuedRuns
-      .deleteEntity('task', taskName.toLowerCase())
-      .catch((err: { statusCode?: number }) => {
-        if (err.statusCode !== 404) throw err;
-      });
+    await this.queuedSlots.drop(SLOT_SCOPE, taskName.toLowerCase(), (slot) => slot.detail.runId === runId);
+  }
+
+  /** Frees every Queued slot whose run is no longer Queued, or whose claimer died before queueing (at start-up). */
+  async reconcileQueuedSlots(): Promise<number> {
+    const freed = await this.queuedSlots.sweep(SLOT_SCOPE, (slot) => this.slotIsStale(slot));
+    if (freed) log.info('queued slots freed', { freed });
+    return freed;
+  }
+
+  /** A confirmed slot stands while its run is Queued. */
+  private async slotIsStale(slot: ClaimRecord): Promise<boolean> {
+    const runId = slot.detail.runId;
+    if (!runId) return true;
+    const found = await this.store.find(runId);
+    return !found || found.run.status !== 'Queued';
   }
 
   /** Takes the next run ID. */
@@ -105,14 +131,47 @@ export class RunService {
     return this.store.nextRunId();
   }
 
-  /** Stores a new Queued run and its empty log, and queues its dispatch: the one way every run starts. */
+  /**
+   * Stores a new Queued run and queues its dispatch: the one way every run starts. When the queue send fails the run
+   * ends Error (a Queued run with no message would never start) and the caller gets the error.
+   */
   async enqueue(run: Run): Promise<Run> {
     const runId = run.runId;
     await this.store.create(run);
-    await this.send(runId);
+    try {
+      await this.send(runId);
+    } catch (err) {
+      await this.notQueued(run, err);
+      throw err;
+    }
     this.onEnqueued();
     log.info('run queued', { runId, runType: run.runType });
     return run;
+  }
+
+  /** Ends a run whose dispatch message could not be sent. */
+  private async notQueued(run: Run, cause: unknown): Promise<void> {
+    const runId = run.runId;
+    const message = `the run could not be queued: ${(cause as Error).message}`;
+    try {
+      await pRetry(
+        () =>
+          this.store.update(runId, (current) =>
+            current.status === 'Queued'
+              ? {
+                  ...current,
+                  status: 'Error',
+                  finishTime: new Date().toISOString(),
+                  runErrorMessage: message,
+                }
+              : null,
+          ),
+        AFTER_FAILURE_RETRIES,
+      );
+      await this.logs.markComplete(runId, 'Error', `Run ID: ${runId} failed: ${message}`);
+    } catch (err) {
+      log.error('a run that could not be queued is left Queued', { runId, error: (err as Error).message });
+    }
   }
 
   private readonly sends: PendingSend[] = [];
@@ -147,21 +206,43 @@ export class RunService {
    * A redelivered message finds its runs already claimed, canceled or gone, and does nothing for them.
    */
   async dispatch(message: unknown): Promise<void> {
-    const m = message as { runId?: unknown; runIds?: unknown } | null;
-    const runIds = typeof m?.runId === 'string' ? [m.runId] : Array.isArray(m?.runIds) ? m.runIds : [];
-    if (runIds.length === 0 || runIds.some((id) => typeof id !== 'string')) {
+    const runIds = runIdsOf(message);
+    if (!runIds) {
       log.warn('run message without run IDs dropped', {});
       return;
     }
     // A few at a time: a message can name hundreds of runs, and their claims must not starve the decisions that are
     // still queueing the rest.
-    const ids = runIds as string[];
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: Math.min(DISPATCH_CONCURRENCY, ids.length) }, async () => {
-        while (next < ids.length) await this.dispatchRun(ids[next++]!);
-      }),
-    );
+    const limit = pLimit(DISPATCH_CONCURRENCY);
+    await Promise.all(runIds.map((runId) => limit(() => this.dispatchRun(runId))));
+  }
+
+  /**
+   * Handles a runs message that ended in the poison queue (its dispatch failed every try): each of its runs still
+   * Queued ends Error with the reason, and frees its task's Queued slot.
+   */
+  async failPoisoned(message: unknown): Promise<void> {
+    const runIds = runIdsOf(message);
+    if (!runIds) {
+      log.warn('poisoned run message without run IDs dropped', {});
+      return;
+    }
+    const reason = 'the run could not be dispatched: its queue message failed every try and was set aside';
+    for (const runId of runIds) {
+      const found = await this.store.find(runId);
+      if (!found || found.run.status !== 'Queued') continue;
+      let failed = false as boolean;
+      const run = await this.store.update(runId, (current) => {
+        failed = current.status === 'Queued';
+        return failed
+          ? { ...current, status: 'Error', finishTime: new Date().toISOString(), runErrorMessage: reason }
+          : null;
+      });
+      if (!failed) continue;
+      await this.releaseQueuedSlot(run.taskName, runId);
+      await this.logs.markComplete(runId, 'Error', `Run ID: ${runId} failed: ${reason}`);
+      log.warn('run failed: its message was poisoned', { runId });
+    }
   }
 
   private async dispatchRun(runId: string): Promise<void> {
@@ -178,7 +259,13 @@ export class RunService {
       if (err instanceof ConflictError) return;
       throw err;
     }
-    await Promise.all([this.releaseQueuedSlot(claimed.taskName), this.logs.create(runId)]);
+    await Promise.all([
+      // A slot that could not be freed now is freed by the next claim of it (its run is no longer Queued).
+      this.releaseQueuedSlot(claimed.taskName, runId).catch((err: unknown) =>
+        log.warn('queued slot not freed at dispatch', { runId, error: (err as Error).message }),
+      ),
+      this.logs.create(runId),
+    ]);
     const secrets: RunSecrets = claimed.sealedSecrets
       ? (JSON.parse(open(this.config.secretKey, claimed.sealedSecrets)) as RunSecrets)
       : { arguments: {} };
@@ -195,11 +282,15 @@ export class RunService {
     }
   }
 
-  /** The executor's report that a run's build began. */
-  async running(runId: string): Promise<void> {
-    await this.store.update(runId, (run) =>
-      run.status === 'Started' ? { ...run, status: 'Running' } : null,
+  /**
+   * The executor's report that a run's build begins: Started becomes Running (ETag-guarded). False when the run is
+   * no longer Started (canceled between its claim and its start): the executor must not build it.
+   */
+  async running(runId: string): Promise<boolean> {
+    const run = await this.store.update(runId, (current) =>
+      current.status === 'Started' ? { ...current, status: 'Running' } : null,
     );
+    return run.status === 'Running';
   }
 
   /** The completion path: records the outcome unless the run already finished (a cancel wins). */
@@ -264,7 +355,7 @@ export class RunService {
             runErrorMessage: 'the run was canceled',
           },
     );
-    if (before.status === 'Queued') await this.releaseQueuedSlot(before.taskName);
+    if (before.status === 'Queued') await this.releaseQueuedSlot(before.taskName, runId);
     const wasRunning = await this.executor().cancel(runId);
     // The executor closes the log of a run it was running; a run that never reached it is closed here.
     if (!wasRunning && before.status === 'Queued')

@@ -3,7 +3,8 @@ import { statusOf } from './write-conflicts';
 
 interface Pending {
   readonly entity: TableEntity;
-  readonly resolve: (inserted: boolean) => void;
+  /** The new entity's ETag ('' when storage sent none), or null when one with its keys already existed. */
+  readonly resolve: (etag: string | null) => void;
   readonly reject: (err: unknown) => void;
 }
 
@@ -24,7 +25,13 @@ export class BatchedInserts {
 
   constructor(private readonly table: TableClient) {}
 
-  insert(entity: TableEntity): Promise<boolean> {
+  /** True when `entity` was inserted; false when one with its keys already existed. */
+  async insert(entity: TableEntity): Promise<boolean> {
+    return (await this.create(entity)) !== null;
+  }
+
+  /** Like {@link insert}, with the inserted entity's ETag (for conditional updates after), or null. */
+  create(entity: TableEntity): Promise<string | null> {
     return new Promise((resolve, reject) => {
       const queue = this.pending.get(entity.partitionKey) ?? [];
       queue.push({ entity, resolve, reject });
@@ -52,8 +59,8 @@ export class BatchedInserts {
     if (batch.length > 1) {
       try {
         const actions: TransactionAction[] = batch.map((p) => ['create', p.entity]);
-        await this.table.submitTransaction(actions);
-        for (const p of batch) p.resolve(true);
+        const response = await this.table.submitTransaction(actions);
+        for (const p of batch) p.resolve(response.getResponseForEntity(p.entity.rowKey)?.etag ?? '');
         return;
       } catch {
         // One by one below: each caller gets its own answer.
@@ -62,10 +69,10 @@ export class BatchedInserts {
     await Promise.all(
       batch.map(async (p) => {
         try {
-          await this.table.createEntity(p.entity);
-          p.resolve(true);
+          const created = await this.table.createEntity(p.entity);
+          p.resolve(created.etag ?? '');
         } catch (err) {
-          if (statusOf(err) === 409) p.resolve(false);
+          if (statusOf(err) === 409) p.resolve(null);
           else p.reject(err);
         }
       }),

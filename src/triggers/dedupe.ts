@@ -1,19 +1,13 @@
-import { createHash } from 'node:crypto';
-import { BatchedInserts } from '../storage/batched-inserts';
+import { Claims, type ClaimsOptions } from '../storage/claims';
 import { names, type Storage } from '../storage/storage';
 
-/** Keys of handled deliveries: the first to claim a key wins, every later claim (a redelivery, a second instance) loses. */
-export class Dedupe {
-  private readonly inserts: BatchedInserts;
-
-  constructor(storage: Storage) {
-    this.inserts = new BatchedInserts(storage.table(names.tables.dedupe));
-  }
-
-  /** True if this call claimed `key` in `scope`; false if it was claimed before. */
-  async claim(scope: string, key: string, detail: Record<string, string> = {}): Promise<boolean> {
-    // Table keys cannot hold / \ # ? or control characters: hash the key, keep it readable beside.
-    const rowKey = createHash('sha256').update(key).digest('hex');
-    return this.inserts.insert({ partitionKey: scope, rowKey, key, ...detail });
+/**
+ * The triggers' claims on the events they handle (an image update per task, a delivery per task, a timer occurrence):
+ * claim, queue the run, confirm. A redelivery finds the claim done; a failure before the run was queued releases it
+ * for the retry; a holder that died leaves a lease that runs out.
+ */
+export class Dedupe extends Claims {
+  constructor(storage: Storage, options: ClaimsOptions = {}) {
+    super(storage.table(names.tables.dedupe), options);
   }
 }

@@ -1,6 +1,8 @@
 import { BatchedInserts } from '../storage/batched-inserts';
 import { randomUUID } from 'node:crypto';
 import type { TableClient } from '@azure/data-tables';
+import pLimit from 'p-limit';
+import { UpstreamUnavailableError } from '../errors';
 import type { Dependent, DependencyIndex } from '../dependencies/dependency-index';
 import type { Platform } from '../runs/run';
 import { log } from '../log';
@@ -181,24 +183,41 @@ export async function handleImagePush(
         `platform unchanged: ${task.platform.os.toLowerCase()}/${task.platform.architecture} is still ${platformDigest}`,
       );
     }
-    if (!(await deps.dedupe.claim('image-update', `${task.name.toLowerCase()} ${image} ${push.digest}`))) {
-      return skip(task.name, `already triggered for ${push.digest}`);
-    }
-    if (!(await deps.runs.claimQueuedSlot(task.name))) {
-      return skip(task.name, 'a run of the task is already queued and will build the new base');
-    }
     const descriptor = {
       id: push.eventId,
       timestamp: push.timestamp,
       images: [{ registry: push.registry, repository: push.repository, tag: push.tag, digest: push.digest }],
     };
-    const run = await deps.tasks
-      .startRun(stored, { kind: 'image', descriptor })
-      .catch(async (err: unknown) => {
+    // Claim, queue, confirm: a failure before the run is queued releases the claim (and the slot), so the retry of
+    // this push decides again; a claim whose holder died is taken over once its lease ends.
+    const claimed = await deps.dedupe.once(
+      'image-update',
+      `${task.name.toLowerCase()} ${image} ${push.digest}`,
+      async () => {
+        const slot = await deps.runs.claimQueuedSlot(task.name);
+        if (!slot) return null;
         // A run that could not be queued must not hold the slot, or later updates would be absorbed by nothing.
-        await deps.runs.releaseQueuedSlot(task.name);
-        throw err;
-      });
+        const queued = await deps.tasks
+          .startRun(stored, { kind: 'image', descriptor })
+          .catch(async (err: unknown) => {
+            await slot.release();
+            throw err;
+          });
+        await slot.confirm({ runId: queued.runId });
+        return queued;
+      },
+      { confirmed: (queued) => (queued ? { runId: queued.runId } : {}) },
+    );
+    if (claimed.status === 'held') {
+      // Another delivery of this update is queueing the run (or died doing so): this one is retried later.
+      throw new UpstreamUnavailableError(
+        `the update of ${image} to ${push.digest} is being handled for task '${task.name}'; retry later`,
+        'digest',
+      );
+    }
+    if (claimed.status === 'done') return skip(task.name, `already triggered for ${push.digest}`);
+    const run = claimed.value;
+    if (!run) return skip(task.name, 'a run of the task is already queued and will build the new base');
     if (trigger.updateTriggerEndpoint && deps.notify) {
       await deps.notify({
         endpoint: trigger.updateTriggerEndpoint,
@@ -219,12 +238,8 @@ export async function handleImagePush(
 
   // Dependents are decided in parallel, a bounded number at a time (one base may have thousands).
   const dependents = await deps.index.dependents(image);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(DECISION_CONCURRENCY, dependents.length) }, async () => {
-      while (next < dependents.length) await decide(dependents[next++]!);
-    }),
-  );
+  const limit = pLimit(DECISION_CONCURRENCY);
+  await Promise.all(dependents.map((dependent) => limit(() => decide(dependent))));
   const record: ImageUpdateRecord = {
     image,
     digest: push.digest,
@@ -235,9 +250,12 @@ export async function handleImagePush(
     decisions,
   };
   // Claimed last: a delivery retried after a failure decides again (per-task claims keep runs single), and only
-  // the first complete decision of an event is recorded.
-  if (!(await deps.dedupe.claim('image-event', `${push.source} ${push.eventId}`))) return null;
-  await deps.updates.record(record);
+  // the first complete decision of an event is recorded (a record that failed is recorded by the retry).
+  const recorded = await deps.dedupe.once('image-event', `${push.source} ${push.eventId}`, () =>
+    deps.updates.record(record),
+  );
+  // Done, or another delivery of the event is recording it: the audit is theirs.
+  if (recorded.status !== 'acted') return null;
   log.info('image update', { image, digest: push.digest, decisions: decisions.length });
   return record;
 }

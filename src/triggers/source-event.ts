@@ -1,3 +1,4 @@
+import { UpstreamUnavailableError } from '../errors';
 import { repositoryKey } from '../tasks/task';
 import type { TaskService } from '../tasks/task-service';
 import type { DecisionLog, TriggerDecision } from './decisions';
@@ -73,11 +74,36 @@ export async function handleSourceEvent(
       await record({ task: task.name, decision: 'skipped', reason: 'the task is disabled' });
       continue;
     }
-    if (
-      !(await deps.dedupe.claim(event.source, `${event.deliveryId} ${task.name.toLowerCase()}`, {
-        task: task.name,
-      }))
-    ) {
+    // Claim, queue, confirm: a failure before the run is queued leaves the delivery to its redelivery.
+    const claimed = await deps.dedupe.once(
+      event.source,
+      `${event.deliveryId} ${task.name.toLowerCase()}`,
+      () =>
+        deps.tasks.startRun(stored, {
+          kind: 'source',
+          triggerName: trigger.name,
+          cloneUrl: event.cloneUrl,
+          ...(event.fromFork ? { untrusted: true as const } : {}),
+          descriptor: {
+            id: event.deliveryId,
+            eventType: event.eventType,
+            commitId: event.commitId,
+            ...(event.pullRequestId ? { pullRequestId: event.pullRequestId } : {}),
+            repositoryUrl: event.repositoryUrl,
+            branchName: event.eventType === 'pullrequest' ? event.cloneBranch : event.branch,
+            providerType: event.provider,
+          },
+        }),
+      { detail: { task: task.name }, confirmed: (run) => ({ runId: run.runId }) },
+    );
+    if (claimed.status === 'held') {
+      // Another delivery of the same event is queueing this run right now (or died doing so): the sender retries.
+      throw new UpstreamUnavailableError(
+        `delivery ${event.deliveryId} is being handled for task '${task.name}'; retry later`,
+        'deliveryId',
+      );
+    }
+    if (claimed.status === 'done') {
       await record({
         task: task.name,
         decision: 'skipped',
@@ -85,21 +111,7 @@ export async function handleSourceEvent(
       });
       continue;
     }
-    const run = await deps.tasks.startRun(stored, {
-      kind: 'source',
-      triggerName: trigger.name,
-      cloneUrl: event.cloneUrl,
-      ...(event.fromFork ? { untrusted: true as const } : {}),
-      descriptor: {
-        id: event.deliveryId,
-        eventType: event.eventType,
-        commitId: event.commitId,
-        ...(event.pullRequestId ? { pullRequestId: event.pullRequestId } : {}),
-        repositoryUrl: event.repositoryUrl,
-        branchName: event.eventType === 'pullrequest' ? event.cloneBranch : event.branch,
-        providerType: event.provider,
-      },
-    });
+    const run = claimed.value;
     await record({
       task: task.name,
       decision: 'triggered',

@@ -38,8 +38,23 @@ export async function evaluateTimers(
       for (const at of occurrences(timer.schedule, new Date(since), now)) {
         const occurrence = at.toISOString();
         const eventId = `${task.name}/${timer.name}/${occurrence}`;
-        if (!(await deps.dedupe.claim('timer', eventId.toLowerCase()))) continue;
-        if (task.status === 'Disabled') {
+        // Claim, queue, confirm: an occurrence whose run could not be queued is fired again on the next tick, and
+        // one whose holder died is taken over once its lease ends (well inside the look-back).
+        const claimed = await deps.dedupe.once(
+          'timer',
+          eventId.toLowerCase(),
+          async () =>
+            task.status === 'Disabled'
+              ? null
+              : deps.tasks.startRun(stored, {
+                  kind: 'timer',
+                  descriptor: { timerTriggerName: timer.name, scheduleOccurrence: occurrence },
+                }),
+          { confirmed: (run) => (run ? { runId: run.runId } : {}) },
+        );
+        if (claimed.status !== 'acted') continue;
+        const run = claimed.value;
+        if (!run) {
           decisions.push(
             await deps.decisions.record({
               source: 'timer',
@@ -51,10 +66,6 @@ export async function evaluateTimers(
           );
           continue;
         }
-        const run = await deps.tasks.startRun(stored, {
-          kind: 'timer',
-          descriptor: { timerTriggerName: timer.name, scheduleOccurrence: occurrence },
-        });
         decisions.push(
           await deps.decisions.record({
             source: 'timer',

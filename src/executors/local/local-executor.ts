@@ -154,7 +154,11 @@ export class LocalExecutor implements Executor {
     const leftovers = { containers: [] as string[], images: [] as string[] };
     try {
       if (job.abort.signal.aborted) throw new StepFailed('the run was stopped before it started');
-      await this.callbacks.running(run.runId);
+      if (!(await this.callbacks.running(run.runId))) {
+        // Canceled between its claim and its start: the cancel found no job to stop, so stop it here.
+        job.stopReason ??= 'Canceled';
+        throw new StepFailed('the run was canceled before it started');
+      }
       await mkdir(this.config.workDir, { recursive: true });
       workDir = await mkdtemp(join(this.config.workDir, `${run.runId}-`));
       let result: { outputImages: OutputImage[]; baseImageDependencies: RecordedDependency[] };
