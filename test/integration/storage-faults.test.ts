@@ -22,11 +22,13 @@ describe('StorageFaults', () => {
     });
 
     it('fails queue sends and blob writes, the given number of times', async () => {
-      const queue = refit.storage.queue(names.queues.runs);
+      // A queue of the test's own: the stack's host would take a message from one of Refit's.
+      const queue = refit.storage.queue('storage-faults-test');
+      await queue.createIfNotExists();
       const blob = refit.storage
         .container(names.containers.logs)
         .getAppendBlobClient(`faults-${randomUUID()}`);
-      faults.inject({ path: /\/runs\/messages/, times: 1 });
+      faults.inject({ path: /\/storage-faults-test\/messages/, times: 1 });
       faults.inject({ path: /\/logs\/faults-/, times: 2 });
       await expect(queue.sendMessage(JSON.stringify({ runIds: [] }))).rejects.toThrow(/injected/);
       await expect(blob.create()).rejects.toThrow(/injected/);
