@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { RestError, type TableClient, type TableEntityResult } from '@azure/data-tables';
+import type { TableClient, TableEntityResult } from '@azure/data-tables';
 import pRetry from 'p-retry';
 import { log } from '../log';
 import { BatchedInserts } from './batched-inserts';
+import { statusOf } from './write-conflicts';
 
 /**
  * How long a pending claim stays its holder's. Past it, the holder is taken for dead and the next delivery may take
@@ -56,10 +57,6 @@ type ClaimEntity = Record<string, unknown> & { partitionKey: string; rowKey: str
 
 /** Fields of the row that are the claim's own; everything else is detail. */
 const OWN_FIELDS = new Set(['partitionKey', 'rowKey', 'etag', 'timestamp', 'key', 'state', 'leaseUntil']);
-
-function statusOf(err: unknown): number | undefined {
-  return err instanceof RestError ? err.statusCode : (err as { statusCode?: number }).statusCode;
-}
 
 /** Table keys cannot hold / \ # ? or control characters: the row key is a hash, the key is kept readable beside. */
 function rowKeyOf(key: string): string {
