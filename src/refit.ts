@@ -1,7 +1,7 @@
 import { config as loadedConfig, type Config } from './config';
 import type { Executor } from './executors/executor';
 import { LocalExecutor } from './executors/local/local-executor';
-import { DEFAULT_RUN_LOG_OPTIONS, RunLogs } from './runs/run-log';
+import { DEFAULT_RUN_LOG_OPTIONS, RunLogs, type RunLogOptions } from './runs/run-log';
 import { RunService } from './runs/run-service';
 import { RunStore } from './runs/run-store';
 import { connectStorage, ensureStorage, names, type Storage } from './storage/storage';
@@ -35,9 +35,10 @@ export interface Refit {
   onEnqueued: () => void;
 }
 
-/** What tests can wire in: faults injected into the real storage clients. */
+/** What tests can wire in: faults injected into the real storage clients, and shorter run-log retries. */
 export interface RefitOptions {
   readonly faults?: StorageFaults;
+  readonly runLog?: Partial<RunLogOptions>;
 }
 
 /** Wires the core for a configuration. */
@@ -50,6 +51,7 @@ export function createRefit(config: Config, options: RefitOptions = {}): Refit {
   const logs = new RunLogs(storage.container(names.containers.logs), {
     ...DEFAULT_RUN_LOG_OPTIONS,
     maxBytes: config.maxLogBytes,
+    ...options.runLog,
   });
   const store = new RunStore(storage, config.runIdPrefix);
   let executor: Executor | undefined;
@@ -60,6 +62,7 @@ export function createRefit(config: Config, options: RefitOptions = {}): Refit {
     storage.queue(names.queues.runs),
     () => refit.executor,
     storage.table(names.tables.queuedRuns),
+    storage.queue(names.queues.runDependencies),
     () => refit.onEnqueued(),
   );
   const dependencyIndex = new DependencyIndex(storage, (registry) =>

@@ -1,6 +1,7 @@
 import { BatchedInserts } from '../storage/batched-inserts';
 import type { TableClient } from '@azure/data-tables';
 import type { QueueClient } from '@azure/storage-queue';
+import { z } from 'zod';
 import type { Config } from '../config';
 import { ConflictError, ValidationError } from '../errors';
 import type { Executor, RunOutcome } from '../executors/executor';
@@ -17,6 +18,12 @@ import { checkTaskFileRunRequest, newTaskFileRun, parseTaskFileRunRequest } from
  * message: a queue send is the slowest step of queueing a run, and a base with 1,000 dependents queues 1,000).
  */
 export type RunDispatchMessage = { readonly runId: string } | { readonly runIds: readonly string[] };
+
+/** A message on the run-dependencies queue: record what this successful run of a task was built from. */
+const runDependenciesMessage = z.object({ runId: z.string().min(1).max(64) });
+
+/** A message on the run-dependencies queue. */
+export type RunDependenciesMessage = z.infer<typeof runDependenciesMessage>;
 
 /** Run IDs per message: well inside the queue's 64 KiB message limit. */
 const MAX_RUNS_PER_MESSAGE = 500;
@@ -39,6 +46,8 @@ export class RunService {
     private readonly queue: QueueClient,
     private readonly executor: () => Executor,
     private readonly queuedRuns: TableClient,
+    /** The run-dependencies queue: what a task's successful run was built from is recorded from there. */
+    private readonly dependencyQueue: QueueClient,
     private readonly onEnqueued: () => void = () => undefined,
   ) {
     this.queuedSlots = new BatchedInserts(queuedRuns);
@@ -46,7 +55,10 @@ export class RunService {
 
   private readonly queuedSlots: BatchedInserts;
 
-  /** Called with every run that succeeded (the task records the dependencies it was built from). */
+  /**
+   * Called, from the run-dependencies queue, with each run of a task that succeeded (the task records the
+   * dependencies it was built from). It may be called again with the same run: it must be idempotent.
+   */
   afterSuccess: (run: Run) => Promise<void> = async () => undefined;
 
   /** Registries_ScheduleRun with a DockerBuildRequest: validates, then {@link enqueue}s a quick build. */
@@ -202,7 +214,11 @@ export class RunService {
     );
   }
 
-  /** The completion path: records the outcome unless the run already finished (a cancel wins). */
+  /**
+   * The completion path: records the outcome unless the run already finished (a cancel wins), then queues the
+   * recording of what a task's successful run was built from. Safe to repeat after a failure: a retry finds the
+   * outcome recorded and queues the recording again (its handler is idempotent).
+   */
   async finish(runId: string, outcome: RunOutcome): Promise<Run> {
     const run = await this.store.update(runId, (current) =>
       FINISHED.has(current.status)
@@ -218,9 +234,28 @@ export class RunService {
               : {}),
           },
     );
-    if (outcome.status === 'Succeeded') await this.afterSuccess(run);
+    // Its own message, retried by the queue: a failure there is never lost with only a log line.
+    if (run.status === 'Succeeded' && run.taskName && run.baseImageDependencies) {
+      const message: RunDependenciesMessage = { runId };
+      await this.dependencyQueue.sendMessage(JSON.stringify(message));
+    }
     log.info('run finished', { runId, status: run.status });
     return run;
+  }
+
+  /**
+   * Handles a run-dependencies message: hands the run, if it succeeded, to {@link afterSuccess}. A failure throws,
+   * so that the queue delivers the message again (and, past its tries, moves it to the poison queue).
+   */
+  async recordDependencies(message: unknown): Promise<void> {
+    const parsed = runDependenciesMessage.safeParse(message);
+    if (!parsed.success) {
+      log.warn('run dependencies message without a run ID dropped', {});
+      return;
+    }
+    const found = await this.store.find(parsed.data.runId);
+    if (found?.run.status !== 'Succeeded') return;
+    await this.afterSuccess(found.run);
   }
 
   /** Runs_Get. */
