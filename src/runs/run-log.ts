@@ -165,7 +165,8 @@ export class RunLogWriter {
     const wait = Math.max(0, this.lastAttempt + this.options.flushIntervalMs - Date.now());
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.send();
+      // A flush may have started an append meanwhile: that one schedules the next when it ends.
+      if (!this.sending) void this.send();
     }, wait);
     this.timer.unref();
   }

@@ -73,8 +73,8 @@ describe('completion', () => {
       expect((await waitForRun(runId)).status).toBe('Succeeded');
     });
 
-    it("records a task's successful run from the run-dependencies queue", async () => {
-      // The test stack finished the run, queued the message and handled it.
+    it("records what a task's successful run was built from, with the run's ID", async () => {
+      // The test stack finished the run, recorded it and handled its message.
       const stored = await eventually('the recorded dependencies', async () => {
         const found = await tasks.find(task);
         return found?.task.dependenciesFrom?.runId === runId ? found : undefined;

@@ -9,6 +9,7 @@ import type { RegistryClient } from '../../registry/registry-client';
 import { buildArgValues } from '../../runs/schedule-run';
 import { AcbError } from '../../acb/errors';
 import { StepFailedError } from '../../acb/runner';
+import { RefitError } from '../../errors';
 import type { DockerBuildSpec, OutputImage, Run, RunSecrets } from '../../runs/run';
 import type { TaskFileSpec } from '../../runs/task-file-run';
 import { MultiStepRun, type LogSink, type StepTools } from './multi-step';
@@ -219,12 +220,15 @@ export class LocalExecutor implements Executor {
       await runLog.flush();
       await pRetry(() => this.callbacks.finished(run.runId, outcome), {
         ...COMPLETION_RETRY,
-        onFailedAttempt: (err) =>
+        onFailedAttempt: (err) => {
+          // A run that is gone (deleted meanwhile) stays gone: only storage and transport failures are retried.
+          if (err instanceof RefitError && err.status < 500) throw err;
           log.warn('run outcome not recorded; it is retried', {
             runId: run.runId,
             attempt: err.attemptNumber,
             error: err.message,
-          }),
+          });
+        },
       });
     } catch (err) {
       // The run stays Started or Running; the next start of the host ends it (reconcileOrphans).
