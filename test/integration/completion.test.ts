@@ -104,6 +104,23 @@ describe('completion', () => {
       expect((await r.dependencyIndex.dependents(image)).find((d) => d.task === task)).toEqual(rowBefore);
     });
 
+    it('leaves the message to a later delivery while the run has not finished, and drops it for a run that failed', async () => {
+      const store = new RunStore(r.storage, r.config.runIdPrefix);
+      const first = (await store.get(runId)).run;
+      const running = { ...first, runId: await r.runs.nextRunId(), status: 'Running' as const };
+      const failed = { ...first, runId: await r.runs.nextRunId(), status: 'Failed' as const };
+      await Promise.all([store.create(running), store.create(failed)]);
+      const before = await tasks.find(task);
+
+      await expect(r.runs.recordDependencies({ runId: running.runId })).rejects.toThrow(
+        /has not finished yet/,
+      );
+      await r.runs.recordDependencies({ runId: failed.runId });
+      await r.runs.recordDependencies({ runId: 'not a run' });
+
+      expect((await tasks.find(task))?.etag).toBe(before?.etag);
+    });
+
     it('is retried from the queue when recording fails, and then records', async () => {
       // A later successful run of the task, as the completion path leaves it, whose message is still to handle.
       const store = new RunStore(r.storage, r.config.runIdPrefix);
