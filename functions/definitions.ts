@@ -1,5 +1,6 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext, Timer } from '@azure/functions';
-import { listDependencies, listImageUpdates } from './dependencies';
+import { names } from '../src/storage/storage';
+import { listDependencies, listImageUpdates, runDependencies } from './dependencies';
 import { getHealth } from './health';
 import { imageEventGrid } from './image-event-grid';
 import { imageUpdate, registryHook, updateNotification } from './registry-hook';
@@ -101,6 +102,12 @@ export const functions: readonly FunctionDefinition[] = [
     name: 'updateNotification',
     queueName: 'update-notifications',
     handler: updateNotification,
+  },
+  {
+    kind: 'queue',
+    name: 'runDependencies',
+    queueName: names.queues.runDependencies,
+    handler: runDependencies,
   },
   { kind: 'eventGrid', name: 'imageEventGrid', handler: imageEventGrid },
   { kind: 'timer', name: 'timerTriggers', schedule: '*/5 * * * * *', handler: timerTriggers },

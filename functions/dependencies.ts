@@ -1,6 +1,7 @@
+import type { InvocationContext } from '@azure/functions';
 import { ValidationError } from '../src/errors';
 import { parseImageReference } from '../src/registry/image-reference';
-import type { Refit } from '../src/refit';
+import { refit, type Refit } from '../src/refit';
 import { api, json } from './http';
 
 function imageKey(r: Refit, raw: string | null): string {
@@ -19,3 +20,15 @@ export const listImageUpdates = api(async (request, r) => {
   const image = imageKey(r, request.query.get('image'));
   return json(200, { image, value: await r.imageUpdates.list(image, 50) });
 });
+
+/** The run-dependencies queue trigger: records what a task's successful run was built from (idempotent). */
+export async function runDependencies(message: unknown, _context: InvocationContext): Promise<void> {
+  const r = await refit();
+  let payload: unknown = message;
+  try {
+    if (typeof message === 'string') payload = JSON.parse(message) as unknown;
+  } catch {
+    // not JSON: the core drops it with a warning (a retry would not mend it)
+  }
+  await r.runs.recordDependencies(payload);
+}

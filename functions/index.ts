@@ -1,5 +1,10 @@
 import { app } from '@azure/functions';
+import { keepServing } from '../src/process/process-guard';
 import { functions } from './definitions';
+
+// A rejection that escapes a handler is logged instead of ending the worker (and every invocation under way with
+// it); uncaught exceptions stay the worker's own, which logs them and is restarted by the Functions host.
+keepServing({ uncaughtExceptions: false });
 
 // Azure Functions entry point (package.json "main"): registers the same table the local host serves.
 app.setup({ enableHttpStream: true });

@@ -1,7 +1,7 @@
 import { config as loadedConfig, type Config } from './config';
 import type { Executor } from './executors/executor';
 import { LocalExecutor } from './executors/local/local-executor';
-import { DEFAULT_RUN_LOG_OPTIONS, RunLogs } from './runs/run-log';
+import { DEFAULT_RUN_LOG_OPTIONS, RunLogs, type RunLogOptions } from './runs/run-log';
 import { RunService } from './runs/run-service';
 import { RunStore } from './runs/run-store';
 import { connectStorage, ensureStorage, names, type Storage } from './storage/storage';
@@ -36,10 +36,12 @@ export interface Refit {
   onEnqueued: () => void;
 }
 
-/** What tests can wire in: faults injected into the real storage clients, and the claims' lease and clock. */
+/** What tests can wire in: faults injected into the real storage clients, the claims' lease and clock, and shorter
+ * run-log retries. */
 export interface RefitOptions {
   readonly faults?: StorageFaults;
   readonly claims?: ClaimsOptions;
+  readonly runLog?: Partial<RunLogOptions>;
 }
 
 /** Wires the core for a configuration. */
@@ -52,6 +54,7 @@ export function createRefit(config: Config, options: RefitOptions = {}): Refit {
   const logs = new RunLogs(storage.container(names.containers.logs), {
     ...DEFAULT_RUN_LOG_OPTIONS,
     maxBytes: config.maxLogBytes,
+    ...options.runLog,
   });
   const store = new RunStore(storage, config.runIdPrefix);
   let executor: Executor | undefined;
@@ -62,6 +65,7 @@ export function createRefit(config: Config, options: RefitOptions = {}): Refit {
     storage.queue(names.queues.runs),
     () => refit.executor,
     new Claims(storage.table(names.tables.queuedRuns), options.claims),
+    storage.queue(names.queues.runDependencies),
     () => refit.onEnqueued(),
   );
   const dependencyIndex = new DependencyIndex(storage, (registry) =>

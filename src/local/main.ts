@@ -1,7 +1,10 @@
+import { keepServing } from '../process/process-guard';
 import { LocalStack, stackOptionsFromEnv } from './stack';
 
 /** `npm start`: brings the local stack up and keeps it up until Ctrl-C or SIGTERM. */
 async function main(): Promise<void> {
+  // An error that escapes a handler is logged; it never stops the builds under way.
+  keepServing({ uncaughtExceptions: true });
   const options = stackOptionsFromEnv();
   const stack = new LocalStack(options);
   let stopping = false;

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
 import type { AppendBlobClient, ContainerClient } from '@azure/storage-blob';
+import pRetry from 'p-retry';
 import { log } from '../log';
 import type { RunStatus } from './run';
 import { SecretMasker, type MaskingStream } from './secret-masker';
@@ -10,24 +11,30 @@ const MAX_BLOCK_BYTES = 4 * 1024 * 1024;
 const MAX_BLOCKS = 50000;
 const LOG_CONTENT_TYPE = 'text/plain; charset=utf-8';
 
-/** How a run's log is written: its size cap, how often it is appended to, how hard its end is retried. */
+/** How a run's log is written: its size cap, how often it is appended to, how hard an append is retried. */
 export interface RunLogOptions {
   /** Bytes of output a log keeps; past them the rest is dropped and one line says how much. */
   readonly maxBytes: number;
   /** The shortest time between two appends of a growing log (each append is a block of the append blob). */
   readonly flushIntervalMs: number;
-  /** How many times the last flush and the completion mark are tried before the writer gives up. */
-  readonly closeAttempts: number;
-  /** The pause before the first retry of the last flush; doubled each time. */
+  /**
+   * How many times a failed append (and the completion mark) is retried before the writer gives up on it: the part
+   * it held is then lost, and a line of the log says how much.
+   */
+  readonly retries: number;
+  /** The pause before the first retry; doubled each time (with jitter), up to {@link maxRetryDelayMs}. */
   readonly retryDelayMs: number;
+  /** The longest pause between two retries. */
+  readonly maxRetryDelayMs: number;
 }
 
-/** The defaults: 64 MiB, at most one append a second (28,800 blocks in 8 hours, the longest run). */
+/** The defaults: 64 MiB, at most one append a second (28,800 blocks in 8 hours), an outage of ~30 s ridden out. */
 export const DEFAULT_RUN_LOG_OPTIONS: RunLogOptions = {
   maxBytes: 64 * 1024 * 1024,
   flushIntervalMs: 1000,
-  closeAttempts: 4,
+  retries: 5,
   retryDelayMs: 500,
+  maxRetryDelayMs: 8000,
 };
 
 // Wakes followers in this process as soon as their log grows (other processes poll the blob).
@@ -76,8 +83,9 @@ function errorText(err: unknown): string {
 /**
  * Writes a run's log into its append blob as it is produced, with secrets masked. Appends are batched (at most one
  * per `flushIntervalMs`, or as soon as a full 4 MiB block is waiting), so a chatty build stays far below the 50,000
- * blocks an append blob can hold. A failed append never fails the build: it is logged and what was not written is
- * sent again with the next append.
+ * blocks an append blob can hold. A failed append is retried with backoff; one that still fails never fails the
+ * build and never rejects: its part of the log is lost, and the next append that lands (or the close) starts with a
+ * line saying how many bytes were lost. Only {@link close} rejects, when not even the completion mark can be written.
  */
 export class RunLogWriter {
   private readonly output: MaskingStream;
@@ -85,7 +93,11 @@ export class RunLogWriter {
   private pendingBytes = 0;
   private kept = 0;
   private dropped = 0;
+  /** Bytes of (masked) output that storage never took, and that no line of the log has owned up to yet. */
+  private lost = 0;
   private endsLine = true;
+  /** Whether what storage took last ends a line (a note about lost bytes must start on a line of its own). */
+  private writtenEndsLine = true;
   private blocks = 0;
   private lastAttempt = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -138,75 +150,96 @@ export class RunLogWriter {
 
   // An idle writer appends on the next tick; a busy one at most once per interval, or at once for a full block.
   private schedule(): void {
-    // A closed writer sends only from close(); a failing one waits for the timer, however much is waiting.
-    if (this.closed) return;
-    if (this.pendingBytes >= MAX_BLOCK_BYTES && !this.failing) {
-      this.background();
+    // A closed writer sends only from close(); an append under way schedules the next one when it ends.
+    if (this.closed || this.sending) return;
+    if (this.pendingBytes >= MAX_BLOCK_BYTES) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      void this.send();
       return;
     }
-    if (this.timer || this.sending) return;
+    if (this.timer) return;
     // Close to the block limit (a run far longer than any timeout allows), only full blocks and the last flush.
     const reserve = Math.ceil(this.options.maxBytes / MAX_BLOCK_BYTES) + 10;
     if (this.blocks >= MAX_BLOCKS - reserve) return;
     const wait = Math.max(0, this.lastAttempt + this.options.flushIntervalMs - Date.now());
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      this.background();
+      // A flush may have started an append meanwhile: that one schedules the next when it ends.
+      if (!this.sending) void this.send();
     }, wait);
     this.timer.unref();
   }
 
-  private background(): void {
-    this.send()
-      .then(
-        () => {
-          if (this.failing) log.info('run log appends resumed', { runId: this.runId });
-          this.failing = false;
-        },
-        (err: unknown) => {
-          // Said once per outage: the next appends retry what is waiting.
-          if (!this.failing)
-            log.warn('run log append failed; it is retried', { runId: this.runId, error: errorText(err) });
-          this.failing = true;
-        },
-      )
-      .finally(() => {
-        if (this.pendingBytes > 0) this.schedule();
-      });
-  }
-
-  // One append at a time, in order.
-  private async send(): Promise<void> {
-    while (this.sending) await this.sending.catch(() => undefined);
-    if (this.pendingBytes === 0) return;
-    this.sending = this.appendPending();
-    try {
-      await this.sending;
-    } finally {
-      this.sending = undefined;
-    }
+  // One append at a time, in order; it never rejects (what storage did not take is counted as lost).
+  private send(): Promise<void> {
+    const sending: Promise<void> = this.appendPending().finally(() => {
+      if (this.sending === sending) this.sending = undefined;
+      if (this.pendingBytes > 0) this.schedule();
+    });
+    this.sending = sending;
+    return sending;
   }
 
   private async appendPending(): Promise<void> {
-    const data = Buffer.concat(this.pending);
+    const lostBefore = this.lost;
+    const note = lostBefore > 0 ? this.lostNote(lostBefore) : '';
+    if (this.pendingBytes === 0 && !note) return;
+    const noteBytes = Buffer.byteLength(note);
+    const data = Buffer.concat([Buffer.from(note), ...this.pending]);
     this.pending = [];
     this.pendingBytes = 0;
     let at = 0;
     try {
-      while (at < data.length) {
-        const block = data.subarray(at, at + MAX_BLOCK_BYTES);
-        this.lastAttempt = Date.now();
-        await this.appendBlock(block);
-        at += block.length;
-        this.blocks++;
-        appended.emit(this.runId);
-      }
+      await pRetry(async () => {
+        // A retry goes on from the first block that did not land.
+        while (at < data.length) {
+          const block = data.subarray(at, at + MAX_BLOCK_BYTES);
+          this.lastAttempt = Date.now();
+          await this.appendBlock(block);
+          at += block.length;
+          this.blocks++;
+          this.writtenEndsLine = block[block.length - 1] === 0x0a;
+          appended.emit(this.runId);
+        }
+      }, this.retryOptions('run log append failed; it is retried'));
+      this.lost = 0;
+      if (this.failing) log.info('run log appends resumed', { runId: this.runId, lostBytes: lostBefore });
+      this.failing = false;
     } catch (err) {
-      const rest = data.subarray(at);
-      this.pending.unshift(rest);
-      this.pendingBytes += rest.length;
-      throw err;
+      // The note is in the first block: once that landed, only what came after it is still unsaid.
+      const noteLanded = at >= noteBytes;
+      const lostNow = data.length - Math.max(at, noteBytes);
+      this.lost = (noteLanded ? 0 : lostBefore) + lostNow;
+      this.failing = true;
+      log.warn('run log append gave up: a part of the log is lost', {
+        runId: this.runId,
+        lostBytes: lostNow,
+        error: errorText(err),
+      });
     }
+  }
+
+  private lostNote(bytes: number): string {
+    const line = `${logStamp()} ${bytes} bytes of this log were lost: storage was unavailable\n`;
+    return (this.writtenEndsLine ? '' : '\n') + line;
+  }
+
+  /** Bounded retries with exponential backoff and jitter; an error that a retry cannot mend ends them at once. */
+  private retryOptions(warning: string): pRetry.Options {
+    return {
+      retries: this.options.retries,
+      factor: 2,
+      minTimeout: this.options.retryDelayMs,
+      maxTimeout: this.options.maxRetryDelayMs,
+      randomize: true,
+      onFailedAttempt: (err) => {
+        if (!isTransient(err)) throw err;
+        // Said once per outage, not once per try.
+        if (!this.failing && err.attemptNumber === 1)
+          log.warn(warning, { runId: this.runId, error: errorText(err) });
+      },
+    };
   }
 
   private async appendBlock(block: Buffer): Promise<void> {
@@ -215,44 +248,47 @@ export class RunLogWriter {
     } catch (err) {
       if (statusOf(err) !== 404) throw err;
       // The blob is gone (deleted, or never created): the rest of the log goes into a new one. A missing
-      // container fails here too, and is retried with the next append.
+      // container fails here too, and is retried.
       await this.blob.createIfNotExists({ blobHTTPHeaders: { blobContentType: LOG_CONTENT_TYPE } });
       await this.blob.appendBlock(block, block.length);
     }
   }
 
-  /** Sends everything written so far; rejects if storage fails (what was not written stays for the next try). */
+  /**
+   * Sends everything written so far, and waits for it. Never rejects: what storage does not take after the retries
+   * is lost, and a later line of the log says so.
+   */
   async flush(): Promise<void> {
-    while (this.pendingBytes > 0 || this.sending) await this.send();
+    while (this.sending) await this.sending;
+    if (this.pendingBytes > 0 || (this.closed && this.lost > 0)) await this.send();
   }
 
   /**
-   * Flushes everything (a last line without a newline too), says how much was dropped past the cap, and marks the
-   * log complete; a failure is retried a few times, then logged and thrown.
+   * Flushes everything (a last line without a newline too), says how much was dropped past the cap and how much
+   * storage lost, and marks the log complete. Rejects (and logs) only when the completion mark cannot be written.
    */
   async close(status: RunStatus): Promise<void> {
     this.keep(this.output.end());
     this.closed = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
     if (this.dropped > 0) {
       const note = `${logStamp()} The log reached its limit of ${sizeText(this.options.maxBytes)}: the rest of the output (${this.dropped} bytes) was dropped\n`;
       const text = (this.endsLine ? '' : '\n') + note;
       this.pending.push(Buffer.from(text));
       this.pendingBytes += Buffer.byteLength(text);
     }
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.flush();
-        await this.blob.setMetadata({ complete: completionMark(status) });
-        break;
-      } catch (err) {
-        if (attempt >= this.options.closeAttempts) {
-          log.warn('run log could not be completed', { runId: this.runId, error: errorText(err) });
-          throw err;
-        }
-        await new Promise((resolve) => setTimeout(resolve, this.options.retryDelayMs * 2 ** (attempt - 1)));
-      }
+    await this.flush();
+    // The last append failed too: the note about what was lost gets one more round of tries of its own.
+    if (this.lost > 0) await this.flush();
+    try {
+      await pRetry(
+        () => this.blob.setMetadata({ complete: completionMark(status) }),
+        this.retryOptions('run log completion mark failed; it is retried'),
+      );
+    } catch (err) {
+      log.warn('run log could not be marked complete', { runId: this.runId, error: errorText(err) });
+      throw err;
     }
     appended.emit(this.runId);
   }
@@ -373,4 +409,13 @@ interface LogRead {
 
 function statusOf(err: unknown): number | undefined {
   return (err as { statusCode?: number }).statusCode;
+}
+
+/**
+ * Whether a retry can mend a storage error: no answer at all, a missing blob or container (created on the way), a
+ * timeout, throttling or a server error. Any other 4xx (the blob's block limit, a lease) stays as it is.
+ */
+function isTransient(err: unknown): boolean {
+  const status = statusOf(err);
+  return status === undefined || status === 404 || status === 408 || status === 429 || status >= 500;
 }

@@ -1,6 +1,7 @@
 import type { QueueClient } from '@azure/storage-queue';
 import pLimit from 'p-limit';
 import pRetry from 'p-retry';
+import { z } from 'zod';
 import type { Config } from '../config';
 import { ConflictError, ValidationError } from '../errors';
 import type { Executor, RunOutcome } from '../executors/executor';
@@ -19,8 +20,20 @@ import { checkTaskFileRunRequest, newTaskFileRun, parseTaskFileRunRequest } from
  */
 export type RunDispatchMessage = { readonly runId: string } | { readonly runIds: readonly string[] };
 
+/** A message on the run-dependencies queue: record what this successful run of a task was built from. */
+const runDependenciesMessage = z.object({ runId: z.string().min(1).max(64) });
+
+/** A message on the run-dependencies queue. */
+export type RunDependenciesMessage = z.infer<typeof runDependenciesMessage>;
+
 /** Run IDs per message: well inside the queue's 64 KiB message limit. */
 const MAX_RUNS_PER_MESSAGE = 500;
+
+/**
+ * How long a run-dependencies message stays invisible: the completion path records the dependencies itself right
+ * after sending it, so the message is the fallback, read once the run's status is surely written.
+ */
+const DEPENDENCIES_MESSAGE_DELAY_SECONDS = 10;
 
 /** Runs of one message dispatched at a time. */
 const DISPATCH_CONCURRENCY = 8;
@@ -56,10 +69,15 @@ export class RunService {
     private readonly executor: () => Executor,
     /** The tasks' Queued slots (the queuedRuns table): one claim per task, confirmed with the run that holds it. */
     private readonly queuedSlots: Claims,
+    /** The run-dependencies queue: what a task's successful run was built from is recorded from there. */
+    private readonly dependencyQueue: QueueClient,
     private readonly onEnqueued: () => void = () => undefined,
   ) {}
 
-  /** Called with every run that succeeded (the task records the dependencies it was built from). */
+  /**
+   * Called with each run of a task that succeeded, as it finishes and again from the run-dependencies queue (the task
+   * records the dependencies it was built from): it must be idempotent.
+   */
   afterSuccess: (run: Run) => Promise<void> = async () => undefined;
 
   /** Registries_ScheduleRun with a DockerBuildRequest: validates, then {@link enqueue}s a quick build. */
@@ -293,25 +311,61 @@ export class RunService {
     return run.status === 'Running';
   }
 
-  /** The completion path: records the outcome unless the run already finished (a cancel wins). */
+  /**
+   * The completion path: records the outcome unless the run already finished (a cancel wins). A task's successful
+   * run first queues the recording of what it was built from (its own message, retried by the queue, so that it is
+   * never lost with only a log line) and records it at once, so that the run reads Succeeded with its dependencies
+   * recorded; the message then finds them recorded. Safe to repeat after a failure: every step is idempotent.
+   */
   async finish(runId: string, outcome: RunOutcome): Promise<Run> {
-    const run = await this.store.update(runId, (current) =>
-      FINISHED.has(current.status)
-        ? null
-        : {
-            ...current,
-            status: outcome.status,
-            finishTime: new Date().toISOString(),
-            outputImages: outcome.outputImages,
-            runErrorMessage: outcome.runErrorMessage,
-            ...(outcome.baseImageDependencies
-              ? { baseImageDependencies: outcome.baseImageDependencies }
-              : {}),
-          },
+    const finishTime = new Date().toISOString();
+    const ended = (current: Run): Run => ({
+      ...current,
+      status: outcome.status,
+      finishTime,
+      outputImages: outcome.outputImages,
+      runErrorMessage: outcome.runErrorMessage,
+      ...(outcome.baseImageDependencies ? { baseImageDependencies: outcome.baseImageDependencies } : {}),
+    });
+    const { run: current } = await this.store.get(runId);
+    if (FINISHED.has(current.status)) return current;
+    const success = ended(current);
+    if (success.status === 'Succeeded' && success.taskName && success.baseImageDependencies) {
+      // Sent before the status is written: a crash in between leaves a message that finds the run's final status.
+      const message: RunDependenciesMessage = { runId };
+      await this.dependencyQueue.sendMessage(JSON.stringify(message), {
+        visibilityTimeout: DEPENDENCIES_MESSAGE_DELAY_SECONDS,
+      });
+      await this.afterSuccess(success).catch((err: unknown) => {
+        log.warn('run dependencies not recorded yet; the queue retries', {
+          runId,
+          error: (err as Error).message,
+        });
+      });
+    }
+    const run = await this.store.update(runId, (latest) =>
+      FINISHED.has(latest.status) ? null : ended(latest),
     );
-    if (outcome.status === 'Succeeded') await this.afterSuccess(run);
     log.info('run finished', { runId, status: run.status });
     return run;
+  }
+
+  /**
+   * Handles a run-dependencies message: hands the run, once it has succeeded, to {@link afterSuccess}. A run not
+   * finished yet, or a failure, throws, so that the queue delivers the message again (and, past its tries, moves
+   * it to the poison queue); a run that ended otherwise, or is gone, is done with.
+   */
+  async recordDependencies(message: unknown): Promise<void> {
+    const parsed = runDependenciesMessage.safeParse(message);
+    if (!parsed.success) {
+      log.warn('run dependencies message without a run ID dropped', {});
+      return;
+    }
+    const found = await this.store.find(parsed.data.runId);
+    if (!found) return;
+    if (!FINISHED.has(found.run.status))
+      throw new Error(`run ${found.run.runId} has not finished yet: its dependencies are recorded later`);
+    if (found.run.status === 'Succeeded') await this.afterSuccess(found.run);
   }
 
   /** Runs_Get. */

@@ -33,6 +33,8 @@ export const names = {
     imagePushesPoison: 'image-pushes-poison',
     updateNotifications: 'update-notifications',
     updateNotificationsPoison: 'update-notifications-poison',
+    runDependencies: 'run-dependencies',
+    runDependenciesPoison: 'run-dependencies-poison',
   },
   containers: { sources: 'sources', logs: 'logs' },
 } as const;

@@ -467,12 +467,17 @@ export class TaskService {
     return { ...taskResource(task), ...(location ? { location } : {}), ...(tags ? { tags } : {}) };
   }
 
-  /** Records what a task's successful run was built from: on the task and in the reverse index. */
+  /**
+   * Records what a task's successful run was built from: in the reverse index, then on the task with the run's ID.
+   * Idempotent (a queue handler's work): a run already recorded, or older than the one recorded, changes nothing;
+   * a recording cut short between the two writes is completed by the next delivery.
+   */
   async recordDependencies(run: Run): Promise<void> {
     const index = this.index;
     const taskName = run.taskName;
     if (!taskName || !run.baseImageDependencies) return;
     const current = run.baseImageDependencies;
+    const from = { runId: run.runId, finishTime: run.finishTime ?? run.createTime };
     // What a multi-step task pushes is only known from its runs: kept so that its own pushes never trigger it.
     const outputImages =
       run.spec.kind === 'TaskFile'
@@ -481,14 +486,22 @@ export class TaskService {
     return retryOnConflict(`task '${taskName}'`, async () => {
       const stored = await this.store.find(taskName);
       if (!stored) return;
+      const recorded = stored.task.dependenciesFrom;
+      if (recorded && (recorded.runId === from.runId || recorded.finishTime > from.finishTime)) return;
       const previous = stored.task.baseImageDependencies ?? [];
+      // The index first: the task names the run only once its index rows are written.
+      await index.record(stored.task.name, current, previous);
       await this.store.put(
-        { ...stored.task, baseImageDependencies: current, ...(outputImages ? { outputImages } : {}) },
+        {
+          ...stored.task,
+          baseImageDependencies: current,
+          dependenciesFrom: from,
+          ...(outputImages ? { outputImages } : {}),
+        },
         stored.sealedSecrets,
         { location: stored.location, tags: stored.tags },
         stored.etag,
       );
-      await index.record(stored.task.name, current, previous);
     });
   }
 

@@ -84,6 +84,8 @@ export interface Task {
   readonly baseImageDependencies?: readonly RecordedDependency[];
   /** What the last successful run of a multi-step task pushed (a Docker task's outputs are its imageNames). */
   readonly outputImages?: readonly string[];
+  /** The run whose dependencies are recorded: a repeated or late recording of it, or of an older run, does nothing. */
+  readonly dependenciesFrom?: { readonly runId: string; readonly finishTime: string };
   /** When each timer was last added or changed: occurrences before it never fire. */
   readonly timerSince: Readonly<Record<string, string>>;
 }

@@ -1,5 +1,6 @@
 import { mkdir, mkdtemp, readFile, realpath, rm, stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
+import pRetry from 'p-retry';
 import type { Config } from '../../config';
 import type { RecordedDependency } from '../../dependencies/dependency-index';
 import { scanDockerfile, type BaseImageDependency } from '../../dockerfile/scan';
@@ -8,6 +9,7 @@ import type { RegistryClient } from '../../registry/registry-client';
 import { buildArgValues } from '../../runs/schedule-run';
 import { AcbError } from '../../acb/errors';
 import { StepFailedError } from '../../acb/runner';
+import { RefitError } from '../../errors';
 import type { DockerBuildSpec, OutputImage, Run, RunSecrets } from '../../runs/run';
 import type { TaskFileSpec } from '../../runs/task-file-run';
 import { MultiStepRun, type LogSink, type StepTools } from './multi-step';
@@ -46,6 +48,18 @@ export const UNTRUSTED_SOURCE_LINE =
 
 /** How long closing waits for stopped builds to report and clean up. */
 const CLOSE_WAIT_MS = 20000;
+
+/**
+ * How hard the outcome of a run is reported: about two minutes of retries with backoff and jitter, long enough to
+ * ride out a storage restart, short enough that the housekeeping of a finished build is not held up for long.
+ */
+const COMPLETION_RETRY: pRetry.Options = {
+  retries: 8,
+  factor: 2,
+  minTimeout: 500,
+  maxTimeout: 30000,
+  randomize: true,
+};
 
 /** A step that failed with a message for the user (not an internal error). */
 class StepFailed extends Error {}
@@ -191,10 +205,46 @@ export class LocalExecutor implements Executor {
     } finally {
       clearTimeout(timer);
     }
-    // The status is final before the log is marked complete, so a follower that sees the end sees the outcome.
-    await log.flush().catch(() => undefined);
-    await this.callbacks.finished(run.runId, outcome);
-    await log.close(outcome.status).catch(() => undefined);
+    await this.complete(run, outcome, log, leftovers, workDir);
+  }
+
+  /**
+   * The completion path, which nothing cuts short: the outcome is reported (retried while storage is away), the log
+   * is marked complete and the housekeeping done whether or not the report got through. Never rejects.
+   */
+  private async complete(
+    run: Run,
+    outcome: RunOutcome,
+    runLog: RunLogWriter,
+    leftovers: { readonly containers: readonly string[]; readonly images: readonly string[] },
+    workDir: string | undefined,
+  ): Promise<void> {
+    try {
+      // The status is final before the log is marked complete, so a follower that sees the end sees the outcome.
+      await runLog.flush();
+      await pRetry(() => this.callbacks.finished(run.runId, outcome), {
+        ...COMPLETION_RETRY,
+        onFailedAttempt: (err) => {
+          // A run that is gone (deleted meanwhile) stays gone: only storage and transport failures are retried.
+          if (err instanceof RefitError && err.status < 500) throw err;
+          log.warn('run outcome not recorded; it is retried', {
+            runId: run.runId,
+            attempt: err.attemptNumber,
+            error: err.message,
+          });
+        },
+      });
+    } catch (err) {
+      // The run stays Started or Running; the next start of the host ends it (reconcileOrphans).
+      log.error('run outcome could not be recorded', {
+        runId: run.runId,
+        status: outcome.status,
+        error: (err as Error).message,
+      });
+    }
+    await runLog.close(outcome.status).catch((err: unknown) => {
+      log.error('run log could not be closed', { runId: run.runId, error: (err as Error).message });
+    });
     // Clean up after reporting, so that the run's duration is the build's, not the housekeeping's.
     const housekeeping = [
       ...(leftovers.containers.length ? [['rm', ...leftovers.containers]] : []),

@@ -1,0 +1,65 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createRefit, type Refit, type RefitOptions } from '../../src/refit';
+import { FINISHED, type Run } from '../../src/runs/run';
+import { RunStore } from '../../src/runs/run-store';
+import { newQuickBuildRun, parseRunRequest } from '../../src/runs/schedule-run';
+import { dockerBuild, stackConfig, uploadContext, writeContext } from './api';
+
+/**
+ * A Refit in the test process on the test stack's Azurite, registry and buildah settings (its registries.conf, a
+ * work folder of its own), whose executor runs builds here: for tests that inject storage faults into a build.
+ */
+export function inProcessRefit(options: RefitOptions = {}): Refit {
+  return createRefit(
+    stackConfig({
+      REFIT_CONTAINERS_REGISTRIES_CONF: join(process.env.REFIT_TEST_DATA_DIR!, 'registries.conf'),
+      REFIT_WORK_DIR: mkdtempSync(join(tmpdir(), 'refit-work-')),
+    }),
+    options,
+  );
+}
+
+/**
+ * Stores a Queued quick build of `files` and dispatches it to `r`'s own executor, without the runs queue (the test
+ * stack polls that queue, and would take the run). Returns the run ID.
+ */
+export async function startQuickBuild(
+  r: Refit,
+  files: Record<string, string>,
+  overrides: Record<string, unknown> = {},
+): Promise<string> {
+  const request = parseRunRequest(dockerBuild(await uploadContext(writeContext(files)), overrides));
+  const runId = await r.runs.nextRunId();
+  const run = newQuickBuildRun(request, {
+    runId,
+    now: new Date(),
+    homeRegistry: r.config.homeRegistry,
+    secretKey: r.config.secretKey,
+  });
+  await new RunStore(r.storage, r.config.runIdPrefix).create(run);
+  await r.runs.dispatch({ runId });
+  return runId;
+}
+
+/** Reads the run until `done` holds (the recorded state, not a clock); fails after `timeoutMs`. */
+export async function waitForRecorded(
+  r: Refit,
+  runId: string,
+  done: (run: Run) => boolean,
+  timeoutMs = 120000,
+): Promise<Run> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const run = await r.runs.get(runId);
+    if (done(run)) return run;
+    if (Date.now() > deadline) throw new Error(`run ${runId} is still ${run.status}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Whether a run reached a final status. */
+export function isFinished(run: Run): boolean {
+  return FINISHED.has(run.status);
+}
