@@ -9,10 +9,11 @@ import type { RegistryClient } from '../../registry/registry-client';
 import { buildArgValues } from '../../runs/schedule-run';
 import { AcbError } from '../../acb/errors';
 import { StepFailedError } from '../../acb/runner';
-import type { DockerBuildSpec, OutputImage, Platform, Run, RunSecrets } from '../../runs/run';
+import type { DockerBuildSpec, OutputImage, Run, RunSecrets } from '../../runs/run';
 import type { TaskFileSpec } from '../../runs/task-file-run';
 import {
   MultiStepRun,
+  platformName,
   type BaseScanOptions,
   type BuildBases,
   type LogSink,
@@ -53,11 +54,6 @@ export const UNTRUSTED_SOURCE_LINE =
 
 /** How long closing waits for stopped builds to report and clean up. */
 const CLOSE_WAIT_MS = 20000;
-
-/** A platform as buildah's `--platform` takes it: `linux/arm64/v8`. */
-function platformName(platform: Platform): string {
-  return `${platform.os.toLowerCase()}/${platform.architecture}${platform.variant ? `/${platform.variant}` : ''}`;
-}
 
 /** A step that failed with a message for the user (not an internal error). */
 class StepFailed extends Error {}

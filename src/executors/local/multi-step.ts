@@ -68,6 +68,11 @@ export interface BuildBases {
   readonly buildContexts: string[];
 }
 
+/** A platform as buildah's `--platform` takes it: `linux/arm64/v8`. */
+export function platformName(platform: Platform): string {
+  return `${platform.os.toLowerCase()}/${platform.architecture}${platform.variant ? `/${platform.variant}` : ''}`;
+}
+
 /** The platform a build step's own `--platform` names (`linux/arm64/v8`), if it names one. */
 function stepPlatform(words: readonly string[]): Platform | undefined {
   let value: string | undefined;
@@ -380,7 +385,7 @@ export class MultiStepRun {
     }
     if (command.contextIndex >= 0) words[command.contextIndex] = context;
     else words.push(context);
-    const platform = `${this.run.platform.os.toLowerCase()}/${this.run.platform.architecture}${this.run.platform.variant ? `/${this.run.platform.variant}` : ''}`;
+    const platform = platformName(this.run.platform);
     const hasPlatform = words.some((w) => w === '--platform' || w.startsWith('--platform='));
     const ownPlatform = stepPlatform(words);
     // A build argument that holds a secret goes to buildah's environment, its name alone on the command line.
