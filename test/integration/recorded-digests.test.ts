@@ -168,7 +168,7 @@ describe('recorded base-image digests', () => {
   });
 
   describe('multi-step builds', () => {
-    it("records the manifest of the run's platform (arm64) of a multi-platform base", async () => {
+    it("records the manifest of the build's platform (arm64) of a multi-platform base", async () => {
       // A two-platform base from scratch (COPY only: no arm64 program has to run here).
       const root = mkdtempSync(join(tmpdir(), 'refit-multiarch-'));
       const target = `${registry()}/digests/multiarch:1`;
@@ -208,14 +208,8 @@ describe('recorded base-image digests', () => {
       const amd64 = index.manifests.find((m) => m.platform.architecture === 'amd64')!.digest;
       expect(arm64).not.toBe(amd64);
 
-      const run = await quickRun(
-        'version: v1.1.0\nsteps:\n  - build: -t $Registry/digests/multiarch-app:{{.Run.ID}} .\n',
-        { Dockerfile: `FROM ${target}\nCOPY app /app\n`, app: 'app\n' },
-        { os: 'Linux', architecture: 'arm64' },
-      );
-
-      expect(run.status).toBe('Succeeded');
-      expect(run.baseImageDependencies).toEqual([
+      const files = { Dockerfile: `FROM ${target}\nCOPY app /app\n`, app: 'app\n' };
+      const expected = [
         {
           type: 'RunTime',
           registry: registry(),
@@ -224,7 +218,24 @@ describe('recorded base-image digests', () => {
           digest: indexDigest,
           platformDigest: arm64,
         },
-      ]);
+      ];
+
+      const onArm64 = await quickRun(
+        'version: v1.1.0\nsteps:\n  - build: -t $Registry/digests/multiarch-app:{{.Run.ID}} .\n',
+        files,
+        { os: 'Linux', architecture: 'arm64' },
+      );
+      // A build step's own --platform is the one it builds for, whatever the run's.
+      const stepOnArm64 = await quickRun(
+        'version: v1.1.0\nsteps:\n  - build: --platform linux/arm64 -t $Registry/digests/multiarch-app:{{.Run.ID}} .\n',
+        files,
+        { os: 'Linux', architecture: 'amd64' },
+      );
+
+      expect(onArm64.status).toBe('Succeeded');
+      expect(onArm64.baseImageDependencies).toEqual(expected);
+      expect(stepOnArm64.status).toBe('Succeeded');
+      expect(stepOnArm64.baseImageDependencies).toEqual(expected);
     });
 
     it('records each of parallel push steps with its own digest', async () => {

@@ -277,7 +277,7 @@ export class LocalExecutor implements Executor {
    * its next update triggers). Never fails the run.
    */
   private async bases(dockerfile: string, options: BaseScanOptions, log: LogSink): Promise<BuildBases> {
-    const { buildArgs, target, platform, secrets = [], local = () => false } = options;
+    const { buildArgs, target, platform, secrets = [] } = options;
     let scanned: NamedDependency[];
     try {
       scanned = scanDockerfileNames(await readFile(dockerfile, 'utf8'), { buildArgs, target });
@@ -289,11 +289,6 @@ export class LocalExecutor implements Executor {
     const buildContexts: string[] = [];
     for (const { dependency: dep, names } of scanned) {
       const image = formatImageReference(dep);
-      if (local(dep)) {
-        // Built by an earlier step of this run: buildah takes it from local storage, not from the registry.
-        recorded.push({ ...dep, digest: dep.digest, platformDigest: dep.digest });
-        continue;
-      }
       let resolved = null;
       try {
         resolved = await this.registry.resolve(dep, platform);

@@ -7,8 +7,6 @@ import { parseBuildCommand, display, splitWords } from '../../acb/command-line';
 import { loadRunTask } from '../../acb/load-task';
 import type { AcbStep, AcbTask } from '../../acb/task-file';
 import type { RecordedDependency } from '../../dependencies/dependency-index';
-import type { BaseImageDependency } from '../../dockerfile/scan';
-import { parseImageReference } from '../../registry/image-reference';
 import { isGitSource } from '../../runs/schedule-run';
 import type { OutputImage, Platform, Run, RunSecrets } from '../../runs/run';
 import type { RunLogWriter } from '../../runs/run-log';
@@ -56,8 +54,6 @@ export interface BaseScanOptions {
   readonly platform: Platform;
   /** Values that must stay off buildah's command line. */
   readonly secrets?: readonly string[];
-  /** True for an image an earlier step of the run built (taken from local storage, not pinned). */
-  readonly local?: (dependency: BaseImageDependency) => boolean;
 }
 
 /** A build's base images, resolved before it: what it is pinned to and records. */
@@ -391,13 +387,6 @@ export class MultiStepRun {
     // A build argument that holds a secret goes to buildah's environment, its name alone on the command line.
     const offArgv = buildArgsOffArgv(words, command.buildArgIndices, this.argvSecrets());
     // Resolved before the build and pinned, for the platform the step builds for: recorded is what was built from.
-    const builtHere = this.builtImages().flatMap((t) => {
-      try {
-        return [parseImageReference(t)];
-      } catch {
-        return [];
-      }
-    });
     const bases = await this.tools.bases(
       dockerfile,
       {
@@ -405,13 +394,6 @@ export class MultiStepRun {
         target: command.target,
         platform: ownPlatform ?? this.run.platform,
         secrets: this.argvSecrets(),
-        local: (d) =>
-          builtHere.some(
-            (b) =>
-              b.registry === d.registry &&
-              b.repository === d.repository &&
-              (b.tag ?? 'latest') === (d.tag ?? 'latest'),
-          ),
       },
       out,
     );
