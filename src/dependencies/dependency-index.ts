@@ -84,6 +84,19 @@ export class DependencyIndex {
     }
   }
 
+  /** Removes every row of a task (it was deleted): a task later created with its name starts with none. */
+  async forget(task: string): Promise<void> {
+    // Across partitions, not from the task's recorded list: rows written before a crash kept the list from them.
+    const filter = `RowKey eq '${task.toLowerCase().replace(/'/g, "''")}'`;
+    for await (const e of this.table.listEntities({
+      queryOptions: { filter, select: ['PartitionKey', 'RowKey'] },
+    })) {
+      await this.table.deleteEntity(e.partitionKey!, e.rowKey!).catch((err: { statusCode?: number }) => {
+        if (err.statusCode !== 404) throw err;
+      });
+    }
+  }
+
   /** Every task built from `image`: one partition query, however many tasks exist. */
   async dependents(image: string): Promise<Dependent[]> {
     const out: Dependent[] = [];

@@ -25,15 +25,23 @@ export class DockerfileScanError extends ValidationError {
   }
 }
 
+/** A base image with every name the Dockerfile gives it, as written and as expanded (what a builder matches). */
+export interface NamedDependency {
+  readonly dependency: BaseImageDependency;
+  /** The image's names in the Dockerfile: each FROM, `--from` or `from=` word as written and once expanded. */
+  readonly names: readonly string[];
+}
+
+type ImageUse = { kind: 'image'; ref: ImageReference; names: string[] };
+
 interface Stage {
   readonly index: number;
   readonly name: string | null;
   readonly line: number;
   /** The stage it is built on, or the external image, or scratch. */
-  readonly base:
-    { kind: 'stage'; index: number } | { kind: 'image'; ref: ImageReference } | { kind: 'scratch' };
+  readonly base: { kind: 'stage'; index: number } | ImageUse | { kind: 'scratch' };
   /** Stages and images it copies or mounts from. */
-  readonly uses: ({ kind: 'stage'; index: number } | { kind: 'image'; ref: ImageReference })[];
+  readonly uses: ({ kind: 'stage'; index: number } | ImageUse)[];
 }
 
 const lineOf = (i: Instruction): number => i.getRange().start.line + 1;
@@ -45,6 +53,11 @@ const lineOf = (i: Instruction): number => i.getRange().start.line + 1;
  * external image (FROM, `COPY --from`, `RUN --mount=…,from=`) is BuildTime. `scratch` is never a dependency.
  */
 export function scanDockerfile(text: string, options: ScanOptions = {}): BaseImageDependency[] {
+  return scanDockerfileNames(text, options).map((n) => n.dependency);
+}
+
+/** {@link scanDockerfile}, with the names each image goes by in the Dockerfile (to pin them for a build). */
+export function scanDockerfileNames(text: string, options: ScanOptions = {}): NamedDependency[] {
   const dockerfile = DockerfileParser.parse(text);
   const froms = dockerfile.getFROMs();
   if (froms.length === 0) throw new DockerfileScanError('the Dockerfile has no FROM instruction');
@@ -76,7 +89,7 @@ export function scanDockerfile(text: string, options: ScanOptions = {}): BaseIma
     raw: string,
     line: number,
     what: string,
-  ): { kind: 'stage'; index: number } | { kind: 'image'; ref: ImageReference } | { kind: 'scratch' } => {
+  ): { kind: 'stage'; index: number } | ImageUse | { kind: 'scratch' } => {
     let value: string;
     try {
       value = expandVariables(raw, meta).trim();
@@ -98,7 +111,7 @@ export function scanDockerfile(text: string, options: ScanOptions = {}): BaseIma
     }
     if (value.toLowerCase() === 'scratch') return { kind: 'scratch' };
     try {
-      return { kind: 'image', ref: parseImageReference(value) };
+      return { kind: 'image', ref: parseImageReference(value), names: [...new Set([raw, value])] };
     } catch (err) {
       throw new DockerfileScanError(
         `${what} '${value}' is not a valid image reference (${(err as Error).message.replace(/^'[^']*' is not a valid image reference: /, '')})`,
@@ -170,9 +183,9 @@ export function scanDockerfile(text: string, options: ScanOptions = {}): BaseIma
   }
 
   // RunTime: follow the final stage's FROM chain to the image it starts from.
-  let runtime: ImageReference | undefined;
+  let runtime: ImageUse | undefined;
   for (let s: Stage | undefined = final; s;) {
-    if (s.base.kind === 'image') runtime = s.base.ref;
+    if (s.base.kind === 'image') runtime = s.base;
     s = s.base.kind === 'stage' ? stages[s.base.index] : undefined;
   }
 
@@ -188,14 +201,19 @@ export function scanDockerfile(text: string, options: ScanOptions = {}): BaseIma
   visit(final.index);
 
   const key = (r: ImageReference): string => `${r.registry}/${r.repository}:${r.tag ?? ''}@${r.digest ?? ''}`;
-  const seen = new Set<string>(runtime ? [key(runtime)] : []);
-  const deps: BaseImageDependency[] = runtime ? [{ type: 'RunTime', ...runtime }] : [];
+  const found = new Map<string, { dependency: BaseImageDependency; names: Set<string> }>();
+  if (runtime)
+    found.set(key(runtime.ref), {
+      dependency: { type: 'RunTime', ...runtime.ref },
+      names: new Set(runtime.names),
+    });
   for (const s of stages.filter((st) => needed.has(st.index))) {
     for (const u of [s.base, ...s.uses]) {
-      if (u.kind !== 'image' || seen.has(key(u.ref))) continue;
-      seen.add(key(u.ref));
-      deps.push({ type: 'BuildTime', ...u.ref });
+      if (u.kind !== 'image') continue;
+      const known = found.get(key(u.ref));
+      if (known) for (const n of u.names) known.names.add(n);
+      else found.set(key(u.ref), { dependency: { type: 'BuildTime', ...u.ref }, names: new Set(u.names) });
     }
   }
-  return deps;
+  return [...found.values()].map((f) => ({ dependency: f.dependency, names: [...f.names] }));
 }

@@ -511,9 +511,11 @@ export class TaskService {
     return this.resource(stored.task, stored.location, stored.tags);
   }
 
-  /** Tasks_Delete: true when there was a task. */
-  delete(name: string): Promise<boolean> {
-    return this.store.delete(name);
+  /** Tasks_Delete: true when there was a task. Its dependency rows go too, also when a retry finds no task. */
+  async delete(name: string): Promise<boolean> {
+    const existed = await this.store.delete(name);
+    await this.index.forget(name);
+    return existed;
   }
 
   /** Tasks_List. */

@@ -1,9 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, realpath, rm, stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import pRetry from 'p-retry';
 import type { Config } from '../../config';
 import type { RecordedDependency } from '../../dependencies/dependency-index';
-import { scanDockerfile, type BaseImageDependency } from '../../dockerfile/scan';
+import { scanDockerfileNames, type NamedDependency } from '../../dockerfile/scan';
 import { formatImageReference, parseImageReference } from '../../registry/image-reference';
 import type { RegistryClient } from '../../registry/registry-client';
 import { buildArgValues } from '../../runs/schedule-run';
@@ -12,7 +13,14 @@ import { StepFailedError } from '../../acb/runner';
 import { RefitError } from '../../errors';
 import type { DockerBuildSpec, OutputImage, Run, RunSecrets } from '../../runs/run';
 import type { TaskFileSpec } from '../../runs/task-file-run';
-import { MultiStepRun, type LogSink, type StepTools } from './multi-step';
+import {
+  MultiStepRun,
+  platformName,
+  type BaseScanOptions,
+  type BuildBases,
+  type LogSink,
+  type StepTools,
+} from './multi-step';
 import { dockerBuildArgs } from './secrets-off-argv';
 import type { RunLogs, RunLogWriter } from '../../runs/run-log';
 import type { Storage } from '../../storage/storage';
@@ -310,44 +318,64 @@ export class LocalExecutor implements Executor {
       env: (own) => this.env(own),
       isInsecure: (image) => this.isInsecure(image),
       push: (image, signal, log, workDir) => this.push(image, signal, log, workDir),
-      dependencies: (dockerfile, buildArgs, target, log) =>
-        this.dependencies(dockerfile, buildArgs, target, log),
+      bases: (dockerfile, options, log) => this.bases(dockerfile, options, log),
     };
   }
 
-  /** Scans the Dockerfile and resolves each dependency's digests, as the build saw them; never fails the run. */
-  private async dependencies(
-    dockerfile: string,
-    buildArgs: Readonly<Record<string, string>>,
-    target: string | undefined,
-    log: LogSink,
-    platform: Run['platform'] = { os: 'Linux', architecture: 'amd64' },
-  ): Promise<RecordedDependency[]> {
-    let scanned: BaseImageDependency[];
+  /**
+   * Scans the Dockerfile and resolves each base image's digests for the build's platform BEFORE the build, and pins
+   * the build to them: every name the Dockerfile gives a base (as written, which buildah matches in FROM, and
+   * expanded) becomes `--build-context NAME=docker-image://REPOSITORY@DIGEST`, so that the image is built from the
+   * digest that is recorded even when the base is updated during the build. The user's Dockerfile is left as it is.
+   * A base that cannot be resolved or pinned is built from its tag and recorded without digests (unknown, so that
+   * its next update triggers). Never fails the run.
+   */
+  private async bases(dockerfile: string, options: BaseScanOptions, log: LogSink): Promise<BuildBases> {
+    const { buildArgs, target, platform, secrets = [] } = options;
+    let scanned: NamedDependency[];
     try {
-      scanned = scanDockerfile(await readFile(dockerfile, 'utf8'), { buildArgs, target });
+      scanned = scanDockerfileNames(await readFile(dockerfile, 'utf8'), { buildArgs, target });
     } catch (err) {
       log.line(`The dependency scan failed: ${(err as Error).message}`);
-      return [];
+      return { recorded: [], buildContexts: [] };
     }
     const recorded: RecordedDependency[] = [];
-    for (const dep of scanned) {
+    const buildContexts: string[] = [];
+    for (const { dependency: dep, names } of scanned) {
+      const image = formatImageReference(dep);
       let resolved = null;
       try {
         resolved = await this.registry.resolve(dep, platform);
+        if (!resolved)
+          log.line(`The digest of ${image} could not be resolved: the registry has no such image`);
       } catch (err) {
-        log.line(
-          `The digest of ${formatImageReference(dep)} could not be resolved: ${(err as Error).message}`,
-        );
+        log.line(`The digest of ${image} could not be resolved: ${(err as Error).message}`);
+      }
+      if (!resolved) {
+        recorded.push({ ...dep, digest: dep.digest, platformDigest: dep.digest });
+        continue;
+      }
+      if (!dep.digest) {
+        const pinned = `${dep.registry}/${dep.repository}@${resolved.digest}`;
+        // `--build-context` splits at the first `=`; a name or reference holding a secret stays off the command line.
+        const unsafe = (text: string): boolean => secrets.some((v) => v && text.includes(v));
+        if (names.some((n) => n.includes('=') || unsafe(n)) || unsafe(pinned)) {
+          log.line(
+            `${image} is built from its tag (its name cannot be pinned), so its digest is not recorded`,
+          );
+          recorded.push({ ...dep, digest: null, platformDigest: null });
+          continue;
+        }
+        for (const name of names) buildContexts.push('--build-context', `${name}=docker-image://${pinned}`);
       }
       recorded.push({
         ...dep,
-        digest: dep.digest ?? resolved?.digest ?? null,
-        platformDigest: resolved?.platformDigest ?? dep.digest ?? null,
+        digest: dep.digest ?? resolved.digest,
+        platformDigest: resolved.platformDigest,
       });
     }
     log.line(`The following dependencies were found:\n${JSON.stringify(recorded)}`);
-    return recorded;
+    return { recorded, buildContexts };
   }
 
   private async build(
@@ -377,9 +405,20 @@ export class LocalExecutor implements Executor {
     if (!real.startsWith((await realpath(root)) + sep))
       throw new StepFailed(`dockerFilePath '${spec.dockerFilePath}' is a link to outside the source`);
 
-    const platform = `${run.platform.os.toLowerCase()}/${run.platform.architecture}${run.platform.variant ? `/${run.platform.variant}` : ''}`;
+    const platform = platformName(run.platform);
     // Secret values go to buildah's environment, not its command line (readable by every local user).
-    const buildArgs = dockerBuildArgs(spec.arguments, buildArgValues(spec.arguments, job.secrets.arguments));
+    const argValues = buildArgValues(spec.arguments, job.secrets.arguments);
+    const buildArgs = dockerBuildArgs(spec.arguments, argValues);
+    const bases = await this.bases(
+      dockerfile,
+      {
+        buildArgs: argValues,
+        target: spec.target,
+        platform: run.platform,
+        secrets: Object.values(job.secrets.arguments),
+      },
+      log,
+    );
     const tags = tagsOf(run);
     const bud = this.buildah([
       'bud',
@@ -387,6 +426,7 @@ export class LocalExecutor implements Executor {
       'chroot',
       '--platform',
       platform,
+      ...bases.buildContexts,
       '-f',
       dockerfile,
       ...tags.flatMap((t) => ['-t', t]),
@@ -396,13 +436,7 @@ export class LocalExecutor implements Executor {
       context,
     ]);
     await this.step('buildah', bud, job.abort.signal, log, 'the build', context, buildArgs.env);
-    const baseImageDependencies = await this.dependencies(
-      dockerfile,
-      buildArgValues(spec.arguments, job.secrets.arguments),
-      spec.target,
-      log,
-      run.platform,
-    );
+    const baseImageDependencies = bases.recorded;
     const outputImages: OutputImage[] = [];
     if (run.untrustedSource) {
       // Said once, at the start of the run: a fork's pull request pushes nothing.
@@ -425,7 +459,8 @@ export class LocalExecutor implements Executor {
     log: LogSink,
     workDir: string,
   ): Promise<OutputImage> {
-    const digestFile = join(workDir, 'digest');
+    // A file of its own: parallel push steps of one run share the work folder.
+    const digestFile = join(workDir, `digest-${randomUUID()}`);
     const tls = this.isInsecure(image) ? ['--tls-verify=false'] : [];
     const args = this.buildah(['push', ...tls, '--digestfile', digestFile, image, `docker://${image}`]);
     // A transient registry error should not fail the run: three attempts, as acb does.
@@ -439,6 +474,7 @@ export class LocalExecutor implements Executor {
       }
     }
     const digest = (await readFile(digestFile, 'utf8')).trim();
+    await rm(digestFile, { force: true });
     const ref = parseImageReference(image);
     log.line(`Pushed ${image}, digest: ${digest}`);
     return { registry: ref.registry, repository: ref.repository, tag: ref.tag, digest };

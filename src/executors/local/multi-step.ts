@@ -8,7 +8,7 @@ import { loadRunTask } from '../../acb/load-task';
 import type { AcbStep, AcbTask } from '../../acb/task-file';
 import type { RecordedDependency } from '../../dependencies/dependency-index';
 import { isGitSource } from '../../runs/schedule-run';
-import type { OutputImage, Run, RunSecrets } from '../../runs/run';
+import type { OutputImage, Platform, Run, RunSecrets } from '../../runs/run';
 import type { RunLogWriter } from '../../runs/run-log';
 import type { MaskingStream } from '../../runs/secret-masker';
 import type { TaskFileSpec } from '../../runs/task-file-run';
@@ -42,12 +42,48 @@ export interface StepTools {
   env(own?: Readonly<Record<string, string>>): Record<string, string>;
   isInsecure(image: string): boolean;
   push(image: string, signal: AbortSignal, log: LogSink, workDir: string): Promise<OutputImage>;
-  dependencies(
-    dockerfile: string,
-    buildArgs: Readonly<Record<string, string>>,
-    target: string | undefined,
-    log: LogSink,
-  ): Promise<RecordedDependency[]>;
+  /** Resolves a Dockerfile's base images before its build: what to record, and the arguments that pin the build. */
+  bases(dockerfile: string, options: BaseScanOptions, log: LogSink): Promise<BuildBases>;
+}
+
+/** What the base-image scan of a build takes besides the Dockerfile. */
+export interface BaseScanOptions {
+  readonly buildArgs: Readonly<Record<string, string>>;
+  readonly target: string | undefined;
+  /** The platform the build is for: the manifest recorded for a multi-platform base is this one's. */
+  readonly platform: Platform;
+  /** Values that must stay off buildah's command line. */
+  readonly secrets?: readonly string[];
+}
+
+/** A build's base images, resolved before it: what it is pinned to and records. */
+export interface BuildBases {
+  /** The bases with the digests the build is pinned to (null where it could not be). */
+  readonly recorded: RecordedDependency[];
+  /** buildah arguments pinning each base (every name the Dockerfile gives it) to the recorded digest. */
+  readonly buildContexts: string[];
+}
+
+/** A platform as buildah's `--platform` takes it: `linux/arm64/v8`. */
+export function platformName(platform: Platform): string {
+  return `${platform.os.toLowerCase()}/${platform.architecture}${platform.variant ? `/${platform.variant}` : ''}`;
+}
+
+/** The platform a build step's own `--platform` names (`linux/arm64/v8`), if it names one. */
+function stepPlatform(words: readonly string[]): Platform | undefined {
+  let value: string | undefined;
+  words.forEach((w, i) => {
+    if (w === '--platform') value = words[i + 1];
+    else if (w.startsWith('--platform=')) value = w.slice('--platform='.length);
+  });
+  const [os, architecture, variant] = (value ?? '').split('/');
+  if (!os || !architecture) return undefined;
+  // The registry compares these as strings: a platform outside Refit's own list is still looked up as named.
+  return {
+    os: os.toLowerCase() === 'windows' ? 'Windows' : 'Linux',
+    architecture,
+    ...(variant ? { variant } : {}),
+  } as Platform;
 }
 
 /** The result of a multi-step run. */
@@ -345,22 +381,34 @@ export class MultiStepRun {
     }
     if (command.contextIndex >= 0) words[command.contextIndex] = context;
     else words.push(context);
-    const platform = `${this.run.platform.os.toLowerCase()}/${this.run.platform.architecture}${this.run.platform.variant ? `/${this.run.platform.variant}` : ''}`;
+    const platform = platformName(this.run.platform);
     const hasPlatform = words.some((w) => w === '--platform' || w.startsWith('--platform='));
+    const ownPlatform = stepPlatform(words);
     // A build argument that holds a secret goes to buildah's environment, its name alone on the command line.
     const offArgv = buildArgsOffArgv(words, command.buildArgIndices, this.argvSecrets());
+    // Resolved before the build and pinned, for the platform the step builds for: recorded is what was built from.
+    const bases = await this.tools.bases(
+      dockerfile,
+      {
+        buildArgs: command.buildArgs,
+        target: command.target,
+        platform: ownPlatform ?? this.run.platform,
+        secrets: this.argvSecrets(),
+      },
+      out,
+    );
     const args = [
       'bud',
       '--isolation',
       'chroot',
       ...(hasPlatform ? [] : ['--platform', platform]),
+      ...bases.buildContexts,
       ...offArgv.words,
     ];
     this.built.push(...command.tags);
     const result = await this.process(args, out, signal, { cwd, env: offArgv.env });
     if (result.code === 0) {
-      const deps = await this.tools.dependencies(dockerfile, command.buildArgs, command.target, out);
-      for (const d of deps) {
+      for (const d of bases.recorded) {
         if (!this.dependencies.some((x) => JSON.stringify(x) === JSON.stringify(d)))
           this.dependencies.push(d);
       }

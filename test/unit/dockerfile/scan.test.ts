@@ -1,6 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DockerfileScanError, scanDockerfile, type ScanOptions } from '../../../src/dockerfile/scan';
+import {
+  DockerfileScanError,
+  scanDockerfile,
+  scanDockerfileNames,
+  type ScanOptions,
+} from '../../../src/dockerfile/scan';
 import { expandVariables } from '../../../src/dockerfile/expand';
 
 const file = (name: string): string =>
@@ -144,6 +149,45 @@ describe('dockerfile scan', () => {
           digest: null,
         },
       ]);
+    });
+  });
+
+  describe('scanDockerfileNames', () => {
+    it('gives each image every name the Dockerfile uses for it, as written and expanded, once', () => {
+      const text = [
+        'ARG REG=reg.example.com',
+        'FROM ${REG}/base:1 AS build',
+        'FROM alpine',
+        'COPY --from=reg.example.com/base:1 /a /a',
+        'RUN --mount=type=bind,from=docker.io/library/alpine:latest,target=/m true',
+        'COPY --from=build /b /b',
+      ].join('\n');
+
+      const named = scanDockerfileNames(text);
+
+      expect(named).toEqual([
+        {
+          dependency: {
+            type: 'RunTime',
+            registry: 'docker.io',
+            repository: 'library/alpine',
+            tag: 'latest',
+            digest: null,
+          },
+          names: ['alpine', 'docker.io/library/alpine:latest'],
+        },
+        {
+          dependency: {
+            type: 'BuildTime',
+            registry: 'reg.example.com',
+            repository: 'base',
+            tag: '1',
+            digest: null,
+          },
+          names: ['${REG}/base:1', 'reg.example.com/base:1'],
+        },
+      ]);
+      expect(named.map((n) => n.dependency)).toEqual(scanDockerfile(text));
     });
   });
 
