@@ -36,8 +36,10 @@ export interface Refit {
   onEnqueued: () => void;
 }
 
-/** What tests can wire in: faults injected into the real storage clients, the claims' lease and clock, and shorter
- * run-log retries. */
+/**
+ * What tests can wire in: faults injected into the real storage clients, the claims' lease and clock, and shorter
+ * run-log retries.
+ */
 export interface RefitOptions {
   readonly faults?: StorageFaults;
   readonly claims?: ClaimsOptions;

@@ -485,7 +485,8 @@ export class TaskService {
         : undefined;
     return retryOnConflict(`task '${taskName}'`, async () => {
       const stored = await this.store.find(taskName);
-      if (!stored) return;
+      // A run older than the task is a run of a deleted task of the same name: it says nothing of this one.
+      if (!stored || Date.parse(run.createTime) < Date.parse(stored.task.creationDate)) return;
       const recorded = stored.task.dependenciesFrom;
       if (recorded && (recorded.runId === from.runId || recorded.finishTime > from.finishTime)) return;
       const previous = stored.task.baseImageDependencies ?? [];

@@ -104,6 +104,27 @@ describe('completion', () => {
       expect((await r.dependencyIndex.dependents(image)).find((d) => d.task === task)).toEqual(rowBefore);
     });
 
+    it('records nothing on a task re-created with the name of the task a run belonged to', async () => {
+      const store = new RunStore(r.storage, r.config.runIdPrefix);
+      const first = (await store.get(runId)).run;
+      const other = `completion-re-${randomUUID().slice(0, 8)}`;
+      const late = { ...first, runId: await r.runs.nextRunId(), taskName: other };
+      await store.create(late);
+      // The run's task is deleted and a task of the same name created while the run was still building.
+      const created = await call('PUT', `/tasks/${other}`, {
+        properties: {
+          step: { type: 'Docker', contextPath: `${git.url('completion')}#main`, imageNames: [] },
+        },
+      });
+      expect(created.status).toBeLessThan(300);
+      const before = await tasks.find(other);
+
+      await r.runs.recordDependencies({ runId: late.runId });
+
+      expect((await tasks.find(other))?.etag).toBe(before?.etag);
+      expect((await tasks.find(other))?.task.dependenciesFrom).toBeUndefined();
+    });
+
     it('leaves the message to a later delivery while the run has not finished, and drops it for a run that failed', async () => {
       const store = new RunStore(r.storage, r.config.runIdPrefix);
       const first = (await store.get(runId)).run;
