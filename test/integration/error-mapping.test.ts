@@ -5,7 +5,8 @@ import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import { functions } from '../../functions/definitions';
 import { LocalHost } from '../../src/local/host';
-import { createRefit, setRefit } from '../../src/refit';
+import { azuriteConnectionString } from '../../src/config';
+import { createRefit, setRefit, type Refit } from '../../src/refit';
 import { StorageFaults } from '../../src/storage/storage-faults';
 import { dockerBuild, stackConfig } from '../support/api';
 
@@ -22,30 +23,37 @@ function freePort(): Promise<number> {
 // Every request to the runs table (list, point reads, inserts) and to table transactions; not the runs queue.
 const RUNS_TABLE = /^\/devstoreaccount1\/(runs(\(|\?|$)|\$batch)/;
 
+const key = 'error-mapping-key';
+
+/** Serves Refit's HTTP functions in this process, on `r`; returns the host and its base URL. */
+async function serve(r: Refit): Promise<{ host: LocalHost; url: string }> {
+  setRefit(r);
+  const port = await freePort();
+  const host = new LocalHost(
+    functions.filter((f) => f.kind === 'http'),
+    {
+      host: '127.0.0.1',
+      port,
+      apiKey: key,
+      maxBodyBytes: r.config.maxBodyBytes,
+      allowedOrigins: [],
+      publicHost: undefined,
+      queue: (name) => r.storage.queue(name),
+    },
+  );
+  await host.start();
+  return { host, url: `http://127.0.0.1:${port}` };
+}
+
 describe('functions/http', () => {
-  const key = 'error-mapping-key';
   const faults = new StorageFaults();
   let host: LocalHost;
   let url = '';
 
+  const refit = createRefit(stackConfig(), { faults });
+
   beforeAll(async () => {
-    const r = createRefit(stackConfig(), { faults });
-    setRefit(r);
-    const port = await freePort();
-    host = new LocalHost(
-      functions.filter((f) => f.kind === 'http'),
-      {
-        host: '127.0.0.1',
-        port,
-        apiKey: key,
-        maxBodyBytes: r.config.maxBodyBytes,
-        allowedOrigins: [],
-        publicHost: undefined,
-        queue: (name) => r.storage.queue(name),
-      },
-    );
-    await host.start();
-    url = `http://127.0.0.1:${port}`;
+    ({ host, url } = await serve(refit));
   });
   afterAll(() => host.stop());
   afterEach(() => faults.clear());
@@ -106,6 +114,41 @@ describe('functions/http', () => {
       expect(page.body.value.map((run: { name: string }) => run.name)).toEqual([runId]);
     });
 
+    describe('with storage that refuses connections (Azurite stopped)', () => {
+      let down: { host: LocalHost; url: string };
+      let saved = '';
+      beforeAll(async () => {
+        const closed = await freePort();
+        const config = stackConfig({
+          REFIT_STORAGE: azuriteConnectionString('127.0.0.1', closed, closed, closed),
+        });
+        // No fault is injected: the StorageFaults only turn the SDKs' own retries off, so the answer is prompt.
+        down = await serve(createRefit(config, { faults: new StorageFaults() }));
+        saved = url;
+        url = down.url;
+      });
+      afterAll(async () => {
+        url = saved;
+        setRefit(refit);
+        await down.host.stop();
+      });
+
+      it.each([
+        ['GET', '/runs'],
+        ['POST', '/scheduleRun'],
+      ])('answers %s %s with 503 and Retry-After', async (method, path) => {
+        const res = await api(
+          method,
+          path,
+          method === 'POST' ? dockerBuild(`source/20261129/${randomUUID()}.tar.gz`) : undefined,
+        );
+        expect(res.status).toBe(503);
+        expect(res.headers.get('retry-after')).toBe('5');
+        expect(res.body.error.code).toBe('ServiceUnavailable');
+        expect(res.text).not.toMatch(/ECONNREFUSED|127\.0\.0\.1|RestError/);
+      });
+    });
+
     it('still answers a 4xx for what the request did wrong while storage is down', async () => {
       faults.inject({ path: RUNS_TABLE });
       const res = await api('GET', '/runs?$top=0');
@@ -159,6 +202,7 @@ describe('functions/http', () => {
       expect(body.parts.queues).toEqual({ status: 'down' });
       expect(body.parts.blobs).toEqual({ status: 'down' });
       expect(text).not.toMatch(/injected|devstoreaccount1|RestError|http:|buildah version/i);
+      expect(faults.injected).toBeGreaterThanOrEqual(3);
     });
   });
 });
