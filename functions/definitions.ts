@@ -5,6 +5,7 @@ import { getHealth } from './health';
 import { imageEventGrid } from './image-event-grid';
 import { imageUpdate, registryHook, updateNotification } from './registry-hook';
 import { runDispatch, runPoisoned } from './run-dispatch';
+import { runRetention } from './run-retention';
 import { azureDevOpsHook, githubHook, HOOK_MAX_BYTES } from './source-hooks';
 import { createTask, deleteTask, getTask, listTasks, listTriggerDecisions, updateTask } from './tasks';
 import { timerTriggers } from './timer-triggers';
@@ -55,6 +56,8 @@ export interface TimerFunction {
   readonly kind: 'timer';
   readonly name: string;
   readonly schedule: string;
+  /** Also called once when the host starts (Azure's `runOnStartup`): for a daily job on a host that is not always up. */
+  readonly runOnStartup?: boolean;
   readonly handler: (timer: Timer, context: InvocationContext) => Promise<void>;
 }
 
@@ -111,4 +114,12 @@ export const functions: readonly FunctionDefinition[] = [
   },
   { kind: 'eventGrid', name: 'imageEventGrid', handler: imageEventGrid },
   { kind: 'timer', name: 'timerTriggers', schedule: '*/5 * * * * *', handler: timerTriggers },
+  // 03:17 UTC, off the hour when timers of every kind pile up.
+  {
+    kind: 'timer',
+    name: 'runRetention',
+    schedule: '0 17 3 * * *',
+    runOnStartup: true,
+    handler: runRetention,
+  },
 ];

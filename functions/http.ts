@@ -1,11 +1,14 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import {
   ForbiddenError,
+  isTransientFailure,
   PayloadTooLargeError,
   RefitError,
+  ServiceUnavailableError,
   UnsupportedMediaTypeError,
   ValidationError,
 } from '../src/errors';
+import { checkUrlEscapes } from '../src/http/url-escapes';
 import { originAllowed } from '../src/net/request-trust';
 import { log } from '../src/log';
 import { refit, type Refit } from '../src/refit';
@@ -17,7 +20,14 @@ export type ApiHandler = (
   context: InvocationContext,
 ) => Promise<HttpResponseInit>;
 
-/** The ARM error envelope for any error: a RefitError keeps its status; anything else is a logged 500 with no internals. */
+/** Seconds a client is asked to wait before retrying a 503 (ARM clients honour Retry-After on 503 and 429). */
+export const RETRY_AFTER_SECONDS = 5;
+
+/**
+ * The ARM error envelope for any error: a RefitError keeps its status; a storage or transport failure
+ * ({@link isTransientFailure}) is a 503 with Retry-After; anything else is a logged 500. Neither of the last two
+ * carries the underlying message, which may name hosts, accounts or SDK internals: that goes to the log.
+ */
 export function errorResponse(err: unknown, context?: InvocationContext): HttpResponseInit {
   if (err instanceof RefitError && err.status < 500) {
     return {
@@ -28,7 +38,22 @@ export function errorResponse(err: unknown, context?: InvocationContext): HttpRe
     };
   }
   if (err instanceof RefitError && err.status === 503) {
-    return { status: 503, jsonBody: { error: { code: err.code, message: err.message } } };
+    return {
+      status: 503,
+      headers: { 'retry-after': String(RETRY_AFTER_SECONDS) },
+      jsonBody: { error: { code: err.code, message: err.message } },
+    };
+  }
+  if (isTransientFailure(err)) {
+    log.warn('storage or network unavailable', {
+      function: context?.functionName,
+      error: (err as Error)?.message ?? String(err),
+    });
+    return errorResponse(
+      new ServiceUnavailableError(
+        `Refit's storage or a service it depends on could not be reached; retry after ${RETRY_AFTER_SECONDS} seconds`,
+      ),
+    );
   }
   log.error('unhandled error', {
     function: context?.functionName,
@@ -68,6 +93,7 @@ export function checkRequest(
   allowedOrigins: readonly string[],
   options: ApiOptions,
 ): void {
+  checkUrlEscapes(new URL(request.url));
   const origin = request.headers.get('origin');
   if (!originAllowed(origin, allowedOrigins))
     throw new ForbiddenError(`requests from origin '${origin}' are not allowed (REFIT_ALLOWED_ORIGINS)`);

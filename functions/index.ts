@@ -27,7 +27,11 @@ for (const fn of functions) {
       });
       break;
     case 'timer':
-      app.timer(fn.name, { schedule: fn.schedule, handler: fn.handler });
+      app.timer(fn.name, {
+        schedule: fn.schedule,
+        ...(fn.runOnStartup ? { runOnStartup: true } : {}),
+        handler: fn.handler,
+      });
       break;
     case 'eventGrid':
       app.eventGrid(fn.name, { handler: fn.handler });

@@ -41,6 +41,8 @@ export interface Config {
   readonly network: NetworkPolicy;
   /** How much Refit downloads and unpacks from sources, registries and alias files. */
   readonly limits: Limits;
+  /** Days a finished run's record and log are kept unless the run is archived (REFIT_RETENTION_DAYS, 30 as in ACR). */
+  readonly retentionDays: number;
 }
 
 /** Size limits on what Refit reads from outside, each with its own setting ({@link LIMIT_SETTINGS}). */
@@ -154,6 +156,19 @@ function origins(env: Env): string[] {
   });
 }
 
+/** A century: far past any need, and short enough that `now` minus it is always a valid date. */
+const MAX_RETENTION_DAYS = 36500;
+
+function retentionDays(env: Env): number {
+  const days = positiveInt(env, 'REFIT_RETENTION_DAYS', 30);
+  if (days > MAX_RETENTION_DAYS)
+    throw new ConfigError(
+      `REFIT_RETENTION_DAYS must be at most ${MAX_RETENTION_DAYS} (a century), got '${env.REFIT_RETENTION_DAYS}'`,
+      'REFIT_RETENTION_DAYS',
+    );
+  return days;
+}
+
 function secretKey(env: Env): Buffer {
   const raw = env.REFIT_SECRET_KEY;
   if (!raw)
@@ -222,6 +237,7 @@ export function loadConfig(env: Env = process.env): Config {
     // The local executor's stack lives on loopback; in Azure (a later executor) private ranges are refused.
     network: { privateAllowed: executor === 'local', allowedHosts: list(env.REFIT_ALLOWED_HOSTS) },
     limits: limits(env),
+    retentionDays: retentionDays(env),
   };
 }
 

@@ -87,3 +87,48 @@ export class ResponseTooLargeError extends RefitError {
     super('ResponseTooLarge', message, 502, setting);
   }
 }
+
+/** Refit's own storage (or the network to it) failed or is overloaded: 503 with Retry-After, the client retries. */
+export class ServiceUnavailableError extends RefitError {
+  constructor(message: string) {
+    super('ServiceUnavailable', message, 503);
+  }
+}
+
+/** Node's error codes for a connection that failed, dropped or timed out: nothing the request itself did wrong. */
+const TRANSPORT_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'REQUEST_SEND_ERROR',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_SOCKET',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+]);
+
+/**
+ * Whether an error is a storage or transport failure that a retry can cure: an Azure SDK `RestError` with no HTTP
+ * status (the request never got an answer) or with 408, 429 or a 5xx, a connection refused, reset or timed out, or
+ * an aborted (timed-out) call, here or in its `cause`.
+ */
+export function isTransientFailure(err: unknown): boolean {
+  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
+    const { name, code, statusCode } = e as { name?: unknown; code?: unknown; statusCode?: unknown };
+    if (name === 'RestError') {
+      if (statusCode === undefined) return true;
+      if (typeof statusCode === 'number')
+        return statusCode === 408 || statusCode === 429 || (statusCode >= 500 && statusCode !== 501);
+    }
+    if (typeof code === 'string' && TRANSPORT_CODES.has(code)) return true;
+    if (name === 'AbortError' || name === 'TimeoutError') return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}

@@ -7,8 +7,10 @@ import { invocationContext, type HostContext } from './host-context';
 import { readBody } from './request-body';
 
 /**
- * The Functions host's Event Grid webhook: both validation handshakes, then one handler call per event.
- * An event that fails is logged and does not fail the others (Event Grid would resend the whole batch).
+ * The Functions host's Event Grid webhook: both validation handshakes, then one handler call per event. As in the
+ * Functions host, a POST without `aeg-event-type` is a 400, and a batch in which any event failed is a 500, so that
+ * Event Grid delivers the whole batch again (every handler is idempotent: the events that did succeed are no-ops
+ * the second time).
  */
 export async function serveEventGrid(
   definitions: readonly FunctionDefinition[],
@@ -45,6 +47,14 @@ export async function serveEventGrid(
     return armError(res, 405, 'MethodNotAllowed', 'the Event Grid webhook takes POST and OPTIONS', {
       allow: 'POST, OPTIONS',
     });
+  const kind = req.headers['aeg-event-type'];
+  if (kind === undefined)
+    return armError(
+      res,
+      400,
+      'InvalidRequest',
+      'an Event Grid delivery carries the aeg-event-type header (Notification, SubscriptionValidation or Unsubscribe)',
+    );
   const body = await readBody(req, options.maxBodyBytes);
   if (body === 'too-large') {
     res.setHeader('connection', 'close');
@@ -65,7 +75,6 @@ export async function serveEventGrid(
     eventType?: string;
     data?: { validationCode?: string };
   }[];
-  const kind = req.headers['aeg-event-type'];
   if (
     kind === 'SubscriptionValidation' ||
     events[0]?.eventType === 'Microsoft.EventGrid.SubscriptionValidationEvent'
@@ -74,18 +83,27 @@ export async function serveEventGrid(
     return void res.end(JSON.stringify({ validationResponse: events[0]?.data?.validationCode }));
   }
   if (kind === 'Unsubscribe') return void res.writeHead(202).end();
-  if (kind !== undefined && kind !== 'Notification')
+  if (kind !== 'Notification')
     return armError(res, 400, 'InvalidRequest', `aeg-event-type '${String(kind)}' is not understood`);
+  let failed = 0;
   for (const event of events) {
     const context = invocationContext(fn.name);
     try {
       await ctx.track(fn.handler(event, context));
     } catch (err) {
+      failed++;
       log.error('event grid handler failed for one event', {
         function: fn.name,
-        error: (err as Error).message,
+        error: (err as Error)?.message ?? String(err),
       });
     }
   }
+  if (failed > 0)
+    return armError(
+      res,
+      500,
+      'InternalServerError',
+      `${failed} of ${events.length} event(s) failed; Event Grid delivers the batch again (see the host log)`,
+    );
   res.writeHead(202).end();
 }

@@ -2,6 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { HttpRequest, HttpResponse } from '@azure/functions';
 import type { FunctionDefinition, HttpFunction } from '../../functions/definitions';
+import { ValidationError } from '../errors';
+import { checkUrlEscapes } from '../http/url-escapes';
 import { log } from '../log';
 import { secretMatches } from '../secrets';
 import { armError } from './arm-error';
@@ -58,6 +60,12 @@ export function httpRequestListener(
       } catch {
         return armError(res, 400, 'InvalidRequest', 'the request target or the Host header is malformed');
       }
+      try {
+        checkUrlEscapes(url);
+      } catch (err) {
+        if (!(err instanceof ValidationError)) throw err;
+        return armError(res, 400, err.code, err.message);
+      }
       if (url.pathname === '/runtime/webhooks/eventgrid')
         return await serveEventGrid(definitions, ctx, req, res, url, method);
       const matches = routes
@@ -91,12 +99,8 @@ export function httpRequestListener(
       }
       const params: Record<string, string> = {};
       for (const [i, name] of match.route.params.entries()) {
-        const raw = match.m[i + 1]!;
-        try {
-          params[name] = decodeURIComponent(raw);
-        } catch {
-          return armError(res, 400, 'InvalidRequest', `the path segment '${raw}' has a malformed %-escape`);
-        }
+        // checkUrlEscapes has made sure every segment decodes.
+        params[name] = decodeURIComponent(match.m[i + 1]!);
       }
       const limit = fn.maxBodyBytes ?? options.maxBodyBytes;
       const body = method === 'GET' || method === 'HEAD' ? Buffer.alloc(0) : await readBody(req, limit);

@@ -25,5 +25,7 @@ export function scheduleTimer(fn: TimerFunction, ctx: HostContext): Cron {
       log.error('timer function failed', { function: fn.name, error: (err as Error).message });
     }
   });
+  // Azure's runOnStartup: one call now, as its own tick (protect keeps it from overlapping a scheduled one).
+  if (fn.runOnStartup) void cron.trigger();
   return cron;
 }

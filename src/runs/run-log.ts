@@ -325,6 +325,11 @@ export class RunLogs {
     await writer.close(status);
   }
 
+  /** Deletes a run's log, if it has one (the retention purge). */
+  async delete(runId: string): Promise<void> {
+    await this.blob(runId).deleteIfExists();
+  }
+
   /** The log as it is now, streamed from storage as it is read (empty before the run is dispatched). */
   async open(runId: string): Promise<Readable> {
     try {

@@ -4,7 +4,7 @@ import { ConflictError, NotFoundError } from '../errors';
 import { retryOnConflict, statusOf } from '../storage/write-conflicts';
 import { checkContinuationToken } from '../storage/continuation-token';
 import { names, type Storage } from '../storage/storage';
-import type { Run } from './run';
+import { FINISHED, type Run, type RunStatus } from './run';
 import { formatRunId, parseRunId, runRowKey } from './run-id';
 import { runFilterToTableQuery } from './run-filter';
 
@@ -50,6 +50,16 @@ function fromEntity(entity: TableEntityResult<Record<string, unknown>>): Run {
   }
   if (run.taskName === '') delete run.taskName;
   return run as unknown as Run;
+}
+
+/** What the retention purge reads of a run: enough to decide, and the ETag to delete it only if unchanged. */
+export interface RetentionCandidate {
+  readonly runId: string;
+  readonly status: RunStatus;
+  readonly createTime: string;
+  readonly finishTime: string | undefined;
+  readonly isArchiveEnabled: boolean | undefined;
+  readonly etag: string;
 }
 
 /** A run together with the ETag it was read at, for conditional updates. */
@@ -206,6 +216,49 @@ export class RunStore {
       token = page.continuationToken;
     } while (token && runs.length < options.top);
     return { runs, continuationToken: token };
+  }
+
+  /**
+   * Finished runs created before `before` (an ISO time), a page at a time, for the retention purge: only the fields
+   * it decides on are read, and the table is never loaded whole (a page is handled before the next is asked for).
+   */
+  async *listFinishedBefore(before: Date, pageSize: number): AsyncGenerator<RetentionCandidate[]> {
+    const finished = [...FINISHED].map((s) => `status eq '${s}'`).join(' or ');
+    // ISO times of one format sort as text: the table compares them server-side.
+    const filter = `PartitionKey eq '${PARTITION}' and createTime lt '${before.toISOString()}' and (${finished})`;
+    const pages = this.runs
+      .listEntities<Record<string, unknown>>({
+        queryOptions: { filter, select: ['runId', 'status', 'createTime', 'finishTime', 'isArchiveEnabled'] },
+      })
+      .byPage({ maxPageSize: pageSize });
+    for await (const page of pages) {
+      yield page.map((e) => ({
+        runId: e.runId as string,
+        status: e.status as RunStatus,
+        createTime: e.createTime as string,
+        finishTime: (e.finishTime as string | null | undefined) ?? undefined,
+        isArchiveEnabled: (e.isArchiveEnabled as boolean | null | undefined) ?? undefined,
+        etag: e.etag,
+      }));
+    }
+  }
+
+  /**
+   * Deletes a run's record if it is unchanged since it was read at `etag`: true when the record is gone (deleted now,
+   * or before), false when it changed meanwhile (archived, say) and was kept.
+   */
+  async deleteIfUnchanged(runId: string, etag: string): Promise<boolean> {
+    const n = parseRunId(this.prefix, runId);
+    if (n === null) return false;
+    try {
+      await this.runs.deleteEntity(PARTITION, runRowKey(n), { etag });
+      return true;
+    } catch (err) {
+      const status = statusOf(err);
+      if (status === 404) return true;
+      if (status === 412) return false;
+      throw err;
+    }
   }
 
   /** Runs in the given statuses (used to reconcile runs left behind by a stopped host). */

@@ -340,7 +340,7 @@ describe('api trust', () => {
 
       expect(res.status).toBe(400);
       expect(((await res.json()) as { error: { message: string } }).error.message).toBe(
-        "the path segment '%E0%A4%A' has a malformed %-escape",
+        "the path segment '%E0%A4%A' has a malformed %-escape '%A': a % must start two hex digits that decode to UTF-8",
       );
     });
   });

@@ -22,6 +22,11 @@ describe('config', () => {
       expect(loadConfig({ ...base, REFIT_MAX_LOG_BYTES: '1048576' }).maxLogBytes).toBe(1048576);
     });
 
+    it('keeps finished runs 30 days, as ACR does, unless REFIT_RETENTION_DAYS says otherwise', () => {
+      expect(loadConfig(base).retentionDays).toBe(30);
+      expect(loadConfig({ ...base, REFIT_RETENTION_DAYS: '90' }).retentionDays).toBe(90);
+    });
+
     it('bounds what Refit downloads and unpacks, each limit with its own setting', () => {
       expect(loadConfig(base).limits).toEqual({
         sourceBytes: 512 * 1024 * 1024,
@@ -58,6 +63,11 @@ describe('config', () => {
       [{ REFIT_LOCAL_CONCURRENCY: '0' }, 'REFIT_LOCAL_CONCURRENCY'],
       [{ REFIT_MAX_LOG_BYTES: '64MiB' }, 'REFIT_MAX_LOG_BYTES'],
       [{ REFIT_EXECUTOR: 'kubernetes' }, 'REFIT_EXECUTOR'],
+      [{ REFIT_RETENTION_DAYS: '0' }, 'REFIT_RETENTION_DAYS'],
+      [{ REFIT_RETENTION_DAYS: '-3' }, 'REFIT_RETENTION_DAYS'],
+      [{ REFIT_RETENTION_DAYS: '1.5' }, 'REFIT_RETENTION_DAYS'],
+      [{ REFIT_RETENTION_DAYS: '30d' }, 'REFIT_RETENTION_DAYS'],
+      [{ REFIT_RETENTION_DAYS: '1e9' }, 'REFIT_RETENTION_DAYS'],
       [{ REFIT_MAX_SOURCE_BYTES: '0' }, 'REFIT_MAX_SOURCE_BYTES'],
       [{ REFIT_MAX_EXTRACTED_ENTRIES: 'many' }, 'REFIT_MAX_EXTRACTED_ENTRIES'],
       [{ REFIT_ALLOWED_ORIGINS: 'app.example' }, 'REFIT_ALLOWED_ORIGINS'],
