@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import type { AppendBlobClient, ContainerClient } from '@azure/storage-blob';
 import pRetry from 'p-retry';
 import { log } from '../log';
+import { statusOf } from '../storage/write-conflicts';
 import type { RunStatus } from './run';
 import { SecretMasker, type MaskingStream } from './secret-masker';
 
@@ -410,10 +411,6 @@ export class RunLogs {
 interface LogRead {
   readonly body: AsyncIterable<unknown> | readonly unknown[];
   readonly complete: boolean;
-}
-
-function statusOf(err: unknown): number | undefined {
-  return (err as { statusCode?: number }).statusCode;
 }
 
 /**
