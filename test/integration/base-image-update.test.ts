@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { busyboxBase, call, registry, uploadContext, waitForRun, writeContext } from '../support/api';
+import { busyboxBase, call, registry, until, uploadContext, waitForRun, writeContext } from '../support/api';
 import { GitServer } from '../support/git';
 
 const registrySecret = (): string =>
@@ -32,16 +32,6 @@ async function runsOf(task: string): Promise<any[]> {
   return (
     await call('GET', `/runs?$top=100&$filter=${encodeURIComponent(`taskName eq '${task}'`)}`)
   ).body.value.map((r: any) => r.properties);
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 // The seed's tutorial: a base quick-built, a task over a git repository built FROM it, the base updated.

@@ -2,9 +2,9 @@ import { runGraph, StepFailedError, type AttemptResult } from '../../../src/acb/
 import { parseRenderedTask, type AcbStep } from '../../../src/acb/task-file';
 
 /** A promise with its resolve function exposed, so that a test decides when it settles. */
-function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((r) => (resolve = r));
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
   return { promise, resolve };
 }
 
