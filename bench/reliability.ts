@@ -217,6 +217,8 @@ async function githubDeliveries(api: Api, dataDir: string): Promise<void> {
 
   const statuses: number[] = [];
   const answeredMs: number[] = [];
+  /** Deliveries that got a 2xx at least once (GitHub counts the others as failed, to be redelivered by hand). */
+  const acknowledged = new Set<string>();
   const t0 = Date.now();
   await Promise.all(
     sequence.map(async (d, i) => {
@@ -247,6 +249,7 @@ async function githubDeliveries(api: Api, dataDir: string): Promise<void> {
         status = 0;
       }
       statuses.push(status);
+      if (status >= 200 && status < 300) acknowledged.add(d.id);
       answeredMs.push(Date.now() - sent);
     }),
   );
@@ -267,7 +270,9 @@ async function githubDeliveries(api: Api, dataDir: string): Promise<void> {
     const sha = r.sourceTrigger?.commitId;
     if (sha) perCommit.set(sha, (perCommit.get(sha) ?? 0) + 1);
   }
-  const lost = distinct.filter((d) => !perCommit.has(d.sha)).length;
+  const lostDeliveries = distinct.filter((d) => !perCommit.has(d.sha));
+  const lost = lostDeliveries.length;
+  const lostAcknowledged = lostDeliveries.filter((d) => acknowledged.has(d.id)).length;
   const duplicates = [...perCommit.values()].reduce((n, c) => n + Math.max(0, c - 1), 0);
   const stuck = runs.filter((r) => !FINAL.includes(r.status)).length;
   const sorted = [...answeredMs].sort((x, y) => x - y);
@@ -275,6 +280,8 @@ async function githubDeliveries(api: Api, dataDir: string): Promise<void> {
     ['distinct deliveries (expected runs)', distinct.length],
     ['runs created', runs.length],
     ['runs lost (a distinct delivery without a run)', lost],
+    ['  of them acknowledged with a 2xx', lostAcknowledged],
+    ['  of them never answered within 10 s', lost - lostAcknowledged],
     ['duplicate runs (a delivery with more than one)', duplicates],
     ['5xx answers', statuses.filter((s) => s >= 500).length],
     ["answers (no answer: none within GitHub's 10 s)", histogram(statuses)],
