@@ -188,11 +188,13 @@ describe('quick build', () => {
   }, 60000);
 
   it('cancels a running build and kills its process', async () => {
-    const path = await uploadContext(writeContext({ Dockerfile: `FROM ${busyboxBase()}\nRUN sleep 4711\n` }));
+    // A sleep of its own length, so that no other build on this machine is taken for it.
+    const step = `sleep ${4000 + Math.floor(Math.random() * 5000)}`;
+    const path = await uploadContext(writeContext({ Dockerfile: `FROM ${busyboxBase()}\nRUN ${step}\n` }));
     const runId = (await call('POST', '/scheduleRun', dockerBuild(path))).body.name as string;
     await waitForStatus(runId, 'Running');
     await until('the build step to be running', async () =>
-      processesRunning('sleep 4711').length > 0 ? true : undefined,
+      processesRunning(step).length > 0 ? true : undefined,
     );
 
     const canceled = await call('POST', `/runs/${runId}/cancel`);
@@ -204,7 +206,7 @@ describe('quick build', () => {
     // Stopping gives the process group SIGTERM and, after a 10 s grace, SIGKILL: it must be gone within that.
     await until(
       'the build process to be gone',
-      async () => (processesRunning('sleep 4711').length === 0 ? true : undefined),
+      async () => (processesRunning(step).length === 0 ? true : undefined),
       15000,
     );
     const log = await fetch(`${baseUrl()}/api/runs/${runId}/log?follow=true`, { headers: keyHeader() }).then(
