@@ -258,13 +258,18 @@ async function githubDeliveries(api: Api, dataDir: string): Promise<void> {
   // Wait for the run count to reach the distinct deliveries and every run to be final (bounded).
   const waitStarted = Date.now();
   let runs: RunProperties[] = [];
+  const counts: { at: number; runs: number }[] = [];
   for (;;) {
     runs = await runsOfTask(api, task);
+    counts.push({ at: Date.now(), runs: runs.length });
     const open = runs.filter((r) => !FINAL.includes(r.status)).length;
     if ((runs.length >= distinct.length && open === 0) || Date.now() - waitStarted > 240000) break;
     await pause(1000);
   }
   const settledMs = Date.now() - waitStarted;
+  // Runs still appearing at the end: deliveries still being handled (late), not yet lost.
+  const tenSecondsAgo = counts.find((c) => c.at >= Date.now() - 10000) ?? counts.at(-1)!;
+  const stillComing = runs.length - tenSecondsAgo.runs;
   const perCommit = new Map<string, number>();
   for (const r of runs) {
     const sha = r.sourceTrigger?.commitId;
@@ -282,6 +287,7 @@ async function githubDeliveries(api: Api, dataDir: string): Promise<void> {
     ['runs lost (a distinct delivery without a run)', lost],
     ['  of them acknowledged with a 2xx', lostAcknowledged],
     ['  of them never answered within 10 s', lost - lostAcknowledged],
+    ['runs created in the last 10 s of waiting (still coming)', stillComing],
     ['duplicate runs (a delivery with more than one)', duplicates],
     ['5xx answers', statuses.filter((s) => s >= 500).length],
     ["answers (no answer: none within GitHub's 10 s)", histogram(statuses)],
