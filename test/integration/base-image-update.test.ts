@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { busyboxBase, call, registry, uploadContext, waitForRun, writeContext } from '../support/api';
+import { busyboxBase, call, registry, until, uploadContext, waitForRun, writeContext } from '../support/api';
 import { GitServer } from '../support/git';
 
 const registrySecret = (): string =>
@@ -34,14 +34,18 @@ async function runsOf(task: string): Promise<any[]> {
   ).body.value.map((r: any) => r.properties);
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}`);
+/** Pushes the very same manifest bytes of repository:tag again: the registry notifies a push of the same digest. */
+async function pushManifestAgain(repository: string, tag: string): Promise<number> {
+  const manifestUrl = `http://${registry()}/v2/${repository}/manifests/${tag}`;
+  const manifest = await fetch(manifestUrl, {
+    headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+  });
+  const put = await fetch(manifestUrl, {
+    method: 'PUT',
+    headers: { 'content-type': manifest.headers.get('content-type')! },
+    body: Buffer.from(await manifest.arrayBuffer()),
+  });
+  return put.status;
 }
 
 // The seed's tutorial: a base quick-built, a task over a git repository built FROM it, the base updated.
@@ -107,17 +111,7 @@ describe('base-image updates', () => {
     expect((await call('GET', `/runs/${auto.runId}/log`)).text).toMatch(/^app on node 15\.2\.1a$/m);
 
     // Push the very same manifest bytes again: the registry notifies, nothing is rebuilt, and the reason is recorded.
-    const manifestUrl = `http://${registry()}/v2/${base}/manifests/15-alpine`;
-    const manifest = await fetch(manifestUrl, {
-      headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
-    });
-    const bytes = Buffer.from(await manifest.arrayBuffer());
-    const put = await fetch(manifestUrl, {
-      method: 'PUT',
-      headers: { 'content-type': manifest.headers.get('content-type')! },
-      body: bytes,
-    });
-    expect(put.status).toBe(201);
+    expect(await pushManifestAgain(base, '15-alpine')).toBe(201);
     const updates = await until('the unchanged re-push to be recorded', async () => {
       const res = await call(
         'GET',
@@ -159,7 +153,7 @@ describe('base-image updates', () => {
     const firstApp = await call('POST', '/scheduleRun', { type: 'TaskRunRequest', taskId: 'cascade-app' });
     expect((await waitForRun(firstApp.body.name)).status).toBe('Succeeded');
 
-    await buildBase(base, '2');
+    const baseDigest = (await buildBase(base, '2')).outputImages[0].digest as string;
 
     const mid = await until('the mid rebuild', async () =>
       (await runsOf('cascade-mid')).find((r) => r.imageUpdateTrigger),
@@ -176,7 +170,40 @@ describe('base-image updates', () => {
       digest: (await waitForRun(mid.runId)).outputImages[0].digest,
     });
     expect((await call('GET', `/runs/${app.runId}/log`)).text).toMatch(/^mid on 2$/m);
-    await new Promise((r) => setTimeout(r, 3000));
+    // Each push was decided once, and the decision is recorded: the base's started mid, the new mid's started app.
+    const decided = async (image: string, digest: string): Promise<any> =>
+      until(`the decision for ${image}@${digest}`, async () => {
+        const res = await call('GET', `/imageUpdates?image=${encodeURIComponent(image)}`);
+        return res.body.value.find((u: any) => u.digest === digest);
+      });
+    const midDigest = (await waitForRun(mid.runId)).outputImages[0].digest as string;
+    expect((await decided(`${reg}/${base}:15-alpine`, baseDigest)).decisions).toEqual([
+      { task: 'cascade-mid', decision: 'triggered', reason: expect.any(String), runId: mid.runId },
+    ]);
+    expect((await decided(`${reg}/cascade/mid:latest`, midDigest)).decisions).toEqual([
+      { task: 'cascade-app', decision: 'triggered', reason: expect.any(String), runId: app.runId },
+    ]);
+
+    // The new mid arrives again (the same manifest pushed again: a new registry event with the same digest). The
+    // duplicate is decided, and recorded as skipped with its reason; a run it started would be listed before that.
+    const before = (
+      await call('GET', `/imageUpdates?image=${encodeURIComponent(`${reg}/cascade/mid:latest`)}`)
+    ).body.value.length as number;
+    expect(await pushManifestAgain('cascade/mid', 'latest')).toBe(201);
+    const duplicate = await until('the duplicate mid push to be decided', async () => {
+      const res = await call('GET', `/imageUpdates?image=${encodeURIComponent(`${reg}/cascade/mid:latest`)}`);
+      return res.body.value.length > before ? res.body.value[0] : undefined;
+    });
+    expect(duplicate.digest).toBe(midDigest);
+    expect(duplicate.decisions).toEqual([
+      {
+        task: 'cascade-app',
+        decision: 'skipped',
+        reason: expect.stringMatching(
+          new RegExp(`^(digest unchanged: the task was last built from|already triggered for) ${midDigest}$`),
+        ),
+      },
+    ]);
     expect((await runsOf('cascade-app')).filter((r) => r.imageUpdateTrigger)).toHaveLength(1);
     expect((await runsOf('cascade-mid')).filter((r) => r.imageUpdateTrigger)).toHaveLength(1);
   });

@@ -107,7 +107,6 @@ describe('outbound guard', () => {
 
   describe('tarball contexts', () => {
     it('fails a quick build from the metadata address at once, saying it was refused and why', async () => {
-      const started = Date.now();
       const scheduled = await call('POST', '/scheduleRun', dockerBuild('http://169.254.169.254/ctx.tar.gz'));
 
       const run = await waitForRun(scheduled.body.name as string);
@@ -116,8 +115,8 @@ describe('outbound guard', () => {
       expect(run.runErrorMessage).toBe(
         'the source http://169.254.169.254/ctx.tar.gz could not be downloaded: the destination is refused: 169.254.169.254 is a cloud metadata address',
       );
-      // Refused before a packet is sent, so no connect timeout (10 s and more) was waited for.
-      expect(Date.now() - started).toBeLessThan(10000);
+      // The reason is the guard's, given before any connection: a connect attempt to that address would have ended
+      // in a connection error or a timeout (the test's bound), never in this message.
     });
 
     describe('from a server on loopback', () => {

@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { readdirSync, readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { GitServer } from '../support/git';
 import { packContext } from '../../src/cli/source-archive';
 import {
@@ -10,6 +11,7 @@ import {
   keyHeader,
   registry,
   registryDigest,
+  until,
   uploadContext,
   waitForRun,
   waitForStatus,
@@ -140,34 +142,60 @@ describe('quick build', () => {
   });
 
   it('streams the log while the run goes, and ends the stream when it ends', async () => {
-    const path = await uploadContext(
-      writeContext({
-        Dockerfile: `FROM ${busyboxBase()}\nRUN echo early-marker && sleep 3 && echo late-marker\n`,
-      }),
-    );
-    const runId = (await call('POST', '/scheduleRun', dockerBuild(path))).body.name as string;
+    // The build cannot go past early-marker until the test has read early-marker from the stream: its next command
+    // waits for this server, which answers only then. A log delivered at the end (not streamed) never gets there.
+    let sawEarly: () => void = () => undefined;
+    const seen = new Promise<void>((resolve) => (sawEarly = resolve));
+    const gate = createServer((_req, res) => void seen.then(() => res.end('go\n')));
+    await new Promise<void>((resolve) => gate.listen(0, '127.0.0.1', resolve));
+    const gatePort = (gate.address() as AddressInfo).port;
+    try {
+      const path = await uploadContext(
+        writeContext({
+          Dockerfile: `FROM ${busyboxBase()}\nRUN echo early-marker && wget -q -O - http://127.0.0.1:${gatePort}/ && echo late-marker\n`,
+        }),
+      );
+      const runId = (await call('POST', '/scheduleRun', dockerBuild(path))).body.name as string;
 
-    const response = await fetch(`${baseUrl()}/api/runs/${runId}/log?follow=true`, { headers: keyHeader() });
-    const chunks: { at: number; text: string }[] = [];
-    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>)
-      chunks.push({ at: Date.now(), text: Buffer.from(chunk).toString() });
-    const ended = Date.now();
+      const response = await fetch(`${baseUrl()}/api/runs/${runId}/log?follow=true`, {
+        headers: keyHeader(),
+      });
+      let text = '';
+      let statusAtEarly: string | undefined;
+      let lateBeforeEarly = false;
+      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+        text += Buffer.from(chunk).toString();
+        // Match the markers as output lines, not inside the echoed `STEP 2/2: RUN echo …` line.
+        if (statusAtEarly === undefined && /^early-marker$/m.test(text)) {
+          lateBeforeEarly = /^late-marker$/m.test(text);
+          statusAtEarly = (await call('GET', `/runs/${runId}`)).body.properties.status as string;
+          sawEarly();
+        }
+      }
 
-    const all = chunks.map((c) => c.text).join('');
-    expect(all).toContain(`Run ID: ${runId} was successful`);
-    // Match the markers as output lines, not inside the echoed `STEP 2/2: RUN echo …` line.
-    const early = chunks.find((c) => /^early-marker$/m.test(c.text))!;
-    const late = chunks.find((c) => /^late-marker$/m.test(c.text))!;
-    expect(late.at - early.at).toBeGreaterThan(1500);
-    expect((await call('GET', `/runs/${runId}`)).body.properties.status).toBe('Succeeded');
-    expect(ended).toBeGreaterThanOrEqual(late.at);
-  });
+      expect(statusAtEarly).toBe('Running');
+      expect(lateBeforeEarly).toBe(false);
+      expect(text).toMatch(/^go$/m);
+      expect(text).toMatch(/^late-marker$/m);
+      expect(text).toContain(`Run ID: ${runId} was successful`);
+      expect((await call('GET', `/runs/${runId}`)).body.properties.status).toBe('Succeeded');
+    } finally {
+      sawEarly();
+      gate.closeAllConnections();
+      await new Promise((resolve) => gate.close(resolve));
+    }
+    // A log delivered only at the end leaves the build waiting at the gate: the bound fails the test.
+  }, 60000);
 
   it('cancels a running build and kills its process', async () => {
-    const path = await uploadContext(writeContext({ Dockerfile: `FROM ${busyboxBase()}\nRUN sleep 4711\n` }));
+    // A sleep of its own length, so that no other build on this machine is taken for it.
+    const step = `sleep ${4000 + Math.floor(Math.random() * 5000)}`;
+    const path = await uploadContext(writeContext({ Dockerfile: `FROM ${busyboxBase()}\nRUN ${step}\n` }));
     const runId = (await call('POST', '/scheduleRun', dockerBuild(path))).body.name as string;
     await waitForStatus(runId, 'Running');
-    await new Promise((r) => setTimeout(r, 1500));
+    await until('the build step to be running', async () =>
+      processesRunning(step).length > 0 ? true : undefined,
+    );
 
     const canceled = await call('POST', `/runs/${runId}/cancel`);
 
@@ -175,8 +203,12 @@ describe('quick build', () => {
     expect(canceled.body.properties.status).toBe('Canceled');
     const run = await waitForRun(runId);
     expect(run.status).toBe('Canceled');
-    await new Promise((r) => setTimeout(r, 500));
-    expect(processesRunning('sleep 4711')).toEqual([]);
+    // Stopping gives the process group SIGTERM and, after a 10 s grace, SIGKILL: it must be gone within that.
+    await until(
+      'the build process to be gone',
+      async () => (processesRunning(step).length === 0 ? true : undefined),
+      15000,
+    );
     const log = await fetch(`${baseUrl()}/api/runs/${runId}/log?follow=true`, { headers: keyHeader() }).then(
       (r) => r.text(),
     );

@@ -4,7 +4,7 @@ import { loadConfig } from '../../src/config';
 import { createRefit } from '../../src/refit';
 import { signGitHubBody } from '../../src/triggers/github';
 import { evaluateTimers } from '../../src/triggers/timers';
-import { busyboxBase, call, registry, registryDigest, waitForRun, stackStorage } from '../support/api';
+import { busyboxBase, call, registry, registryDigest, until, waitForRun, stackStorage } from '../support/api';
 import { GitServer } from '../support/git';
 
 const dataDir = (): string => process.env.REFIT_TEST_DATA_DIR!;
@@ -498,28 +498,63 @@ describe('tasks', () => {
   });
 
   describe('timer triggers', () => {
-    it('starts one run per occurrence, for real', async () => {
+    it("fires a real schedule: the host's timer starts a run for an occurrence, which builds", async () => {
       git.commit('timed', 'main', { Dockerfile: dockerfile('t'), 'marker.txt': 'timer\n' });
       await createTask('timer-task', `${git.url('timed')}#main`, {
         trigger: { timerTriggers: [{ name: 'every5s', schedule: '*/5 * * * * *' }] },
       });
-      await new Promise((r) => setTimeout(r, 17000));
+
+      // The first occurrence is at most 5 s away and the host ticks on its own: wait for its run, with a bound.
+      const first = await until('the first timer run', async () => (await runsOf('timer-task'))[0], 30000);
       await call('PATCH', '/tasks/timer-task', {
         properties: {
           trigger: { timerTriggers: [{ name: 'every5s', schedule: '*/5 * * * * *', status: 'Disabled' }] },
         },
       });
-      await new Promise((r) => setTimeout(r, 1000));
 
-      const runs = await runsOf('timer-task');
-      const occurrences = runs.map((r) => r.timerTrigger.scheduleOccurrence as string);
-      expect(runs.length).toBeGreaterThanOrEqual(2);
-      expect(new Set(occurrences).size).toBe(runs.length);
-      expect(occurrences.every((o) => new Date(o).getUTCSeconds() % 5 === 0)).toBe(true);
-      expect(runs.every((r) => r.timerTrigger.timerTriggerName === 'every5s')).toBe(true);
+      expect(first.timerTrigger.timerTriggerName).toBe('every5s');
+      expect(new Date(first.timerTrigger.scheduleOccurrence as string).getUTCSeconds() % 5).toBe(0);
       const listed = await call('GET', `/runs?$filter=${encodeURIComponent("taskName eq 'timer-task'")}`);
-      expect(listed.body.value[0].properties.timerTrigger).toBeDefined();
-      await waitForRun(runs[0].runId);
+      expect(
+        listed.body.value.every((r: any) => r.properties.timerTrigger.timerTriggerName === 'every5s'),
+      ).toBe(true);
+      expect((await waitForRun(first.runId)).status).toBe('Succeeded');
+    });
+
+    it('starts one run per occurrence due since the last tick, and none for an occurrence already fired (a fake clock)', async () => {
+      const env = {
+        REFIT_STORAGE: stackStorage(),
+        REFIT_REGISTRY: registry(),
+        REFIT_SECRET_KEY: readFileSync(join(dataDir(), 'secret.key'), 'utf8').trim(),
+      };
+      const refit = createRefit(loadConfig(env));
+      const deps = { tasks: refit.tasks, dedupe: refit.dedupe, decisions: refit.decisions };
+      // Every 20 s in the first minute of a year: occurrences the host's real timer never reaches.
+      await createTask('occurrences-task', 'https://127.0.0.1:9/unreachable.git', {
+        trigger: { timerTriggers: [{ name: 'every20s', schedule: '*/20 0 0 1 1 *' }] },
+      });
+      const year = new Date().getUTCFullYear() + 1;
+      const at = (seconds: number): Date => new Date(Date.UTC(year, 0, 1, 0, 0, seconds));
+      const fired = (decisions: { task?: string; decision: string; eventId: string }[]): string[] =>
+        decisions
+          .filter((d) => d.task === 'occurrences-task' && d.decision === 'triggered')
+          .map((d) => d.eventId)
+          .sort();
+      const occurrence = (seconds: number): string =>
+        `occurrences-task/every20s/${at(seconds).toISOString()}`;
+
+      const firstTick = fired(await evaluateTimers(at(25), deps));
+      const sameTick = fired(await evaluateTimers(at(25), deps));
+      const laterTick = fired(await evaluateTimers(at(50), deps));
+
+      expect(firstTick).toEqual([occurrence(0), occurrence(20)]);
+      expect(sameTick).toEqual([]);
+      expect(laterTick).toEqual([occurrence(40)]);
+      const runs = await runsOf('occurrences-task');
+      expect(runs.map((r) => r.timerTrigger.scheduleOccurrence).sort()).toEqual(
+        [0, 20, 40].map((s) => at(s).toISOString()),
+      );
+      expect(runs.every((r) => r.timerTrigger.timerTriggerName === 'every20s')).toBe(true);
     });
 
     it('fires each occurrence exactly once with two instances evaluating at the same moment (a fake clock)', async () => {

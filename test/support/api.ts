@@ -128,6 +128,21 @@ export function dockerBuild(
   };
 }
 
+/** Polls `probe` until it returns a value (not undefined), within a bound: the way to wait on recorded state. */
+export async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 30000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
 const FINISHED = ['Succeeded', 'Failed', 'Canceled', 'Error', 'Timeout'];
 
 /** Polls a run until it finishes; returns its properties. */

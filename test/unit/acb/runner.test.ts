@@ -1,13 +1,28 @@
 import { runGraph, StepFailedError, type AttemptResult } from '../../../src/acb/runner';
 import { parseRenderedTask, type AcbStep } from '../../../src/acb/task-file';
 
+/** A promise with its resolve function exposed, so that a test decides when it settles. */
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
 /**
- * The scheduler is driven with scripted steps: each step's script says how each attempt ends and how long it takes,
- * and the trace records when steps start and end (in the scheduler's own ticks, not wall-clock assertions).
+ * The scheduler is driven with scripted steps: each step's script says how each attempt ends; a step marked `held`
+ * runs until the test calls `finish(id, code)` (or the scheduler aborts it), every other step ends at once. The trace
+ * records when steps start and end, so ordering is decided by the test, never by timers racing.
  */
-function harness(script: Record<string, { codes?: (number | null)[]; ms?: number; output?: string }>) {
+function harness(script: Record<string, { codes?: (number | null)[]; held?: boolean; output?: string }>) {
   const trace: string[] = [];
   const attempts: Record<string, number> = {};
+  const startedSteps = new Map<string, ReturnType<typeof deferred>>();
+  const finishers = new Map<string, (code: number | null) => void>();
+  const startedSignal = (id: string): ReturnType<typeof deferred> => {
+    let d = startedSteps.get(id);
+    if (!d) startedSteps.set(id, (d = deferred()));
+    return d;
+  };
   const attempt = (step: AcbStep, signal: AbortSignal): Promise<AttemptResult> => {
     const n = (attempts[step.id] = (attempts[step.id] ?? 0) + 1);
     const s = script[step.id] ?? {};
@@ -21,15 +36,10 @@ function harness(script: Record<string, { codes?: (number | null)[]; ms?: number
         trace.push(`end ${step.id}${c === 0 ? '' : ` (${c})`}`);
         resolve({ code: c, output: s.output ?? '' });
       };
-      const timer = setTimeout(() => finish(code), s.ms ?? 5);
-      signal.addEventListener(
-        'abort',
-        () => {
-          clearTimeout(timer);
-          finish(null);
-        },
-        { once: true },
-      );
+      signal.addEventListener('abort', () => finish(null), { once: true });
+      if (s.held) finishers.set(step.id, finish);
+      else queueMicrotask(() => finish(code));
+      startedSignal(step.id).resolve();
     });
   };
   const lines: string[] = [];
@@ -40,7 +50,11 @@ function harness(script: Record<string, { codes?: (number | null)[]; ms?: number
       signal,
       sleep: async (ms) => void sleeps.push(ms),
     });
-  return { trace, attempts, lines, sleeps, run };
+  /** Resolves once step `id` has started (its first attempt). */
+  const started = (id: string): Promise<void> => startedSignal(id).promise;
+  /** Ends the running attempt of a held step with `code`. */
+  const finish = (id: string, code: number | null = 0): void => finishers.get(id)!(code);
+  return { trace, attempts, lines, sleeps, run, started, finish };
 }
 
 describe('the step graph', () => {
@@ -51,15 +65,21 @@ describe('the step graph', () => {
   });
 
   it('starts when: ["-"] steps at once, in parallel, and joins them with when: [a, b]', async () => {
-    const h = harness({ a: { ms: 30 }, b: { ms: 10 } });
-    await h.run(
+    const h = harness({ a: { held: true }, b: { held: true } });
+    const run = h.run(
       'steps:\n- id: a\n  cmd: x\n  when: ["-"]\n- id: b\n  cmd: x\n  when: ["-"]\n- id: join\n  cmd: x\n  when: [a, b]\n',
     );
+    // Both run at once (b starts while a is held); the join waits for the one that ends last. A scheduler running
+    // them one after the other would never start b: the test's bound fails it.
+    await Promise.all([h.started('a'), h.started('b')]);
+    h.finish('b');
+    h.finish('a');
+    await run;
     expect(h.trace).toEqual(['start a', 'start b', 'end b', 'end a', 'start join', 'end join']);
-  });
+  }, 5000);
 
   it('fails the run at the first failing step: its dependents never start and running steps are stopped', async () => {
-    const h = harness({ slow: { ms: 5000 }, bad: { codes: [3], ms: 5 } });
+    const h = harness({ slow: { held: true }, bad: { codes: [3] } });
     const run = h.run(
       'steps:\n- id: slow\n  cmd: x\n  when: ["-"]\n- id: bad\n  cmd: x\n  when: ["-"]\n- id: after\n  cmd: x\n  when: [bad]\n',
     );
@@ -114,18 +134,21 @@ describe('the step graph', () => {
   });
 
   it('stops a step at its timeout and fails the run naming it', async () => {
-    const h = harness({ s: { ms: 5000 } });
+    // A held step never ends on its own: only the step's timeout can end it.
+    const h = harness({ s: { held: true } });
     await expect(h.run('steps:\n- id: s\n  cmd: x\n  timeout: 1\n')).rejects.toThrow(
       'failed to run step ID: s: the step timed out after 1 seconds',
     );
   });
 
   it('stops everything when the run is canceled', async () => {
-    const h = harness({ a: { ms: 5000 } });
+    const h = harness({ a: { held: true } });
     const cancel = new AbortController();
     const run = h.run('steps:\n- id: a\n  cmd: x\n- id: b\n  cmd: x\n', cancel.signal);
-    setTimeout(() => cancel.abort(), 20);
+    await h.started('a');
+    cancel.abort();
     await expect(run).rejects.toThrow(/stopped/);
+    expect(h.trace).toEqual(['start a', 'end a (null)']);
     expect(h.attempts.b).toBeUndefined();
   });
 });

@@ -41,14 +41,13 @@ describe('guarded-fetch', () => {
       ['http://[::ffff:169.254.169.254]/x', 'a cloud metadata address'],
     ])('refuses %s on every policy, at once (%s)', async (url, why) => {
       for (const policy of [LOCAL_POLICY, AZURE]) {
-        const started = Date.now();
         const err = await guarded(policy)
           .fetch(url, { limit })
           .catch((e: unknown) => e);
         expect(err).toBeInstanceOf(DestinationRefusedError);
         expect((err as Error).message).toContain(why);
-        // Refused before any packet is sent: no connect timeout to wait for.
-        expect(Date.now() - started).toBeLessThan(5000);
+        // Refused by address, before any connection: a connect attempt would end in a connection error or a
+        // timeout (the test's bound), never in DestinationRefusedError.
       }
     });
 
