@@ -6,24 +6,9 @@ import { RunStore } from '../../src/runs/run-store';
 import { names } from '../../src/storage/storage';
 import { StorageFaults } from '../../src/storage/storage-faults';
 import { TaskStore } from '../../src/tasks/task-store';
-import { busyboxBase, call, registry, waitForRun } from '../support/api';
+import { busyboxBase, call, registry, until, waitForRun } from '../support/api';
 import { GitServer } from '../support/git';
 import { inProcessRefit, isFinished, startQuickBuild, waitForRecorded } from '../support/in-process';
-
-/** Waits until `probe` gives a value (recorded state, read again every 200 ms); fails after `timeoutMs`. */
-async function eventually<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 60000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
 
 describe('completion', () => {
   const faults = new StorageFaults();
@@ -75,7 +60,7 @@ describe('completion', () => {
 
     it("records what a task's successful run was built from, with the run's ID", async () => {
       // The test stack finished the run, recorded it and handled its message.
-      const stored = await eventually('the recorded dependencies', async () => {
+      const stored = await until('the recorded dependencies', async () => {
         const found = await tasks.find(task);
         return found?.task.dependenciesFrom?.runId === runId ? found : undefined;
       });
@@ -90,7 +75,7 @@ describe('completion', () => {
     });
 
     it('records a run once however often its message is delivered', async () => {
-      const stored = await eventually('the recorded dependencies', async () => {
+      const stored = await until('the recorded dependencies', async () => {
         const found = await tasks.find(task);
         return found?.task.dependenciesFrom?.runId === runId ? found : undefined;
       });
@@ -175,11 +160,11 @@ describe('completion', () => {
         },
       );
       try {
-        await eventually('the recording of the later run', async () => {
+        await until('the recording of the later run', async () => {
           const found = await tasks.find(task);
           return found?.task.dependenciesFrom?.runId === later.runId ? found : undefined;
         });
-        await eventually('the message to be deleted', async () => {
+        await until('the message to be deleted', async () => {
           const props = await queue.getProperties();
           return props.approximateMessagesCount === 0 ? true : undefined;
         });

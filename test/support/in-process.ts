@@ -5,7 +5,7 @@ import { createRefit, type Refit, type RefitOptions } from '../../src/refit';
 import { FINISHED, type Run } from '../../src/runs/run';
 import { RunStore } from '../../src/runs/run-store';
 import { newQuickBuildRun, parseRunRequest } from '../../src/runs/schedule-run';
-import { dockerBuild, stackConfig, uploadContext, writeContext } from './api';
+import { dockerBuild, stackConfig, until, uploadContext, writeContext } from './api';
 
 /**
  * A Refit in the test process on the test stack's Azurite, registry and buildah settings (its registries.conf, a
@@ -50,13 +50,14 @@ export async function waitForRecorded(
   done: (run: Run) => boolean,
   timeoutMs = 120000,
 ): Promise<Run> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const run = await r.runs.get(runId);
-    if (done(run)) return run;
-    if (Date.now() > deadline) throw new Error(`run ${runId} is still ${run.status}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  return until(
+    `run ${runId} to reach the awaited state`,
+    async () => {
+      const run = await r.runs.get(runId);
+      return done(run) ? run : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 /** Whether a run reached a final status. */
