@@ -22,8 +22,9 @@ const STOP_GRACE_MS = 10000;
 
 /**
  * Runs a command in a process group of its own, streaming stdout and stderr to `onOutput`. An abort stops the whole
- * group (buildah and git start children of their own): SIGTERM first, so that buildah removes its working
- * container (a SIGKILLed build leaves one behind, a full copy of the image with vfs), then SIGKILL after a grace.
+ * group (buildah and git start children of their own): SIGTERM first, then SIGKILL after a grace. buildah stopped
+ * in a RUN step removes its working container; stopped anywhere else (FROM, COPY, ADD, commit) it exits at once
+ * and leaves it behind, a full copy of the image with vfs: the local executor removes those (removeWorkingContainers).
  * Inside {@link ProcessGroups.run} the group is recorded while it runs, so that a later start can end it if this
  * host dies first.
  */

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packContext } from '../../src/cli/source-archive';
@@ -252,6 +253,47 @@ describe('local stack', () => {
       ]);
       expect(requeued.status).toBe('Succeeded');
       expect(workingContainers(dataDir)).toEqual([]);
+    });
+  });
+
+  describe('a build stopped outside a RUN step', () => {
+    let dataDir: string;
+    let server: ReturnType<typeof createServer>;
+    const connections: Socket[] = [];
+    beforeAll(async () => {
+      dataDir = newDataDir();
+      // An ADD from this server never completes: the build waits in buildah itself, not in a RUN step.
+      server = createServer((socket) => void connections.push(socket));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    });
+    afterAll(async () => {
+      for (const socket of connections) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+      if (stack) await stopStack(stack);
+      stack = undefined;
+      if (!process.env.REFIT_KEEP_TEST_DATA) rmSync(dataDir, { recursive: true, force: true });
+    });
+    let stack: ReturnType<typeof spawnStack> | undefined;
+
+    it('leaves no working container once canceled (buildah killed outside RUN removes none itself)', async () => {
+      stack = start(dataDir);
+      await waitHealthy(ports.api, stack);
+      const { port } = server.address() as { port: number };
+      const runId = await schedule(
+        dataDir,
+        `FROM 127.0.0.1:${ports.registry}/refit/busybox:stable\nADD http://127.0.0.1:${port}/never /never\n`,
+      );
+      await until('the build reaching its ADD', () => connections.length > 0);
+      expect(workingContainers(dataDir)).toHaveLength(1);
+
+      await call(dataDir, 'POST', `/runs/${runId}/cancel`);
+
+      expect((await untilStatus(dataDir, runId, ['Canceled'])).status).toBe('Canceled');
+      await until(
+        'the working container of the canceled build removed',
+        () => workingContainers(dataDir).length === 0,
+        30000,
+      );
     });
   });
 });
