@@ -31,6 +31,20 @@ function start(dataDir: string): ReturnType<typeof spawnStack> {
   });
 }
 
+/** Waits until the stack answers /health; its output is in the error when it does not. */
+async function healthy(
+  stack: ReturnType<typeof spawnStack>,
+  dataDir: string,
+  timeoutMs?: number,
+): Promise<void> {
+  try {
+    await waitHealthy(ports.api, stack, timeoutMs);
+  } catch (err) {
+    const out = readFileSync(join(dataDir, 'stack.out'), 'utf8');
+    throw new Error(`${(err as Error).message}; its output:\n${out.slice(-4000)}`);
+  }
+}
+
 async function call(dataDir: string, method: string, path: string, body?: unknown): Promise<any> {
   const response = await fetch(`${api}${path}`, {
     method,
@@ -162,7 +176,7 @@ async function stackWithBuilds(
   dataDir: string,
 ): Promise<{ stack: ReturnType<typeof spawnStack>; running: string; waiting: string }> {
   const stack = start(dataDir);
-  await waitHealthy(ports.api, stack);
+  await healthy(stack, dataDir);
   const running = await schedule(dataDir, dockerfile(LONG_BUILD));
   await untilStatus(dataDir, running, ['Running']);
   await until('the long build reaching its RUN step', () =>
@@ -177,9 +191,18 @@ describe('local stack', () => {
   describe('crash recovery', () => {
     const dirs: string[] = [];
     let stack: ReturnType<typeof spawnStack> | undefined;
+    /** What a killed host left: ended here if the test fails before the new host has ended them. */
+    let left: Proc[] = [];
     afterEach(async () => {
       if (stack) await stopStack(stack);
       stack = undefined;
+      for (const p of left.splice(0)) {
+        try {
+          if (processStartTime(p.pid) === p.startTime) process.kill(p.pid, 'SIGKILL');
+        } catch {
+          // gone meanwhile
+        }
+      }
     });
     afterAll(() => {
       if (!process.env.REFIT_KEEP_TEST_DATA)
@@ -192,7 +215,7 @@ describe('local stack', () => {
       const before = await stackWithBuilds(dataDir);
       const host = before.stack;
       // Azurite, the registry, the build's process group and its sleeping RUN step.
-      const left = descendants(host.pid!);
+      left = descendants(host.pid!);
       expect(left.some((p) => p.command.includes('docker-registry serve'))).toBe(true);
       expect(left.some((p) => p.command.includes('azurite'))).toBe(true);
       expect(left.some((p) => p.command.startsWith('buildah'))).toBe(true);
@@ -203,7 +226,7 @@ describe('local stack', () => {
       await exited;
 
       stack = start(dataDir);
-      await waitHealthy(ports.api, stack, RESTART_BUDGET_MS);
+      await healthy(stack, dataDir, RESTART_BUDGET_MS);
 
       // Of the dead host's processes (same pid and start time: a reused pid is another process), only the Azurite and
       // registry the new host took over still run: its build's process group is gone.
@@ -241,7 +264,7 @@ describe('local stack', () => {
       expect(await stopStack(before.stack)).toBe(0);
 
       stack = start(dataDir);
-      await waitHealthy(ports.api, stack);
+      await healthy(stack, dataDir);
       const stopped = await runOf(dataDir, before.running);
       expect(stopped.status).toBe('Error');
       expect(stopped.runErrorMessage).toBe(HOST_STOPPED_MESSAGE);
@@ -277,7 +300,7 @@ describe('local stack', () => {
 
     it('leaves no working container once canceled (buildah killed outside RUN removes none itself)', async () => {
       stack = start(dataDir);
-      await waitHealthy(ports.api, stack);
+      await healthy(stack, dataDir);
       const { port } = server.address() as { port: number };
       const runId = await schedule(
         dataDir,

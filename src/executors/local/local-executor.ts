@@ -112,7 +112,11 @@ export class LocalExecutor implements Executor {
       Promise.allSettled([
         ...this.executing,
         ...waiting.map((job) =>
-          this.callbacks.requeue(job.run.runId).catch((err: unknown) => {
+          // A run canceled while it waited never reaches execute, which would have closed its log.
+          (job.stopReason
+            ? this.logs.markComplete(job.run.runId, 'Canceled', `Run ID: ${job.run.runId} was canceled`)
+            : this.callbacks.requeue(job.run.runId)
+          ).catch((err: unknown) => {
             log.error('a waiting run could not be queued again', {
               runId: job.run.runId,
               error: (err as Error).message,
