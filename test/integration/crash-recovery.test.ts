@@ -4,7 +4,6 @@ import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packContext } from '../../src/cli/source-archive';
-import { processStartTime } from '../../src/process/process-groups';
 import { HOST_STOPPED_MESSAGE } from '../../src/runs/run-service';
 import { spawnStack, stopStack, waitHealthy, type TestStackPorts } from '../support/stack';
 import { writeContext } from '../support/api';
@@ -128,6 +127,17 @@ function processes(): Proc[] {
   return all;
 }
 
+/** True while this very process runs: same pid and start time (a reused pid is another process), not a zombie. */
+function stillRunning(p: Proc): boolean {
+  try {
+    const stat = readFileSync(`/proc/${p.pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[0] !== 'Z' && fields[19] === p.startTime;
+  } catch {
+    return false;
+  }
+}
+
 /** Every process descended from `pid`, its own process groups included (they are still its children). */
 function descendants(pid: number): Proc[] {
   const all = processes();
@@ -198,7 +208,7 @@ describe('local stack', () => {
       stack = undefined;
       for (const p of left.splice(0)) {
         try {
-          if (processStartTime(p.pid) === p.startTime) process.kill(p.pid, 'SIGKILL');
+          if (stillRunning(p)) process.kill(p.pid, 'SIGKILL');
         } catch {
           // gone meanwhile
         }
@@ -228,9 +238,9 @@ describe('local stack', () => {
       stack = start(dataDir);
       await healthy(stack, dataDir, RESTART_BUDGET_MS);
 
-      // Of the dead host's processes (same pid and start time: a reused pid is another process), only the Azurite and
-      // registry the new host took over still run: its build's process group is gone.
-      const alive = (): Proc[] => left.filter((p) => processStartTime(p.pid) === p.startTime);
+      // Of the dead host's processes, only the Azurite and registry the new host took over still run: its build's
+      // process group is gone.
+      const alive = (): Proc[] => left.filter(stillRunning);
       const takenOver = readdirSync(join(dataDir, 'parts')).map(
         (file) => (JSON.parse(readFileSync(join(dataDir, 'parts', file), 'utf8')) as { pid: number }).pid,
       );
