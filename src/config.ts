@@ -1,3 +1,4 @@
+import { isAbsolute, join } from 'node:path';
 import { ConfigError } from './errors';
 import type { NetworkPolicy } from './net/address-policy';
 
@@ -27,6 +28,11 @@ export interface Config {
   readonly localConcurrency: number;
   /** Extra arguments for every buildah call (storage driver, root). */
   readonly buildahGlobalArgs: readonly string[];
+  /**
+   * A buildah storage of this deployment's own (REFIT_BUILDAH_STORAGE: `--root` and `--runroot` under it), if any:
+   * nothing else uses it, so whatever is left in it after a crash or a stopped build can be removed wholesale.
+   */
+  readonly buildahStorage: string | undefined;
   /** A containers-registries.conf(5) for buildah (insecure loopback registries, short-name search), if any. */
   readonly containersRegistriesConf: string | undefined;
   /** The largest request body the API reads, in bytes. */
@@ -190,6 +196,30 @@ function storage(env: Env): Config['storage'] {
   );
 }
 
+function buildah(env: Env): Pick<Config, 'buildahGlobalArgs' | 'buildahStorage'> {
+  const args = env.REFIT_BUILDAH_ARGS
+    ? env.REFIT_BUILDAH_ARGS.split(' ').filter(Boolean)
+    : ['--storage-driver', 'vfs'];
+  const storage = env.REFIT_BUILDAH_STORAGE || undefined;
+  if (!storage) return { buildahGlobalArgs: args, buildahStorage: undefined };
+  if (!isAbsolute(storage))
+    throw new ConfigError(
+      `REFIT_BUILDAH_STORAGE must be an absolute path, got '${storage}'`,
+      'REFIT_BUILDAH_STORAGE',
+    );
+  // Two roots would leave it unclear which storage is cleaned: the setting owns buildah's root and runroot.
+  const clash = args.find((a) => /^--(root|runroot)(=|$)/.test(a));
+  if (clash)
+    throw new ConfigError(
+      `REFIT_BUILDAH_STORAGE and a ${clash.split('=')[0]} in REFIT_BUILDAH_ARGS cannot be combined`,
+      'REFIT_BUILDAH_STORAGE',
+    );
+  return {
+    buildahGlobalArgs: [...args, '--root', join(storage, 'root'), '--runroot', join(storage, 'runroot')],
+    buildahStorage: storage,
+  };
+}
+
 /** Reads and checks every setting; a missing or malformed one throws a {@link ConfigError} naming it. */
 export function loadConfig(env: Env = process.env): Config {
   const executor = env.REFIT_EXECUTOR ?? 'local';
@@ -226,9 +256,7 @@ export function loadConfig(env: Env = process.env): Config {
     secretKey: secretKey(env),
     workDir: env.REFIT_WORK_DIR ?? '/tmp/refit-work',
     localConcurrency: positiveInt(env, 'REFIT_LOCAL_CONCURRENCY', 2),
-    buildahGlobalArgs: env.REFIT_BUILDAH_ARGS
-      ? env.REFIT_BUILDAH_ARGS.split(' ').filter(Boolean)
-      : ['--storage-driver', 'vfs'],
+    ...buildah(env),
     containersRegistriesConf: env.REFIT_CONTAINERS_REGISTRIES_CONF || undefined,
     maxBodyBytes: positiveInt(env, 'REFIT_MAX_BODY_BYTES', 1024 * 1024),
     maxLogBytes: positiveInt(env, 'REFIT_MAX_LOG_BYTES', 64 * 1024 * 1024),

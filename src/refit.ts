@@ -89,6 +89,7 @@ export function createRefit(config: Config, options: RefitOptions = {}): Refit {
           finished: async (runId, outcome) => {
             await refit.runs.finish(runId, outcome);
           },
+          requeue: (runId) => refit.runs.requeue(runId),
         },
         refit.registry,
         sources,

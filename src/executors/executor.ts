@@ -9,11 +9,13 @@ export interface RunOutcome {
   readonly baseImageDependencies?: readonly RecordedDependency[];
 }
 
-/** Where an executor reports progress: the run moved to Running, and the run finished. */
+/** Where an executor reports progress: the run moved to Running, the run finished, or it goes back to the queue. */
 export interface RunCallbacks {
   /** Moves the run to Running; false when it may not go on (canceled before it started): build nothing then. */
   running(runId: string): Promise<boolean>;
   finished(runId: string, outcome: RunOutcome): Promise<void>;
+  /** A claimed run the executor will not start after all (it is closing): queued again; false if it moved on. */
+  requeue(runId: string): Promise<boolean>;
 }
 
 /** Runs builds somewhere: on this machine (local) or in Azure Container Instances (aci). */

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { childEnv } from './child-env';
+import { ProcessGroups } from './process-groups';
 
 /** How a child process ended. */
 export interface ProcessResult {
@@ -21,8 +22,11 @@ const STOP_GRACE_MS = 10000;
 
 /**
  * Runs a command in a process group of its own, streaming stdout and stderr to `onOutput`. An abort stops the whole
- * group (buildah and git start children of their own): SIGTERM first, so that buildah removes its working
- * container (a SIGKILLed build leaves one behind, a full copy of the image with vfs), then SIGKILL after a grace.
+ * group (buildah and git start children of their own): SIGTERM first, then SIGKILL after a grace. buildah stopped
+ * in a RUN step removes its working container; stopped anywhere else (FROM, COPY, ADD, commit) it exits at once
+ * and leaves it behind, a full copy of the image with vfs: the local executor removes those (removeWorkingContainers).
+ * Inside {@link ProcessGroups.run} the group is recorded while it runs, so that a later start can end it if this
+ * host dies first.
  */
 export function runProcess(
   command: string,
@@ -40,6 +44,9 @@ export function runProcess(
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    const groups = ProcessGroups.current();
+    const pgid = child.pid;
+    if (groups && pgid) groups.add(pgid, command);
     const signal = (name: NodeJS.Signals): void => {
       try {
         if (child.pid) process.kill(-child.pid, name);
@@ -57,10 +64,12 @@ export function runProcess(
     child.stdout.setEncoding('utf8').on('data', (d: string) => options.onOutput?.(d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => options.onOutput?.(d));
     child.on('error', (err) => {
+      if (groups && pgid) groups.remove(pgid);
       options.signal?.removeEventListener('abort', kill);
       reject(err);
     });
     child.on('close', (code, exitSignal) => {
+      if (groups && pgid) groups.remove(pgid);
       clearTimeout(grace);
       options.signal?.removeEventListener('abort', kill);
       resolve({ code, signal: exitSignal });

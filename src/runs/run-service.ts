@@ -35,6 +35,9 @@ const MAX_RUNS_PER_MESSAGE = 500;
  */
 const DEPENDENCIES_MESSAGE_DELAY_SECONDS = 10;
 
+/** Why a run that was building when its host stopped (a crash, a kill, a shutdown) ended Error. */
+export const HOST_STOPPED_MESSAGE = 'the host stopped while the run was running';
+
 /** Runs of one message dispatched at a time. */
 const DISPATCH_CONCURRENCY = 8;
 
@@ -418,14 +421,61 @@ export class RunService {
     return run;
   }
 
-  /** Runs that a previous host left Started or Running (it stopped mid-run) are marked Error. */
-  async reconcileOrphans(): Promise<number> {
+  /**
+   * Runs a previous host left unfinished: those it had Running end Error (the build was cut off; nothing says how far
+   * it got), those it had claimed but not started (Started: waiting for a build slot) are queued again.
+   */
+  async reconcileOrphans(): Promise<{ failed: number; requeued: number }> {
     const orphans = await this.store.listByStatus(['Started', 'Running']);
+    let failed = 0;
+    let requeued = 0;
     for (const orphan of orphans) {
-      const message = 'the host stopped while the run was in progress';
-      await this.finish(orphan.runId, { status: 'Error', outputImages: [], runErrorMessage: message });
-      await this.logs.markComplete(orphan.runId, 'Error', `Run ID: ${orphan.runId} failed: ${message}`);
+      if (orphan.status === 'Started' && (await this.requeue(orphan.runId))) {
+        requeued++;
+        continue;
+      }
+      await this.finish(orphan.runId, {
+        status: 'Error',
+        outputImages: [],
+        runErrorMessage: HOST_STOPPED_MESSAGE,
+      });
+      await this.logs.markComplete(
+        orphan.runId,
+        'Error',
+        `Run ID: ${orphan.runId} failed: ${HOST_STOPPED_MESSAGE}`,
+      );
+      failed++;
     }
-    return orphans.length;
+    return { failed, requeued };
+  }
+
+  /**
+   * Puts a run that was claimed but never started (Started) back in the queue: Queued again under its ETag, then a
+   * queue message. False when the run had moved on meanwhile (it started, or was canceled). A run that cannot be
+   * queued again ends Error rather than stay Queued with no message.
+   */
+  async requeue(runId: string): Promise<boolean> {
+    // A clash means someone else wrote the run (a cancel, most likely): read it again, a few times at most.
+    for (let attempt = 1; ; attempt++) {
+      const found = await this.store.find(runId);
+      if (!found || found.run.status !== 'Started') return false;
+      try {
+        await this.store.updateIfUnchanged(found, { ...found.run, status: 'Queued', startTime: undefined });
+        break;
+      } catch (err) {
+        if (!(err instanceof ConflictError) || attempt >= 5) throw err;
+      }
+    }
+    try {
+      await this.send(runId);
+    } catch (err) {
+      const message = `the run could not be queued again: ${(err as Error).message}`;
+      await this.finish(runId, { status: 'Error', outputImages: [], runErrorMessage: message });
+      await this.logs.markComplete(runId, 'Error', `Run ID: ${runId} failed: ${message}`);
+      return false;
+    }
+    this.onEnqueued();
+    log.info('run queued again', { runId });
+    return true;
   }
 }

@@ -38,6 +38,24 @@ describe('config', () => {
       expect(loadConfig({ ...base, REFIT_MAX_ALIAS_BYTES: '2048' }).limits.aliasBytes).toBe(2048);
     });
 
+    it("gives buildah a storage of the deployment's own under REFIT_BUILDAH_STORAGE, and none by default", () => {
+      expect(loadConfig(base)).toMatchObject({
+        buildahGlobalArgs: ['--storage-driver', 'vfs'],
+        buildahStorage: undefined,
+      });
+      expect(loadConfig({ ...base, REFIT_BUILDAH_STORAGE: '/data/buildah' })).toMatchObject({
+        buildahGlobalArgs: [
+          '--storage-driver',
+          'vfs',
+          '--root',
+          '/data/buildah/root',
+          '--runroot',
+          '/data/buildah/runroot',
+        ],
+        buildahStorage: '/data/buildah',
+      });
+    });
+
     it('allows no browser origin and no public host name by default', () => {
       const config = loadConfig(base);
       expect(config.allowedOrigins).toEqual([]);
@@ -73,6 +91,15 @@ describe('config', () => {
       [{ REFIT_ALLOWED_ORIGINS: 'app.example' }, 'REFIT_ALLOWED_ORIGINS'],
       [{ REFIT_ALLOWED_ORIGINS: 'https://app.example/path' }, 'REFIT_ALLOWED_ORIGINS'],
       [{ REFIT_ALLOWED_ORIGINS: 'ftp://app.example' }, 'REFIT_ALLOWED_ORIGINS'],
+      [{ REFIT_BUILDAH_STORAGE: 'relative/buildah' }, 'REFIT_BUILDAH_STORAGE'],
+      [
+        { REFIT_BUILDAH_STORAGE: '/data/buildah', REFIT_BUILDAH_ARGS: '--root /var/lib/other' },
+        'REFIT_BUILDAH_STORAGE',
+      ],
+      [
+        { REFIT_BUILDAH_STORAGE: '/data/buildah', REFIT_BUILDAH_ARGS: '--runroot=/run/other' },
+        'REFIT_BUILDAH_STORAGE',
+      ],
     ])('fails fast naming the setting (%j)', (override, setting) => {
       try {
         loadConfig({ ...base, ...override });

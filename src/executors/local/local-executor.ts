@@ -28,6 +28,9 @@ import type { Executor, RunCallbacks, RunOutcome } from '../executor';
 import { log } from '../../log';
 import { childEnv } from '../../process/child-env';
 import { runProcess } from '../../process/run-process';
+import { ProcessGroups } from '../../process/process-groups';
+import { HOST_STOPPED_MESSAGE } from '../../runs/run-service';
+import { processGroupsDir, removeWorkingContainers } from './leftovers';
 import { fetchSource, type SourceAccess } from '../../sources/fetch-source';
 import { SourceError } from '../../sources/source-error';
 import { sourceSecrets } from '../../sources/url-credentials';
@@ -37,7 +40,7 @@ interface Job {
   readonly secrets: RunSecrets;
   readonly abort: AbortController;
   /** Why the job was stopped from outside, if it was. */
-  stopReason?: 'Canceled' | 'Timeout';
+  stopReason?: 'Canceled' | 'Timeout' | 'HostStopped';
 }
 
 /** A run of a Docker build (a quick build or a Docker task). */
@@ -77,6 +80,15 @@ export class LocalExecutor implements Executor {
   private readonly jobs = new Map<string, Job>();
   private readonly waiting: Job[] = [];
   private active = 0;
+  private closed = false;
+  private readonly executing = new Set<Promise<void>>();
+  /** The process groups of the builds, recorded so that a start after a crash can end them. */
+  private readonly groups: ProcessGroups;
+  /** A build was stopped since the last sweep: buildah killed outside a RUN step leaves its working container. */
+  private stoppedBuilds = false;
+  /** The sweep of working containers under way: no build starts meanwhile. */
+  private sweeping: Promise<void> | undefined;
+
   constructor(
     private readonly config: Config,
     private readonly storage: Storage,
@@ -84,7 +96,9 @@ export class LocalExecutor implements Executor {
     private readonly callbacks: RunCallbacks,
     private readonly registry: RegistryClient,
     private readonly sources: SourceAccess,
-  ) {}
+  ) {
+    this.groups = new ProcessGroups(processGroupsDir(config));
+  }
 
   async start(run: Run, secrets: RunSecrets): Promise<void> {
     if (this.jobs.has(run.runId)) return;
@@ -103,41 +117,84 @@ export class LocalExecutor implements Executor {
   }
 
   /**
-   * Stops every build and waits (up to 20 s) until each has reported and cleaned up: a buildah killed mid-way, or
-   * left writing to the pipes of a process that has exited, leaves its working container behind.
+   * Puts the runs still waiting for a build slot back in the queue (the next host builds them), stops every build
+   * (each ends Error: the host stopped) and waits (up to 20 s) until each has reported and cleaned up: a buildah
+   * killed mid-way, or left writing to the pipes of a process that has exited, leaves its working container behind.
    */
   async close(): Promise<void> {
     this.closed = true;
+    const waiting = this.waiting.splice(0);
+    for (const job of waiting) this.jobs.delete(job.run.runId);
     for (const job of this.jobs.values()) {
-      job.stopReason ??= 'Canceled';
+      job.stopReason ??= 'HostStopped';
       job.abort.abort();
     }
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      Promise.allSettled([...this.executing]),
+      Promise.allSettled([
+        ...this.executing,
+        ...waiting.map((job) =>
+          // A run canceled while it waited never reaches execute, which would have closed its log.
+          (job.stopReason
+            ? this.logs.markComplete(job.run.runId, 'Canceled', `Run ID: ${job.run.runId} was canceled`)
+            : this.callbacks.requeue(job.run.runId)
+          ).catch((err: unknown) => {
+            log.error('a waiting run could not be queued again', {
+              runId: job.run.runId,
+              error: (err as Error).message,
+            });
+          }),
+        ),
+      ]),
       new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS))),
     ]);
     clearTimeout(timer);
+    await this.sweeping;
+    if (this.stoppedBuilds && this.executing.size === 0) await this.sweep();
   }
 
-  private closed = false;
-  private readonly executing = new Set<Promise<void>>();
-
   private pump(): void {
-    while (!this.closed && this.active < this.config.localConcurrency && this.waiting.length > 0) {
+    while (
+      !this.closed &&
+      !this.sweeping &&
+      this.active < this.config.localConcurrency &&
+      this.waiting.length > 0
+    ) {
       const job = this.waiting.shift()!;
       this.active++;
-      const execution: Promise<void> = this.execute(job)
+      // Every process the run starts (buildah, git) is recorded while it runs.
+      const execution: Promise<void> = this.groups
+        .run(() => this.execute(job))
         .catch((err: unknown) => {
           log.error('a run could not be reported', { runId: job.run.runId, error: (err as Error).message });
         })
         .finally(() => {
+          if (job.abort.signal.aborted) this.stoppedBuilds = true;
           this.active--;
           this.jobs.delete(job.run.runId);
           this.executing.delete(execution);
-          this.pump();
+          // Idle after a stopped build: its working container can go now that no other build could be using one.
+          if (this.active === 0 && this.stoppedBuilds && !this.closed)
+            this.sweeping = this.sweep().finally(() => {
+              this.sweeping = undefined;
+              this.pump();
+            });
+          else this.pump();
         });
       this.executing.add(execution);
+    }
+  }
+
+  /** Removes the working containers stopped builds left in the executor's own buildah storage. */
+  private async sweep(): Promise<void> {
+    this.stoppedBuilds = false;
+    try {
+      const removed = await removeWorkingContainers(this.config);
+      if (removed) log.info('working containers of stopped builds removed', { removed });
+    } catch (err) {
+      log.warn('working containers of stopped builds could not be removed', {
+        error: (err as Error).message,
+      });
     }
   }
 
@@ -269,6 +326,10 @@ export class LocalExecutor implements Executor {
       const message = `the run timed out after ${run.timeout} seconds`;
       log.line(`Run ID: ${run.runId} failed: ${message}`);
       return { status: 'Timeout', outputImages: [], runErrorMessage: message };
+    }
+    if (job.stopReason === 'HostStopped') {
+      log.line(`Run ID: ${run.runId} failed: ${HOST_STOPPED_MESSAGE}`);
+      return { status: 'Error', outputImages: [], runErrorMessage: HOST_STOPPED_MESSAGE };
     }
     if (job.stopReason === 'Canceled') {
       log.line(`Run ID: ${run.runId} was canceled`);
