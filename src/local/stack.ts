@@ -1,19 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import {
-  chmodSync,
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join, resolve } from 'node:path';
-import { z } from 'zod';
 import { functions } from '../../functions/definitions';
 import { azuriteConnectionString, forgetSecretSettings, loadConfig, refitSettings } from '../config';
 import { createRefit, setRefit, type Refit } from '../refit';
@@ -23,8 +11,15 @@ import { LocalHost } from './host';
 import { registriesConf, seedBusybox } from './base-images';
 import { ensurePrerequisites } from './prerequisites';
 import { AZURITE_ACCOUNT, STORAGE_KEY_FILE } from './child-stack';
-import { childEnv } from '../process/child-env';
-import { processCommandLine, processStartTime } from '../process/process-groups';
+import {
+  isAlive,
+  Part,
+  readLock,
+  recordPart,
+  takeOverLeftParts,
+  writeLock,
+  type PartSpec,
+} from './stack-parts';
 import { removeLeftovers } from '../executors/local/leftovers';
 
 /** Ports and folders of a local stack. */
@@ -90,125 +85,6 @@ async function waitFor(
   throw new Error(`${what} did not start within ${timeoutMs / 1000}s; see ${logFile}`);
 }
 
-/** A process as recorded in the data folder: its pid and start time, which together name one process. */
-interface RecordedProcess {
-  readonly pid: number;
-  readonly startTime: string | undefined;
-}
-
-/** The lock: the host's pid and start time, on one line. */
-function readLock(file: string): RecordedProcess | undefined {
-  try {
-    const [pid, startTime] = readFileSync(file, 'utf8').trim().split(' ');
-    const n = Number(pid);
-    return Number.isInteger(n) && n > 0 ? { pid: n, startTime: startTime || undefined } : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** True when the recorded process still runs (the pid was not reused by another since: same start time). */
-function isAlive(record: RecordedProcess): boolean {
-  const startTime = processStartTime(record.pid);
-  return startTime !== undefined && (!record.startTime || startTime === record.startTime);
-}
-
-/** Sends `signal` to a process, true when it was there. */
-function signal(pid: number, name: NodeJS.Signals): boolean {
-  try {
-    process.kill(pid, name);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** What a part of the stack runs: compared with what a dead host's part ran before that part is reused. */
-interface PartSpec {
-  readonly name: 'azurite' | 'registry';
-  readonly command: string;
-  readonly args: readonly string[];
-  readonly env: Readonly<Record<string, string>>;
-  /** The files the part reads its settings from, whose content is part of what it runs. */
-  readonly files: readonly string[];
-}
-
-/** A part's record in the data folder: the process, and a digest of what it runs (secrets are not kept in it). */
-const partRecordSchema = z.object({
-  pid: z.number().int().positive(),
-  startTime: z.string().min(1),
-  digest: z.string().min(1),
-});
-
-function specDigest(spec: PartSpec): string {
-  const hash = createHash('sha256').update(JSON.stringify([spec.command, spec.args, spec.env]));
-  for (const file of spec.files) hash.update(readFileSync(file));
-  return hash.digest('hex');
-}
-
-/** A part of the stack (Azurite, the registry): a process started by this host, or one a dead host left running. */
-class Part {
-  private ended = false;
-  /** Resolves with the exit code (null when unknown or killed) once the process has exited. */
-  readonly exited: Promise<number | null>;
-
-  private constructor(
-    readonly name: string,
-    private readonly process: RecordedProcess,
-    exited: Promise<number | null>,
-  ) {
-    this.exited = exited.then((code) => {
-      this.ended = true;
-      return code;
-    });
-  }
-
-  /** Starts `spec` with its output appended to `logFile`. */
-  static spawn(spec: PartSpec, logFile: string): Part {
-    const fd = openSync(logFile, 'a');
-    const child: ChildProcess = spawn(spec.command, spec.args, {
-      stdio: ['ignore', fd, fd],
-      env: childEnv(spec.env),
-    });
-    closeSync(fd);
-    const exited = new Promise<number | null>((resolve) => {
-      child.once('exit', (code) => resolve(code));
-      child.once('error', () => resolve(null)); // not started (e.g. not installed)
-    });
-    return new Part(spec.name, { pid: child.pid ?? 0, startTime: undefined }, exited);
-  }
-
-  /** Takes over a process a dead host started (not our child: its exit is noticed by polling). */
-  static adopt(name: string, process: RecordedProcess): Part {
-    const exited = new Promise<number | null>((resolve) => {
-      const timer = setInterval(() => {
-        if (!isAlive(process)) {
-          clearInterval(timer);
-          resolve(null);
-        }
-      }, 250);
-      timer.unref();
-    });
-    return new Part(name, process, exited);
-  }
-
-  get pid(): number {
-    return this.process.pid;
-  }
-
-  get running(): boolean {
-    return !this.ended;
-  }
-
-  /** SIGTERM, then SIGKILL after `graceMs`; resolves once it has exited. */
-  async stop(graceMs = 5000): Promise<void> {
-    // A pid of 0 would signal this host's whole process group.
-    if (this.ended || this.pid <= 0 || !signal(this.pid, 'SIGTERM')) return;
-    const killer = setTimeout(() => signal(this.pid, 'SIGKILL'), graceMs);
-    await this.exited;
-    clearTimeout(killer);
-  }
-}
 function readOrCreate(file: string, make: () => string): string {
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
   const value = make();
@@ -241,23 +117,12 @@ export class LocalStack {
     return `${this.options.host}:${this.options.registryPort}`;
   }
 
-  /**
-   * Starts a part, or reuses the one a dead host left running when it runs exactly what this start would (same
-   * command, arguments, environment and settings files): a kill -9 of the host leaves its children running, and
-   * reusing them spares their start-up. Its pid is recorded for the next start.
-   */
+  /** Starts a part (or takes over the one a dead host left: `left`), recorded for the next start. */
   private startPart(spec: PartSpec, left: Part | undefined): { part: Part; logFile: string } {
     const logFile = join(this.options.dataDir, 'logs', `${spec.name}.log`);
     const part = left ?? Part.spawn(spec, logFile);
     this.parts.push(part);
-    const startTime = processStartTime(part.pid);
-    if (startTime) {
-      mkdirSync(this.partsDir, { recursive: true });
-      writeFileSync(
-        join(this.partsDir, `${spec.name}.json`),
-        JSON.stringify({ pid: part.pid, startTime, digest: specDigest(spec) }),
-      );
-    }
+    recordPart(this.partsDir, spec, part);
     return { part, logFile };
   }
 
@@ -269,53 +134,8 @@ export class LocalStack {
         `Refit is already running (pid ${holder.pid}, data in ${this.options.dataDir}) at ${this.url}. Stop it first (Ctrl-C in its terminal, or kill ${holder.pid}).`,
       );
     }
-    writeFileSync(this.lockFile, `${process.pid} ${processStartTime(process.pid) ?? ''}\n`);
+    writeLock(this.lockFile);
     return holder !== undefined && holder.pid !== process.pid;
-  }
-
-  /**
-   * The Azurite and registry a dead host left running (a kill -9 of the host leaves its children alive, holding their
-   * ports): each is reused when it runs what this start wants, and stopped otherwise. Only processes that are still
-   * the recorded ones (same pid and start time) and whose command line names this data folder are touched: a pid
-   * reused by another program is left alone.
-   */
-  private async takeOverLeftParts(wanted: readonly PartSpec[]): Promise<Map<string, Part>> {
-    const { dataDir, print } = this.options;
-    const reused = new Map<string, Part>();
-    const stopping: Promise<void>[] = [];
-    let names: string[] = [];
-    try {
-      names = readdirSync(this.partsDir);
-    } catch {
-      // none recorded
-    }
-    for (const file of names) {
-      const path = join(this.partsDir, file);
-      let record: z.infer<typeof partRecordSchema> | undefined;
-      try {
-        record = partRecordSchema.parse(JSON.parse(readFileSync(path, 'utf8')));
-      } catch {
-        // half-written by a host killed mid-write: nothing to act on
-      }
-      rmSync(path, { force: true });
-      const ours =
-        record &&
-        isAlive(record) &&
-        processCommandLine(record.pid)?.some((a) => a === dataDir || a.startsWith(dataDir + '/'));
-      if (!record || !ours) continue;
-      const name = file.replace(/\.json$/, '');
-      const spec = wanted.find((w) => w.name === name);
-      const left = Part.adopt(name, record);
-      if (spec && specDigest(spec) === record.digest) {
-        print(`Reusing the ${name} (pid ${record.pid}) a previous Refit left running.`);
-        reused.set(name, left);
-      } else {
-        print(`Stopping the ${name} (pid ${record.pid}) a previous Refit left running...`);
-        stopping.push(left.stop(3000));
-      }
-    }
-    await Promise.all(stopping);
-    return reused;
   }
 
   /** Checks that the ports of the API and of every part not `reused` are free. */
@@ -445,7 +265,7 @@ export class LocalStack {
       };
 
       const reused = afterCrash
-        ? await this.takeOverLeftParts([azuriteSpec, registrySpec])
+        ? await takeOverLeftParts(this.partsDir, dataDir, [azuriteSpec, registrySpec], print)
         : new Map<string, Part>();
       await this.checkPortsFree(reused);
       const azurite = this.startPart(azuriteSpec, reused.get('azurite'));
