@@ -12,6 +12,12 @@ import { statusOf } from './write-conflicts';
  */
 export const CLAIM_LEASE_MS = 60_000;
 
+/**
+ * How long a trigger waits for another delivery of the same event that holds its claim: queueing a run takes well
+ * under a second, and a webhook's sender gives up after 10 s (GitHub), so the answer still arrives in time.
+ */
+export const HELD_CLAIM_WAIT_MS = 5_000;
+
 /** How claims are timed. */
 export interface ClaimsOptions {
   /** How long a pending claim is its holder's (default {@link CLAIM_LEASE_MS}). */
@@ -51,6 +57,19 @@ export interface TakeOptions {
    * over like an expired one. Without it a confirmed claim is final.
    */
   readonly isStale?: (record: ClaimRecord) => Promise<boolean>;
+  /**
+   * How long to wait for another holder's act to end (its claim confirmed or released) before answering `held`: a
+   * redelivery that arrives while the first delivery is still queueing its run learns how that ended instead of
+   * failing (senders such as GitHub do not retry on their own). Default 0.
+   */
+  readonly waitMs?: number;
+}
+
+/** Thrown inside a wait while the claim is still held; ends the wait's retries when the time is up. */
+class StillHeld extends Error {
+  constructor(readonly result: TakeResult) {
+    super('the claim is still held');
+  }
 }
 
 type ClaimEntity = Record<string, unknown> & { partitionKey: string; rowKey: string };
@@ -168,8 +187,27 @@ export class Claims {
     this.now = options.now ?? Date.now;
   }
 
-  /** Claims `key` in `scope` for the caller, unless it was acted on already or another holder's lease still runs. */
+  /**
+   * Claims `key` in `scope` for the caller, unless it was acted on already or another holder's lease still runs (then
+   * waits up to `options.waitMs`, with a jittered backoff, for that holder to finish).
+   */
   async take(scope: string, key: string, options: TakeOptions = {}): Promise<TakeResult> {
+    const first = await this.takeNow(scope, key, options);
+    if (first.status !== 'held' || !options.waitMs) return first;
+    return pRetry(
+      async () => {
+        const result = await this.takeNow(scope, key, options);
+        if (result.status === 'held') throw new StillHeld(result);
+        return result;
+      },
+      { retries: 100, minTimeout: 50, maxTimeout: 500, randomize: true, maxRetryTime: options.waitMs },
+    ).catch((err: unknown) => {
+      if (err instanceof StillHeld) return err.result;
+      throw err;
+    });
+  }
+
+  private async takeNow(scope: string, key: string, options: TakeOptions): Promise<TakeResult> {
     const rowKey = rowKeyOf(key);
     const entity = (): ClaimEntity => ({
       partitionKey: scope,

@@ -1,3 +1,4 @@
+import { HELD_CLAIM_WAIT_MS } from '../storage/claims';
 import { BatchedInserts } from '../storage/batched-inserts';
 import { randomUUID } from 'node:crypto';
 import type { TableClient } from '@azure/data-tables';
@@ -206,7 +207,7 @@ export async function handleImagePush(
         await slot.confirm({ runId: queued.runId });
         return queued;
       },
-      { confirmed: (queued) => (queued ? { runId: queued.runId } : {}) },
+      { confirmed: (queued) => (queued ? { runId: queued.runId } : {}), waitMs: HELD_CLAIM_WAIT_MS },
     );
     if (claimed.status === 'held') {
       // Another delivery of this update is queueing the run (or died doing so): this one is retried later.

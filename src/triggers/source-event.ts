@@ -1,3 +1,4 @@
+import { HELD_CLAIM_WAIT_MS } from '../storage/claims';
 import { UpstreamUnavailableError } from '../errors';
 import { repositoryKey } from '../tasks/task';
 import type { TaskService } from '../tasks/task-service';
@@ -94,7 +95,7 @@ export async function handleSourceEvent(
             providerType: event.provider,
           },
         }),
-      { detail: { task: task.name }, confirmed: (run) => ({ runId: run.runId }) },
+      { detail: { task: task.name }, confirmed: (run) => ({ runId: run.runId }), waitMs: HELD_CLAIM_WAIT_MS },
     );
     if (claimed.status === 'held') {
       // Another delivery of the same event is queueing this run right now (or died doing so): the sender retries.

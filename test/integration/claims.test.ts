@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { createRefit, type Refit } from '../../src/refit';
+import { createRefit, imageUpdateDeps, type Refit } from '../../src/refit';
 import { CLAIM_LEASE_MS, Claims } from '../../src/storage/claims';
 import { names } from '../../src/storage/storage';
 import { StorageFaults } from '../../src/storage/storage-faults';
-import { handleImagePush, type ImagePush, type ImageUpdateDeps } from '../../src/triggers/image-update';
+import { handleImagePush, type ImagePush } from '../../src/triggers/image-update';
 import { handleSourceEvent, type SourceEvent } from '../../src/triggers/source-event';
 import { evaluateTimers } from '../../src/triggers/timers';
 import type { Run } from '../../src/runs/run';
@@ -133,15 +133,7 @@ describe('handleImagePush', () => {
     return { task, push };
   }
 
-  const deps = (r: Refit): ImageUpdateDeps => ({
-    index: r.dependencyIndex,
-    tasks: r.tasks,
-    runs: r.runs,
-    dedupe: r.dedupe,
-    registry: r.registry,
-    updates: r.imageUpdates,
-    homeRegistry: r.config.homeRegistry,
-  });
+  const deps = imageUpdateDeps;
 
   it.each([
     ['the runs queue send', QUEUE_SEND],
@@ -247,6 +239,28 @@ describe('handleSourceEvent', () => {
       expect((await queuedRunsOf(task)).map((r) => r.runId)).toEqual([redelivered[0]!.runId]);
     },
   );
+
+  it('answers a redelivery that arrives while the first delivery is queueing the run with how that ended', async () => {
+    const { task, event } = await watchingTask();
+    const first = await refit.dedupe.take('github', `${event.deliveryId} ${task.toLowerCase()}`);
+    if (first.status !== 'taken')
+      throw new Error(`the first delivery did not get the claim: ${first.status}`);
+
+    // The redelivery finds the claim held, and waits (bounded) for the first delivery, which takes a second to
+    // queue its run, to finish.
+    const redelivery = handleSourceEvent(event, deps(plain));
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await first.claim.confirm({ runId: 'the-first-delivery-run' });
+
+    expect(await redelivery).toEqual([
+      expect.objectContaining({
+        task,
+        decision: 'skipped',
+        reason: expect.stringMatching(/already handled/),
+      }),
+    ]);
+    expect(await queuedRunsOf(task)).toEqual([]);
+  });
 
   it('takes over the claim of a holder that died, and queues one run for two deliveries at once', async () => {
     const { task, event } = await watchingTask();
