@@ -8,7 +8,7 @@ import {
   type RegistryEventData,
 } from '../src/triggers/registry-events';
 import { api, json, readJson, type ApiHandler } from './http';
-import { refit, type Refit } from '../src/refit';
+import { imageUpdateDeps, refit, type Refit } from '../src/refit';
 import { secretMatches } from '../src/secrets';
 import { names } from '../src/storage/storage';
 
@@ -42,16 +42,7 @@ export async function decideImagePush(message: unknown): Promise<ImageUpdateReco
       );
     push = { ...push, digest: resolved.digest };
   }
-  return handleImagePush(push, {
-    index: r.dependencyIndex,
-    tasks: r.tasks,
-    runs: r.runs,
-    dedupe: r.dedupe,
-    registry: r.registry,
-    updates: r.imageUpdates,
-    homeRegistry: r.config.homeRegistry,
-    notify: (n) => r.notifier.enqueue(n),
-  });
+  return handleImagePush(push, imageUpdateDeps(r));
 }
 
 // CNCF distribution notifications, authenticated by the bearer token the registry is configured to send.

@@ -12,7 +12,7 @@ import { TaskStore } from './tasks/task-store';
 import { DependencyIndex } from './dependencies/dependency-index';
 import { RegistryClient } from './registry/registry-client';
 import { DecisionLog } from './triggers/decisions';
-import { ImageUpdateLog } from './triggers/image-update';
+import { ImageUpdateLog, type ImageUpdateDeps } from './triggers/image-update';
 import { Dedupe } from './triggers/dedupe';
 import { UpdateNotifier } from './triggers/update-notification';
 import { GuardedFetch } from './net/guarded-fetch';
@@ -128,4 +128,18 @@ export function refit(): Promise<Refit> {
 /** Installs an already wired Refit as the process's instance (the local host, which wires it itself). */
 export function setRefit(r: Refit): void {
   instance = Promise.resolve(r);
+}
+
+/** What the base-image update decision needs, from a wired Refit. */
+export function imageUpdateDeps(r: Refit): ImageUpdateDeps {
+  return {
+    index: r.dependencyIndex,
+    tasks: r.tasks,
+    runs: r.runs,
+    dedupe: r.dedupe,
+    registry: r.registry,
+    updates: r.imageUpdates,
+    homeRegistry: r.config.homeRegistry,
+    notify: (n) => r.notifier.enqueue(n),
+  };
 }

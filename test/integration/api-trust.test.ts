@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, mkdtempSync } from 'node:fs';
-import { request as httpRequest, createServer } from 'node:http';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HttpRequest, InvocationContext } from '@azure/functions';
@@ -9,7 +9,8 @@ import { functions, type HttpFunction } from '../../functions/definitions';
 import { scheduleRun } from '../../functions/runs';
 import { azuriteConnectionString, loadConfig } from '../../src/config';
 import { LocalHost } from '../../src/local/host';
-import { createRefit, setRefit } from '../../src/refit';
+import { createRefit } from '../../src/refit';
+import { serveInProcess } from '../support/in-process';
 import { signGitHubBody } from '../../src/triggers/github';
 import { baseUrl, call, keyHeader, registry, stackStorage } from '../support/api';
 import { refit } from '../support/cli';
@@ -64,16 +65,6 @@ function raw(
       if (!answered) req.end();
     };
     pump();
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
   });
 }
 
@@ -359,23 +350,7 @@ describe('api trust', () => {
         REFIT_SECRET_KEY: randomBytes(32).toString('base64'),
         REFIT_ALLOWED_ORIGINS: 'https://app.example',
       });
-      const r = createRefit(config);
-      setRefit(r);
-      const port = await freePort();
-      host = new LocalHost(
-        functions.filter((f) => f.kind === 'http'),
-        {
-          host: '127.0.0.1',
-          port,
-          apiKey: key,
-          maxBodyBytes: config.maxBodyBytes,
-          allowedOrigins: config.allowedOrigins,
-          publicHost: undefined,
-          queue: (name) => r.storage.queue(name),
-        },
-      );
-      await host.start();
-      url = `http://127.0.0.1:${port}`;
+      ({ host, url } = await serveInProcess(createRefit(config), ['http'], key));
     });
     afterAll(() => host.stop());
 

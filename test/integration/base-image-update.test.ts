@@ -2,7 +2,16 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { busyboxBase, call, registry, until, uploadContext, waitForRun, writeContext } from '../support/api';
+import {
+  busyboxBase,
+  call,
+  registry,
+  runsOf,
+  until,
+  uploadContext,
+  waitForRun,
+  writeContext,
+} from '../support/api';
 import { GitServer } from '../support/git';
 
 const registrySecret = (): string =>
@@ -26,12 +35,6 @@ async function buildBase(repository: string, version: string): Promise<any> {
   );
   expect(run.status).toBe('Succeeded');
   return run;
-}
-
-async function runsOf(task: string): Promise<any[]> {
-  return (
-    await call('GET', `/runs?$top=100&$filter=${encodeURIComponent(`taskName eq '${task}'`)}`)
-  ).body.value.map((r: any) => r.properties);
 }
 
 /** Pushes the very same manifest bytes of repository:tag again: the registry notifies a push of the same digest. */

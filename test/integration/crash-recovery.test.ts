@@ -1,11 +1,16 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packContext } from '../../src/cli/source-archive';
 import { HOST_STOPPED_MESSAGE } from '../../src/runs/run-service';
-import { spawnStack, stopStack, waitHealthy, type TestStackPorts } from '../support/stack';
+import {
+  leftWorkingContainers,
+  spawnStack,
+  stopStack,
+  waitHealthy,
+  type TestStackPorts,
+} from '../support/stack';
 import { writeContext } from '../support/api';
 
 // A stack of this test's own, beside the shared test stack's and local-stack.test.ts's ports (REFIT_TEST_PORT_OFFSET
@@ -151,27 +156,6 @@ function descendants(pid: number): Proc[] {
   return found;
 }
 
-/** The working containers in the stack's own buildah storage. */
-function workingContainers(dataDir: string): string[] {
-  const storage = join(dataDir, 'buildah');
-  const result = spawnSync(
-    'buildah',
-    [
-      '--storage-driver',
-      'vfs',
-      '--root',
-      join(storage, 'root'),
-      '--runroot',
-      join(storage, 'runroot'),
-      'containers',
-      '--quiet',
-    ],
-    { encoding: 'utf8' },
-  );
-  if (result.status !== 0) throw new Error(`buildah containers failed: ${result.stderr}`);
-  return result.stdout.split('\n').filter(Boolean);
-}
-
 /** A build that runs until it is stopped: its RUN step sleeps (a number the test looks for among processes). */
 const LONG_BUILD = 'FROM 127.0.0.1:{registry}/refit/busybox:stable\nRUN ["/bin/busybox", "sleep", "4242"]\n';
 /** A build that finishes at once. */
@@ -260,7 +244,7 @@ describe('local stack', () => {
         'Canceled',
       ]);
       expect(requeued.status).toBe('Succeeded');
-      expect(workingContainers(dataDir)).toEqual([]);
+      expect(leftWorkingContainers(dataDir)).toEqual([]);
       // And those go with the new host: nothing of the dead one is left.
       expect(await stopStack(stack)).toBe(0);
       stack = undefined;
@@ -285,7 +269,7 @@ describe('local stack', () => {
         'Canceled',
       ]);
       expect(requeued.status).toBe('Succeeded');
-      expect(workingContainers(dataDir)).toEqual([]);
+      expect(leftWorkingContainers(dataDir)).toEqual([]);
     });
   });
 
@@ -317,14 +301,14 @@ describe('local stack', () => {
         `FROM 127.0.0.1:${ports.registry}/refit/busybox:stable\nADD http://127.0.0.1:${port}/never /never\n`,
       );
       await until('the build reaching its ADD', () => connections.length > 0);
-      expect(workingContainers(dataDir)).toHaveLength(1);
+      expect(leftWorkingContainers(dataDir)).toHaveLength(1);
 
       await call(dataDir, 'POST', `/runs/${runId}/cancel`);
 
       expect((await untilStatus(dataDir, runId, ['Canceled'])).status).toBe('Canceled');
       await until(
         'the working container of the canceled build removed',
-        () => workingContainers(dataDir).length === 0,
+        () => leftWorkingContainers(dataDir).length === 0,
         30000,
       );
     });

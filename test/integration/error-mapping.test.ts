@@ -2,48 +2,17 @@
 // functions in this process, on the test stack's Azurite with storage faults injected (the queue and timer
 // functions stay with the test stack).
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:http';
-import { functions } from '../../functions/definitions';
 import { LocalHost } from '../../src/local/host';
 import { azuriteConnectionString } from '../../src/config';
-import { createRefit, setRefit, type Refit } from '../../src/refit';
+import { createRefit, setRefit } from '../../src/refit';
 import { StorageFaults } from '../../src/storage/storage-faults';
 import { dockerBuild, stackConfig } from '../support/api';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+import { freePort, serveInProcess } from '../support/in-process';
 
 // Every request to the runs table (list, point reads, inserts) and to table transactions; not the runs queue.
 const RUNS_TABLE = /^\/devstoreaccount1\/(runs(\(|\?|$)|\$batch)/;
 
 const key = 'error-mapping-key';
-
-/** Serves Refit's HTTP functions in this process, on `r`; returns the host and its base URL. */
-async function serve(r: Refit): Promise<{ host: LocalHost; url: string }> {
-  setRefit(r);
-  const port = await freePort();
-  const host = new LocalHost(
-    functions.filter((f) => f.kind === 'http'),
-    {
-      host: '127.0.0.1',
-      port,
-      apiKey: key,
-      maxBodyBytes: r.config.maxBodyBytes,
-      allowedOrigins: [],
-      publicHost: undefined,
-      queue: (name) => r.storage.queue(name),
-    },
-  );
-  await host.start();
-  return { host, url: `http://127.0.0.1:${port}` };
-}
 
 describe('functions/http', () => {
   const faults = new StorageFaults();
@@ -53,7 +22,7 @@ describe('functions/http', () => {
   const refit = createRefit(stackConfig(), { faults });
 
   beforeAll(async () => {
-    ({ host, url } = await serve(refit));
+    ({ host, url } = await serveInProcess(refit, ['http'], key));
   });
   afterAll(() => host.stop());
   afterEach(() => faults.clear());
@@ -123,7 +92,7 @@ describe('functions/http', () => {
           REFIT_STORAGE: azuriteConnectionString('127.0.0.1', closed, closed, closed),
         });
         // No fault is injected: the StorageFaults only turn the SDKs' own retries off, so the answer is prompt.
-        down = await serve(createRefit(config, { faults: new StorageFaults() }));
+        down = await serveInProcess(createRefit(config, { faults: new StorageFaults() }), ['http'], key);
         saved = url;
         url = down.url;
       });

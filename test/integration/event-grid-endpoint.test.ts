@@ -2,33 +2,12 @@
 // (test/fixtures/fuzz/event-grid); the test stack's own host takes the queued pushes and records its decisions.
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { join } from 'node:path';
-import { functions } from '../../functions/definitions';
 import { LocalHost } from '../../src/local/host';
-import { createRefit, setRefit } from '../../src/refit';
+import { createRefit } from '../../src/refit';
 import { StorageFaults } from '../../src/storage/storage-faults';
-import { call, registry, stackConfig } from '../support/api';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+import { call, registry, stackConfig, until } from '../support/api';
+import { serveInProcess } from '../support/in-process';
 
 /** ACR's ImagePushed in the Event Grid schema, as captured, pointed at the test registry under a new repository. */
 function imagePushed(repository: string): Record<string, any> {
@@ -59,23 +38,9 @@ describe('local/event-grid-endpoint', () => {
   let url = '';
 
   beforeAll(async () => {
-    const r = createRefit(stackConfig(), { faults });
-    setRefit(r);
-    const port = await freePort();
-    host = new LocalHost(
-      functions.filter((f) => f.kind === 'eventGrid'),
-      {
-        host: '127.0.0.1',
-        port,
-        apiKey: key,
-        maxBodyBytes: r.config.maxBodyBytes,
-        allowedOrigins: [],
-        publicHost: undefined,
-        queue: (name) => r.storage.queue(name),
-      },
-    );
-    await host.start();
-    url = `http://127.0.0.1:${port}/runtime/webhooks/eventgrid?functionName=imageEventGrid&code=${key}`;
+    let base: string;
+    ({ host, url: base } = await serveInProcess(createRefit(stackConfig(), { faults }), ['eventGrid'], key));
+    url = `${base}/runtime/webhooks/eventgrid?functionName=imageEventGrid&code=${key}`;
   });
   afterAll(() => host.stop());
   afterEach(() => faults.clear());

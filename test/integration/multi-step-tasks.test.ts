@@ -1,23 +1,16 @@
 import { writeFileSync } from 'node:fs';
-import { busyboxBase, call, registry, waitForRun, uploadContext, writeContext } from '../support/api';
+import {
+  busyboxBase,
+  call,
+  registry,
+  runsOf,
+  until,
+  uploadContext,
+  waitForRun,
+  writeContext,
+} from '../support/api';
 import { refit } from '../support/cli';
 import { GitServer } from '../support/git';
-
-async function runsOf(task: string): Promise<any[]> {
-  return (
-    await call('GET', `/runs?$top=100&$filter=${encodeURIComponent(`taskName eq '${task}'`)}`)
-  ).body.value.map((r: any) => r.properties);
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 async function log(runId: string): Promise<string> {
   return (await call('GET', `/runs/${runId}/log`)).body as string;

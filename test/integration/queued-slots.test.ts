@@ -6,7 +6,7 @@ import { newQuickBuildRun, parseRunRequest } from '../../src/runs/schedule-run';
 import { CLAIM_LEASE_MS, Claims } from '../../src/storage/claims';
 import { names } from '../../src/storage/storage';
 import { StorageFaults } from '../../src/storage/storage-faults';
-import { dockerBuild, stackConfig } from '../support/api';
+import { dockerBuild, stackConfig, until } from '../support/api';
 
 // Refits in this process on the test stack's Azurite: a plain one, one whose storage requests can be made to fail (the
 // SDKs do not retry then, so it makes only the call under test), and one whose clock runs two leases ahead (a slot
@@ -52,15 +52,6 @@ async function slotRowFreed(task: string): Promise<boolean> {
   const taken = await claims.take('task', task.toLowerCase());
   if (taken.status === 'taken') await taken.claim.release();
   return taken.status === 'taken';
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  for (let i = 0; i < 300; i++) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 const statusOf = async (r: Refit, runId: string): Promise<Run> => r.runs.get(runId);

@@ -9,6 +9,8 @@ import {
   call,
   registry,
   registryDigest,
+  runsOf,
+  until,
   uploadContext,
   waitForRun,
   writeContext,
@@ -33,22 +35,6 @@ async function buildBase(repository: string, tag: string, version: string): Prom
   );
   expect(run.status).toBe('Succeeded');
   return run.outputImages[0].digest as string;
-}
-
-async function runsOf(task: string): Promise<any[]> {
-  return (
-    await call('GET', `/runs?$top=100&$filter=${encodeURIComponent(`taskName eq '${task}'`)}`)
-  ).body.value.map((r: any) => r.properties);
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 async function dependents(image: string): Promise<any[]> {

@@ -3,7 +3,13 @@ import { MASK } from '../../src/runs/secret-masker';
 import { names } from '../../src/storage/storage';
 import { StorageFaults } from '../../src/storage/storage-faults';
 import { busyboxBase } from '../support/api';
-import { inProcessRefit, isFinished, startQuickBuild, waitForRecorded } from '../support/in-process';
+import {
+  inProcessRefit,
+  isFinished,
+  startQuickBuild,
+  unhandledRejectionsDuring,
+  waitForRecorded,
+} from '../support/in-process';
 
 /** Short retries, so that an outage outlasts them within a test. */
 const RETRIES = 2;
@@ -11,20 +17,6 @@ const RETRIES = 2;
 /** The append requests of one run's log blob. */
 function appendsOf(runId: string): RegExp {
   return new RegExp(`/${names.containers.logs}/${runId}/rawtext\\.log\\?.*comp=appendblock`);
-}
-
-/** Records the unhandled rejections of this process while `body` runs (one of them used to exit the host). */
-async function unhandledRejectionsDuring(body: () => Promise<void>): Promise<unknown[]> {
-  const seen: unknown[] = [];
-  const record = (reason: unknown): void => void seen.push(reason);
-  process.on('unhandledRejection', record);
-  try {
-    await body();
-    await new Promise((resolve) => setImmediate(resolve));
-  } finally {
-    process.off('unhandledRejection', record);
-  }
-  return seen;
 }
 
 describe('run-log', () => {

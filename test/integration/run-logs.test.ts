@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { DEFAULT_RUN_LOG_OPTIONS, RunLogs, type RunLogOptions } from '../../src/runs/run-log';
 import { MASK } from '../../src/runs/secret-masker';
+import { unhandledRejectionsDuring } from '../support/in-process';
 import {
   busyboxBase,
   call,
@@ -30,21 +31,6 @@ function logsIn(container: ContainerClient, options: Partial<RunLogOptions> = {}
 
 async function contentOf(logs: RunLogs, runId: string): Promise<string> {
   return (await logs.blob(runId).downloadToBuffer()).toString('utf8');
-}
-
-/** Records the unhandled rejections of this process while `body` runs (one of them used to exit the host). */
-async function unhandledRejectionsDuring(body: () => Promise<void>): Promise<unknown[]> {
-  const seen: unknown[] = [];
-  const record = (reason: unknown): void => void seen.push(reason);
-  process.on('unhandledRejection', record);
-  try {
-    await body();
-    // Rejections are reported after the microtasks of the turn that left them unhandled.
-    await new Promise((resolve) => setImmediate(resolve));
-  } finally {
-    process.off('unhandledRejection', record);
-  }
-  return seen;
 }
 
 describe('run-log', () => {

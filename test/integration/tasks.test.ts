@@ -4,7 +4,16 @@ import { loadConfig } from '../../src/config';
 import { createRefit } from '../../src/refit';
 import { signGitHubBody } from '../../src/triggers/github';
 import { evaluateTimers } from '../../src/triggers/timers';
-import { busyboxBase, call, registry, registryDigest, until, waitForRun, stackStorage } from '../support/api';
+import {
+  busyboxBase,
+  call,
+  registry,
+  registryDigest,
+  runsOf,
+  stackStorage,
+  until,
+  waitForRun,
+} from '../support/api';
 import { GitServer } from '../support/git';
 
 const dataDir = (): string => process.env.REFIT_TEST_DATA_DIR!;
@@ -51,11 +60,6 @@ function push(cloneUrl: string, branch: string, after: string): Record<string, a
     after,
     repository: { ...pushFixture.repository, clone_url: cloneUrl, html_url: cloneUrl.replace(/\.git$/, '') },
   };
-}
-
-async function runsOf(task: string): Promise<any[]> {
-  const res = await call('GET', `/runs?$top=100&$filter=${encodeURIComponent(`taskName eq '${task}'`)}`);
-  return res.body.value.map((r: any) => r.properties);
 }
 
 async function createTask(name: string, contextPath: string, extra: Record<string, any> = {}): Promise<any> {

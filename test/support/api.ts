@@ -143,6 +143,12 @@ export async function until<T>(
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/** The runs of a task, as Runs_List gives them (newest first, up to 100). */
+export async function runsOf(task: string): Promise<any[]> {
+  const res = await call('GET', `/runs?$top=100&$filter=${encodeURIComponent(`taskName eq '${task}'`)}`);
+  return res.body.value.map((r: any) => r.properties);
+}
+
 const FINISHED = ['Succeeded', 'Failed', 'Canceled', 'Error', 'Timeout'];
 
 /** Polls a run until it finishes; returns its properties. */

@@ -1,31 +1,6 @@
-import { spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { stopStack } from './stack';
-
-/** The working containers left in the buildah storage of the stack whose data is in `dataDir` (its own storage). */
-export function leftWorkingContainers(dataDir: string): string[] {
-  const storage = join(dataDir, 'buildah');
-  const result = spawnSync(
-    'buildah',
-    [
-      '--storage-driver',
-      'vfs',
-      '--root',
-      join(storage, 'root'),
-      '--runroot',
-      join(storage, 'runroot'),
-      'containers',
-      '--noheading',
-      '--format',
-      '{{.ContainerName}} ({{.ImageName}})',
-    ],
-    { encoding: 'utf8' },
-  );
-  if (result.status !== 0) throw new Error(`buildah containers failed: ${result.stderr}`);
-  return result.stdout.split('\n').filter(Boolean);
-}
+import { leftWorkingContainers, stopStack } from './stack';
 
 // Stops the test stack, then checks that the builds of the whole run left no working container behind (each is a
 // full copy of its image with vfs): a stopped build's container is removed by the stack, not by a later run.

@@ -1,7 +1,10 @@
 import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRefit, type Refit, type RefitOptions } from '../../src/refit';
+import { functions, type FunctionDefinition } from '../../functions/definitions';
+import { LocalHost } from '../../src/local/host';
+import { createRefit, setRefit, type Refit, type RefitOptions } from '../../src/refit';
 import { FINISHED, type Run } from '../../src/runs/run';
 import { RunStore } from '../../src/runs/run-store';
 import { newQuickBuildRun, parseRunRequest } from '../../src/runs/schedule-run';
@@ -63,4 +66,56 @@ export async function waitForRecorded(
 /** Whether a run reached a final status. */
 export function isFinished(run: Run): boolean {
   return FINISHED.has(run.status);
+}
+
+/** A port nobody listens on at the moment of asking. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Serves Refit's functions of the given kinds on `r` in this process, with `apiKey`, on a free port: for tests of the
+ * host itself (storage faults, a configuration of its own). Returns the host and its base URL; stop the host after.
+ */
+export async function serveInProcess(
+  r: Refit,
+  kinds: readonly FunctionDefinition['kind'][],
+  apiKey: string,
+): Promise<{ host: LocalHost; url: string }> {
+  setRefit(r);
+  const port = await freePort();
+  const host = new LocalHost(
+    functions.filter((f) => kinds.includes(f.kind)),
+    {
+      host: '127.0.0.1',
+      port,
+      apiKey,
+      maxBodyBytes: r.config.maxBodyBytes,
+      allowedOrigins: r.config.allowedOrigins,
+      publicHost: r.config.publicHost,
+      queue: (name) => r.storage.queue(name),
+    },
+  );
+  await host.start();
+  return { host, url: `http://127.0.0.1:${port}` };
+}
+
+/** The rejections nobody handled while `body` ran (they are reported after the microtasks of the turn that left them). */
+export async function unhandledRejectionsDuring(body: () => Promise<void>): Promise<unknown[]> {
+  const seen: unknown[] = [];
+  const record = (reason: unknown): void => void seen.push(reason);
+  process.on('unhandledRejection', record);
+  try {
+    await body();
+    await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    process.off('unhandledRejection', record);
+  }
+  return seen;
 }
