@@ -4,8 +4,7 @@ import { join, resolve, sep } from 'node:path';
 import pRetry from 'p-retry';
 import type { Config } from '../../config';
 import type { RecordedDependency } from '../../dependencies/dependency-index';
-import { scanDockerfileNames, type NamedDependency } from '../../dockerfile/scan';
-import { formatImageReference, parseImageReference } from '../../registry/image-reference';
+import { parseImageReference } from '../../registry/image-reference';
 import type { RegistryClient } from '../../registry/registry-client';
 import { buildArgValues } from '../../runs/schedule-run';
 import { AcbError } from '../../acb/errors';
@@ -13,15 +12,9 @@ import { StepFailedError } from '../../acb/runner';
 import { RefitError } from '../../errors';
 import type { DockerBuildSpec, OutputImage, Run, RunSecrets } from '../../runs/run';
 import type { TaskFileSpec } from '../../runs/task-file-run';
-import {
-  MultiStepRun,
-  platformName,
-  type BaseScanOptions,
-  type BuildBases,
-  type LogSink,
-  type StepTools,
-} from './multi-step';
+import { MultiStepRun, platformName, type LogSink, type StepTools } from './multi-step';
 import { dockerBuildArgs } from './secrets-off-argv';
+import { pinBases } from './build-bases';
 import type { RunLogs, RunLogWriter } from '../../runs/run-log';
 import type { Storage } from '../../storage/storage';
 import type { Executor, RunCallbacks, RunOutcome } from '../executor';
@@ -379,64 +372,8 @@ export class LocalExecutor implements Executor {
       env: (own) => this.env(own),
       isInsecure: (image) => this.isInsecure(image),
       push: (image, signal, log, workDir) => this.push(image, signal, log, workDir),
-      bases: (dockerfile, options, log) => this.bases(dockerfile, options, log),
+      bases: (dockerfile, options, log) => pinBases(this.registry, dockerfile, options, log),
     };
-  }
-
-  /**
-   * Scans the Dockerfile and resolves each base image's digests for the build's platform BEFORE the build, and pins
-   * the build to them: every name the Dockerfile gives a base (as written, which buildah matches in FROM, and
-   * expanded) becomes `--build-context NAME=docker-image://REPOSITORY@DIGEST`, so that the image is built from the
-   * digest that is recorded even when the base is updated during the build. The user's Dockerfile is left as it is.
-   * A base that cannot be resolved or pinned is built from its tag and recorded without digests (unknown, so that
-   * its next update triggers). Never fails the run.
-   */
-  private async bases(dockerfile: string, options: BaseScanOptions, log: LogSink): Promise<BuildBases> {
-    const { buildArgs, target, platform, secrets = [] } = options;
-    let scanned: NamedDependency[];
-    try {
-      scanned = scanDockerfileNames(await readFile(dockerfile, 'utf8'), { buildArgs, target });
-    } catch (err) {
-      log.line(`The dependency scan failed: ${(err as Error).message}`);
-      return { recorded: [], buildContexts: [] };
-    }
-    const recorded: RecordedDependency[] = [];
-    const buildContexts: string[] = [];
-    for (const { dependency: dep, names } of scanned) {
-      const image = formatImageReference(dep);
-      let resolved = null;
-      try {
-        resolved = await this.registry.resolve(dep, platform);
-        if (!resolved)
-          log.line(`The digest of ${image} could not be resolved: the registry has no such image`);
-      } catch (err) {
-        log.line(`The digest of ${image} could not be resolved: ${(err as Error).message}`);
-      }
-      if (!resolved) {
-        recorded.push({ ...dep, digest: dep.digest, platformDigest: dep.digest });
-        continue;
-      }
-      if (!dep.digest) {
-        const pinned = `${dep.registry}/${dep.repository}@${resolved.digest}`;
-        // `--build-context` splits at the first `=`; a name or reference holding a secret stays off the command line.
-        const unsafe = (text: string): boolean => secrets.some((v) => v && text.includes(v));
-        if (names.some((n) => n.includes('=') || unsafe(n)) || unsafe(pinned)) {
-          log.line(
-            `${image} is built from its tag (its name cannot be pinned), so its digest is not recorded`,
-          );
-          recorded.push({ ...dep, digest: null, platformDigest: null });
-          continue;
-        }
-        for (const name of names) buildContexts.push('--build-context', `${name}=docker-image://${pinned}`);
-      }
-      recorded.push({
-        ...dep,
-        digest: dep.digest ?? resolved.digest,
-        platformDigest: resolved.platformDigest,
-      });
-    }
-    log.line(`The following dependencies were found:\n${JSON.stringify(recorded)}`);
-    return { recorded, buildContexts };
   }
 
   private async build(
@@ -470,7 +407,8 @@ export class LocalExecutor implements Executor {
     // Secret values go to buildah's environment, not its command line (readable by every local user).
     const argValues = buildArgValues(spec.arguments, job.secrets.arguments);
     const buildArgs = dockerBuildArgs(spec.arguments, argValues);
-    const bases = await this.bases(
+    const bases = await pinBases(
+      this.registry,
       dockerfile,
       {
         buildArgs: argValues,

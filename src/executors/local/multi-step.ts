@@ -17,6 +17,7 @@ import { fetchSource, type SourceAccess } from '../../sources/fetch-source';
 import { parseGitSource, sameServer } from '../../sources/git-source';
 import { buildArgsOffArgv, stepEnvOffArgv } from './secrets-off-argv';
 import { checkBuildFlags } from './build-flags';
+import type { BaseScanOptions, BuildBases } from './build-bases';
 
 /** Where the shared workspace is mounted in every cmd step, as in acb. */
 const WORKSPACE = '/workspace';
@@ -44,24 +45,6 @@ export interface StepTools {
   push(image: string, signal: AbortSignal, log: LogSink, workDir: string): Promise<OutputImage>;
   /** Resolves a Dockerfile's base images before its build: what to record, and the arguments that pin the build. */
   bases(dockerfile: string, options: BaseScanOptions, log: LogSink): Promise<BuildBases>;
-}
-
-/** What the base-image scan of a build takes besides the Dockerfile. */
-export interface BaseScanOptions {
-  readonly buildArgs: Readonly<Record<string, string>>;
-  readonly target: string | undefined;
-  /** The platform the build is for: the manifest recorded for a multi-platform base is this one's. */
-  readonly platform: Platform;
-  /** Values that must stay off buildah's command line. */
-  readonly secrets?: readonly string[];
-}
-
-/** A build's base images, resolved before it: what it is pinned to and records. */
-export interface BuildBases {
-  /** The bases with the digests the build is pinned to (null where it could not be). */
-  readonly recorded: RecordedDependency[];
-  /** buildah arguments pinning each base (every name the Dockerfile gives it) to the recorded digest. */
-  readonly buildContexts: string[];
 }
 
 /** A platform as buildah's `--platform` takes it: `linux/arm64/v8`. */
