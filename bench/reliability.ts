@@ -538,10 +538,11 @@ function descendants(root: number): { pid: number; cmd: string }[] {
   return out;
 }
 
+/** Whether a process still runs: a zombie (ended, not yet reaped by its new parent, init) does not. */
 function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return false;
   }
