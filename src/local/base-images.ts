@@ -8,14 +8,17 @@ import { runProcess } from '../process/run-process';
 export const BUSYBOX_REPOSITORY = 'refit/busybox';
 export const BUSYBOX_TAG = 'stable';
 
+/** The registries.conf(5) entries that let buildah reach the given registries over plain HTTP. */
+export function insecureRegistryEntries(insecure: readonly string[]): string {
+  return insecure.map((r) => `\n[[registry]]\nlocation = "${r}"\ninsecure = true\n`).join('');
+}
+
 /** A registries.conf(5) that lets buildah reach the given registries over plain HTTP. */
 export function registriesConf(insecure: readonly string[]): string {
-  return [
-    'unqualified-search-registries = ["docker.io"]',
-    'short-name-mode = "permissive"',
-    ...insecure.flatMap((r) => ['', '[[registry]]', `location = "${r}"`, 'insecure = true']),
-    '',
-  ].join('\n');
+  return (
+    ['unqualified-search-registries = ["docker.io"]', 'short-name-mode = "permissive"', ''].join('\n') +
+    insecureRegistryEntries(insecure)
+  );
 }
 
 /**

@@ -3,7 +3,6 @@ import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runProcess } from '../../src/process/run-process';
 import {
   busyboxBase,
   call,
@@ -16,6 +15,7 @@ import {
   writeContext,
 } from '../support/api';
 import { GitServer } from '../support/git';
+import { buildah } from '../support/registries';
 
 const INDEX = 'application/vnd.oci.image.index.v1+json';
 
@@ -55,17 +55,6 @@ async function quickRun(
   });
   expect(res.status).toBe(200);
   return waitForRun(res.body.name as string);
-}
-
-/** Runs buildah on a storage of the test's own (so the stack's is untouched); fails on a non-zero exit. */
-async function buildah(root: string, args: string[]): Promise<void> {
-  let output = '';
-  const result = await runProcess(
-    'buildah',
-    ['--root', join(root, 'storage'), '--runroot', join(root, 'run'), '--storage-driver', 'vfs', ...args],
-    { onOutput: (c) => (output += c) },
-  );
-  if (result.code !== 0) throw new Error(`buildah ${args.join(' ')} failed: ${output}`);
 }
 
 describe('recorded base-image digests', () => {

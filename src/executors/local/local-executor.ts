@@ -14,7 +14,8 @@ import type { DockerBuildSpec, OutputImage, Run, RunSecrets } from '../../runs/r
 import type { TaskFileSpec } from '../../runs/task-file-run';
 import { MultiStepRun, platformName, type LogSink, type StepTools } from './multi-step';
 import { dockerBuildArgs } from './secrets-off-argv';
-import { pinBases } from './build-bases';
+import { pinBases, type BaseScanOptions, type BuildBases } from './build-bases';
+import { ExecutorRegistriesConf, isLoopbackRegistry } from './registries-conf';
 import type { RunLogs, RunLogWriter } from '../../runs/run-log';
 import type { Storage } from '../../storage/storage';
 import type { Executor, RunCallbacks, RunOutcome } from '../executor';
@@ -77,6 +78,8 @@ export class LocalExecutor implements Executor {
   private readonly executing = new Set<Promise<void>>();
   /** The process groups of the builds, recorded so that a start after a crash can end them. */
   private readonly groups: ProcessGroups;
+  /** The registries.conf of every buildah call: the configured one plus the plain-HTTP registries runs used. */
+  private readonly registriesConf: ExecutorRegistriesConf;
   /** A build was stopped since the last sweep: buildah killed outside a RUN step leaves its working container. */
   private stoppedBuilds = false;
   /** The sweep of working containers under way: no build starts meanwhile. */
@@ -91,6 +94,11 @@ export class LocalExecutor implements Executor {
     private readonly sources: SourceAccess,
   ) {
     this.groups = new ProcessGroups(processGroupsDir(config));
+    this.registriesConf = new ExecutorRegistriesConf(
+      join(config.workDir, '.registries.conf'),
+      config.containersRegistriesConf,
+      (registry) => this.isPlainHttp(registry),
+    );
   }
 
   async start(run: Run, secrets: RunSecrets): Promise<void> {
@@ -193,16 +201,27 @@ export class LocalExecutor implements Executor {
 
   /** buildah's environment: the allow-list, what this call adds (`own`, e.g. secret build args) and registries.conf. */
   private env(own: Readonly<Record<string, string>> = {}): Record<string, string> {
-    const conf = this.config.containersRegistriesConf;
-    return childEnv({ ...own, ...(conf ? { CONTAINERS_REGISTRIES_CONF: conf } : {}) });
+    return childEnv({ ...own, CONTAINERS_REGISTRIES_CONF: this.registriesConf.path });
   }
 
   private buildah(args: readonly string[]): string[] {
     return [...this.config.buildahGlobalArgs, ...args];
   }
 
+  /** Plain HTTP: a registry on loopback (any port), or one of REFIT_INSECURE_REGISTRIES. */
+  private isPlainHttp(registry: string): boolean {
+    return isLoopbackRegistry(registry) || this.config.insecureRegistries.includes(registry);
+  }
+
   private isInsecure(image: string): boolean {
-    return this.config.insecureRegistries.includes(parseImageReference(image).registry);
+    return this.isPlainHttp(parseImageReference(image).registry);
+  }
+
+  /** Scans and pins a build's bases, and lets buildah reach the plain-HTTP registries among them. */
+  private async pinBases(dockerfile: string, options: BaseScanOptions, log: LogSink): Promise<BuildBases> {
+    const bases = await pinBases(this.registry, dockerfile, options, log);
+    await this.registriesConf.allow(bases.recorded.map((b) => b.registry));
+    return bases;
   }
 
   private async execute(job: Job): Promise<void> {
@@ -232,6 +251,7 @@ export class LocalExecutor implements Executor {
         throw new StepFailed('the run was canceled before it started');
       }
       await mkdir(this.config.workDir, { recursive: true });
+      await this.registriesConf.allow([]);
       workDir = await mkdtemp(join(this.config.workDir, `${run.runId}-`));
       let result: { outputImages: OutputImage[]; baseImageDependencies: RecordedDependency[] };
       if (run.spec.kind === 'TaskFile') {
@@ -372,7 +392,7 @@ export class LocalExecutor implements Executor {
       env: (own) => this.env(own),
       isInsecure: (image) => this.isInsecure(image),
       push: (image, signal, log, workDir) => this.push(image, signal, log, workDir),
-      bases: (dockerfile, options, log) => pinBases(this.registry, dockerfile, options, log),
+      bases: (dockerfile, options, log) => this.pinBases(dockerfile, options, log),
     };
   }
 
@@ -407,8 +427,7 @@ export class LocalExecutor implements Executor {
     // Secret values go to buildah's environment, not its command line (readable by every local user).
     const argValues = buildArgValues(spec.arguments, job.secrets.arguments);
     const buildArgs = dockerBuildArgs(spec.arguments, argValues);
-    const bases = await pinBases(
-      this.registry,
+    const bases = await this.pinBases(
       dockerfile,
       {
         buildArgs: argValues,
