@@ -4,6 +4,8 @@ import type { AcbStep, AcbTask } from './task-file';
 export interface AttemptResult {
   readonly code: number | null;
   readonly output: string;
+  /** What went wrong, when the attempt's output says it plainly (a registry that refused a pull, say). */
+  readonly reason?: string;
 }
 
 /** Runs one attempt of a step; `signal` aborts it (the run failed elsewhere, was canceled, or the step timed out). */
@@ -116,7 +118,7 @@ export async function runGraph(task: AcbTask, attempt: RunAttempt, options: RunG
           ? `the step timed out after ${step.timeout} seconds`
           : signal.aborted
             ? 'the step was stopped'
-            : `exit code ${result.code ?? 'none (killed)'}`;
+            : `exit code ${result.code ?? 'none (killed)'}${result.reason ? `: ${result.reason}` : ''}`;
       if (signal.aborted) return error;
       const retryable =
         step.retryOnErrors.length === 0 || step.retryOnErrors.some((e) => result.output.includes(e));

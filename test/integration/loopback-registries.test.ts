@@ -10,9 +10,10 @@ const offset = Number(process.env.REFIT_TEST_PORT_OFFSET ?? '0');
 
 describe('LocalExecutor', () => {
   const second = new LoopbackRegistry(18950 + offset);
+  const guarded = new LoopbackRegistry(18951 + offset, { user: 'alice', password: 'loopback-s3cret' });
   const root = mkdtempSync(join(tmpdir(), 'refit-loopback-'));
   beforeAll(async () => {
-    await second.start();
+    await Promise.all([second.start(), guarded.start()]);
     // The base: the stack's busybox, copied to the second registry.
     await buildah(root, ['pull', '--tls-verify=false', `docker://${busyboxBase()}`]);
     await buildah(root, [
@@ -21,9 +22,18 @@ describe('LocalExecutor', () => {
       busyboxBase(),
       `docker://${second.address}/second/busybox:1`,
     ]);
+    await buildah(root, [
+      'push',
+      '--tls-verify=false',
+      '--creds',
+      'alice:loopback-s3cret',
+      busyboxBase(),
+      `docker://${guarded.address}/private/busybox:1`,
+    ]);
   });
   afterAll(() => {
     second.stop();
+    guarded.stop();
     rmSync(root, { recursive: true, force: true });
   });
 
@@ -47,6 +57,20 @@ describe('LocalExecutor', () => {
       ]);
       const tags = await fetch(`http://${second.address}/v2/second/app/tags/list`).then((r) => r.json());
       expect(tags).toEqual({ name: 'second/app', tags: [run.runId] });
+    });
+
+    it('fails naming the registry when a pull is refused for lack of credentials', async () => {
+      const source = await uploadContext(
+        writeContext({ Dockerfile: `FROM ${guarded.address}/private/busybox:1\nRUN echo never\n` }),
+      );
+      const res = await call('POST', '/scheduleRun', dockerBuild(source));
+      expect(res.status).toBe(200);
+      const run = await waitForRun(res.body.name as string);
+
+      expect(run.status).toBe('Failed');
+      expect(run.runErrorMessage).toBe(
+        `the build failed with exit code 125: ${guarded.address} refused the request: unauthorized`,
+      );
     });
   });
 });

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +19,11 @@ export async function buildah(root: string, args: string[]): Promise<void> {
 export class LoopbackRegistry {
   private child: ChildProcess | undefined;
 
-  constructor(readonly port: number) {}
+  /** `auth`: a user and password the registry requires (htpasswd, bcrypt), or none. */
+  constructor(
+    readonly port: number,
+    private readonly auth?: { readonly user: string; readonly password: string },
+  ) {}
 
   /** host:port */
   get address(): string {
@@ -30,6 +34,12 @@ export class LoopbackRegistry {
   async start(): Promise<void> {
     const dir = mkdtempSync(join(tmpdir(), 'refit-registry-'));
     const config = join(dir, 'registry.yml');
+    const htpasswd = join(dir, 'htpasswd');
+    if (this.auth) {
+      const made = spawnSync('htpasswd', ['-Bbn', this.auth.user, this.auth.password], { encoding: 'utf8' });
+      if (made.status !== 0) throw new Error(`htpasswd failed: ${made.stderr}`);
+      writeFileSync(htpasswd, made.stdout);
+    }
     writeFileSync(
       config,
       [
@@ -37,6 +47,7 @@ export class LoopbackRegistry {
         'log: { level: warn, accesslog: { disabled: true } }',
         `storage: { filesystem: { rootdirectory: ${JSON.stringify(join(dir, 'data'))} } }`,
         `http: { addr: "${this.address}" }`,
+        ...(this.auth ? [`auth: { htpasswd: { realm: test, path: ${JSON.stringify(htpasswd)} } }`] : []),
         '',
       ].join('\n'),
     );
@@ -45,7 +56,7 @@ export class LoopbackRegistry {
     while (Date.now() < deadline) {
       if (this.child.exitCode !== null) throw new Error(`the registry on ${this.address} exited`);
       const up = await fetch(`http://${this.address}/v2/`).then(
-        (r) => r.ok,
+        (r) => r.ok || r.status === 401,
         () => false,
       );
       if (up) return;

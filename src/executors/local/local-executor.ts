@@ -16,6 +16,7 @@ import { MultiStepRun, platformName, type LogSink, type StepTools } from './mult
 import { dockerBuildArgs } from './secrets-off-argv';
 import { pinBases, type BaseScanOptions, type BuildBases } from './build-bases';
 import { ExecutorRegistriesConf, isLoopbackRegistry } from './registries-conf';
+import { registryFailure } from './registry-failures';
 import type { RunLogs, RunLogWriter } from '../../runs/run-log';
 import type { Storage } from '../../storage/storage';
 import type { Executor, RunCallbacks, RunOutcome } from '../executor';
@@ -372,15 +373,24 @@ export class LocalExecutor implements Executor {
     ownEnv: Readonly<Record<string, string>> = {},
   ): Promise<void> {
     log.line(`Running command ${command} ${args.join(' ')}`);
+    // The end of the output, where buildah says what failed (a registry's refusal is named in the run's error).
+    let tail = '';
     const result = await runProcess(command, args, {
       ...(cwd ? { cwd } : {}),
       env: this.env(ownEnv),
       signal,
-      onOutput: (chunk) => log.write(chunk),
+      onOutput: (chunk) => {
+        log.write(chunk);
+        tail = (tail + chunk).slice(-16384);
+      },
     });
     if (signal.aborted) throw new StepFailed(`${what} was stopped`);
-    if (result.code !== 0)
-      throw new StepFailed(`${what} failed with exit code ${result.code ?? result.signal}`);
+    if (result.code !== 0) {
+      const reason = registryFailure(tail);
+      throw new StepFailed(
+        `${what} failed with exit code ${result.code ?? result.signal}${reason ? `: ${reason}` : ''}`,
+      );
+    }
   }
 
   /** The helpers a multi-step run shares with Docker builds. */

@@ -18,6 +18,7 @@ import { parseGitSource, sameServer } from '../../sources/git-source';
 import { buildArgsOffArgv, stepEnvOffArgv } from './secrets-off-argv';
 import { checkBuildFlags } from './build-flags';
 import type { BaseScanOptions, BuildBases } from './build-bases';
+import { registryFailure } from './registry-failures';
 
 /** Where the shared workspace is mounted in every cmd step, as in acb. */
 const WORKSPACE = '/workspace';
@@ -325,7 +326,8 @@ export class MultiStepRun {
       },
     });
     if (options.quiet && result.code !== 0) out.write(captured);
-    return { code: result.code, output: out.output };
+    const reason = result.code !== 0 ? registryFailure(out.output) : undefined;
+    return { code: result.code, output: out.output, ...(reason ? { reason } : {}) };
   }
 
   private async build(step: AcbStep, out: StepLog, signal: AbortSignal): Promise<AttemptResult> {
