@@ -4,7 +4,7 @@ import { DestinationRefusedError, ResponseTooLargeError } from '../../../src/err
 import { LOCAL_POLICY } from '../../../src/net/address-policy';
 import { GuardedFetch } from '../../../src/net/guarded-fetch';
 import type { ImageReference } from '../../../src/registry/image-reference';
-import { RegistryClient } from '../../../src/registry/registry-client';
+import { RegistryClient } from '../../../src/registry/client';
 
 const linux = { os: 'Linux' as const, architecture: 'amd64' as const };
 const closers: (() => Promise<unknown>)[] = [];
@@ -34,7 +34,7 @@ const ref = (host: string): ImageReference => ({
 });
 const manifest = JSON.stringify({ schemaVersion: 2, layers: [] });
 
-describe('registry-client', () => {
+describe('registry/client', () => {
   describe('RegistryClient.resolve', () => {
     it('follows the anonymous token flow to a realm on an allowed address', async () => {
       let host = '';
