@@ -3,7 +3,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { UpstreamUnavailableError } from '../../src/errors';
+import { runProcess } from '../../src/process/run-process';
 import { LOCAL_POLICY } from '../../src/net/address-policy';
 import { GuardedFetch } from '../../src/net/guarded-fetch';
 import type { RegistryCredentials } from '../../src/registry/auth';
@@ -21,6 +23,7 @@ import {
   type RunningRegistry,
   type TokenServer,
 } from '../support/private-registry';
+import { busyboxBase } from '../support/api';
 
 const USER = 'refit-user';
 const PASSWORD = 'pa55-w0rd,with"quote';
@@ -75,6 +78,25 @@ function client(host: string, credentials?: RegistryCredentials): RegistryClient
 }
 
 const right = { username: USER, password: PASSWORD };
+
+/** Runs buildah on a storage of the test's own (so the stack's is untouched); fails on a non-zero exit. */
+async function buildah(args: string[]): Promise<void> {
+  let output = '';
+  const result = await runProcess(
+    'buildah',
+    [
+      '--root',
+      join(dir, 'buildah'),
+      '--runroot',
+      join(dir, 'buildah-run'),
+      '--storage-driver',
+      'vfs',
+      ...args,
+    ],
+    { onOutput: (c) => (output += c) },
+  );
+  if (result.code !== 0) throw new Error(`buildah ${args[0] ?? ''} failed: ${output}`);
+}
 const wrong = { username: USER, password: 'not-the-password' };
 
 describe('registry/client', () => {
@@ -105,6 +127,26 @@ describe('registry/client', () => {
       const ref = parseImageReference(`${basic.host}/private/single:1`);
 
       expect(await client(basic.host, credentials).resolve(ref, amd64)).toBeNull();
+    });
+
+    it('resolves an image that buildah pushed with --creds to the digest buildah reports', async () => {
+      const digestFile = join(dir, 'busybox.digest');
+      await buildah(['pull', '--tls-verify=false', '--quiet', busyboxBase()]);
+      await buildah([
+        'push',
+        '--tls-verify=false',
+        '--creds',
+        `${USER}:${PASSWORD}`,
+        '--digestfile',
+        digestFile,
+        busyboxBase(),
+        `docker://${basic.host}/private/busybox:1`,
+      ]);
+      const ref = parseImageReference(`${basic.host}/private/busybox:1`);
+
+      const resolved = await client(basic.host, right).resolve(ref, amd64);
+
+      expect(resolved?.digest).toBe(readFileSync(digestFile, 'utf8').trim());
     });
 
     it('returns null for a tag that does not exist', async () => {
