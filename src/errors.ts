@@ -62,7 +62,12 @@ export class UnsupportedMediaTypeError extends RefitError {
 
 /** A dependency (registry, storage) that answered 429/5xx or not at all: the caller backs off. */
 export class UpstreamUnavailableError extends RefitError {
-  constructor(message: string, target?: string) {
+  constructor(
+    message: string,
+    target?: string,
+    /** The upstream's Retry-After, in seconds, when it sent one. */
+    readonly retryAfter?: number,
+  ) {
     super('UpstreamUnavailable', message, 503, target);
   }
 }

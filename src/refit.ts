@@ -10,7 +10,7 @@ import { Claims, type ClaimsOptions } from './storage/claims';
 import { TaskService } from './tasks/task-service';
 import { TaskStore } from './tasks/task-store';
 import { DependencyIndex } from './dependencies/dependency-index';
-import { RegistryClient } from './registry/registry-client';
+import { RegistryClient } from './registry/client';
 import { DecisionLog } from './triggers/decisions';
 import { ImageUpdateLog, type ImageUpdateDeps } from './triggers/image-update';
 import { Dedupe } from './triggers/dedupe';

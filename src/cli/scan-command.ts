@@ -7,7 +7,7 @@ import { platformSchema } from '../runs/schedule-run';
 import { DEFAULT_LIMITS } from '../config';
 import { LOCAL_POLICY } from '../net/address-policy';
 import { GuardedFetch } from '../net/guarded-fetch';
-import { RegistryClient } from '../registry/registry-client';
+import { RegistryClient } from '../registry/client';
 import { collect, keyValue, parsePlatform } from './args';
 import { CliError, type RefitClient } from './client';
 

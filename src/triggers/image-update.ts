@@ -8,7 +8,7 @@ import type { Dependent, DependencyIndex } from '../dependencies/dependency-inde
 import type { Platform } from '../runs/run';
 import { log } from '../log';
 import { parseImageReference } from '../registry/image-reference';
-import type { RegistryClient } from '../registry/registry-client';
+import type { RegistryClient } from '../registry/client';
 import type { RunService } from '../runs/run-service';
 import { names, type Storage } from '../storage/storage';
 import type { TaskService } from '../tasks/task-service';

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { RecordedDependency } from '../../dependencies/dependency-index';
 import { scanDockerfileNames, type NamedDependency } from '../../dockerfile/scan';
 import { formatImageReference } from '../../registry/image-reference';
-import type { RegistryClient } from '../../registry/registry-client';
+import type { RegistryClient } from '../../registry/client';
 import type { Platform } from '../../runs/run';
 import type { LogSink } from './multi-step';
 

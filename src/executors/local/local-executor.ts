@@ -5,7 +5,7 @@ import pRetry from 'p-retry';
 import type { Config } from '../../config';
 import type { RecordedDependency } from '../../dependencies/dependency-index';
 import { parseImageReference } from '../../registry/image-reference';
-import type { RegistryClient } from '../../registry/registry-client';
+import type { RegistryClient } from '../../registry/client';
 import { buildArgValues } from '../../runs/schedule-run';
 import { AcbError } from '../../acb/errors';
 import { StepFailedError } from '../../acb/runner';

@@ -1,0 +1,319 @@
+import { createHash } from 'node:crypto';
+import { LIMIT_SETTINGS } from '../config';
+import {
+  DestinationRefusedError,
+  RefitError,
+  ResponseTooLargeError,
+  UpstreamUnavailableError,
+} from '../errors';
+import { log } from '../log';
+import type { GuardedFetch, GuardedResponse } from '../net/guarded-fetch';
+import type { Platform } from '../runs/run';
+import {
+  basicAuthorization,
+  credentialIdentity,
+  parseWwwAuthenticate,
+  TokenCache,
+  type AuthChallenge,
+  type CredentialLookup,
+} from './auth';
+import { DOCKER_HUB, type ImageReference } from './image-reference';
+import { imageIndexSchema, INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, tokenResponseSchema } from './schemas';
+
+// All four, always: a registry answers 404 to an Accept that leaves out the type it holds (watchtower #1533, wud #201).
+const ACCEPT = [...INDEX_MEDIA_TYPES, ...MANIFEST_MEDIA_TYPES].join(', ');
+const TIMEOUT_MS = 15000;
+
+/** The digests an image reference resolves to: its own (an index or a manifest) and the one of a platform. */
+export interface ResolvedDigests {
+  /** The digest the tag points at: a multi-platform index, or a single manifest. */
+  readonly digest: string;
+  /** The manifest of the requested platform (equal to `digest` for a single-platform image). */
+  readonly platformDigest: string;
+}
+
+/** A registry's pull budget as its last answer stated it (`ratelimit-limit`/`ratelimit-remaining`, Docker Hub). */
+export interface RateLimitState {
+  readonly limit: number;
+  readonly remaining: number;
+  /** The window the numbers count over, in seconds (`;w=`). */
+  readonly windowSeconds: number | undefined;
+  /** When the answer was received (ms since the epoch). */
+  readonly seenAt: number;
+}
+
+/** What a {@link RegistryClient} needs besides the network. */
+export interface RegistryClientOptions {
+  /** The credentials for a registry, sent as Basic to it or to its token service; none means anonymous. */
+  readonly credentials?: CredentialLookup;
+  /** The clock (tests); token expiry counts on it. */
+  readonly now?: () => number;
+}
+
+/** A registry's answer that breaks the distribution spec (no digest, an index that is not one): not "unchanged". */
+export class RegistryProtocolError extends RefitError {
+  constructor(message: string, registry: string) {
+    super('RegistryProtocolError', message, 502, registry);
+  }
+}
+
+/** The host to connect to: Docker Hub's registry is not at `docker.io`. */
+export function registryHost(registry: string): string {
+  return registry === DOCKER_HUB ? 'registry-1.docker.io' : registry;
+}
+
+/** The repository path as the registry knows it: Docker Hub's single-name repositories live under `library/`. */
+export function repositoryPath(ref: ImageReference): string {
+  return ref.registry === DOCKER_HUB && !ref.repository.includes('/')
+    ? `library/${ref.repository}`
+    : ref.repository;
+}
+
+/** Retry-After in seconds: delta-seconds or an HTTP date (RFC 9110 §10.2.3); undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | undefined, now: number = Date.now()): number | undefined {
+  if (!value) return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text);
+  const date = Date.parse(text);
+  return Number.isFinite(date) ? Math.max(0, Math.ceil((date - now) / 1000)) : undefined;
+}
+
+function parseRateLimit(
+  value: string | undefined,
+): { count: number; window: number | undefined } | undefined {
+  const m = /^\s*(\d+)(?:\s*;\s*w=(\d+))?/.exec(value ?? '');
+  return m ? { count: Number(m[1]), window: m[2] ? Number(m[2]) : undefined } : undefined;
+}
+
+/**
+ * Talks to OCI registries (Docker Registry HTTP API v2) as Renovate's docker datasource does: the challenge of a 401
+ * answered with Basic or a Bearer token (anonymous or with the registry's credentials), tokens cached until they expire,
+ * 429/5xx thrown as {@link UpstreamUnavailableError}, 401/404 as null. Every request, the token realm's included (a
+ * registry names it, and a registry host can come from an unauthenticated event), goes through the guard and is read
+ * within `maxResponseBytes`.
+ */
+export class RegistryClient {
+  private readonly tokens: TokenCache;
+  // The last challenge per registry, so later requests authenticate up front instead of earning a 401 each time.
+  private readonly challenges = new Map<string, AuthChallenge>();
+  private readonly rateLimits = new Map<string, RateLimitState>();
+  private readonly now: () => number;
+
+  constructor(
+    private readonly insecure: readonly string[],
+    private readonly http: GuardedFetch,
+    private readonly maxResponseBytes: number,
+    private readonly options: RegistryClientOptions = {},
+  ) {
+    this.now = options.now ?? Date.now;
+    this.tokens = new TokenCache(this.now);
+  }
+
+  /** The pull budget the registry stated in its last answer that had one, or undefined (no headers: unlimited). */
+  rateLimit(registry: string): RateLimitState | undefined {
+    return this.rateLimits.get(registry);
+  }
+
+  private base(registry: string): string {
+    return `${this.insecure.includes(registry) ? 'http' : 'https'}://${registryHost(registry)}`;
+  }
+
+  private async send(
+    registry: string,
+    url: string | URL,
+    method: 'GET' | 'HEAD',
+    headers: Record<string, string>,
+  ): Promise<GuardedResponse> {
+    try {
+      return await this.http.fetch(url, {
+        method,
+        headers,
+        timeoutMs: TIMEOUT_MS,
+        limit: { bytes: this.maxResponseBytes, setting: LIMIT_SETTINGS.registryResponseBytes },
+      });
+    } catch (err) {
+      // Refused or oversized is not "unavailable": backing off and retrying would change nothing.
+      if (err instanceof DestinationRefusedError || err instanceof ResponseTooLargeError) throw err;
+      throw new UpstreamUnavailableError(
+        `${registry} could not be reached: ${(err as Error).message}`,
+        registry,
+      );
+    }
+  }
+
+  private async unavailable(registry: string, res: GuardedResponse, what: string): Promise<never> {
+    await res.discard();
+    const retryAfter = parseRetryAfter(res.header('retry-after'), this.now());
+    log.warn('registry unavailable', { registry, what, status: res.status, retryAfter });
+    throw new UpstreamUnavailableError(
+      `${registry} answered ${res.status} to ${what}${retryAfter !== undefined ? ` (retry after ${retryAfter} s)` : ''}`,
+      registry,
+      retryAfter,
+    );
+  }
+
+  private noteRateLimit(registry: string, res: GuardedResponse): void {
+    const limit = parseRateLimit(res.header('ratelimit-limit'));
+    const remaining = parseRateLimit(res.header('ratelimit-remaining'));
+    if (!limit || !remaining) return;
+    this.rateLimits.set(registry, {
+      limit: limit.count,
+      remaining: remaining.count,
+      windowSeconds: remaining.window ?? limit.window,
+      seenAt: this.now(),
+    });
+  }
+
+  /**
+   * The Authorization header for a challenge, or null when it cannot be met (no credentials for Basic, a token
+   * service that refuses). `fresh` skips the token cache (the registry refused the cached one).
+   */
+  private async authorization(
+    registry: string,
+    challenge: AuthChallenge,
+    scope: string,
+    fresh: boolean,
+  ): Promise<string | null> {
+    const credentials = this.options.credentials?.(registry);
+    if (challenge.scheme.toLowerCase() === 'basic')
+      return credentials ? basicAuthorization(credentials) : null;
+    const realm = challenge.params.realm;
+    if (!realm) return null;
+    // The challenge's own scope is ignored: Docker Hub's /v2/ challenge has none, and ours names the repository.
+    const service = challenge.params.service ?? '';
+    const who = credentialIdentity(credentials);
+    if (fresh) this.tokens.delete(registry, service, scope, who);
+    const cached = this.tokens.get(registry, service, scope, who);
+    if (cached) return `Bearer ${cached}`;
+    let url: URL;
+    try {
+      url = new URL(realm);
+    } catch {
+      throw new RegistryProtocolError(`${registry} names a token realm that is not a URL`, registry);
+    }
+    if (service) url.searchParams.set('service', service);
+    url.searchParams.set('scope', scope);
+    const res = await this.send(
+      registry,
+      url,
+      'GET',
+      credentials ? { authorization: basicAuthorization(credentials) } : {},
+    );
+    if (res.status === 429 || res.status >= 500) return this.unavailable(registry, res, 'a token request');
+    if (res.status < 200 || res.status > 299) {
+      await res.discard();
+      log.info('registry token refused', { registry, status: res.status, withCredentials: !!credentials });
+      return null;
+    }
+    const text = await res.text(); // an oversized answer throws here, named as such
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = undefined;
+    }
+    const parsed = tokenResponseSchema.safeParse(body);
+    if (!parsed.success)
+      throw new RegistryProtocolError(`the token service of ${registry} answered without a token`, registry);
+    this.tokens.set(registry, service, scope, who, parsed.data);
+    return `Bearer ${parsed.data.token}`;
+  }
+
+  /** A manifest request, authenticated as the registry asks; null for 401/403/404 and other refusals. */
+  private async manifest(
+    ref: ImageReference,
+    method: 'GET' | 'HEAD',
+    reference: string,
+  ): Promise<GuardedResponse | null> {
+    const repository = repositoryPath(ref);
+    const url = `${this.base(ref.registry)}/v2/${repository}/manifests/${reference}`;
+    const scope = `repository:${repository}:pull`;
+    const what = `${method} ${repository}:${reference}`;
+    let challenge = this.challenges.get(ref.registry);
+    let auth = challenge ? await this.authorization(ref.registry, challenge, scope, false) : null;
+    for (let attempt = 0; ; attempt++) {
+      const res = await this.send(ref.registry, url, method, {
+        accept: ACCEPT,
+        ...(auth ? { authorization: auth } : {}),
+      });
+      this.noteRateLimit(ref.registry, res);
+      if (res.status === 429 || res.status >= 500) return this.unavailable(ref.registry, res, what);
+      if (res.status >= 200 && res.status <= 299) return res;
+      await res.discard();
+      if (res.status !== 401 || attempt > 0) {
+        log.debug('registry refused a manifest request', {
+          registry: ref.registry,
+          what,
+          status: res.status,
+        });
+        return null;
+      }
+      const header = res.header('www-authenticate');
+      if (!header) return null;
+      const challenges = parseWwwAuthenticate(header);
+      // Bearer first when a registry offers both (Codeberg sends Bearer and Basic in one header).
+      challenge =
+        challenges.find((c) => c.scheme.toLowerCase() === 'bearer' && c.params.realm) ??
+        challenges.find((c) => c.scheme.toLowerCase() === 'basic');
+      if (!challenge) return null;
+      this.challenges.set(ref.registry, challenge);
+      // A 401 to a cached token means it was revoked or expired early: ask for a new one.
+      auth = await this.authorization(ref.registry, challenge, scope, auth !== null);
+      if (!auth) return null;
+    }
+  }
+
+  /**
+   * The digest a reference points at now, from a HEAD (which costs no Docker Hub pull), or null when the registry has
+   * no such image or refuses us. A 2xx without Docker-Content-Digest throws: it must not read as "unchanged".
+   */
+  async head(ref: ImageReference): Promise<string | null> {
+    const reference = ref.digest ?? ref.tag ?? 'latest';
+    const res = await this.manifest(ref, 'HEAD', reference);
+    if (!res) return null;
+    await res.discard();
+    const digest = res.header('docker-content-digest');
+    if (!digest)
+      throw new RegistryProtocolError(
+        `${ref.registry} answered the HEAD of ${repositoryPath(ref)}:${reference} without a Docker-Content-Digest`,
+        ref.registry,
+      );
+    return digest;
+  }
+
+  /** The digests behind a reference for a platform, or null when the registry has no such image (or refuses us). */
+  async resolve(ref: ImageReference, platform: Platform): Promise<ResolvedDigests | null> {
+    const res = await this.manifest(ref, 'GET', ref.digest ?? ref.tag ?? 'latest');
+    if (!res) return null;
+    const type = (res.header('content-type') ?? '').split(';')[0]!.trim();
+    const text = await res.text();
+    // Without the header the digest of the bytes is the digest (Renovate's fallback; the GET is already paid for).
+    const digest =
+      res.header('docker-content-digest') ??
+      ref.digest ??
+      `sha256:${createHash('sha256').update(text, 'utf8').digest('hex')}`;
+    if (!(INDEX_MEDIA_TYPES as readonly string[]).includes(type)) return { digest, platformDigest: digest };
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new RegistryProtocolError(`${ref.registry} answered an index that is not JSON`, ref.registry);
+    }
+    const index = imageIndexSchema.safeParse(body);
+    if (!index.success)
+      throw new RegistryProtocolError(
+        `${ref.registry} answered an index that does not fit the spec: ${index.error.issues[0]?.message ?? ''}`,
+        ref.registry,
+      );
+    const os = platform.os.toLowerCase();
+    const images = index.data.manifests.filter((m) => m.platform && m.platform.os !== 'unknown');
+    const match =
+      images.find(
+        (m) =>
+          m.platform?.os === os &&
+          m.platform.architecture === platform.architecture &&
+          (!platform.variant || m.platform.variant === platform.variant),
+      ) ?? images.find((m) => m.platform?.os === os && m.platform.architecture === platform.architecture);
+    return { digest, platformDigest: match?.digest ?? digest };
+  }
+}
