@@ -2,25 +2,29 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { busyboxBase, call, dockerBuild, uploadContext, waitForRun, writeContext } from '../support/api';
-import { buildah, LoopbackRegistry } from '../support/registries';
+import { buildah, startRegistry, testPort, type RunningRegistry } from '../support/private-registry';
 
 // A second registry on this machine, other than the home one: plain HTTP with no configuration, as the home
 // registry is (before, buildah refused it with "server gave HTTP response to HTTPS client", exit code 125).
-const offset = Number(process.env.REFIT_TEST_PORT_OFFSET ?? '0');
 
 describe('LocalExecutor', () => {
-  const second = new LoopbackRegistry(18950 + offset);
-  const guarded = new LoopbackRegistry(18951 + offset, { user: 'alice', password: 'loopback-s3cret' });
   const root = mkdtempSync(join(tmpdir(), 'refit-loopback-'));
+  let second: RunningRegistry;
+  let guarded: RunningRegistry;
   beforeAll(async () => {
-    await Promise.all([second.start(), guarded.start()]);
+    [second, guarded] = await Promise.all([
+      startRegistry(join(root, 'open'), 'open', testPort(950), null),
+      startRegistry(join(root, 'guarded'), 'guarded', testPort(951), {
+        htpasswd: { user: 'alice', password: 'loopback-s3cret' },
+      }),
+    ]);
     // The base: the stack's busybox, copied to the second registry.
     await buildah(root, ['pull', '--tls-verify=false', `docker://${busyboxBase()}`]);
     await buildah(root, [
       'push',
       '--tls-verify=false',
       busyboxBase(),
-      `docker://${second.address}/second/busybox:1`,
+      `docker://${second.host}/second/busybox:1`,
     ]);
     await buildah(root, [
       'push',
@@ -28,24 +32,23 @@ describe('LocalExecutor', () => {
       '--creds',
       'alice:loopback-s3cret',
       busyboxBase(),
-      `docker://${guarded.address}/private/busybox:1`,
+      `docker://${guarded.host}/private/busybox:1`,
     ]);
   });
-  afterAll(() => {
-    second.stop();
-    guarded.stop();
+  afterAll(async () => {
+    await Promise.all([second.stop(), guarded.stop()]);
     rmSync(root, { recursive: true, force: true });
   });
 
   describe('a build', () => {
     it('pulls a base from and pushes to a registry on loopback that is not the home registry, over plain HTTP', async () => {
       const source = await uploadContext(
-        writeContext({ Dockerfile: `FROM ${second.address}/second/busybox:1\nRUN echo from-second\n` }),
+        writeContext({ Dockerfile: `FROM ${second.host}/second/busybox:1\nRUN echo from-second\n` }),
       );
       const res = await call(
         'POST',
         '/scheduleRun',
-        dockerBuild(source, { imageNames: [`${second.address}/second/app:{{.Run.ID}}`] }),
+        dockerBuild(source, { imageNames: [`${second.host}/second/app:{{.Run.ID}}`] }),
       );
       expect(res.status).toBe(200);
       const run = await waitForRun(res.body.name as string);
@@ -53,15 +56,15 @@ describe('LocalExecutor', () => {
       expect(run.runErrorMessage).toBeUndefined();
       expect(run.status).toBe('Succeeded');
       expect(run.outputImages).toEqual([
-        expect.objectContaining({ registry: second.address, repository: 'second/app' }),
+        expect.objectContaining({ registry: second.host, repository: 'second/app' }),
       ]);
-      const tags = await fetch(`http://${second.address}/v2/second/app/tags/list`).then((r) => r.json());
+      const tags = await fetch(`http://${second.host}/v2/second/app/tags/list`).then((r) => r.json());
       expect(tags).toEqual({ name: 'second/app', tags: [run.runId] });
     });
 
     it('fails naming the registry when a pull is refused for lack of credentials', async () => {
       const source = await uploadContext(
-        writeContext({ Dockerfile: `FROM ${guarded.address}/private/busybox:1\nRUN echo never\n` }),
+        writeContext({ Dockerfile: `FROM ${guarded.host}/private/busybox:1\nRUN echo never\n` }),
       );
       const res = await call('POST', '/scheduleRun', dockerBuild(source));
       expect(res.status).toBe(200);
@@ -69,7 +72,7 @@ describe('LocalExecutor', () => {
 
       expect(run.status).toBe('Failed');
       expect(run.runErrorMessage).toBe(
-        `the build failed with exit code 125: ${guarded.address} refused the request: unauthorized`,
+        `the build failed with exit code 125: ${guarded.host} refused the request: unauthorized`,
       );
     });
   });

@@ -15,7 +15,7 @@ import {
   writeContext,
 } from '../support/api';
 import { GitServer } from '../support/git';
-import { buildah } from '../support/registries';
+import { buildah } from '../support/private-registry';
 
 const INDEX = 'application/vnd.oci.image.index.v1+json';
 

@@ -1,7 +1,8 @@
-// Private registries on loopback for the registry client's tests: the CNCF registry with htpasswd or token auth, a
+// Registries on loopback for the tests of other registries than the home one: the CNCF registry with htpasswd or token auth, a
 // token server of its own (distribution's token auth: a JWT signed by a key whose certificate the registry trusts),
 // and a fault-injecting proxy in front of one.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { runProcess } from '../../src/process/run-process';
 import { createHash, createPrivateKey, randomUUID, sign, X509Certificate } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -38,12 +39,12 @@ async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 15
   }
 }
 
-/** Starts `docker-registry serve` on `port` with its data in `dir/storage` (shared when two registries get one dir). */
+/** Starts `docker-registry serve` on `port` (open when `auth` is null) with its data in `dir/storage` (shared when two registries get one dir). */
 export async function startRegistry(
   dir: string,
   name: string,
   port: number,
-  auth: RegistryAuth,
+  auth: RegistryAuth | null,
 ): Promise<RunningRegistry> {
   mkdirSync(join(dir, 'storage'), { recursive: true });
   const lines = [
@@ -52,7 +53,9 @@ export async function startRegistry(
     `storage: { filesystem: { rootdirectory: ${JSON.stringify(join(dir, 'storage'))} }, delete: { enabled: true } }`,
     `http: { addr: "127.0.0.1:${port}" }`,
   ];
-  if ('htpasswd' in auth) {
+  if (!auth) {
+    // Open, as a registry that never calls Refit and needs no credentials.
+  } else if ('htpasswd' in auth) {
     const file = join(dir, `${name}.htpasswd`);
     writeFileSync(file, execFileSync('htpasswd', ['-Bbn', auth.htpasswd.user, auth.htpasswd.password]));
     lines.push(`auth: { htpasswd: { realm: refit-test, path: ${JSON.stringify(file)} } }`);
@@ -74,7 +77,7 @@ export async function startRegistry(
   try {
     await until(`the registry on ${host} answering`, async () => {
       if (child.exitCode !== null) throw new Error(`the registry exited: ${stderr}`);
-      return (await fetch(`http://${host}/v2/`)).status === 401;
+      return (await fetch(`http://${host}/v2/`)).status === (auth ? 401 : 200);
     });
   } catch (err) {
     child.kill();
@@ -319,4 +322,15 @@ export async function pushImage(
       manifests.map((m) => [`${m.platform.os}/${m.platform.architecture}`, m.digest]),
     ),
   };
+}
+
+/** Runs buildah on a storage of the test's own in `root` (the stack's is untouched); fails on a non-zero exit. */
+export async function buildah(root: string, args: string[]): Promise<void> {
+  let output = '';
+  const result = await runProcess(
+    'buildah',
+    ['--root', join(root, 'storage'), '--runroot', join(root, 'run'), '--storage-driver', 'vfs', ...args],
+    { onOutput: (c) => (output += c) },
+  );
+  if (result.code !== 0) throw new Error(`buildah ${args.join(' ')} failed: ${output}`);
 }
