@@ -53,8 +53,13 @@ describe('LocalExecutor', () => {
       expect(res.status).toBe(200);
       const run = await waitForRun(res.body.name as string);
 
-      expect(run.runErrorMessage).toBeUndefined();
-      expect(run.status).toBe('Succeeded');
+      // The log is in the failure's message: it says why buildah failed.
+      const log = (await call('GET', `/runs/${run.runId}/log`)).body as string;
+      expect({ status: run.status, error: run.runErrorMessage, log }).toEqual({
+        status: 'Succeeded',
+        error: undefined,
+        log: expect.any(String),
+      });
       expect(run.outputImages).toEqual([
         expect.objectContaining({ registry: second.host, repository: 'second/app' }),
       ]);
