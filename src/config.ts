@@ -1,6 +1,7 @@
 import { isAbsolute, join } from 'node:path';
 import { ConfigError } from './errors';
 import type { NetworkPolicy } from './net/address-policy';
+import { isLoopbackRegistry } from './registry/image-reference';
 
 /** Every setting Refit reads, read once from the environment by {@link loadConfig}. */
 export interface Config {
@@ -236,7 +237,7 @@ export function loadConfig(env: Env = process.env): Config {
       'REFIT_REGISTRY',
     );
   const aliases = new Set([homeRegistry, ...list(env.REFIT_REGISTRY_ALIASES)]);
-  const loopback = [...aliases].filter((r) => /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/.test(r));
+  const loopback = [...aliases].filter(isLoopbackRegistry);
   const runIdPrefix = env.REFIT_RUN_ID_PREFIX ?? 'aa';
   if (!/^[a-z]{2}$/.test(runIdPrefix)) {
     throw new ConfigError(

@@ -8,6 +8,7 @@ import { DEFAULT_LIMITS } from '../config';
 import { LOCAL_POLICY } from '../net/address-policy';
 import { GuardedFetch } from '../net/guarded-fetch';
 import { RegistryClient } from '../registry/client';
+import { isLoopbackRegistry } from '../registry/image-reference';
 import { collect, keyValue, parsePlatform } from './args';
 import { CliError, type RefitClient } from './client';
 
@@ -28,9 +29,7 @@ export function addDepsCommand(cli: Command, client: RefitClient): void {
 /** Plain HTTP for loopback registries (the local stack's) and those named in REFIT_INSECURE_REGISTRIES. */
 function insecureRegistries(deps: readonly BaseImageDependency[]): string[] {
   const listed = (process.env.REFIT_INSECURE_REGISTRIES ?? '').split(',').map((r) => r.trim());
-  const loopback = deps
-    .map((d) => d.registry)
-    .filter((r) => /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/.test(r));
+  const loopback = deps.map((d) => d.registry).filter(isLoopbackRegistry);
   return [...loopback, ...listed.filter(Boolean)];
 }
 

@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { childEnv } from '../process/child-env';
-import { processCommandLine, processStartTime } from '../process/process-groups';
+import { processCommandLine, processStartTime, readRecords } from '../process/process-groups';
 
 // The processes of a local stack (Azurite, the registry) and what a host that was killed leaves of them: a kill -9
 // of the host leaves its children running, holding their ports, so each is recorded in the data folder while it
@@ -160,27 +160,14 @@ export async function takeOverLeftParts(
 ): Promise<Map<string, Part>> {
   const reused = new Map<string, Part>();
   const stopping: Promise<void>[] = [];
-  let names: string[] = [];
-  try {
-    names = readdirSync(partsDir);
-  } catch {
-    // none recorded
-  }
-  for (const file of names) {
-    const path = join(partsDir, file);
-    let record: z.infer<typeof partRecordSchema> | undefined;
-    try {
-      record = partRecordSchema.parse(JSON.parse(readFileSync(path, 'utf8')));
-    } catch {
-      // half-written by a host killed mid-write: nothing to act on
-    }
-    rmSync(path, { force: true });
+  for (const { name: fileName, file, record } of readRecords(partsDir, partRecordSchema)) {
+    rmSync(file, { force: true });
     const ours =
       record &&
       isAlive(record) &&
       processCommandLine(record.pid)?.some((a) => a === dataDir || a.startsWith(dataDir + '/'));
     if (!record || !ours) continue;
-    const name = file.replace(/\.json$/, '');
+    const name = fileName.replace(/\.json$/, '');
     const spec = wanted.find((w) => w.name === name);
     const left = Part.adopt(name, record);
     if (spec && specDigest(spec) === record.digest) {

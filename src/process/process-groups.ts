@@ -129,22 +129,9 @@ export class ProcessGroups {
  * to `waitMs` for them to be gone. Every record is removed.
  */
 export async function endLeftGroups(dir: string, waitMs = 5000): Promise<LeftGroups> {
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return { ended: 0, stale: 0 };
-  }
   const killed: number[] = [];
   let stale = 0;
-  for (const name of names) {
-    const file = join(dir, name);
-    let record: z.infer<typeof recordSchema> | undefined;
-    try {
-      record = recordSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
-    } catch {
-      // half-written by a host killed mid-write, or not ours: nothing to act on
-    }
+  for (const { file, record } of readRecords(dir, recordSchema)) {
     if (record && stillOurs(record)) {
       try {
         process.kill(-record.pgid, 'SIGKILL');
@@ -161,4 +148,31 @@ export async function endLeftGroups(dir: string, waitMs = 5000): Promise<LeftGro
   while (killed.some((pgid) => groupMembers(pgid).length > 0) && Date.now() < deadline)
     await new Promise((r) => setTimeout(r, 50));
   return { ended: killed.length, stale };
+}
+
+/**
+ * The records a host left in `dir` (one JSON file each, written while what it names ran), each parsed with `schema`:
+ * undefined for a file half-written by a host killed mid-write. None when there is no folder. The caller removes
+ * each file once it has acted on it.
+ */
+export function readRecords<T>(
+  dir: string,
+  schema: z.ZodType<T>,
+): { readonly name: string; readonly file: string; readonly record: T | undefined }[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names.map((name) => {
+    const file = join(dir, name);
+    let record: T | undefined;
+    try {
+      record = schema.parse(JSON.parse(readFileSync(file, 'utf8')));
+    } catch {
+      // half-written, or not ours: nothing to act on
+    }
+    return { name, file, record };
+  });
 }

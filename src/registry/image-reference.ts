@@ -105,3 +105,8 @@ export function parseImageReference(
 export function formatImageReference(ref: ImageReference): string {
   return `${ref.registry}/${ref.repository}${ref.tag ? `:${ref.tag}` : ''}${ref.digest ? `@${ref.digest}` : ''}`;
 }
+
+/** A registry on this machine (any port): reached over plain HTTP without configuration, as a local registry is. */
+export function isLoopbackRegistry(registry: string): boolean {
+  return /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/.test(registry);
+}

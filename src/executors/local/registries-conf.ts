@@ -1,11 +1,6 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { insecureRegistryEntries, registriesConf } from '../../local/base-images';
 
-/** A registry on this machine (any port): reached over plain HTTP without configuration, as a local registry is. */
-export function isLoopbackRegistry(registry: string): boolean {
-  return /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/.test(registry);
-}
-
 /**
  * The registries.conf(5) the executor's buildah runs read: the configured one (or a default), plus every plain-HTTP
  * registry a run has used since the host started (a loopback one, or one of REFIT_INSECURE_REGISTRIES), so that a
