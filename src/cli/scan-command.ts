@@ -8,7 +8,6 @@ import { DEFAULT_LIMITS } from '../config';
 import { LOCAL_POLICY } from '../net/address-policy';
 import { GuardedFetch } from '../net/guarded-fetch';
 import { RegistryClient } from '../registry/client';
-import { isLoopbackRegistry } from '../registry/image-reference';
 import { collect, keyValue, parsePlatform } from './args';
 import { CliError, type RefitClient } from './client';
 
@@ -26,11 +25,12 @@ export function addDepsCommand(cli: Command, client: RefitClient): void {
     });
 }
 
-/** Plain HTTP for loopback registries (the local stack's) and those named in REFIT_INSECURE_REGISTRIES. */
-function insecureRegistries(deps: readonly BaseImageDependency[]): string[] {
-  const listed = (process.env.REFIT_INSECURE_REGISTRIES ?? '').split(',').map((r) => r.trim());
-  const loopback = deps.map((d) => d.registry).filter(isLoopbackRegistry);
-  return [...loopback, ...listed.filter(Boolean)];
+/** Registries named in REFIT_INSECURE_REGISTRIES (plain HTTP besides those on loopback). */
+function insecureRegistries(): string[] {
+  return (process.env.REFIT_INSECURE_REGISTRIES ?? '')
+    .split(',')
+    .map((r) => r.trim())
+    .filter(Boolean);
 }
 
 /** Fills each dependency's digest (and the digest of the platform) from its registry. */
@@ -43,7 +43,7 @@ async function resolveDependencies(
   const platform = parsed.data as Platform;
   // The command line runs on the user's own machine: its registries may be on loopback or a private network.
   const http = new GuardedFetch(LOCAL_POLICY);
-  const client = new RegistryClient(insecureRegistries(deps), http, DEFAULT_LIMITS.registryResponseBytes);
+  const client = new RegistryClient(insecureRegistries(), http, DEFAULT_LIMITS.registryResponseBytes);
   const missing: string[] = [];
   const resolved = await Promise.all(
     deps.map(async (d) => {

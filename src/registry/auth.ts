@@ -21,9 +21,6 @@ export interface RegistryCredentials {
   readonly password: string;
 }
 
-/** The credentials Refit holds for a registry (its host, e.g. `docker.io`, `127.0.0.1:5002`), if any. */
-export type CredentialLookup = (registry: string) => RegistryCredentials | undefined;
-
 /** A WWW-Authenticate header that does not follow RFC 7235: the registry cannot be authenticated to. */
 export class MalformedChallengeError extends RefitError {
   constructor(why: string, target?: string) {

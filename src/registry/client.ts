@@ -15,9 +15,9 @@ import {
   parseWwwAuthenticate,
   TokenCache,
   type AuthChallenge,
-  type CredentialLookup,
+  type RegistryCredentials,
 } from './auth';
-import { DOCKER_HUB, type ImageReference } from './image-reference';
+import { DOCKER_HUB, speaksPlainHttp, type ImageReference } from './image-reference';
 import { imageIndexSchema, INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, tokenResponseSchema } from './schemas';
 
 // All four, always: a registry answers 404 to an Accept that leaves out the type it holds (watchtower #1533, wud #201).
@@ -44,8 +44,6 @@ export interface RateLimitState {
 
 /** What a {@link RegistryClient} needs besides the network. */
 export interface RegistryClientOptions {
-  /** The credentials for a registry, sent as Basic to it or to its token service; none means anonymous. */
-  readonly credentials?: CredentialLookup;
   /** The clock (tests); token expiry counts on it. */
   readonly now?: () => number;
 }
@@ -115,7 +113,7 @@ export class RegistryClient {
   }
 
   private base(registry: string): string {
-    return `${this.insecure.includes(registry) ? 'http' : 'https'}://${registryHost(registry)}`;
+    return `${speaksPlainHttp(registry, this.insecure) ? 'http' : 'https'}://${registryHost(registry)}`;
   }
 
   private async send(
@@ -173,8 +171,8 @@ export class RegistryClient {
     challenge: AuthChallenge,
     scope: string,
     fresh: boolean,
+    credentials: RegistryCredentials | undefined,
   ): Promise<string | null> {
-    const credentials = this.options.credentials?.(registry);
     if (challenge.scheme.toLowerCase() === 'basic')
       return credentials ? basicAuthorization(credentials) : null;
     const realm = challenge.params.realm;
@@ -224,13 +222,16 @@ export class RegistryClient {
     ref: ImageReference,
     method: 'GET' | 'HEAD',
     reference: string,
+    credentials: RegistryCredentials | undefined,
   ): Promise<GuardedResponse | null> {
     const repository = repositoryPath(ref);
     const url = `${this.base(ref.registry)}/v2/${repository}/manifests/${reference}`;
     const scope = `repository:${repository}:pull`;
     const what = `${method} ${repository}:${reference}`;
     let challenge = this.challenges.get(ref.registry);
-    let auth = challenge ? await this.authorization(ref.registry, challenge, scope, false) : null;
+    let auth = challenge
+      ? await this.authorization(ref.registry, challenge, scope, false, credentials)
+      : null;
     for (let attempt = 0; ; attempt++) {
       const res = await this.send(ref.registry, url, method, {
         accept: ACCEPT,
@@ -258,7 +259,7 @@ export class RegistryClient {
       if (!challenge) return null;
       this.challenges.set(ref.registry, challenge);
       // A 401 to a cached token means it was revoked or expired early: ask for a new one.
-      auth = await this.authorization(ref.registry, challenge, scope, auth !== null);
+      auth = await this.authorization(ref.registry, challenge, scope, auth !== null, credentials);
       if (!auth) return null;
     }
   }
@@ -266,10 +267,11 @@ export class RegistryClient {
   /**
    * The digest a reference points at now, from a HEAD (which costs no Docker Hub pull), or null when the registry has
    * no such image or refuses us. A 2xx without Docker-Content-Digest throws: it must not read as "unchanged".
+   * `credentials` are the caller's for this registry (a task's); none means anonymous.
    */
-  async head(ref: ImageReference): Promise<string | null> {
+  async head(ref: ImageReference, credentials?: RegistryCredentials): Promise<string | null> {
     const reference = ref.digest ?? ref.tag ?? 'latest';
-    const res = await this.manifest(ref, 'HEAD', reference);
+    const res = await this.manifest(ref, 'HEAD', reference, credentials);
     if (!res) return null;
     await res.discard();
     const digest = res.header('docker-content-digest');
@@ -282,8 +284,12 @@ export class RegistryClient {
   }
 
   /** The digests behind a reference for a platform, or null when the registry has no such image (or refuses us). */
-  async resolve(ref: ImageReference, platform: Platform): Promise<ResolvedDigests | null> {
-    const res = await this.manifest(ref, 'GET', ref.digest ?? ref.tag ?? 'latest');
+  async resolve(
+    ref: ImageReference,
+    platform: Platform,
+    credentials?: RegistryCredentials,
+  ): Promise<ResolvedDigests | null> {
+    const res = await this.manifest(ref, 'GET', ref.digest ?? ref.tag ?? 'latest', credentials);
     if (!res) return null;
     const type = (res.header('content-type') ?? '').split(';')[0]!.trim();
     const text = await res.text();

@@ -110,3 +110,8 @@ export function formatImageReference(ref: ImageReference): string {
 export function isLoopbackRegistry(registry: string): boolean {
   return /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/.test(registry);
 }
+
+/** Whether Refit talks plain HTTP to a registry: on loopback, or listed as insecure (REFIT_INSECURE_REGISTRIES). */
+export function speaksPlainHttp(registry: string, insecure: readonly string[]): boolean {
+  return isLoopbackRegistry(registry) || insecure.includes(registry);
+}

@@ -68,13 +68,17 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function client(host: string, credentials?: RegistryCredentials): RegistryClient {
-  return new RegistryClient(
-    [host],
-    http,
-    1 << 20,
-    credentials ? { credentials: (r) => (r === host ? credentials : undefined) } : {},
-  );
+/** A client that asks as the holder of `credentials` (a task's, in Refit). */
+function client(
+  host: string,
+  credentials?: RegistryCredentials,
+): Pick<RegistryClient, 'head' | 'resolve' | 'rateLimit'> {
+  const c = new RegistryClient([host], http, 1 << 20);
+  return {
+    head: (ref) => c.head(ref, credentials),
+    resolve: (ref, platform) => c.resolve(ref, platform, credentials),
+    rateLimit: (registry) => c.rateLimit(registry),
+  };
 }
 
 const right = { username: USER, password: PASSWORD };

@@ -4,7 +4,7 @@ import { join, resolve, sep } from 'node:path';
 import pRetry from 'p-retry';
 import type { Config } from '../../config';
 import type { RecordedDependency } from '../../dependencies/dependency-index';
-import { isLoopbackRegistry, parseImageReference } from '../../registry/image-reference';
+import { parseImageReference, speaksPlainHttp } from '../../registry/image-reference';
 import type { RegistryClient } from '../../registry/client';
 import { buildArgValues } from '../../runs/schedule-run';
 import { AcbError } from '../../acb/errors';
@@ -211,7 +211,7 @@ export class LocalExecutor implements Executor {
 
   /** Plain HTTP: a registry on loopback (any port), or one of REFIT_INSECURE_REGISTRIES. */
   private isPlainHttp(registry: string): boolean {
-    return isLoopbackRegistry(registry) || this.config.insecureRegistries.includes(registry);
+    return speaksPlainHttp(registry, this.config.insecureRegistries);
   }
 
   private isInsecure(image: string): boolean {

@@ -145,6 +145,17 @@ describe('registry/client', () => {
       expect(c.rateLimit('elsewhere:5000')).toBeUndefined();
     });
 
+    it('speaks plain HTTP to a registry on loopback that is not listed as insecure', async () => {
+      const host = await registry((_req, res) => {
+        res.setHeader('docker-content-digest', 'sha256:dd');
+        res.end();
+      });
+      const http = new GuardedFetch(LOCAL_POLICY);
+      closers.push(() => http.close());
+
+      expect(await new RegistryClient([], http, 4096).head(ref(host))).toBe('sha256:dd');
+    });
+
     it('sends all four manifest media types in Accept, as a HEAD', async () => {
       const seen: { method: string | undefined; accept: string | undefined }[] = [];
       const host = await registry((req, res) => {
@@ -238,8 +249,8 @@ describe('registry/client', () => {
         return true;
       });
 
-      const err = await client(host, 4096, { credentials: () => ({ username: 'u', password }) })
-        .head(ref(host))
+      const err = await client(host)
+        .head(ref(host), { username: 'u', password })
         .catch((e: unknown) => e)
         .finally(() => write.mockRestore());
 
