@@ -17,6 +17,7 @@ export function sealTaskSecrets(key: Buffer, secrets: TaskSecrets): string | und
     !secrets.contextAccessToken &&
     !secrets.updateTriggerToken &&
     Object.keys(secrets.arguments).length === 0 &&
-    Object.keys(secrets.sourceTokens).length === 0;
+    Object.keys(secrets.sourceTokens).length === 0 &&
+    Object.keys(secrets.registryPasswords ?? {}).length === 0;
   return empty ? undefined : seal(key, JSON.stringify(secrets));
 }

@@ -27,6 +27,7 @@ import {
   type SourceTrigger,
   type Task,
   type TaskFileStep,
+  type TaskCredentials,
   type TaskSecrets,
   type TaskStep,
 } from './task';
@@ -35,6 +36,9 @@ import { TaskStore, type StoredTask } from './task-store';
 import { mergeByName, mergeStep } from './task-merge';
 import { taskRunRequestSchema, type StepOverrides } from './task-run-request';
 import { emptySecrets, openTaskSecrets, sealTaskSecrets } from './task-secrets';
+import { mergeCredentials, registryCredentials, splitCredentials, taskLogins } from './task-credentials';
+import { RegistryNames } from '../registry/registry-names';
+import type { RegistryCredentials } from '../registry/auth';
 import { retryOnConflict } from '../storage/write-conflicts';
 
 /** What started a task's run. */
@@ -63,6 +67,18 @@ export class TaskService {
     private readonly sources: SourceAccess,
   ) {
     this.store = store;
+    this.names = new RegistryNames(config.homeRegistry, config.homeRegistryAliases);
+  }
+
+  /** The names of registries, as the dependency index canonicalises them: a task's logins are matched by them. */
+  readonly names: RegistryNames;
+
+  /**
+   * The credentials a task has for `registry` (any name of it), unsealed; undefined when it has none. What every
+   * registry lookup made on the task's behalf uses: the base-image decision, the watcher.
+   */
+  registryCredentials(stored: StoredTask, registry: string): RegistryCredentials | undefined {
+    return registryCredentials(stored, registry, { secretKey: this.config.secretKey, names: this.names });
   }
 
   /**
@@ -231,8 +247,14 @@ export class TaskService {
     creationDate: string,
     timerSince: Record<string, string>,
     previousDependencies?: Task['baseImageDependencies'],
+    previousCredentials?: TaskCredentials,
   ): { task: Task; secrets: TaskSecrets } {
     const p = body.properties;
+    const logins = splitCredentials(
+      p.credentials,
+      { credentials: previousCredentials, passwords: previous.registryPasswords },
+      this.names,
+    );
     // A password in the context URL is sealed with the secrets (as the context token), never stored nor returned.
     const context = p.step.contextPath ? withoutUrlPassword(p.step.contextPath) : undefined;
     const { step, secretValues: args } = this.splitStep(
@@ -286,10 +308,16 @@ export class TaskService {
           timerSince[`${t.name} ${t.schedule.trim()} ${t.status}`] ?? now,
         ]),
       ),
+      ...(logins.credentials ? { credentials: logins.credentials } : {}),
     };
     return {
       task,
-      secrets: { arguments: args, sourceTokens, ...(contextAccessToken ? { contextAccessToken } : {}) },
+      secrets: {
+        arguments: args,
+        sourceTokens,
+        ...(contextAccessToken ? { contextAccessToken } : {}),
+        ...(Object.keys(logins.passwords).length ? { registryPasswords: logins.passwords } : {}),
+      },
     };
   }
 
@@ -320,6 +348,7 @@ export class TaskService {
         existing?.task.creationDate ?? new Date().toISOString(),
         this.timerKeys(existing?.task),
         existing?.task.baseImageDependencies,
+        existing?.task.credentials,
       );
       const secrets = split.secrets;
       await this.checkTask(split.task, secrets);
@@ -354,6 +383,7 @@ export class TaskService {
           agentConfiguration: pp.agentConfiguration ?? current.agentConfiguration,
           timeout: pp.timeout ?? current.timeout,
           step: mergeStep(current.step, pp.step),
+          credentials: mergeCredentials(current.credentials, pp.credentials),
           trigger: {
             sourceTriggers: mergeByName<TaskCreateBody['properties']['trigger']['sourceTriggers'][number]>(
               current.trigger.sourceTriggers.map((t) => ({
@@ -380,6 +410,7 @@ export class TaskService {
         current.creationDate,
         this.timerKeys(current),
         current.baseImageDependencies,
+        current.credentials,
       );
       const secrets = split.secrets;
       await this.checkTask(split.task, secrets);
@@ -562,10 +593,13 @@ export class TaskService {
       gitToken = undefined;
       for (const name of Object.keys(secretValues)) secretValues[name] = '';
     }
+    // The task's registry logins go with the run, sealed; a fork's pull request gets none.
+    const logins = untrusted ? {} : taskLogins(task.credentials, secrets);
+    const registries = Object.keys(logins).length ? { registries: logins } : {};
     const runSecrets: RunSecrets =
       step.type === 'Docker'
-        ? { arguments: secretValues, ...(gitToken ? { gitToken } : {}) }
-        : { arguments: {}, values: secretValues, ...(gitToken ? { gitToken } : {}) };
+        ? { arguments: secretValues, ...(gitToken ? { gitToken } : {}), ...registries }
+        : { arguments: {}, values: secretValues, ...(gitToken ? { gitToken } : {}), ...registries };
     let spec: Run['spec'];
     if (step.type === 'Docker') {
       if (!sourceLocation) throw new ValidationError('a Docker step needs a context', 'contextPath');
