@@ -5,6 +5,7 @@ import { table, tsv } from './format';
 import { args, createBody, stepOf, taskOptions, updateBody, type TaskOptions } from './task-body';
 import { taskPath, type TaskResource } from './task-resource';
 import { addTimerCommands } from './task-timer-commands';
+import { addCredentialCommands } from './task-credential-commands';
 
 type Output = 'json' | 'table' | 'tsv';
 
@@ -23,7 +24,7 @@ function taskRow(task: TaskResource): string[] {
     triggers.join(', '),
   ];
 }
-/** `refit task create|update|show|list|delete|run` and `refit task timer …`. */
+/** `refit task create|update|show|list|delete|run`, `refit task timer …` and `refit task credential …`. */
 export function addTaskCommands(
   task: Command,
   client: RefitClient,
@@ -150,4 +151,5 @@ export function addTaskCommands(
     );
 
   addTimerCommands(task, client);
+  addCredentialCommands(task, client);
 }

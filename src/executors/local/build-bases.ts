@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { RecordedDependency } from '../../dependencies/dependency-index';
 import { scanDockerfileNames, type NamedDependency } from '../../dockerfile/scan';
 import { formatImageReference } from '../../registry/image-reference';
+import type { RegistryCredentials } from '../../registry/auth';
 import type { RegistryClient } from '../../registry/client';
 import type { Platform } from '../../runs/run';
 import type { LogSink } from './multi-step';
@@ -14,6 +15,8 @@ export interface BaseScanOptions {
   readonly platform: Platform;
   /** Values that must stay off buildah's command line. */
   readonly secrets?: readonly string[];
+  /** The run's login for a registry, if it has one: the digest lookups use it. */
+  readonly credentials?: (registry: string) => RegistryCredentials | undefined;
 }
 
 /** A build's base images, resolved before it: what it is pinned to and records. */
@@ -38,7 +41,7 @@ export async function pinBases(
   options: BaseScanOptions,
   log: LogSink,
 ): Promise<BuildBases> {
-  const { buildArgs, target, platform, secrets = [] } = options;
+  const { buildArgs, target, platform, secrets = [], credentials } = options;
   let scanned: NamedDependency[];
   try {
     scanned = scanDockerfileNames(await readFile(dockerfile, 'utf8'), { buildArgs, target });
@@ -52,7 +55,7 @@ export async function pinBases(
     const image = formatImageReference(dep);
     let resolved = null;
     try {
-      resolved = await registry.resolve(dep, platform);
+      resolved = await registry.resolve(dep, platform, credentials?.(dep.registry));
       if (!resolved) log.line(`The digest of ${image} could not be resolved: the registry has no such image`);
     } catch (err) {
       log.line(`The digest of ${image} could not be resolved: ${(err as Error).message}`);

@@ -411,8 +411,9 @@ export class MultiStepRun {
         const pushed = await this.tools.push(image, signal, out, this.workDir);
         this.outputImages.push(pushed);
       } catch (err) {
+        // The push's own error (a registry's refusal named in it) is the step's reason.
         out.line((err as Error).message);
-        return { code: 1, output: (err as Error).message };
+        return { code: 1, output: (err as Error).message, reason: (err as Error).message };
       }
     }
     return { code: 0, output: '' };
