@@ -109,6 +109,21 @@ describe('task-credentials', () => {
       expect(err.message).toMatch(message);
     });
 
+    it("parses ACR's own example (Key Vault user name and password, a system identity), then refuses it here: Azure mode only", () => {
+      // TasksUpdate_WithKeyVaultCustomCredentials.json's credentials.
+      const acrExample = credentialsSchema.parse({
+        customRegistries: {
+          'myregistry.azurecr.io': {
+            identity: '[system]',
+            password: { type: 'Vaultsecret', value: 'https://myacbvault.vault.azure.net/secrets/password' },
+            userName: { type: 'Vaultsecret', value: 'https://myacbvault.vault.azure.net/secrets/username' },
+          },
+        },
+      });
+      const err = errorOf(() => splitCredentials(acrExample, {}, names));
+      expect(err.message).toMatch(/resolved in Azure mode only/);
+    });
+
     it('refuses an identity for the home registry (sourceRegistry.identity): Azure mode only', () => {
       const err = errorOf(() =>
         splitCredentials(credentialsSchema.parse({ sourceRegistry: { identity: '[system]' } }), {}, names),
