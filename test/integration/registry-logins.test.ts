@@ -136,6 +136,14 @@ describe('LocalExecutor', () => {
       );
     });
 
+    it('does not run a private image an earlier run left in the storage for a run without the login', async () => {
+      // The first test pulled the image with its login: the shared buildah storage holds it.
+      const runId = await startTaskFileRun(r, `version: v1.1.0\nsteps:\n  - cmd: ${image} echo leaked\n`);
+      const run = await waitForRecorded(r, runId, isFinished);
+      expect(run.status).toBe('Failed');
+      expect(run.runErrorMessage).toContain(`${priv.host} refused the request: unauthorized`);
+    });
+
     it('fails a cmd step whose image is refused for lack of a login, naming the registry and unauthorized', async () => {
       const runId = await startTaskFileRun(r, `version: v1.1.0\nsteps:\n  - cmd: ${unpulled()} echo never\n`);
       const run = await waitForRecorded(r, runId, isFinished);

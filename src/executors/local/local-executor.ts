@@ -437,7 +437,29 @@ export class LocalExecutor implements Executor {
       isInsecure: (image) => this.isInsecure(image),
       push: (image, signal, log, workDir) => this.push(image, signal, log, workDir, job.authFile),
       bases: (dockerfile, options, log) => this.pinBases(job, dockerfile, options, log),
+      refusedToRun: (image) => this.refusedToRun(job, image),
     };
+  }
+
+  /**
+   * Whether a registry other than the home one refuses `image` to this run (a HEAD with the run's login, if it has
+   * one, answers 401, 403 or 404). Builds ask the registry anyway; a cmd step would run a copy an earlier run pulled
+   * into the shared storage, so a private image could reach a run without its login. When the registry cannot be
+   * asked (down, offline), the storage's copy is used as before.
+   */
+  private async refusedToRun(job: Job, image: string): Promise<boolean> {
+    let ref;
+    try {
+      ref = parseImageReference(image);
+    } catch {
+      return false;
+    }
+    if (this.names.canonical(ref.registry) === this.config.homeRegistry) return false;
+    try {
+      return (await this.registry.head(ref, this.names.find(job.secrets.registries, ref.registry))) === null;
+    } catch {
+      return false;
+    }
   }
 
   private async build(

@@ -46,6 +46,11 @@ export interface StepTools {
   push(image: string, signal: AbortSignal, log: LogSink, workDir: string): Promise<OutputImage>;
   /** Resolves a Dockerfile's base images before its build: what to record, and the arguments that pin the build. */
   bases(dockerfile: string, options: BaseScanOptions, log: LogSink): Promise<BuildBases>;
+  /**
+   * Whether the registry refuses `image` to this run (no login, or not that image): then a copy another run left in
+   * the shared storage must not be used, and buildah asks the registry (and names its refusal).
+   */
+  refusedToRun(image: string): Promise<boolean>;
 }
 
 /** A platform as buildah's `--platform` takes it: `linux/arm64/v8`. */
@@ -426,12 +431,14 @@ export class MultiStepRun {
     const name = `refit-${this.run.runId}-${step.id}-${++this.containerCount}`
       .toLowerCase()
       .replace(/[^a-z0-9_.-]/g, '-');
+    // An image this run built is used as it is; another is taken from the storage only if this run may pull it.
+    const pullAlways = step.pull || (!this.built.includes(image) && (await this.tools.refusedToRun(image)));
     const from = await this.process(
       [
         'from',
         '--name',
         name,
-        step.pull ? '--pull=always' : '--pull=missing',
+        pullAlways ? '--pull=always' : '--pull=missing',
         ...(this.tools.isInsecure(image) ? ['--tls-verify=false'] : []),
         '--quiet',
         image,
