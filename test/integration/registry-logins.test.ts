@@ -8,7 +8,7 @@ import { RunStore } from '../../src/runs/run-store';
 import { newTaskFileRun, parseTaskFileRunRequest } from '../../src/runs/task-file-run';
 import { requestLogins } from '../../src/tasks/task-credentials';
 import { busyboxBase, until } from '../support/api';
-import { inProcessRefit, waitForRecorded, isFinished } from '../support/in-process';
+import { inProcessRefit, isFinished, startQuickBuild, waitForRecorded } from '../support/in-process';
 import { buildah, startRegistry, testPort, type RunningRegistry } from '../support/private-registry';
 
 const USER = 'bob';
@@ -139,6 +139,13 @@ describe('LocalExecutor', () => {
     it('does not run a private image an earlier run left in the storage for a run without the login', async () => {
       // The first test pulled the image with its login: the shared buildah storage holds it.
       const runId = await startTaskFileRun(r, `version: v1.1.0\nsteps:\n  - cmd: ${image} echo leaked\n`);
+      const run = await waitForRecorded(r, runId, isFinished);
+      expect(run.status).toBe('Failed');
+      expect(run.runErrorMessage).toContain(`${priv.host} refused the request: unauthorized`);
+    });
+
+    it('does not build FROM a private image an earlier run left in the storage for a run without the login', async () => {
+      const runId = await startQuickBuild(r, { Dockerfile: `FROM ${image}\nRUN echo leaked\n` });
       const run = await waitForRecorded(r, runId, isFinished);
       expect(run.status).toBe('Failed');
       expect(run.runErrorMessage).toContain(`${priv.host} refused the request: unauthorized`);

@@ -25,6 +25,8 @@ export interface BuildBases {
   readonly recorded: RecordedDependency[];
   /** buildah arguments pinning each base (every name the Dockerfile gives it) to the recorded digest. */
   readonly buildContexts: string[];
+  /** The bases whose registry refused them (401, 403, 404): a copy in the storage must not stand in for them. */
+  readonly refused: string[];
 }
 
 /**
@@ -47,16 +49,20 @@ export async function pinBases(
     scanned = scanDockerfileNames(await readFile(dockerfile, 'utf8'), { buildArgs, target });
   } catch (err) {
     log.line(`The dependency scan failed: ${(err as Error).message}`);
-    return { recorded: [], buildContexts: [] };
+    return { recorded: [], buildContexts: [], refused: [] };
   }
   const recorded: RecordedDependency[] = [];
   const buildContexts: string[] = [];
+  const refused: string[] = [];
   for (const { dependency: dep, names } of scanned) {
     const image = formatImageReference(dep);
     let resolved = null;
     try {
       resolved = await registry.resolve(dep, platform, credentials?.(dep.registry));
-      if (!resolved) log.line(`The digest of ${image} could not be resolved: the registry has no such image`);
+      if (!resolved) {
+        log.line(`The digest of ${image} could not be resolved: the registry has no such image`);
+        refused.push(image);
+      }
     } catch (err) {
       log.line(`The digest of ${image} could not be resolved: ${(err as Error).message}`);
     }
@@ -82,5 +88,5 @@ export async function pinBases(
     });
   }
   log.line(`The following dependencies were found:\n${JSON.stringify(recorded)}`);
-  return { recorded, buildContexts };
+  return { recorded, buildContexts, refused };
 }

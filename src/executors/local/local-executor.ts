@@ -250,7 +250,11 @@ export class LocalExecutor implements Executor {
       log,
     );
     await this.registriesConf.allow(bases.recorded.map((b) => b.registry));
-    return bases;
+    // The home registry takes no login: only another registry's refusal means this run may not have the image.
+    const refused = bases.refused.filter(
+      (image) => this.names.canonical(parseImageReference(image).registry) !== this.config.homeRegistry,
+    );
+    return { ...bases, refused };
   }
 
   private async execute(job: Job): Promise<void> {
@@ -512,6 +516,9 @@ export class LocalExecutor implements Executor {
       '--platform',
       platform,
       ...bases.buildContexts,
+      // buildah's default (pull if newer) falls back to a stored copy when the registry refuses: a base refused to
+      // this run must be asked for, so that a private image another run pulled is not built from without a login.
+      ...(bases.refused.length ? ['--pull=always'] : []),
       '-f',
       dockerfile,
       ...tags.flatMap((t) => ['-t', t]),

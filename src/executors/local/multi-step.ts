@@ -387,12 +387,16 @@ export class MultiStepRun {
       },
       out,
     );
+    // A base the registry refused to this run (not one it built) is asked for, not taken from the shared storage.
+    const refused = bases.refused.filter((image) => !this.built.includes(image));
+    const hasPull = words.some((w) => w === '--pull' || w.startsWith('--pull='));
     const args = [
       'bud',
       '--isolation',
       'chroot',
       ...(hasPlatform ? [] : ['--platform', platform]),
       ...bases.buildContexts,
+      ...(refused.length && !hasPull ? ['--pull=always'] : []),
       ...offArgv.words,
     ];
     this.built.push(...command.tags);
