@@ -151,6 +151,25 @@ describe('LocalExecutor', () => {
       expect(run.runErrorMessage).toContain(`${priv.host} refused the request: unauthorized`);
     });
 
+    it('fails a multi-step build FROM a private base without the login, naming the registry and unauthorized', async () => {
+      // The first step writes the Dockerfile into the shared workspace; the build step builds FROM the private base.
+      const taskFile = [
+        'version: v1.1.0',
+        'steps:',
+        `  - cmd: ${busyboxBase()} sh -c "printf 'FROM ${image}\\nRUN echo leaked\\n' > /workspace/Dockerfile"`,
+        '  - build: -t multi-private:1 .',
+        '',
+      ].join('\n');
+      const runId = await startTaskFileRun(r, taskFile);
+      const run = await waitForRecorded(r, runId, isFinished);
+      const log = (await r.logs.blob(runId).downloadToBuffer()).toString('utf8');
+      expect({ status: run.status, error: run.runErrorMessage, log }).toEqual({
+        status: 'Failed',
+        error: expect.stringContaining(`${priv.host} refused the request: unauthorized`),
+        log: expect.any(String),
+      });
+    });
+
     it('fails a cmd step whose image is refused for lack of a login, naming the registry and unauthorized', async () => {
       const runId = await startTaskFileRun(r, `version: v1.1.0\nsteps:\n  - cmd: ${unpulled()} echo never\n`);
       const run = await waitForRecorded(r, runId, isFinished);
