@@ -51,12 +51,20 @@ function workFolder(r: Refit, runId: string): string | undefined {
   return name ? join(r.config.workDir, name) : undefined;
 }
 
-/** The run's work folder, once its auth file is written there. */
+/** The run's work folder, once its auth file is written there (a run that ends first fails the wait, saying how). */
 function authFileWritten(r: Refit, runId: string): Promise<string> {
-  return until('the run to write its auth file', async () => {
-    const dir = workFolder(r, runId);
-    return dir && statSync(join(dir, AUTH_FILE), { throwIfNoEntry: false }) ? dir : undefined;
-  });
+  return until(
+    'the run to write its auth file',
+    async () => {
+      const dir = workFolder(r, runId);
+      if (dir && statSync(join(dir, AUTH_FILE), { throwIfNoEntry: false })) return dir;
+      const run = await r.runs.get(runId);
+      if (isFinished(run)) throw new Error(`run ${runId} ended ${run.status}: ${run.runErrorMessage}`);
+      return undefined;
+      // A bound, not a timing: the run may wait for a build slot while an earlier run cleans up.
+    },
+    90000,
+  );
 }
 
 // A cmd step that waits until the test releases it (a file in the shared workspace), pulled from a private registry.
@@ -131,8 +139,10 @@ describe('LocalExecutor', () => {
       await r.runs.cancel(runId);
       const run = await waitForRecorded(r, runId, isFinished);
       expect(run.status).toBe('Canceled');
-      await until('the auth file to be removed', async () =>
-        statSync(authFile, { throwIfNoEntry: false }) ? undefined : true,
+      await until(
+        'the auth file to be removed',
+        async () => (statSync(authFile, { throwIfNoEntry: false }) ? undefined : true),
+        90000,
       );
     });
 
