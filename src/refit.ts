@@ -11,6 +11,7 @@ import { TaskService } from './tasks/task-service';
 import { TaskStore } from './tasks/task-store';
 import { DependencyIndex } from './dependencies/dependency-index';
 import { RegistryClient } from './registry/client';
+import { RegistryNames } from './registry/registry-names';
 import { DecisionLog } from './triggers/decisions';
 import { ImageUpdateLog, type ImageUpdateDeps } from './triggers/image-update';
 import { Dedupe } from './triggers/dedupe';
@@ -70,9 +71,8 @@ export function createRefit(config: Config, options: RefitOptions = {}): Refit {
     storage.queue(names.queues.runDependencies),
     () => refit.onEnqueued(),
   );
-  const dependencyIndex = new DependencyIndex(storage, (registry) =>
-    config.homeRegistryAliases.includes(registry) ? config.homeRegistry : registry,
-  );
+  const registryNames = new RegistryNames(config.homeRegistry, config.homeRegistryAliases);
+  const dependencyIndex = new DependencyIndex(storage, (registry) => registryNames.canonical(registry));
   const tasks = new TaskService(config, new TaskStore(storage), runs, dependencyIndex, storage, sources);
   const refit: Refit = {
     config,

@@ -11,6 +11,8 @@ import { open } from '../storage/secret-box';
 import { FINISHED, type Run, type RunSecrets } from './run';
 import type { RunLogs } from './run-log';
 import type { RunPage, RunStore } from './run-store';
+import { RegistryNames } from '../registry/registry-names';
+import { requestLogins } from '../tasks/task-credentials';
 import { checkDockerBuildRequest, newQuickBuildRun, parseRunRequest } from './schedule-run';
 import { checkTaskFileRunRequest, newTaskFileRun, parseTaskFileRunRequest } from './task-file-run';
 
@@ -89,6 +91,7 @@ export class RunService {
     if (type === 'FileTaskRunRequest' || type === 'EncodedTaskRunRequest') {
       const request = parseTaskFileRunRequest(body, type);
       await checkTaskFileRunRequest(request, this.config.homeRegistry);
+      const registries = requestLogins(request.credentials, this.registryNames());
       const runId = await this.store.nextRunId();
       return this.enqueue(
         newTaskFileRun(request, {
@@ -96,11 +99,14 @@ export class RunService {
           now: new Date(),
           secretKey: this.config.secretKey,
           runType: 'QuickRun',
+          registries,
         }),
       );
     }
     const request = parseRunRequest(body);
     checkDockerBuildRequest(request, this.config.homeRegistry);
+    // The request's registry logins are this run's only, sealed with it.
+    const registries = requestLogins(request.credentials, this.registryNames());
     const runId = await this.store.nextRunId();
     return this.enqueue(
       newQuickBuildRun(request, {
@@ -108,8 +114,13 @@ export class RunService {
         now: new Date(),
         homeRegistry: this.config.homeRegistry,
         secretKey: this.config.secretKey,
+        registries,
       }),
     );
+  }
+
+  private registryNames(): RegistryNames {
+    return new RegistryNames(this.config.homeRegistry, this.config.homeRegistryAliases);
   }
 
   /**

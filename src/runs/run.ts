@@ -1,4 +1,5 @@
 import type { RecordedDependency } from '../dependencies/dependency-index';
+import type { RegistryCredentials } from '../registry/auth';
 import type { ImageReference } from '../registry/image-reference';
 import { maskUrlCredentials } from '../sources/url-credentials';
 import type { TaskFileSpec } from './task-file-run';
@@ -54,6 +55,8 @@ export interface RunSecrets {
   readonly gitToken?: string;
   /** Secret values of a multi-step run (`--set-secret`), by name. */
   readonly values?: Readonly<Record<string, string>>;
+  /** Logins to custom registries by login server: the task's, or the run request's. */
+  readonly registries?: Readonly<Record<string, RegistryCredentials>>;
 }
 
 /** What a commit or pull-request trigger records on its run (ACR's SourceTriggerDescriptor). */

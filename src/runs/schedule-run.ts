@@ -4,7 +4,9 @@ import { parseWith, shown } from '../http/validate';
 import { formatImageReference, parseImageReference } from '../registry/image-reference';
 import { sourceLocationMessage, sourceLocationProblem } from '../sources/source-path';
 import { withoutUrlPassword } from '../sources/url-credentials';
+import type { RegistryCredentials } from '../registry/auth';
 import { seal } from '../storage/secret-box';
+import { credentialsSchema } from '../tasks/credentials-schema';
 import type { DockerBuildSpec, Platform, Run, RunSecrets } from './run';
 import { renderRunTemplate, runDate } from './render';
 
@@ -46,16 +48,6 @@ const argumentSchema = z
       .regex(/^[^=\s]+$/, 'an argument name cannot contain = or spaces'),
     value: z.string(),
     isSecret: z.boolean().default(false),
-  })
-  .strict();
-
-const credentialsSchema = z
-  .object({
-    sourceRegistry: z
-      .object({ loginMode: z.enum(['None', 'Default']) })
-      .strict()
-      .optional(),
-    customRegistries: z.record(z.string(), z.unknown()).optional(),
   })
   .strict();
 
@@ -144,6 +136,8 @@ export interface NewRunContext {
   readonly now: Date;
   readonly homeRegistry: string;
   readonly secretKey: Buffer;
+  /** The request's registry logins, by login server (checked). */
+  readonly registries?: Readonly<Record<string, RegistryCredentials>>;
 }
 
 /** Renders and checks the image names of a request: a name without a registry goes to the home registry. */
@@ -187,6 +181,7 @@ export function newQuickBuildRun(
   const secrets: RunSecrets = {
     arguments: Object.fromEntries(request.arguments.filter((a) => a.isSecret).map((a) => [a.name, a.value])),
     ...(source.password ? { gitToken: source.password } : {}),
+    ...(ctx.registries && Object.keys(ctx.registries).length ? { registries: ctx.registries } : {}),
   };
   const time = ctx.now.toISOString();
   const platform: Platform = {
@@ -230,7 +225,8 @@ export function sealRunSecrets(key: Buffer, secrets: RunSecrets): string | undef
   const empty =
     Object.keys(secrets.arguments).length === 0 &&
     !secrets.gitToken &&
-    Object.keys(secrets.values ?? {}).length === 0;
+    Object.keys(secrets.values ?? {}).length === 0 &&
+    Object.keys(secrets.registries ?? {}).length === 0;
   return empty ? undefined : seal(key, JSON.stringify(secrets));
 }
 

@@ -8,6 +8,8 @@ import { parseWith } from '../http/validate';
 import type { Platform, Run, RunType } from './run';
 import { runDate } from './render';
 import { withoutUrlPassword } from '../sources/url-credentials';
+import { credentialsSchema } from '../tasks/credentials-schema';
+import type { RegistryCredentials } from '../registry/auth';
 import { checkSourceLocation, platformSchema, sealRunSecrets, timeoutSchema } from './schedule-run';
 
 /** A named value of a multi-step run (`--set`, `--set-secret`); a secret one's value is kept sealed. */
@@ -68,7 +70,7 @@ const runCommon = {
     .strict()
     .default({ cpu: 2 }),
   sourceLocation: z.string().min(1).optional(),
-  credentials: z.unknown().optional(),
+  credentials: credentialsSchema.optional(),
   values: z.array(valueSchema).max(256).default([]),
 };
 
@@ -263,6 +265,8 @@ export interface NewTaskFileRunContext {
   readonly secretKey: Buffer;
   readonly runType: RunType;
   readonly taskName?: string;
+  /** The request's registry logins, by login server (checked). */
+  readonly registries?: Readonly<Record<string, RegistryCredentials>>;
 }
 
 /** The Queued run a FileTaskRunRequest or EncodedTaskRunRequest becomes; secret values are sealed apart. */
@@ -313,6 +317,7 @@ export function newTaskFileRun(request: TaskFileRunRequest, ctx: NewTaskFileRunC
       arguments: {},
       values: secretValues,
       ...(source?.password ? { gitToken: source.password } : {}),
+      ...(ctx.registries && Object.keys(ctx.registries).length ? { registries: ctx.registries } : {}),
     }),
   };
 }

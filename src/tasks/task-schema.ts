@@ -5,6 +5,7 @@ import { platformSchema, timeoutSchema } from '../runs/schedule-run';
 import { base64, relativePath } from '../runs/task-file-run';
 import { remoteLocationProblem } from '../sources/source-path';
 import { maskUrlCredentials } from '../sources/url-credentials';
+import { credentialsSchema } from './credentials-schema';
 
 const TASK_NAME = /^[A-Za-z0-9_-]{5,50}$/;
 const TRIGGER_NAME = /^[A-Za-z0-9_-]{1,50}$/;
@@ -208,7 +209,7 @@ const taskProperties = {
     error: (i) => stepTypeProblem(i.input),
   }),
   trigger: trigger.default({ sourceTriggers: [], timerTriggers: [] }),
-  credentials: z.unknown().optional(),
+  credentials: credentialsSchema.optional(),
   provisioningState: z.string().optional(),
   creationDate: z.string().optional(),
 };
@@ -247,7 +248,7 @@ export const taskUpdateSchema = z
         timeout: taskProperties.timeout.optional(),
         step: stepUpdate.optional(),
         trigger: trigger.partial().optional(),
-        credentials: z.unknown().optional(),
+        credentials: credentialsSchema.optional(),
         agentPoolName: z.string().optional(),
         logTemplate: z.string().optional(),
       })

@@ -1,5 +1,4 @@
 import { checkEncodedTask } from '../runs/task-file-run';
-import { z } from 'zod';
 import type { Config } from '../config';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -22,25 +21,24 @@ import type {
 } from '../runs/run';
 import type { RunService } from '../runs/run-service';
 import { buildArgValues, resolveImageNames, sealRunSecrets } from '../runs/schedule-run';
-import { open, seal } from '../storage/secret-box';
 import {
   taskResource,
   type DockerStep,
   type SourceTrigger,
   type Task,
   type TaskFileStep,
+  type TaskCredentials,
   type TaskSecrets,
   type TaskStep,
 } from './task';
-import {
-  contextPathSchema,
-  isTaskName,
-  taskCreateSchema,
-  taskUpdateSchema,
-  type TaskCreateBody,
-  type TaskUpdateBody,
-} from './task-schema';
+import { isTaskName, taskCreateSchema, taskUpdateSchema, type TaskCreateBody } from './task-schema';
 import { TaskStore, type StoredTask } from './task-store';
+import { mergeByName, mergeStep } from './task-merge';
+import { taskRunRequestSchema, type StepOverrides } from './task-run-request';
+import { emptySecrets, openTaskSecrets, sealTaskSecrets } from './task-secrets';
+import { mergeCredentials, registryCredentials, splitCredentials, taskLogins } from './task-credentials';
+import { RegistryNames } from '../registry/registry-names';
+import type { RegistryCredentials } from '../registry/auth';
 import { retryOnConflict } from '../storage/write-conflicts';
 
 /** What started a task's run. */
@@ -57,57 +55,6 @@ export type TaskRunCause =
   | { readonly kind: 'timer'; readonly descriptor: TimerTriggerDescriptor }
   | { readonly kind: 'image'; readonly descriptor: ImageUpdateTriggerDescriptor };
 
-/** What a TaskRunRequest may override (ACR's overrideTaskStepProperties). */
-export interface StepOverrides {
-  readonly contextPath?: string | undefined;
-  readonly file?: string | undefined;
-  readonly target?: string | undefined;
-  readonly arguments?: readonly { name: string; value: string; isSecret: boolean }[] | undefined;
-  /** Values of a FileTask or EncodedTask step (`refit task run --set`). */
-  readonly values?: readonly { name: string; value: string; isSecret: boolean }[] | undefined;
-}
-
-const taskRunRequestSchema = z
-  .object({
-    type: z.literal('TaskRunRequest'),
-    taskId: z.string().min(1, 'taskId is required'),
-    isArchiveEnabled: z.boolean().default(false),
-    agentPoolName: z.string().optional(),
-    logTemplate: z.string().optional(),
-    overrideTaskStepProperties: z
-      .object({
-        contextPath: contextPathSchema.optional(),
-        file: z.string().min(1).optional(),
-        target: z.string().min(1).optional(),
-        arguments: z
-          .array(
-            z
-              .object({
-                name: z.string().regex(/^[^=\s]+$/, 'an argument name must be non-empty without = or spaces'),
-                value: z.string(),
-                isSecret: z.boolean().default(false),
-              })
-              .strict(),
-          )
-          .optional(),
-        values: z
-          .array(
-            z
-              .object({ name: z.string().min(1), value: z.string(), isSecret: z.boolean().default(false) })
-              .strict(),
-          )
-          .optional(),
-        updateTriggerToken: z.string().optional(),
-      })
-      .strict()
-      .optional(),
-  })
-  .strict();
-
-function emptySecrets(): TaskSecrets {
-  return { arguments: {}, sourceTokens: {} };
-}
-
 /** Tasks: create, read, update, delete, list, and start their runs. */
 export class TaskService {
   readonly store: TaskStore;
@@ -120,6 +67,18 @@ export class TaskService {
     private readonly sources: SourceAccess,
   ) {
     this.store = store;
+    this.names = new RegistryNames(config.homeRegistry, config.homeRegistryAliases);
+  }
+
+  /** The names of registries, as the dependency index canonicalises them: a task's logins are matched by them. */
+  readonly names: RegistryNames;
+
+  /**
+   * The credentials a task has for `registry` (any name of it), unsealed; undefined when it has none. What every
+   * registry lookup made on the task's behalf uses: the base-image decision, the watcher.
+   */
+  registryCredentials(stored: StoredTask, registry: string): RegistryCredentials | undefined {
+    return registryCredentials(stored, registry, { secretKey: this.config.secretKey, names: this.names });
   }
 
   /**
@@ -174,16 +133,11 @@ export class TaskService {
   }
 
   private openSecrets(sealed: string | undefined): TaskSecrets {
-    return sealed ? (JSON.parse(open(this.config.secretKey, sealed)) as TaskSecrets) : emptySecrets();
+    return openTaskSecrets(this.config.secretKey, sealed);
   }
 
   private sealSecrets(secrets: TaskSecrets): string | undefined {
-    const empty =
-      !secrets.contextAccessToken &&
-      !secrets.updateTriggerToken &&
-      Object.keys(secrets.arguments).length === 0 &&
-      Object.keys(secrets.sourceTokens).length === 0;
-    return empty ? undefined : seal(this.config.secretKey, JSON.stringify(secrets));
+    return sealTaskSecrets(this.config.secretKey, secrets);
   }
 
   private checkName(name: string): void {
@@ -293,8 +247,14 @@ export class TaskService {
     creationDate: string,
     timerSince: Record<string, string>,
     previousDependencies?: Task['baseImageDependencies'],
+    previousCredentials?: TaskCredentials,
   ): { task: Task; secrets: TaskSecrets } {
     const p = body.properties;
+    const logins = splitCredentials(
+      p.credentials,
+      { credentials: previousCredentials, passwords: previous.registryPasswords },
+      this.names,
+    );
     // A password in the context URL is sealed with the secrets (as the context token), never stored nor returned.
     const context = p.step.contextPath ? withoutUrlPassword(p.step.contextPath) : undefined;
     const { step, secretValues: args } = this.splitStep(
@@ -348,10 +308,16 @@ export class TaskService {
           timerSince[`${t.name} ${t.schedule.trim()} ${t.status}`] ?? now,
         ]),
       ),
+      ...(logins.credentials ? { credentials: logins.credentials } : {}),
     };
     return {
       task,
-      secrets: { arguments: args, sourceTokens, ...(contextAccessToken ? { contextAccessToken } : {}) },
+      secrets: {
+        arguments: args,
+        sourceTokens,
+        ...(contextAccessToken ? { contextAccessToken } : {}),
+        ...(Object.keys(logins.passwords).length ? { registryPasswords: logins.passwords } : {}),
+      },
     };
   }
 
@@ -382,6 +348,7 @@ export class TaskService {
         existing?.task.creationDate ?? new Date().toISOString(),
         this.timerKeys(existing?.task),
         existing?.task.baseImageDependencies,
+        existing?.task.credentials,
       );
       const secrets = split.secrets;
       await this.checkTask(split.task, secrets);
@@ -416,6 +383,7 @@ export class TaskService {
           agentConfiguration: pp.agentConfiguration ?? current.agentConfiguration,
           timeout: pp.timeout ?? current.timeout,
           step: mergeStep(current.step, pp.step),
+          credentials: mergeCredentials(current.credentials, pp.credentials),
           trigger: {
             sourceTriggers: mergeByName<TaskCreateBody['properties']['trigger']['sourceTriggers'][number]>(
               current.trigger.sourceTriggers.map((t) => ({
@@ -442,6 +410,7 @@ export class TaskService {
         current.creationDate,
         this.timerKeys(current),
         current.baseImageDependencies,
+        current.credentials,
       );
       const secrets = split.secrets;
       await this.checkTask(split.task, secrets);
@@ -624,10 +593,13 @@ export class TaskService {
       gitToken = undefined;
       for (const name of Object.keys(secretValues)) secretValues[name] = '';
     }
+    // The task's registry logins go with the run, sealed; a fork's pull request gets none.
+    const logins = untrusted ? {} : taskLogins(task.credentials, secrets);
+    const registries = Object.keys(logins).length ? { registries: logins } : {};
     const runSecrets: RunSecrets =
       step.type === 'Docker'
-        ? { arguments: secretValues, ...(gitToken ? { gitToken } : {}) }
-        : { arguments: {}, values: secretValues, ...(gitToken ? { gitToken } : {}) };
+        ? { arguments: secretValues, ...(gitToken ? { gitToken } : {}), ...registries }
+        : { arguments: {}, values: secretValues, ...(gitToken ? { gitToken } : {}), ...registries };
     let spec: Run['spec'];
     if (step.type === 'Docker') {
       if (!sourceLocation) throw new ValidationError('a Docker step needs a context', 'contextPath');
@@ -681,63 +653,6 @@ export class TaskService {
     };
     return this.runs.enqueue(run);
   }
-}
-
-type CreateStep = TaskCreateBody['properties']['step'];
-type UpdateStep = NonNullable<TaskUpdateBody['properties']['step']>;
-
-/** Merges `changes` into `base` by name: a change replaces the entry of its name, a new name is appended. */
-function mergeByName<T extends { name: string }>(base: readonly T[], changes: readonly T[] | undefined): T[] {
-  const out = [...base];
-  for (const change of changes ?? []) {
-    const i = out.findIndex((x) => x.name === change.name);
-    if (i >= 0) out[i] = change;
-    else out.push(change);
-  }
-  return out;
-}
-
-/**
- * A Tasks_Update's step merged into the task's: properties given replace, arguments and values merge by name. A new
- * type starts from the given properties alone (and is checked as a whole, so a missing one is a 400).
- */
-function mergeStep(current: TaskStep, patch: UpdateStep | undefined): CreateStep {
-  const type = patch?.type ?? current.type;
-  const same = type === current.type;
-  const given = <K extends keyof UpdateStep>(k: K): UpdateStep[K] | undefined => patch?.[k];
-  const merged: Record<string, unknown> = { type };
-  const contextPath = given('contextPath') ?? (same ? current.contextPath : undefined);
-  if (contextPath !== undefined) merged.contextPath = contextPath;
-  if (patch?.contextAccessToken) merged.contextAccessToken = patch.contextAccessToken;
-  if (type === 'Docker') {
-    const cur = same && current.type === 'Docker' ? current : undefined;
-    merged.imageNames = [...(given('imageNames') ?? cur?.imageNames ?? [])];
-    merged.isPushEnabled = given('isPushEnabled') ?? cur?.isPushEnabled ?? true;
-    merged.noCache = given('noCache') ?? cur?.noCache ?? false;
-    merged.dockerFilePath = given('dockerFilePath') ?? cur?.dockerFilePath ?? 'Dockerfile';
-    const target = given('target') ?? cur?.target;
-    if (target) merged.target = target;
-    merged.arguments = mergeByName(
-      (cur?.arguments ?? []).map((a) => ({ ...a })),
-      given('arguments'),
-    );
-  } else {
-    const cur = same && current.type !== 'Docker' ? current : undefined;
-    for (const k of [
-      'taskFilePath',
-      'valuesFilePath',
-      'encodedTaskContent',
-      'encodedValuesContent',
-    ] as const) {
-      const v = given(k) ?? cur?.[k];
-      if (v !== undefined) merged[k] = v;
-    }
-    merged.values = mergeByName(
-      (cur?.values ?? []).map((v) => ({ ...v })),
-      given('values'),
-    );
-  }
-  return parseWith(taskCreateSchema.shape.properties.shape.step, merged, 'properties.step');
 }
 
 function folderOf(contextPath: string): string {

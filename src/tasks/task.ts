@@ -63,6 +63,20 @@ export interface TaskFileStep {
   readonly values: readonly { readonly name: string; readonly value?: string; readonly isSecret: boolean }[];
 }
 
+/** A custom registry's login as Refit keeps it with the task: the user name; the password is sealed apart. */
+export interface CustomRegistryLogin {
+  readonly userName: { readonly type: 'Opaque'; readonly value: string };
+  readonly password: { readonly type: 'Opaque' };
+}
+
+/** How a task's runs log in to registries (ACR's Credentials); passwords are sealed with the task's secrets. */
+export interface TaskCredentials {
+  /** How runs log in to the home registry; locally the home registry needs no login (kept and returned). */
+  readonly sourceRegistry?: { readonly loginMode?: 'None' | 'Default' };
+  /** By login server as given (matched to a registry by its canonical name). */
+  readonly customRegistries: Readonly<Record<string, CustomRegistryLogin>>;
+}
+
 /** A task's step: a Docker build, or a multi-step task file. */
 export type TaskStep = DockerStep | TaskFileStep;
 
@@ -88,6 +102,8 @@ export interface Task {
   readonly dependenciesFrom?: { readonly runId: string; readonly finishTime: string };
   /** When each timer was last added or changed: occurrences before it never fire. */
   readonly timerSince: Readonly<Record<string, string>>;
+  /** Registry logins of its runs (no passwords). */
+  readonly credentials?: TaskCredentials;
 }
 
 /** The secret values of a task, sealed together. */
@@ -100,6 +116,8 @@ export interface TaskSecrets {
   readonly sourceTokens: Readonly<Record<string, string>>;
   /** The token sent to the base-image trigger's updateTriggerEndpoint (given with a manual run, as in ACR). */
   readonly updateTriggerToken?: string;
+  /** Custom registries' passwords by login server (credentials.customRegistries). */
+  readonly registryPasswords?: Readonly<Record<string, string>>;
 }
 
 /** The context without a password in it (one stored before passwords were sealed apart shows masked). */
@@ -159,6 +177,8 @@ export function taskResource(task: Task): Record<string, unknown> {
               baseImageDependencies: task.baseImageDependencies ?? [],
             },
       trigger: shownTrigger(task.trigger),
+      // The user names and the types: a password is never returned.
+      ...(task.credentials ? { credentials: task.credentials } : {}),
     },
   };
 }

@@ -8,6 +8,7 @@ import type { Dependent, DependencyIndex } from '../dependencies/dependency-inde
 import type { Platform } from '../runs/run';
 import { log } from '../log';
 import { parseImageReference } from '../registry/image-reference';
+import { credentialIdentity, type RegistryCredentials } from '../registry/auth';
 import type { RegistryClient } from '../registry/client';
 import type { RunService } from '../runs/run-service';
 import { names, type Storage } from '../storage/storage';
@@ -142,13 +143,17 @@ export async function handleImagePush(
   const skip = (task: string, reason: string): void =>
     void decisions.push({ task, decision: 'skipped', reason });
 
-  // One registry lookup per platform, however many tasks share it.
+  // One registry lookup per platform and login, however many tasks share them: a task with credentials of its own
+  // for the registry never shares the answer another login (or none) got.
   const platformDigests = new Map<string, Promise<string | null>>();
-  const platformDigestOf = (platform: Platform): Promise<string | null> => {
-    const key = `${platform.os}/${platform.architecture}/${platform.variant ?? ''}`;
+  const platformDigestOf = (
+    platform: Platform,
+    credentials?: RegistryCredentials,
+  ): Promise<string | null> => {
+    const key = `${platform.os}/${platform.architecture}/${platform.variant ?? ''} ${credentialIdentity(credentials)}`;
     let found = platformDigests.get(key);
     if (!found) {
-      found = deps.registry.resolve(ref, platform).then(
+      found = deps.registry.resolve(ref, platform, credentials).then(
         (r) => r?.platformDigest ?? null,
         (err: unknown) => {
           log.warn('platform digest lookup failed', { image, error: (err as Error).message });
@@ -177,7 +182,10 @@ export async function handleImagePush(
     if (outputs.includes(image)) return skip(task.name, "the image is the task's own output (a loop)");
     if (dependent.digest === push.digest)
       return skip(task.name, `digest unchanged: the task was last built from ${push.digest}`);
-    const platformDigest = await platformDigestOf(task.platform);
+    const platformDigest = await platformDigestOf(
+      task.platform,
+      deps.tasks.registryCredentials(stored, push.registry),
+    );
     if (platformDigest && dependent.platformDigest === platformDigest) {
       return skip(
         task.name,

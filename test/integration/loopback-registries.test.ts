@@ -80,5 +80,41 @@ describe('LocalExecutor', () => {
         `the build failed with exit code 125: ${guarded.host} refused the request: unauthorized`,
       );
     });
+
+    it("pulls from and pushes to a private registry with the request's credentials (that run's only)", async () => {
+      const source = await uploadContext(
+        writeContext({ Dockerfile: `FROM ${guarded.host}/private/busybox:1\nRUN echo with-login\n` }),
+      );
+      const res = await call(
+        'POST',
+        '/scheduleRun',
+        dockerBuild(source, {
+          imageNames: [`${guarded.host}/private/quick:{{.Run.ID}}`],
+          credentials: {
+            customRegistries: {
+              [guarded.host]: {
+                userName: { type: 'Opaque', value: 'alice' },
+                password: { type: 'Opaque', value: 'loopback-s3cret' },
+              },
+            },
+          },
+        }),
+      );
+      expect(res.status).toBe(200);
+      expect(JSON.stringify(res.body)).not.toContain('loopback-s3cret');
+      const run = await waitForRun(res.body.name as string);
+      const log = (await call('GET', `/runs/${run.runId}/log`)).body as string;
+      expect({ status: run.status, error: run.runErrorMessage }).toEqual({
+        status: 'Succeeded',
+        error: undefined,
+      });
+      expect(log).not.toContain('loopback-s3cret');
+      expect(run.outputImages).toEqual([
+        expect.objectContaining({ registry: guarded.host, repository: 'private/quick', tag: run.runId }),
+      ]);
+      expect(run.baseImageDependencies).toEqual([
+        expect.objectContaining({ registry: guarded.host, digest: expect.stringMatching(/^sha256:/) }),
+      ]);
+    });
   });
 });

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { RecordedDependency } from '../../dependencies/dependency-index';
 import { scanDockerfileNames, type NamedDependency } from '../../dockerfile/scan';
 import { formatImageReference } from '../../registry/image-reference';
+import type { RegistryCredentials } from '../../registry/auth';
 import type { RegistryClient } from '../../registry/client';
 import type { Platform } from '../../runs/run';
 import type { LogSink } from './multi-step';
@@ -14,6 +15,8 @@ export interface BaseScanOptions {
   readonly platform: Platform;
   /** Values that must stay off buildah's command line. */
   readonly secrets?: readonly string[];
+  /** The run's login for a registry, if it has one: the digest lookups use it. */
+  readonly credentials?: (registry: string) => RegistryCredentials | undefined;
 }
 
 /** A build's base images, resolved before it: what it is pinned to and records. */
@@ -22,6 +25,8 @@ export interface BuildBases {
   readonly recorded: RecordedDependency[];
   /** buildah arguments pinning each base (every name the Dockerfile gives it) to the recorded digest. */
   readonly buildContexts: string[];
+  /** The bases whose registry refused them (401, 403, 404): a copy in the storage must not stand in for them. */
+  readonly refused: string[];
 }
 
 /**
@@ -38,22 +43,26 @@ export async function pinBases(
   options: BaseScanOptions,
   log: LogSink,
 ): Promise<BuildBases> {
-  const { buildArgs, target, platform, secrets = [] } = options;
+  const { buildArgs, target, platform, secrets = [], credentials } = options;
   let scanned: NamedDependency[];
   try {
     scanned = scanDockerfileNames(await readFile(dockerfile, 'utf8'), { buildArgs, target });
   } catch (err) {
     log.line(`The dependency scan failed: ${(err as Error).message}`);
-    return { recorded: [], buildContexts: [] };
+    return { recorded: [], buildContexts: [], refused: [] };
   }
   const recorded: RecordedDependency[] = [];
   const buildContexts: string[] = [];
+  const refused: string[] = [];
   for (const { dependency: dep, names } of scanned) {
     const image = formatImageReference(dep);
     let resolved = null;
     try {
-      resolved = await registry.resolve(dep, platform);
-      if (!resolved) log.line(`The digest of ${image} could not be resolved: the registry has no such image`);
+      resolved = await registry.resolve(dep, platform, credentials?.(dep.registry));
+      if (!resolved) {
+        log.line(`The digest of ${image} could not be resolved: the registry has no such image`);
+        refused.push(image);
+      }
     } catch (err) {
       log.line(`The digest of ${image} could not be resolved: ${(err as Error).message}`);
     }
@@ -79,5 +88,5 @@ export async function pinBases(
     });
   }
   log.line(`The following dependencies were found:\n${JSON.stringify(recorded)}`);
-  return { recorded, buildContexts };
+  return { recorded, buildContexts, refused };
 }

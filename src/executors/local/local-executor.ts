@@ -17,6 +17,8 @@ import { dockerBuildArgs } from './secrets-off-argv';
 import { pinBases, type BaseScanOptions, type BuildBases } from './build-bases';
 import { ExecutorRegistriesConf } from './registries-conf';
 import { registryFailure } from './registry-failures';
+import { removeRegistryAuthFile, writeRegistryAuthFile } from './registry-auth-file';
+import { RegistryNames } from '../../registry/registry-names';
 import type { RunLogs, RunLogWriter } from '../../runs/run-log';
 import type { Storage } from '../../storage/storage';
 import type { Executor, RunCallbacks, RunOutcome } from '../executor';
@@ -34,6 +36,8 @@ interface Job {
   readonly run: Run;
   readonly secrets: RunSecrets;
   readonly abort: AbortController;
+  /** The run's registry logins for buildah (containers-auth.json in its work folder), while it runs. */
+  authFile?: string | undefined;
   /** Why the job was stopped from outside, if it was. */
   stopReason?: 'Canceled' | 'Timeout' | 'HostStopped';
 }
@@ -81,6 +85,8 @@ export class LocalExecutor implements Executor {
   private readonly groups: ProcessGroups;
   /** The registries.conf of every buildah call: the configured one plus the plain-HTTP registries runs used. */
   private readonly registriesConf: ExecutorRegistriesConf;
+  /** The names of registries: a run's logins are matched to the registries it reaches by them. */
+  private readonly names: RegistryNames;
   /** A build was stopped since the last sweep: buildah killed outside a RUN step leaves its working container. */
   private stoppedBuilds = false;
   /** The sweep of working containers under way: no build starts meanwhile. */
@@ -95,6 +101,7 @@ export class LocalExecutor implements Executor {
     private readonly sources: SourceAccess,
   ) {
     this.groups = new ProcessGroups(processGroupsDir(config));
+    this.names = new RegistryNames(config.homeRegistry, config.homeRegistryAliases);
     this.registriesConf = new ExecutorRegistriesConf(
       join(config.workDir, '.registries.conf'),
       config.containersRegistriesConf,
@@ -200,9 +207,16 @@ export class LocalExecutor implements Executor {
     }
   }
 
-  /** buildah's environment: the allow-list, what this call adds (`own`, e.g. secret build args) and registries.conf. */
-  private env(own: Readonly<Record<string, string>> = {}): Record<string, string> {
-    return childEnv({ ...own, CONTAINERS_REGISTRIES_CONF: this.registriesConf.path });
+  /**
+   * buildah's environment: the allow-list, what this call adds (`own`, e.g. secret build args), registries.conf, and
+   * the run's registry logins (REGISTRY_AUTH_FILE: a file, never a password on the command line).
+   */
+  private env(own: Readonly<Record<string, string>> = {}, authFile?: string): Record<string, string> {
+    return childEnv({
+      ...own,
+      CONTAINERS_REGISTRIES_CONF: this.registriesConf.path,
+      ...(authFile ? { REGISTRY_AUTH_FILE: authFile } : {}),
+    });
   }
 
   private buildah(args: readonly string[]): string[] {
@@ -218,11 +232,29 @@ export class LocalExecutor implements Executor {
     return this.isPlainHttp(parseImageReference(image).registry);
   }
 
-  /** Scans and pins a build's bases, and lets buildah reach the plain-HTTP registries among them. */
-  private async pinBases(dockerfile: string, options: BaseScanOptions, log: LogSink): Promise<BuildBases> {
-    const bases = await pinBases(this.registry, dockerfile, options, log);
+  /**
+   * Scans and pins a build's bases (looked up with the run's logins), and lets buildah reach the plain-HTTP
+   * registries among them.
+   */
+  private async pinBases(
+    job: Job,
+    dockerfile: string,
+    options: BaseScanOptions,
+    log: LogSink,
+  ): Promise<BuildBases> {
+    const logins = job.secrets.registries;
+    const bases = await pinBases(
+      this.registry,
+      dockerfile,
+      { ...options, credentials: (registry) => this.names.find(logins, registry) },
+      log,
+    );
     await this.registriesConf.allow(bases.recorded.map((b) => b.registry));
-    return bases;
+    // The home registry takes no login: only another registry's refusal means this run may not have the image.
+    const refused = bases.refused.filter(
+      (image) => this.names.canonical(parseImageReference(image).registry) !== this.config.homeRegistry,
+    );
+    return { ...bases, refused };
   }
 
   private async execute(job: Job): Promise<void> {
@@ -233,6 +265,7 @@ export class LocalExecutor implements Executor {
       ...(job.secrets.gitToken ? [job.secrets.gitToken] : []),
       ...(run.spec.sourceLocation ? sourceSecrets(run.spec.sourceLocation) : []),
       ...MultiStepRun.secretValues(job.secrets),
+      ...Object.values(job.secrets.registries ?? {}).map((l) => l.password),
     ];
     const log = this.logs.writer(run.runId, secretValues);
     if (run.untrustedSource) log.line(UNTRUSTED_SOURCE_LINE);
@@ -254,10 +287,11 @@ export class LocalExecutor implements Executor {
       await mkdir(this.config.workDir, { recursive: true });
       await this.registriesConf.allow([]);
       workDir = await mkdtemp(join(this.config.workDir, `${run.runId}-`));
+      job.authFile = await writeRegistryAuthFile(workDir, job.secrets.registries, this.names);
       let result: { outputImages: OutputImage[]; baseImageDependencies: RecordedDependency[] };
       if (run.spec.kind === 'TaskFile') {
         const steps = new MultiStepRun(
-          this.tools(),
+          this.tools(job),
           run as TaskFileRun,
           job.secrets,
           this.config.homeRegistry,
@@ -283,6 +317,9 @@ export class LocalExecutor implements Executor {
       outcome = this.failure(job, err, log);
     } finally {
       clearTimeout(timer);
+      // The logins go as soon as the build ends, whatever its end (the work folder's removal is the backstop).
+      await removeRegistryAuthFile(job.authFile).catch(() => undefined);
+      delete job.authFile;
     }
     await this.complete(run, outcome, log, leftovers, workDir);
   }
@@ -371,13 +408,14 @@ export class LocalExecutor implements Executor {
     what: string,
     cwd?: string,
     ownEnv: Readonly<Record<string, string>> = {},
+    authFile?: string,
   ): Promise<void> {
     log.line(`Running command ${command} ${args.join(' ')}`);
     // The end of the output, where buildah says what failed (a registry's refusal is named in the run's error).
     let tail = '';
     const result = await runProcess(command, args, {
       ...(cwd ? { cwd } : {}),
-      env: this.env(ownEnv),
+      env: this.env(ownEnv, authFile),
       signal,
       onOutput: (chunk) => {
         log.write(chunk);
@@ -393,17 +431,39 @@ export class LocalExecutor implements Executor {
     }
   }
 
-  /** The helpers a multi-step run shares with Docker builds. */
-  private tools(): StepTools {
+  /** The helpers a multi-step run shares with Docker builds, with the run's registry logins. */
+  private tools(job: Job): StepTools {
     return {
       sources: this.sources,
       maxAliasBytes: this.config.limits.aliasBytes,
       buildah: (args) => this.buildah(args),
-      env: (own) => this.env(own),
+      env: (own) => this.env(own, job.authFile),
       isInsecure: (image) => this.isInsecure(image),
-      push: (image, signal, log, workDir) => this.push(image, signal, log, workDir),
-      bases: (dockerfile, options, log) => this.pinBases(dockerfile, options, log),
+      push: (image, signal, log, workDir) => this.push(image, signal, log, workDir, job.authFile),
+      bases: (dockerfile, options, log) => this.pinBases(job, dockerfile, options, log),
+      refusedToRun: (image) => this.refusedToRun(job, image),
     };
+  }
+
+  /**
+   * Whether a registry other than the home one refuses `image` to this run (a HEAD with the run's login, if it has
+   * one, answers 401, 403 or 404). Builds ask the registry anyway; a cmd step would run a copy an earlier run pulled
+   * into the shared storage, so a private image could reach a run without its login. When the registry cannot be
+   * asked (down, offline), the storage's copy is used as before.
+   */
+  private async refusedToRun(job: Job, image: string): Promise<boolean> {
+    let ref;
+    try {
+      ref = parseImageReference(image);
+    } catch {
+      return false;
+    }
+    if (this.names.canonical(ref.registry) === this.config.homeRegistry) return false;
+    try {
+      return (await this.registry.head(ref, this.names.find(job.secrets.registries, ref.registry))) === null;
+    } catch {
+      return false;
+    }
   }
 
   private async build(
@@ -438,6 +498,7 @@ export class LocalExecutor implements Executor {
     const argValues = buildArgValues(spec.arguments, job.secrets.arguments);
     const buildArgs = dockerBuildArgs(spec.arguments, argValues);
     const bases = await this.pinBases(
+      job,
       dockerfile,
       {
         buildArgs: argValues,
@@ -455,6 +516,9 @@ export class LocalExecutor implements Executor {
       '--platform',
       platform,
       ...bases.buildContexts,
+      // buildah's default (pull if newer) falls back to a stored copy when the registry refuses: a base refused to
+      // this run must be asked for, so that a private image another run pulled is not built from without a login.
+      ...(bases.refused.length ? ['--pull=always'] : []),
       '-f',
       dockerfile,
       ...tags.flatMap((t) => ['-t', t]),
@@ -463,14 +527,14 @@ export class LocalExecutor implements Executor {
       ...buildArgs.words,
       context,
     ]);
-    await this.step('buildah', bud, job.abort.signal, log, 'the build', context, buildArgs.env);
+    await this.step('buildah', bud, job.abort.signal, log, 'the build', context, buildArgs.env, job.authFile);
     const baseImageDependencies = bases.recorded;
     const outputImages: OutputImage[] = [];
     if (run.untrustedSource) {
       // Said once, at the start of the run: a fork's pull request pushes nothing.
     } else if (spec.isPushEnabled) {
       for (const image of spec.imageNames)
-        outputImages.push(await this.push(image, job.abort.signal, log, workDir));
+        outputImages.push(await this.push(image, job.abort.signal, log, workDir, job.authFile));
     } else {
       log.line(
         spec.imageNames.length
@@ -486,6 +550,7 @@ export class LocalExecutor implements Executor {
     signal: AbortSignal,
     log: LogSink,
     workDir: string,
+    authFile: string | undefined,
   ): Promise<OutputImage> {
     // A file of its own: parallel push steps of one run share the work folder.
     const digestFile = join(workDir, `digest-${randomUUID()}`);
@@ -494,7 +559,7 @@ export class LocalExecutor implements Executor {
     // A transient registry error should not fail the run: three attempts, as acb does.
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.step('buildah', args, signal, log, `the push of ${image}`);
+        await this.step('buildah', args, signal, log, `the push of ${image}`, undefined, {}, authFile);
         break;
       } catch (err) {
         if (attempt >= 3 || signal.aborted) throw err;

@@ -46,6 +46,11 @@ export interface StepTools {
   push(image: string, signal: AbortSignal, log: LogSink, workDir: string): Promise<OutputImage>;
   /** Resolves a Dockerfile's base images before its build: what to record, and the arguments that pin the build. */
   bases(dockerfile: string, options: BaseScanOptions, log: LogSink): Promise<BuildBases>;
+  /**
+   * Whether the registry refuses `image` to this run (no login, or not that image): then a copy another run left in
+   * the shared storage must not be used, and buildah asks the registry (and names its refusal).
+   */
+  refusedToRun(image: string): Promise<boolean>;
 }
 
 /** A platform as buildah's `--platform` takes it: `linux/arm64/v8`. */
@@ -382,12 +387,16 @@ export class MultiStepRun {
       },
       out,
     );
+    // A base the registry refused to this run (not one it built) is asked for, not taken from the shared storage.
+    const refused = bases.refused.filter((image) => !this.built.includes(image));
+    const hasPull = words.some((w) => w === '--pull' || w.startsWith('--pull='));
     const args = [
       'bud',
       '--isolation',
       'chroot',
       ...(hasPlatform ? [] : ['--platform', platform]),
       ...bases.buildContexts,
+      ...(refused.length && !hasPull ? ['--pull=always'] : []),
       ...offArgv.words,
     ];
     this.built.push(...command.tags);
@@ -411,8 +420,9 @@ export class MultiStepRun {
         const pushed = await this.tools.push(image, signal, out, this.workDir);
         this.outputImages.push(pushed);
       } catch (err) {
+        // The push's own error (a registry's refusal named in it) is the step's reason.
         out.line((err as Error).message);
-        return { code: 1, output: (err as Error).message };
+        return { code: 1, output: (err as Error).message, reason: (err as Error).message };
       }
     }
     return { code: 0, output: '' };
@@ -425,12 +435,14 @@ export class MultiStepRun {
     const name = `refit-${this.run.runId}-${step.id}-${++this.containerCount}`
       .toLowerCase()
       .replace(/[^a-z0-9_.-]/g, '-');
+    // An image this run built is used as it is; another is taken from the storage only if this run may pull it.
+    const pullAlways = step.pull || (!this.built.includes(image) && (await this.tools.refusedToRun(image)));
     const from = await this.process(
       [
         'from',
         '--name',
         name,
-        step.pull ? '--pull=always' : '--pull=missing',
+        pullAlways ? '--pull=always' : '--pull=missing',
         ...(this.tools.isInsecure(image) ? ['--tls-verify=false'] : []),
         '--quiet',
         image,

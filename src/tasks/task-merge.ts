@@ -1,0 +1,63 @@
+import { parseWith } from '../http/validate';
+import type { TaskStep } from './task';
+import { taskCreateSchema, type TaskCreateBody, type TaskUpdateBody } from './task-schema';
+
+type CreateStep = TaskCreateBody['properties']['step'];
+type UpdateStep = NonNullable<TaskUpdateBody['properties']['step']>;
+
+/** Merges `changes` into `base` by name: a change replaces the entry of its name, a new name is appended. */
+export function mergeByName<T extends { name: string }>(
+  base: readonly T[],
+  changes: readonly T[] | undefined,
+): T[] {
+  const out = [...base];
+  for (const change of changes ?? []) {
+    const i = out.findIndex((x) => x.name === change.name);
+    if (i >= 0) out[i] = change;
+    else out.push(change);
+  }
+  return out;
+}
+
+/**
+ * A Tasks_Update's step merged into the task's: properties given replace, arguments and values merge by name. A new
+ * type starts from the given properties alone (and is checked as a whole, so a missing one is a 400).
+ */
+export function mergeStep(current: TaskStep, patch: UpdateStep | undefined): CreateStep {
+  const type = patch?.type ?? current.type;
+  const same = type === current.type;
+  const given = <K extends keyof UpdateStep>(k: K): UpdateStep[K] | undefined => patch?.[k];
+  const merged: Record<string, unknown> = { type };
+  const contextPath = given('contextPath') ?? (same ? current.contextPath : undefined);
+  if (contextPath !== undefined) merged.contextPath = contextPath;
+  if (patch?.contextAccessToken) merged.contextAccessToken = patch.contextAccessToken;
+  if (type === 'Docker') {
+    const cur = same && current.type === 'Docker' ? current : undefined;
+    merged.imageNames = [...(given('imageNames') ?? cur?.imageNames ?? [])];
+    merged.isPushEnabled = given('isPushEnabled') ?? cur?.isPushEnabled ?? true;
+    merged.noCache = given('noCache') ?? cur?.noCache ?? false;
+    merged.dockerFilePath = given('dockerFilePath') ?? cur?.dockerFilePath ?? 'Dockerfile';
+    const target = given('target') ?? cur?.target;
+    if (target) merged.target = target;
+    merged.arguments = mergeByName(
+      (cur?.arguments ?? []).map((a) => ({ ...a })),
+      given('arguments'),
+    );
+  } else {
+    const cur = same && current.type !== 'Docker' ? current : undefined;
+    for (const k of [
+      'taskFilePath',
+      'valuesFilePath',
+      'encodedTaskContent',
+      'encodedValuesContent',
+    ] as const) {
+      const v = given(k) ?? cur?.[k];
+      if (v !== undefined) merged[k] = v;
+    }
+    merged.values = mergeByName(
+      (cur?.values ?? []).map((v) => ({ ...v })),
+      given('values'),
+    );
+  }
+  return parseWith(taskCreateSchema.shape.properties.shape.step, merged, 'properties.step');
+}
