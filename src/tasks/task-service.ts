@@ -316,6 +316,8 @@ export class TaskService {
         arguments: args,
         sourceTokens,
         ...(contextAccessToken ? { contextAccessToken } : {}),
+        // Given by a manual run, not by the body: an update of the task keeps it.
+        ...(previous.updateTriggerToken ? { updateTriggerToken: previous.updateTriggerToken } : {}),
         ...(Object.keys(logins.passwords).length ? { registryPasswords: logins.passwords } : {}),
       },
     };
