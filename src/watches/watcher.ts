@@ -197,7 +197,10 @@ class RegistryRun {
       dependents: dependents.length,
       verify: false,
     };
-    const builtFromHead = dependents.length > 0 && dependents.every((d) => d.digest === head);
+    // First sight, or a new dependent: compare with what each dependent was built from (a watcher that was down
+    // must not lose an update). Dependents never built (recorded at task creation) build from the current digest.
+    const built = dependents.filter((d) => d.digest !== null);
+    const builtFromHead = watch.verify && built.every((d) => d.digest === head);
     if ((!watch.verify && head === watch.indexDigest) || builtFromHead) {
       const changes: WatchUpdate = {
         ...healthy,
