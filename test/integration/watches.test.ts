@@ -1,9 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { call, runsOf, until, waitForRun } from '../support/api';
+import { busyboxBase, call, runsOf, until, waitForRun } from '../support/api';
+import { inProcessRefit } from '../support/in-process';
+import { Watcher } from '../../src/watches/watcher';
 import { GitServer } from '../support/git';
 import {
+  buildah,
   startFaultProxy,
   startRegistry,
   testPort,
@@ -267,11 +270,79 @@ describe('watches', () => {
     });
 
     it('does not watch the home registry, whose pushes arrive as events', async () => {
-      const res = await call('GET', '/watches');
-      expect(res.status).toBe(200);
-      const home = process.env.REFIT_TEST_REGISTRY!;
-      expect((res.body.value as any[]).filter((w) => w.image.startsWith(`${home}/`))).toEqual([]);
-      expect(await digestOf(second.host, 'deps/b', '1')).toMatch(/^sha256:/);
+      await pushScratchImage(root, { host: second.host, repository: 'home/other', tag: '1' }, 'home-other');
+      git.commit('home-app', 'main', { Dockerfile: `FROM ${busyboxBase()}\nCOPY Dockerfile /app\n` });
+      await createTask(git, 'homeapp', 'home-app');
+      const deps = await call('GET', `/dependencies?image=${encodeURIComponent(busyboxBase())}`);
+      expect(deps.body.value).toEqual(expect.arrayContaining([expect.objectContaining({ task: 'homeapp' })]));
+      // A dependency on another registry, recorded after it, is watched: the watches have caught up by then.
+      git.commit('home-app', 'main', {
+        Dockerfile: `FROM ${busyboxBase()} AS build\nFROM ${second.host}/home/other:1\nCOPY Dockerfile /app\n`,
+      });
+      await runTask('homeapp');
+      await watchUntil('the other registry to be watched', `${second.host}/home/other:1`, () => true);
+      expect(await watchOf(busyboxBase())).toBeUndefined();
+    });
+  });
+
+  describe('Watcher', () => {
+    let guarded: RunningRegistry;
+    const alice = { username: 'alice', password: 'watch-s3cret' };
+    beforeAll(async () => {
+      guarded = await startRegistry(join(root, 'guarded'), 'guarded', testPort(963), {
+        htpasswd: { user: alice.username, password: alice.password },
+      });
+    });
+    afterAll(() => guarded.stop());
+
+    it('asks a private registry with the credentials credentialsFor gives for its dependents', async () => {
+      await buildah(root, ['pull', '--tls-verify=false', `docker://${busyboxBase()}`]);
+      await buildah(root, [
+        'push',
+        '--tls-verify=false',
+        '--creds',
+        `${alice.username}:${alice.password}`,
+        busyboxBase(),
+        `docker://${guarded.host}/private/base:1`,
+      ]);
+      const image = `${guarded.host}/private/base:1`;
+      git.commit('private-app', 'main', { Dockerfile: `FROM ${image}\nCOPY Dockerfile /app\n` });
+      await createTask(git, 'privateapp', 'private-app');
+      await watchUntil('the private base to be watched', image, () => true);
+
+      // A watcher of this process over the same storage, its credentials given by the seam.
+      const r = inProcessRefit();
+      const asked: { registry: string; tasks: readonly string[] }[] = [];
+      const watcherWith = (credentials: typeof alice | undefined): Watcher =>
+        new Watcher({
+          watches: r.watches,
+          budgets: r.budgets,
+          index: r.dependencyIndex,
+          registry: r.registry,
+          claims: r.dedupe,
+          settings: r.config.polling,
+          queuePush: () => Promise.resolve(),
+          credentialsFor: (registry, tasks) => {
+            asked.push({ registry, tasks });
+            return Promise.resolve(credentials);
+          },
+          enabledTasks: () => Promise.resolve(() => true),
+        });
+      // A cycle that gets to the watch (the stack's own watcher checks it too) reports how its check went.
+      const checkOnce = (watcher: Watcher) =>
+        until('a cycle that checks the private base', async () => {
+          await r.watches.ensure(image); // due now: the stack's watcher, ticking every 2 s, rarely gets there first
+          const report = await watcher.cycle();
+          return report.checked > 0 ? report : undefined;
+        });
+
+      expect(await checkOnce(watcherWith(alice))).toEqual(expect.objectContaining({ checked: 1, failed: 0 }));
+      expect(asked).toContainEqual({ registry: guarded.host, tasks: ['privateapp'] });
+      // Anonymous, the same check is refused: the credentials are what made it pass.
+      expect(await checkOnce(watcherWith(undefined))).toEqual(
+        expect.objectContaining({ checked: 1, failed: 1 }),
+      );
+      expect((await call('DELETE', '/tasks/privateapp')).status).toBe(200);
     });
   });
 });
