@@ -74,20 +74,24 @@ export class Watcher {
     this.random = deps.random ?? Math.random;
   }
 
-  /** Brings the watches in step with the dependency index (every {@link RECONCILE_MS}, or when `force`d). */
-  async reconcile(force = false): Promise<void> {
+  /**
+   * Brings the watches in step with the dependency index (`index`, one scan of it): every {@link RECONCILE_MS}, or
+   * when `force`d.
+   */
+  async reconcile(index?: ReadonlyMap<string, readonly Dependent[]>, force = false): Promise<void> {
     if (!force && this.now() - this.lastReconcile < RECONCILE_MS) return;
     this.lastReconcile = this.now();
-    const [index, enabled] = await Promise.all([this.deps.index.all(), this.deps.enabledTasks()]);
-    const result = await this.deps.watches.reconcile(index, enabled);
+    const [scanned, enabled] = await Promise.all([index ?? this.deps.index.all(), this.deps.enabledTasks()]);
+    const result = await this.deps.watches.reconcile(scanned, enabled);
     if (result.added || result.removed) log.info('watches reconciled', result);
   }
 
   /** One cycle: every due watch checked once (a watch another cycle is checking is left to it). */
   async cycle(): Promise<CycleReport> {
-    await this.reconcile();
-    const due = await this.deps.watches.due(this.now());
-    const states = await this.deps.budgets.all();
+    // One scan of the index serves the reconcile and every check's dependents (not a query per watch).
+    const index = await this.deps.index.all();
+    await this.reconcile(index);
+    const [due, states] = await Promise.all([this.deps.watches.due(this.now()), this.deps.budgets.all()]);
     const byRegistry = new Map<string, Watch[]>();
     for (const w of due) {
       const list = byRegistry.get(w.ref.registry);
@@ -99,6 +103,7 @@ export class Watcher {
       [...byRegistry].map(async ([registry, watches]) => {
         const run = new RegistryRun(
           this.deps,
+          index,
           { now: this.now, random: this.random },
           registry,
           states.get(registry) ?? initialState(registry),
@@ -125,6 +130,7 @@ class RegistryRun {
 
   constructor(
     private readonly deps: WatcherDeps,
+    private readonly index: ReadonlyMap<string, readonly Dependent[]>,
     private readonly clock: { readonly now: () => number; readonly random: () => number },
     private readonly registry: string,
     public state: RegistryState,
@@ -161,11 +167,10 @@ class RegistryRun {
   private async checkClaimed(watch: Watch): Promise<Outcome> {
     const started = this.now();
     const at = new Date(started).toISOString();
-    let dependents: readonly Dependent[] = [];
+    const dependents = this.index.get(watch.image) ?? [];
     let head: string | null;
     let credentials: RegistryCredentials | undefined;
     try {
-      dependents = await this.deps.index.dependents(watch.image);
       credentials = await this.deps.credentialsFor(
         this.registry,
         dependents.map((d) => d.task),
