@@ -143,7 +143,7 @@ export async function watchBench(): Promise<void> {
         tag: ref.tag,
         digest: ref.digest,
         platformDigest: ref.digest,
-      } as RecordedDependency;
+      };
       await r.dependencyIndex.record(`bench-task-${i}`, [dep], []);
     }
     const watched = (await r.watches.all()).length;

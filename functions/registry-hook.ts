@@ -10,7 +10,6 @@ import {
 import { api, json, readJson, type ApiHandler } from './http';
 import { imageUpdateDeps, refit, type Refit } from '../src/refit';
 import { secretMatches } from '../src/secrets';
-import { names } from '../src/storage/storage';
 
 /**
  * Queues every push for the decision and returns at once: registries and Event Grid want a quick 2xx (a slow

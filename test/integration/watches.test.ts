@@ -14,7 +14,6 @@ import {
   type RunningRegistry,
 } from '../support/private-registry';
 import {
-  digestOf,
   imageUpdateRuns,
   moreChecks,
   pushIndex,
