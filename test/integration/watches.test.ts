@@ -14,6 +14,7 @@ import {
   type RunningRegistry,
 } from '../support/private-registry';
 import {
+  digestOf,
   imageUpdateRuns,
   moreChecks,
   pushIndex,
@@ -24,6 +25,14 @@ import {
 
 // A second registry on loopback that sends Refit no events (no notifications configured): the test stack's own
 // watcher (REFIT_POLL_INTERVAL_MIN/MAX 1-2 s, REFIT_POLL_SETTLE 1 s, see global-setup) is what notices its changes.
+
+/**
+ * The registries' hosts as the tasks name them: `localhost:PORT` (loopback, plain HTTP, as 127.0.0.1 is). buildah names
+ * a build's working container after its base's host, and builds FROM the stack's 127.0.0.1 registry run meanwhile.
+ */
+function named(host: string): string {
+  return host.replace('127.0.0.1', 'localhost');
+}
 
 /** Creates a Docker task over `repo` of the git server, with a base-image trigger on all dependencies. */
 async function createTask(git: GitServer, name: string, repo: string): Promise<void> {
@@ -72,6 +81,17 @@ describe('watches', () => {
     ]);
   });
   afterAll(async () => {
+    // Nothing of this file is left watched or triggered while other files run on the stack.
+    for (const task of [
+      'watchedapp',
+      'multiapp',
+      'faultyapp',
+      'depsapp',
+      'homeapp',
+      'otherapp',
+      'privateapp',
+    ])
+      await call('DELETE', `/tasks/${task}`);
     git.stop();
     await Promise.all([proxy.stop(), faulty.stop()]);
     await second.stop();
@@ -82,7 +102,7 @@ describe('watches', () => {
     it('rebuilds a task whose base changed on a registry that sends no events exactly once, and only HEADs it in steady state', async () => {
       const ref = { host: second.host, repository: 'watched/base', tag: '1' };
       const v1 = await pushScratchImage(root, ref, 'steady-v1');
-      const image = `${proxy.host}/watched/base:1`;
+      const image = `${named(proxy.host)}/watched/base:1`;
       git.commit('watched-app', 'main', { Dockerfile: `FROM ${image}\nCOPY Dockerfile /app\n` });
       await createTask(git, 'watchedapp', 'watched-app');
       await runTask('watchedapp');
@@ -105,7 +125,7 @@ describe('watches', () => {
         return runs.length ? runs : undefined;
       });
       expect(rebuild.imageUpdateTrigger.images).toEqual([
-        { registry: proxy.host, repository: 'watched/base', tag: '1', digest: v2 },
+        { registry: named(proxy.host), repository: 'watched/base', tag: '1', digest: v2 },
       ]);
       expect((await waitForRun(rebuild.runId)).status).toBe('Succeeded');
 
@@ -130,7 +150,7 @@ describe('watches', () => {
       const arm2 = await pushScratchImage(root, at('arm2'), 'arm-2', 'linux/arm64');
       const amd2 = await pushScratchImage(root, at('amd2'), 'amd-2', 'linux/amd64');
       const index1 = await pushIndex(root, at('1'), [amd1, arm1]);
-      const image = `${second.host}/multi/base:1`;
+      const image = `${named(second.host)}/multi/base:1`;
       git.commit('multi-app', 'main', { Dockerfile: `FROM ${image}\nCOPY Dockerfile /app\n` });
       await createTask(git, 'multiapp', 'multi-app');
       const first = await runTask('multiapp');
@@ -180,7 +200,7 @@ describe('watches', () => {
     it('pauses a registry that answers 429 for its Retry-After, fails no task, and records 500s and missing digests as errors without acting on them', async () => {
       const ref = { host: second.host, repository: 'faulty/base', tag: '1' };
       const v1 = await pushScratchImage(root, ref, 'faulty-v1');
-      const image = `${faulty.host}/faulty/base:1`;
+      const image = `${named(faulty.host)}/faulty/base:1`;
       git.commit('faulty-app', 'main', { Dockerfile: `FROM ${image}\nCOPY Dockerfile /app\n` });
       await createTask(git, 'faultyapp', 'faulty-app');
       await runTask('faultyapp');
@@ -246,15 +266,15 @@ describe('watches', () => {
       const b = { host: second.host, repository: 'deps/b', tag: '1' };
       const digestA = await pushScratchImage(root, a, 'deps-a');
       await pushScratchImage(root, b, 'deps-b');
-      const imageA = `${second.host}/deps/a:1`;
-      const imageB = `${second.host}/deps/b:1`;
+      const imageA = `${named(second.host)}/deps/a:1`;
+      const imageB = `${named(second.host)}/deps/b:1`;
       git.commit('deps-app', 'main', { Dockerfile: `FROM ${imageA}\nCOPY Dockerfile /app\n` });
       expect(await watchOf(imageA)).toBeUndefined();
 
       // Created: its context is scanned and the base is watched before any run.
       await createTask(git, 'depsapp', 'deps-app');
       const watched = await watchUntil('the new dependency to be watched', imageA, (w) => w.dependents === 1);
-      expect(watched.registry.name).toBe(second.host);
+      expect(watched.registry.name).toBe(named(second.host));
       await watchUntil('its first check', imageA, (w) => w.indexDigest === digestA);
 
       // The Dockerfile moves to another base: after the run, the old one is no longer watched, the new one is.
@@ -271,16 +291,18 @@ describe('watches', () => {
     it('does not watch the home registry, whose pushes arrive as events', async () => {
       await pushScratchImage(root, { host: second.host, repository: 'home/other', tag: '1' }, 'home-other');
       git.commit('home-app', 'main', { Dockerfile: `FROM ${busyboxBase()}\nCOPY Dockerfile /app\n` });
+      git.commit('other-app', 'main', {
+        Dockerfile: `FROM ${second.host}/home/other:1\nCOPY Dockerfile /app\n`,
+      });
+      // Both are scanned when created; the second one's base is watched, so the watches have caught up by then.
       await createTask(git, 'homeapp', 'home-app');
+      await createTask(git, 'otherapp', 'other-app');
       const deps = await call('GET', `/dependencies?image=${encodeURIComponent(busyboxBase())}`);
       expect(deps.body.value).toEqual(expect.arrayContaining([expect.objectContaining({ task: 'homeapp' })]));
-      // A dependency on another registry, recorded after it, is watched: the watches have caught up by then.
-      git.commit('home-app', 'main', {
-        Dockerfile: `FROM ${busyboxBase()} AS build\nFROM ${second.host}/home/other:1\nCOPY Dockerfile /app\n`,
-      });
-      await runTask('homeapp');
       await watchUntil('the other registry to be watched', `${second.host}/home/other:1`, () => true);
       expect(await watchOf(busyboxBase())).toBeUndefined();
+      for (const task of ['homeapp', 'otherapp'])
+        expect((await call('DELETE', `/tasks/${task}`)).status).toBe(200);
     });
   });
 
@@ -327,20 +349,24 @@ describe('watches', () => {
           },
           enabledTasks: () => Promise.resolve(() => true),
         });
-      // A cycle that gets to the watch (the stack's own watcher checks it too) reports how its check went.
-      const checkOnce = (watcher: Watcher) =>
-        until('a cycle that checks the private base', async () => {
-          await r.watches.ensure(image); // due now: the stack's watcher, ticking every 2 s, rarely gets there first
-          const report = await watcher.cycle();
-          return report.checked > 0 ? report : undefined;
+      // A cycle of this process that checks the watch (the stack's own watcher checks it too, anonymously): the
+      // watch as that check left it (its next check is minutes away, so no other check follows at once).
+      const checkWith = (credentials: typeof alice | undefined): Promise<any> =>
+        until('a cycle of this process that checks the private base', async () => {
+          asked.length = 0;
+          await r.watches.ensure(image); // due now
+          await watcherWith(credentials).cycle();
+          return asked.some((a) => a.registry === guarded.host) ? watchOf(image) : undefined;
         });
 
-      expect(await checkOnce(watcherWith(alice))).toEqual(expect.objectContaining({ checked: 1, failed: 0 }));
+      const withAlice = await checkWith(alice);
       expect(asked).toContainEqual({ registry: guarded.host, tasks: ['privateapp'] });
+      expect(withAlice.health).toEqual(expect.objectContaining({ lastError: null, consecutiveFailures: 0 }));
+      expect(withAlice.indexDigest).toBe(await digestOf(guarded.host, 'private/base', '1', alice));
       // Anonymous, the same check is refused: the credentials are what made it pass.
-      expect(await checkOnce(watcherWith(undefined))).toEqual(
-        expect.objectContaining({ checked: 1, failed: 1 }),
-      );
+      const anonymous = await checkWith(undefined);
+      expect(anonymous.health.lastError).toMatch(/answered 401, 403 or 404 to the HEAD/);
+      expect(anonymous.indexDigest).toBe(withAlice.indexDigest);
       expect((await call('DELETE', '/tasks/privateapp')).status).toBe(200);
     });
   });

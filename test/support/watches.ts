@@ -14,10 +14,18 @@ const ACCEPT = [
 ].join(', ');
 
 /** The digest `host/repository:tag` points at, from the registry itself. */
-export async function digestOf(host: string, repository: string, tag: string): Promise<string> {
+export async function digestOf(
+  host: string,
+  repository: string,
+  tag: string,
+  basic?: { username: string; password: string },
+): Promise<string> {
+  const auth = basic
+    ? { authorization: `Basic ${Buffer.from(`${basic.username}:${basic.password}`).toString('base64')}` }
+    : {};
   const res = await fetch(`http://${host}/v2/${repository}/manifests/${tag}`, {
     method: 'HEAD',
-    headers: { accept: ACCEPT },
+    headers: { accept: ACCEPT, ...auth },
   });
   const digest = res.headers.get('docker-content-digest');
   if (!digest) throw new Error(`${host}/${repository}:${tag}: ${res.status}, no digest`);
