@@ -88,10 +88,18 @@ export class Watcher {
 
   /** One cycle: every due watch checked once (a watch another cycle is checking is left to it). */
   async cycle(): Promise<CycleReport> {
+    // Most ticks find nothing due: then the index is not read at all (locally the timer ticks every 2 s).
+    let due = await this.deps.watches.due(this.now());
+    const reconcileDue = this.now() - this.lastReconcile >= RECONCILE_MS;
+    if (due.length === 0 && !reconcileDue)
+      return { due: 0, checked: 0, skipped: 0, changed: 0, queued: 0, failed: 0 };
     // One scan of the index serves the reconcile and every check's dependents (not a query per watch).
     const index = await this.deps.index.all();
-    await this.reconcile(index);
-    const [due, states] = await Promise.all([this.deps.watches.due(this.now()), this.deps.budgets.all()]);
+    if (reconcileDue) {
+      await this.reconcile(index, true);
+      due = await this.deps.watches.due(this.now());
+    }
+    const states = await this.deps.budgets.all();
     const byRegistry = new Map<string, Watch[]>();
     for (const w of due) {
       const list = byRegistry.get(w.ref.registry);
