@@ -150,7 +150,7 @@ describe('watches', () => {
       const arm2 = await pushScratchImage(root, at('arm2'), 'arm-2', 'linux/arm64');
       const amd2 = await pushScratchImage(root, at('amd2'), 'amd-2', 'linux/amd64');
       const index1 = await pushIndex(root, at('1'), [amd1, arm1]);
-      const image = `${named(second.host)}/multi/base:1`;
+      const image = `${named(proxy.host)}/multi/base:1`;
       git.commit('multi-app', 'main', { Dockerfile: `FROM ${image}\nCOPY Dockerfile /app\n` });
       await createTask(git, 'multiapp', 'multi-app');
       const first = await runTask('multiapp');
@@ -158,6 +158,7 @@ describe('watches', () => {
       await watchUntil('the watch to settle on index 1', image, (w) => w.indexDigest === index1);
 
       // Only linux/arm64 changes: the index digest moves, linux/amd64 (the task's platform) does not.
+      const mark = proxy.manifestRequests.length;
       const index2 = await pushIndex(root, at('1'), [amd1, arm2]);
       const [update] = await until('the update to be decided', async () => {
         const found = (await imageUpdates(image)).filter((u) => u.digest === index2);
@@ -175,6 +176,15 @@ describe('watches', () => {
           ],
         }),
       );
+      // The index was read once, by the watcher: the decision took the platforms from the push, not from a GET.
+      const reads = proxy.manifestRequests
+        .slice(mark)
+        .filter(
+          (r) =>
+            r.method === 'GET' &&
+            [`/v2/multi/base/manifests/1`, `/v2/multi/base/manifests/${index2}`].includes(r.path),
+        );
+      expect(reads).toHaveLength(1);
       const watch = await watchUntil('the watch to move to index 2', image, (w) => w.indexDigest === index2);
       expect(watch.platforms).toEqual([
         { os: 'linux', architecture: 'amd64', digest: amd1 },
