@@ -4,6 +4,7 @@ import { commitTriggerBench } from './commit-trigger';
 import { multiStepBench } from './multi-step';
 import { quickBuildBench } from './quick-build';
 import { reliabilityBench } from './reliability';
+import { watchBench } from './watch';
 
 const benches: Record<string, () => Promise<void>> = {
   'quick-build': quickBuildBench,
@@ -12,6 +13,7 @@ const benches: Record<string, () => Promise<void>> = {
   'multi-step': multiStepBench,
   // Not part of a plain `npm run bench`: it kills processes on purpose and takes minutes (BENCH=reliability).
   reliability: reliabilityBench,
+  watch: watchBench,
 };
 
 async function main(): Promise<void> {

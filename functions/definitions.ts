@@ -9,6 +9,7 @@ import { runRetention } from './run-retention';
 import { azureDevOpsHook, githubHook, HOOK_MAX_BYTES } from './source-hooks';
 import { createTask, deleteTask, getTask, listTasks, listTriggerDecisions, updateTask } from './tasks';
 import { timerTriggers } from './timer-triggers';
+import { listWatches, watchRegistries } from './watches';
 import {
   cancelRun,
   getRun,
@@ -56,6 +57,11 @@ export interface TimerFunction {
   readonly kind: 'timer';
   readonly name: string;
   readonly schedule: string;
+  /**
+   * The local host's schedule, when it differs: a function that only picks what is due can tick every few seconds
+   * on one machine, where Azure bills and logs each invocation.
+   */
+  readonly localSchedule?: string;
   /** Also called once when the host starts (Azure's `runOnStartup`): for a daily job on a host that is not always up. */
   readonly runOnStartup?: boolean;
   readonly handler: (timer: Timer, context: InvocationContext) => Promise<void>;
@@ -91,6 +97,7 @@ export const functions: readonly FunctionDefinition[] = [
   http('triggerDecisions', ['GET'], 'triggerDecisions', listTriggerDecisions),
   http('dependencies', ['GET'], 'dependencies', listDependencies),
   http('imageUpdates', ['GET'], 'imageUpdates', listImageUpdates),
+  http('watches', ['GET'], 'watches', listWatches),
   http('registryHook', ['POST'], 'hooks/registry', registryHook, 'anonymous'),
   { ...http('githubHook', ['POST'], 'hooks/github', githubHook, 'anonymous'), maxBodyBytes: HOOK_MAX_BYTES },
   {
@@ -114,6 +121,14 @@ export const functions: readonly FunctionDefinition[] = [
   },
   { kind: 'eventGrid', name: 'imageEventGrid', handler: imageEventGrid },
   { kind: 'timer', name: 'timerTriggers', schedule: '*/5 * * * * *', handler: timerTriggers },
+  // Checks only the watches that are due (each on its own random interval): once a minute in Azure, every 2 s locally.
+  {
+    kind: 'timer',
+    name: 'watchRegistries',
+    schedule: '0 * * * * *',
+    localSchedule: '*/2 * * * * *',
+    handler: watchRegistries,
+  },
   // 03:17 UTC, off the hour when timers of every kind pile up.
   {
     kind: 'timer',

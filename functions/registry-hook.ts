@@ -10,18 +10,13 @@ import {
 import { api, json, readJson, type ApiHandler } from './http';
 import { imageUpdateDeps, refit, type Refit } from '../src/refit';
 import { secretMatches } from '../src/secrets';
-import { names } from '../src/storage/storage';
 
 /**
  * Queues every push for the decision and returns at once: registries and Event Grid want a quick 2xx (a slow
  * answer is a failed delivery, resent), and the decision for a base with thousands of dependents takes a while.
  */
-export async function queueImagePushes(r: Refit, pushes: readonly ImagePush[]): Promise<number> {
-  const receivedAt = new Date().toISOString();
-  const queue = r.storage.queue(names.queues.imagePushes);
-  for (const push of pushes) await queue.sendMessage(JSON.stringify({ ...push, receivedAt }));
-  if (pushes.length) r.onEnqueued();
-  return pushes.length;
+export function queueImagePushes(r: Refit, pushes: readonly ImagePush[]): Promise<number> {
+  return r.queueImagePushes(pushes);
 }
 
 /** The image-pushes queue trigger: the base-image update decision for one push (idempotent). */

@@ -50,6 +50,25 @@ export interface Config {
   readonly limits: Limits;
   /** Days a finished run's record and log are kept unless the run is archived (REFIT_RETENTION_DAYS, 30 as in ACR). */
   readonly retentionDays: number;
+  /** How registries that send Refit no events are watched for base-image updates. */
+  readonly polling: PollingSettings;
+}
+
+/** The watcher's settings: which registries send events, and how often the others are checked. */
+export interface PollingSettings {
+  /**
+   * Registries that notify Refit themselves (REFIT_EVENT_REGISTRIES), besides the home registry and its aliases:
+   * references on them are not watched.
+   */
+  readonly eventRegistries: readonly string[];
+  /** Each reference is checked again after a random delay in [min, max] seconds (REFIT_POLL_INTERVAL_MIN/MAX). */
+  readonly intervalMinSeconds: number;
+  readonly intervalMaxSeconds: number;
+  /**
+   * How long a new digest must stand before it is acted on (REFIT_POLL_SETTLE, seconds): a multi-platform index is
+   * pushed platform by platform, and acting on a half-pushed one would build from a base that is still changing.
+   */
+  readonly settleSeconds: number;
 }
 
 /** Size limits on what Refit reads from outside, each with its own setting ({@link LIMIT_SETTINGS}). */
@@ -176,6 +195,25 @@ function retentionDays(env: Env): number {
   return days;
 }
 
+/** Defaults: 5–10 minutes (a HEAD costs no pull quota; ACR's own polling is 10–60), a 2-minute settle. */
+export const DEFAULT_POLLING = { intervalMinSeconds: 300, intervalMaxSeconds: 600, settleSeconds: 120 };
+
+function polling(env: Env, homeRegistries: readonly string[]): PollingSettings {
+  const intervalMinSeconds = positiveInt(env, 'REFIT_POLL_INTERVAL_MIN', DEFAULT_POLLING.intervalMinSeconds);
+  const intervalMaxSeconds = positiveInt(env, 'REFIT_POLL_INTERVAL_MAX', DEFAULT_POLLING.intervalMaxSeconds);
+  if (intervalMinSeconds > intervalMaxSeconds)
+    throw new ConfigError(
+      `REFIT_POLL_INTERVAL_MIN (${intervalMinSeconds}) must not be greater than REFIT_POLL_INTERVAL_MAX (${intervalMaxSeconds})`,
+      'REFIT_POLL_INTERVAL_MIN',
+    );
+  return {
+    eventRegistries: [...new Set([...homeRegistries, ...list(env.REFIT_EVENT_REGISTRIES)])],
+    intervalMinSeconds,
+    intervalMaxSeconds,
+    settleSeconds: positiveInt(env, 'REFIT_POLL_SETTLE', DEFAULT_POLLING.settleSeconds),
+  };
+}
+
 function secretKey(env: Env): Buffer {
   const raw = env.REFIT_SECRET_KEY;
   if (!raw)
@@ -267,6 +305,7 @@ export function loadConfig(env: Env = process.env): Config {
     network: { privateAllowed: executor === 'local', allowedHosts: list(env.REFIT_ALLOWED_HOSTS) },
     limits: limits(env),
     retentionDays: retentionDays(env),
+    polling: polling(env, [...aliases]),
   };
 }
 

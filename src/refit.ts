@@ -18,6 +18,11 @@ import { Dedupe } from './triggers/dedupe';
 import { UpdateNotifier } from './triggers/update-notification';
 import { GuardedFetch } from './net/guarded-fetch';
 import type { SourceAccess } from './sources/fetch-source';
+import type { ImagePush } from './triggers/image-update';
+import { RegistryBudgets } from './watches/registry-budget';
+import { WatchStore } from './watches/watch-store';
+import { Watcher } from './watches/watcher';
+import { log } from './log';
 
 /** Everything a handler needs, wired once per process. */
 export interface Refit {
@@ -33,6 +38,12 @@ export interface Refit {
   readonly notifier: UpdateNotifier;
   readonly logs: RunLogs;
   readonly executor: Executor;
+  /** The references watched on registries that send no events, and the watcher that checks them. */
+  readonly watches: WatchStore;
+  readonly budgets: RegistryBudgets;
+  readonly watcher: Watcher;
+  /** Queues pushes for the base-image update decision (registry events and the watcher alike); returns how many. */
+  queueImagePushes(pushes: readonly ImagePush[]): Promise<number>;
   /** Called after a run is queued (the local host polls the queue at once instead of waiting). */
   onEnqueued: () => void;
 }
@@ -74,6 +85,23 @@ export function createRefit(config: Config, options: RefitOptions = {}): Refit {
   const registryNames = new RegistryNames(config.homeRegistry, config.homeRegistryAliases);
   const dependencyIndex = new DependencyIndex(storage, (registry) => registryNames.canonical(registry));
   const tasks = new TaskService(config, new TaskStore(storage), runs, dependencyIndex, storage, sources);
+  const eventRegistries = new Set(config.polling.eventRegistries);
+  const watches = new WatchStore(
+    storage,
+    (registry) => !eventRegistries.has(registry),
+    (image) => dependencyIndex.dependents(image),
+  );
+  // The watches follow the index at once; a failure here is caught up by the watcher's reconcile.
+  dependencyIndex.onChange = (change) =>
+    watches.follow(change).catch((err: unknown) => {
+      log.warn('watches could not follow the dependency index', { error: (err as Error).message });
+    });
+  const budgets = new RegistryBudgets(storage);
+  const registry = new RegistryClient(
+    config.insecureRegistries,
+    outbound,
+    config.limits.registryResponseBytes,
+  );
   const refit: Refit = {
     config,
     storage,
@@ -107,7 +135,36 @@ export function createRefit(config: Config, options: RefitOptions = {}): Refit {
     decisions: new DecisionLog(storage),
     dependencyIndex,
     imageUpdates: new ImageUpdateLog(storage),
-    registry: new RegistryClient(config.insecureRegistries, outbound, config.limits.registryResponseBytes),
+    registry,
+    watches,
+    budgets,
+    watcher: new Watcher({
+      watches,
+      budgets,
+      index: dependencyIndex,
+      registry,
+      claims: new Claims(storage.table(names.tables.dedupe), options.claims),
+      settings: config.polling,
+      queuePush: async (push) => void (await refit.queueImagePushes([push])),
+      // Anonymous for now: the lead wires the tasks' own registry credentials (sealed with each task) here at merge.
+      credentialsFor: () => Promise.resolve(undefined),
+      enabledTasks: async () => {
+        const enabled = new Set<string>();
+        for await (const { task } of tasks.store.all()) {
+          const trigger = task.trigger.baseImageTrigger;
+          if (task.status !== 'Disabled' && trigger && trigger.status !== 'Disabled')
+            enabled.add(task.name.toLowerCase());
+        }
+        return (task) => enabled.has(task.toLowerCase());
+      },
+    }),
+    async queueImagePushes(pushes) {
+      const receivedAt = new Date().toISOString();
+      const queue = storage.queue(names.queues.imagePushes);
+      for (const push of pushes) await queue.sendMessage(JSON.stringify({ ...push, receivedAt }));
+      if (pushes.length) refit.onEnqueued();
+      return pushes.length;
+    },
   };
   runs.afterSuccess = (run) => refit.tasks.recordDependencies(run);
   return refit;

@@ -8,6 +8,7 @@ import { finishedCode, isRemoteSource, streamRun, uploadSource } from './run-str
 import { addRunCommand } from './run-command';
 import { addDepsCommand, addScanCommand } from './scan-command';
 import { addTaskCommands } from './task-commands';
+import { addWatchCommand } from './watch-command';
 
 type Output = 'json' | 'table' | 'tsv';
 
@@ -126,6 +127,7 @@ function program(client: RefitClient, exit: { code: number }): Command {
   addRunCommand(cli, client, exit);
   addScanCommand(cli);
   addDepsCommand(cli, client);
+  addWatchCommand(cli, client);
 
   const task = cli.command('task').description('Tasks and runs (az acr task).');
   addTaskCommands(task, client, exit, async (runId) => finishedCode(await streamRun(client, runId)));

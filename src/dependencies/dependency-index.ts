@@ -24,9 +24,17 @@ function partition(image: string): string {
   return encodeURIComponent(image);
 }
 
+/** Which images gained a dependent, and which lost one (and may have none left), in one change of the index. */
+export interface IndexChange {
+  readonly added: readonly string[];
+  readonly dropped: readonly string[];
+}
+
 /** The reverse dependency index: image reference → the tasks built from it, one partition per image. */
 export class DependencyIndex {
   private readonly table: TableClient;
+  /** Told after each change (the watches follow the index); a failure is the listener's to handle. */
+  onChange: (change: IndexChange) => Promise<void> = () => Promise.resolve();
 
   constructor(
     storage: Storage,
@@ -55,6 +63,8 @@ export class DependencyIndex {
     const rowKey = task.toLowerCase();
     const now = new Date().toISOString();
     const keep = new Set<string>();
+    const before = new Set(previous.filter((d) => d.tag !== null).map((d) => this.key(d)));
+    const dropped: string[] = [];
     for (const dep of current) {
       if (dep.digest && !dep.tag) continue;
       if (dep.tag === null) continue;
@@ -81,36 +91,56 @@ export class DependencyIndex {
       await this.table.deleteEntity(partition(image), rowKey).catch((err: { statusCode?: number }) => {
         if (err.statusCode !== 404) throw err;
       });
+      dropped.push(image);
     }
+    await this.onChange({ added: [...keep].filter((image) => !before.has(image)), dropped });
   }
 
   /** Removes every row of a task (it was deleted): a task later created with its name starts with none. */
   async forget(task: string): Promise<void> {
     // Across partitions, not from the task's recorded list: rows written before a crash kept the list from them.
     const filter = `RowKey eq '${task.toLowerCase().replace(/'/g, "''")}'`;
+    const dropped: string[] = [];
     for await (const e of this.table.listEntities({
       queryOptions: { filter, select: ['PartitionKey', 'RowKey'] },
     })) {
       await this.table.deleteEntity(e.partitionKey!, e.rowKey!).catch((err: { statusCode?: number }) => {
         if (err.statusCode !== 404) throw err;
       });
+      dropped.push(decodeURIComponent(e.partitionKey!));
     }
+    await this.onChange({ added: [], dropped });
+  }
+
+  /** Every image with the tasks built from it: one scan of the index (the watches are reconciled with it). */
+  async all(): Promise<Map<string, Dependent[]>> {
+    const out = new Map<string, Dependent[]>();
+    for await (const e of this.table.listEntities<Record<string, string>>()) {
+      const dependent = toDependent(e);
+      const list = out.get(dependent.image);
+      if (list) list.push(dependent);
+      else out.set(dependent.image, [dependent]);
+    }
+    return out;
   }
 
   /** Every task built from `image`: one partition query, however many tasks exist. */
   async dependents(image: string): Promise<Dependent[]> {
     const out: Dependent[] = [];
     const filter = `PartitionKey eq '${partition(image).replace(/'/g, "''")}'`;
-    for await (const e of this.table.listEntities<Record<string, string>>({ queryOptions: { filter } })) {
-      out.push({
-        image: e.image!,
-        task: e.task!,
-        type: e.type as Dependent['type'],
-        digest: e.digest || null,
-        platformDigest: e.platformDigest || null,
-        updated: e.updated!,
-      });
-    }
+    for await (const e of this.table.listEntities<Record<string, string>>({ queryOptions: { filter } }))
+      out.push(toDependent(e));
     return out;
   }
+}
+
+function toDependent(e: Record<string, string | undefined>): Dependent {
+  return {
+    image: e.image!,
+    task: e.task!,
+    type: e.type as Dependent['type'],
+    digest: e.digest || null,
+    platformDigest: e.platformDigest || null,
+    updated: e.updated!,
+  };
 }

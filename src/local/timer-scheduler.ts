@@ -7,7 +7,8 @@ import { invocationContext, type HostContext } from './host-context';
 /** Fires a timer function on its schedule (UTC), one call at a time; a failure is logged and the next tick comes. */
 export function scheduleTimer(fn: TimerFunction, ctx: HostContext): Cron {
   let last: Date | undefined;
-  const cron: Cron = new Cron(fn.schedule, { timezone: 'UTC', protect: true }, async () => {
+  const schedule = fn.localSchedule ?? fn.schedule;
+  const cron: Cron = new Cron(schedule, { timezone: 'UTC', protect: true }, async () => {
     const timer: Timer = {
       isPastDue: false,
       schedule: { adjustForDST: false },

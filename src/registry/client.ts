@@ -283,12 +283,13 @@ export class RegistryClient {
     return digest;
   }
 
-  /** The digests behind a reference for a platform, or null when the registry has no such image (or refuses us). */
-  async resolve(
-    ref: ImageReference,
-    platform: Platform,
-    credentials?: RegistryCredentials,
-  ): Promise<ResolvedDigests | null> {
+  /**
+   * The index (or single manifest) a reference points at, from ONE GET: its digest and, for a multi-platform index,
+   * every platform's manifest digest (attestation entries, `unknown/unknown`, left out). Null when the registry has no
+   * such image or refuses us. On Docker Hub this GET counts as a pull: the watcher spends it only when a HEAD said
+   * the digest moved.
+   */
+  async index(ref: ImageReference, credentials?: RegistryCredentials): Promise<ResolvedIndex | null> {
     const res = await this.manifest(ref, 'GET', ref.digest ?? ref.tag ?? 'latest', credentials);
     if (!res) return null;
     const type = (res.header('content-type') ?? '').split(';')[0]!.trim();
@@ -298,7 +299,7 @@ export class RegistryClient {
       res.header('docker-content-digest') ??
       ref.digest ??
       `sha256:${createHash('sha256').update(text, 'utf8').digest('hex')}`;
-    if (!(INDEX_MEDIA_TYPES as readonly string[]).includes(type)) return { digest, platformDigest: digest };
+    if (!(INDEX_MEDIA_TYPES as readonly string[]).includes(type)) return { digest, platforms: [] };
     let body: unknown;
     try {
       body = JSON.parse(text);
@@ -311,15 +312,58 @@ export class RegistryClient {
         `${ref.registry} answered an index that does not fit the spec: ${index.error.issues[0]?.message ?? ''}`,
         ref.registry,
       );
-    const os = platform.os.toLowerCase();
-    const images = index.data.manifests.filter((m) => m.platform && m.platform.os !== 'unknown');
-    const match =
-      images.find(
-        (m) =>
-          m.platform?.os === os &&
-          m.platform.architecture === platform.architecture &&
-          (!platform.variant || m.platform.variant === platform.variant),
-      ) ?? images.find((m) => m.platform?.os === os && m.platform.architecture === platform.architecture);
-    return { digest, platformDigest: match?.digest ?? digest };
+    const platforms: PlatformManifest[] = [];
+    for (const m of index.data.manifests) {
+      if (!m.platform || m.platform.os === 'unknown') continue;
+      platforms.push({
+        os: m.platform.os,
+        architecture: m.platform.architecture,
+        ...(m.platform.variant ? { variant: m.platform.variant } : {}),
+        digest: m.digest,
+      });
+    }
+    return { digest, platforms };
   }
+
+  /** The digests behind a reference for a platform, or null when the registry has no such image (or refuses us). */
+  async resolve(
+    ref: ImageReference,
+    platform: Platform,
+    credentials?: RegistryCredentials,
+  ): Promise<ResolvedDigests | null> {
+    const index = await this.index(ref, credentials);
+    return index ? { digest: index.digest, platformDigest: platformDigestOf(index, platform) } : null;
+  }
+}
+
+/** One platform's manifest in an index. */
+export interface PlatformManifest {
+  readonly os: string;
+  readonly architecture: string;
+  readonly variant?: string;
+  readonly digest: string;
+}
+
+/** What a reference points at: its digest, and each platform's manifest when it is a multi-platform index. */
+export interface ResolvedIndex {
+  /** The digest the tag points at: a multi-platform index, or a single manifest. */
+  readonly digest: string;
+  /** Each platform's manifest (empty for a single-platform image). */
+  readonly platforms: readonly PlatformManifest[];
+}
+
+/**
+ * The manifest digest of `platform` in an index: the exact variant when there is one, else the OS and architecture;
+ * the index's own digest when it is a single manifest or lists no such platform.
+ */
+export function platformDigestOf(index: ResolvedIndex, platform: Platform): string {
+  const os = platform.os.toLowerCase();
+  const match =
+    index.platforms.find(
+      (m) =>
+        m.os === os &&
+        m.architecture === platform.architecture &&
+        (!platform.variant || m.variant === platform.variant),
+    ) ?? index.platforms.find((m) => m.os === os && m.architecture === platform.architecture);
+  return match?.digest ?? index.digest;
 }

@@ -25,6 +25,8 @@ export const names = {
     dependencies: 'dependencies',
     imageUpdates: 'imageUpdates',
     queuedRuns: 'queuedRuns',
+    watches: 'watches',
+    watchedRegistries: 'watchedRegistries',
   },
   queues: {
     runs: 'runs',

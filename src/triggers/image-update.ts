@@ -9,7 +9,11 @@ import type { Platform } from '../runs/run';
 import { log } from '../log';
 import { parseImageReference } from '../registry/image-reference';
 import { credentialIdentity, type RegistryCredentials } from '../registry/auth';
-import type { RegistryClient } from '../registry/client';
+import {
+  platformDigestOf as pickPlatform,
+  type PlatformManifest,
+  type RegistryClient,
+} from '../registry/client';
 import type { RunService } from '../runs/run-service';
 import { names, type Storage } from '../storage/storage';
 import type { TaskService } from '../tasks/task-service';
@@ -27,6 +31,11 @@ export interface ImagePush {
   readonly tag: string;
   readonly digest: string;
   readonly timestamp: string;
+  /**
+   * Each platform's manifest in the index `digest` names, when the sender already read it (the watcher): the
+   * decision then compares platform digests without GETting the index again. Empty for a single-platform image.
+   */
+  readonly platforms?: readonly PlatformManifest[];
 }
 
 const DECISION_CONCURRENCY = 256;
@@ -152,6 +161,10 @@ export async function handleImagePush(
   ): Promise<string | null> => {
     const key = `${platform.os}/${platform.architecture}/${platform.variant ?? ''} ${credentialIdentity(credentials)}`;
     let found = platformDigests.get(key);
+    if (!found && push.platforms) {
+      found = Promise.resolve(pickPlatform({ digest: push.digest, platforms: push.platforms }, platform));
+      platformDigests.set(key, found);
+    }
     if (!found) {
       found = deps.registry.resolve(ref, platform, credentials).then(
         (r) => r?.platformDigest ?? null,

@@ -12,6 +12,13 @@ export const TEST_PORTS = { api: 17071 + offset, registry: 15000 + offset, azuri
 /** The stack's REFIT_MAX_SOURCE_BYTES: small, so that a test can go over it; far above any test's context. */
 export const TEST_SOURCE_LIMIT = 8 * 1024 * 1024;
 
+/** The stack's watcher settings: short, so that the watcher's tests wait seconds, not minutes. */
+export const TEST_POLLING = {
+  REFIT_POLL_INTERVAL_MIN: '1',
+  REFIT_POLL_INTERVAL_MAX: '2',
+  REFIT_POLL_SETTLE: '1',
+};
+
 // Starts one real local stack (Azurite, the CNCF registry, buildah) for the integration and e2e tests.
 // There is no skipping: without buildah, docker-registry or git the stack fails to start and so do the tests.
 export default async function globalSetup(): Promise<void> {
@@ -19,7 +26,11 @@ export default async function globalSetup(): Promise<void> {
   // The stack records its API key in the user's config folder, where the CLI finds it: for the tests that is a
   // folder of the test data, for the stack and for every CLI the tests start (they inherit process.env).
   process.env.XDG_CONFIG_HOME = join(dataDir, 'config');
-  const child = spawnStack(dataDir, TEST_PORTS, { REFIT_MAX_SOURCE_BYTES: String(TEST_SOURCE_LIMIT) });
+  const child = spawnStack(dataDir, TEST_PORTS, {
+    REFIT_MAX_SOURCE_BYTES: String(TEST_SOURCE_LIMIT),
+    // The watcher checks each reference every 1-2 s and acts on a digest that stood 1 s: a test waits seconds.
+    ...TEST_POLLING,
+  });
   try {
     await waitHealthy(TEST_PORTS.api, child);
   } catch (err) {

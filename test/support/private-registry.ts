@@ -191,14 +191,28 @@ export type Fault = 'none' | { status: number; retryAfter?: string } | 'drop-dig
 export interface FaultProxy {
   readonly host: string;
   fault: Fault;
+  /** Every manifest request it received: method, path, when (epoch ms), and the fault it answered, if any. */
+  readonly manifestRequests: { method: string; path: string; at: number; faulted: boolean }[];
   stop(): Promise<void>;
 }
 
 /** Starts a proxy on `port` to `target` (host:port). */
 export async function startFaultProxy(port: number, target: string): Promise<FaultProxy> {
-  const proxy: FaultProxy = { host: `127.0.0.1:${port}`, fault: 'none', stop: () => close(server) };
+  const proxy: FaultProxy = {
+    host: `127.0.0.1:${port}`,
+    fault: 'none',
+    manifestRequests: [],
+    stop: () => close(server),
+  };
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const fault = proxy.fault;
+    if (req.url?.includes('/manifests/'))
+      proxy.manifestRequests.push({
+        method: req.method ?? '',
+        path: req.url,
+        at: Date.now(),
+        faulted: typeof fault === 'object',
+      });
     if (req.url?.includes('/manifests/') && typeof fault === 'object') {
       res.statusCode = fault.status;
       if (fault.retryAfter) res.setHeader('retry-after', fault.retryAfter);

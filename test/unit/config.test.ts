@@ -27,6 +27,28 @@ describe('config', () => {
       expect(loadConfig({ ...base, REFIT_RETENTION_DAYS: '90' }).retentionDays).toBe(90);
     });
 
+    it('watches registries every 5 to 10 minutes with a 2-minute settle, and treats the home registry and REFIT_EVENT_REGISTRIES as sending events', () => {
+      expect(loadConfig(base).polling).toEqual({
+        eventRegistries: [base.REFIT_REGISTRY],
+        intervalMinSeconds: 300,
+        intervalMaxSeconds: 600,
+        settleSeconds: 120,
+      });
+      const set = loadConfig({
+        ...base,
+        REFIT_EVENT_REGISTRIES: ' hub.example , harbor.example',
+        REFIT_POLL_INTERVAL_MIN: '5',
+        REFIT_POLL_INTERVAL_MAX: '5',
+        REFIT_POLL_SETTLE: '1',
+      }).polling;
+      expect(set).toEqual({
+        eventRegistries: [base.REFIT_REGISTRY, 'hub.example', 'harbor.example'],
+        intervalMinSeconds: 5,
+        intervalMaxSeconds: 5,
+        settleSeconds: 1,
+      });
+    });
+
     it('bounds what Refit downloads and unpacks, each limit with its own setting', () => {
       expect(loadConfig(base).limits).toEqual({
         sourceBytes: 512 * 1024 * 1024,
@@ -87,6 +109,10 @@ describe('config', () => {
       [{ REFIT_RETENTION_DAYS: '30d' }, 'REFIT_RETENTION_DAYS'],
       [{ REFIT_RETENTION_DAYS: '1e9' }, 'REFIT_RETENTION_DAYS'],
       [{ REFIT_MAX_SOURCE_BYTES: '0' }, 'REFIT_MAX_SOURCE_BYTES'],
+      [{ REFIT_POLL_INTERVAL_MIN: '0' }, 'REFIT_POLL_INTERVAL_MIN'],
+      [{ REFIT_POLL_INTERVAL_MAX: '5m' }, 'REFIT_POLL_INTERVAL_MAX'],
+      [{ REFIT_POLL_INTERVAL_MIN: '600', REFIT_POLL_INTERVAL_MAX: '300' }, 'REFIT_POLL_INTERVAL_MIN'],
+      [{ REFIT_POLL_SETTLE: '-1' }, 'REFIT_POLL_SETTLE'],
       [{ REFIT_MAX_EXTRACTED_ENTRIES: 'many' }, 'REFIT_MAX_EXTRACTED_ENTRIES'],
       [{ REFIT_ALLOWED_ORIGINS: 'app.example' }, 'REFIT_ALLOWED_ORIGINS'],
       [{ REFIT_ALLOWED_ORIGINS: 'https://app.example/path' }, 'REFIT_ALLOWED_ORIGINS'],
