@@ -146,8 +146,7 @@ export function createRefit(config: Config, options: RefitOptions = {}): Refit {
       claims: new Claims(storage.table(names.tables.dedupe), options.claims),
       settings: config.polling,
       queuePush: async (push) => void (await refit.queueImagePushes([push])),
-      // Anonymous for now: the lead wires the tasks' own registry credentials (sealed with each task) here at merge.
-      credentialsFor: () => Promise.resolve(undefined),
+      credentialsFor: (registry, dependents) => tasks.loginFor(registry, dependents),
       enabledTasks: async () => {
         const enabled = new Set<string>();
         for await (const { task } of tasks.store.all()) {

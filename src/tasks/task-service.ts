@@ -82,6 +82,20 @@ export class TaskService {
   }
 
   /**
+   * The login the first of `tasks` that has one for `registry` holds, or undefined (anonymous): what the watcher asks
+   * a registry with on behalf of a reference's dependents. Only tasks whose stored credentials name the registry are
+   * unsealed.
+   */
+  async loginFor(registry: string, tasks: readonly string[]): Promise<RegistryCredentials | undefined> {
+    for (const name of tasks) {
+      const stored = await this.store.find(name);
+      const login = stored ? this.registryCredentials(stored, registry) : undefined;
+      if (login) return login;
+    }
+    return undefined;
+  }
+
+  /**
    * Reads the task's Dockerfile from its context and records what it is built from, so that base-image updates
    * reach the task before its first run (ACR needs a run first). Best effort: an unreadable context records nothing.
    */

@@ -2,8 +2,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { busyboxBase, call, runsOf, until, waitForRun } from '../support/api';
-import { inProcessRefit } from '../support/in-process';
-import { Watcher } from '../../src/watches/watcher';
 import { GitServer } from '../support/git';
 import {
   buildah,
@@ -326,7 +324,7 @@ describe('watches', () => {
     });
     afterAll(() => guarded.stop());
 
-    it('asks a private registry with the credentials credentialsFor gives for its dependents', async () => {
+    it('asks a private registry with the login of a task that depends on it, and anonymously once the login is removed', async () => {
       await buildah(root, ['pull', '--tls-verify=false', `docker://${busyboxBase()}`]);
       await buildah(root, [
         'push',
@@ -339,44 +337,33 @@ describe('watches', () => {
       const image = `${guarded.host}/private/base:1`;
       git.commit('private-app', 'main', { Dockerfile: `FROM ${image}\nCOPY Dockerfile /app\n` });
       await createTask(git, 'privateapp', 'private-app');
-      await watchUntil('the private base to be watched', image, () => true);
+      const login = {
+        userName: { type: 'Opaque', value: alice.username },
+        password: { type: 'Opaque', value: alice.password },
+      };
+      const patched = await call('PATCH', '/tasks/privateapp', {
+        properties: { credentials: { customRegistries: { [guarded.host]: login } } },
+      });
+      expect(patched.status).toBe(200);
 
-      // A watcher of this process over the same storage, its credentials given by the seam.
-      const r = inProcessRefit();
-      const asked: { registry: string; tasks: readonly string[] }[] = [];
-      const watcherWith = (credentials: typeof alice | undefined): Watcher =>
-        new Watcher({
-          watches: r.watches,
-          budgets: r.budgets,
-          index: r.dependencyIndex,
-          registry: r.registry,
-          claims: r.dedupe,
-          settings: r.config.polling,
-          queuePush: () => Promise.resolve(),
-          credentialsFor: (registry, tasks) => {
-            asked.push({ registry, tasks });
-            return Promise.resolve(credentials);
-          },
-          enabledTasks: () => Promise.resolve(() => true),
-        });
-      // A cycle of this process that checks the watch (the stack's own watcher checks it too, anonymously): the
-      // watch as that check left it (its next check is minutes away, so no other check follows at once).
-      const checkWith = (credentials: typeof alice | undefined): Promise<any> =>
-        until('a cycle of this process that checks the private base', async () => {
-          asked.length = 0;
-          await r.watches.ensure(image); // due now
-          await watcherWith(credentials).cycle();
-          return asked.some((a) => a.registry === guarded.host) ? watchOf(image) : undefined;
-        });
+      // The stack's own watcher asks with the task's login.
+      const digest = await digestOf(guarded.host, 'private/base', '1', alice);
+      const healthy = await watchUntil(
+        'the private base checked with the login',
+        image,
+        (w) => w.indexDigest === digest && w.health.lastError === null && w.health.lastSuccess !== null,
+      );
+      expect(healthy.health.consecutiveFailures).toBe(0);
 
-      const withAlice = await checkWith(alice);
-      expect(asked).toContainEqual({ registry: guarded.host, tasks: ['privateapp'] });
-      expect(withAlice.health).toEqual(expect.objectContaining({ lastError: null, consecutiveFailures: 0 }));
-      expect(withAlice.indexDigest).toBe(await digestOf(guarded.host, 'private/base', '1', alice));
-      // Anonymous, the same check is refused: the credentials are what made it pass.
-      const anonymous = await checkWith(undefined);
-      expect(anonymous.health.lastError).toMatch(/answered 401, 403 or 404 to the HEAD/);
-      expect(anonymous.indexDigest).toBe(withAlice.indexDigest);
+      // Without it, the same check is refused: the login is what made it pass (the digest it knew stays).
+      const removed = await call('PATCH', '/tasks/privateapp', {
+        properties: { credentials: { customRegistries: { [guarded.host]: null } } },
+      });
+      expect(removed.status).toBe(200);
+      const refused = await watchUntil('the private base refused anonymously', image, (w) =>
+        /answered 401, 403 or 404 to the HEAD/.test(w.health.lastError ?? ''),
+      );
+      expect(refused.indexDigest).toBe(digest);
       expect((await call('DELETE', '/tasks/privateapp')).status).toBe(200);
     });
   });
