@@ -1,5 +1,7 @@
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { RecordedDependency } from '../../dependencies/dependency-index';
+import { closeEmptyTargetStage } from '../../dockerfile/empty-stage';
 import { scanDockerfileNames, type NamedDependency } from '../../dockerfile/scan';
 import { formatImageReference } from '../../registry/image-reference';
 import type { RegistryCredentials } from '../../registry/auth';
@@ -17,6 +19,8 @@ export interface BaseScanOptions {
   readonly secrets?: readonly string[];
   /** The run's login for a registry, if it has one: the digest lookups use it. */
   readonly credentials?: (registry: string) => RegistryCredentials | undefined;
+  /** A folder of the run's own, outside the build context, for a copy of the Dockerfile the build may need. */
+  readonly scratchDir: string;
 }
 
 /** A build's base images, resolved before it: what it is pinned to and records. */
@@ -25,6 +29,11 @@ export interface BuildBases {
   readonly recorded: RecordedDependency[];
   /** buildah arguments pinning each base (every name the Dockerfile gives it) to the recorded digest. */
   readonly buildContexts: string[];
+  /**
+   * The Dockerfile to build: the one given, or a copy (in the run's work folder, outside the context) whose empty
+   * target stage is closed with a no-op (see closeEmptyTargetStage).
+   */
+  readonly dockerfile: string;
   /** The bases whose registry refused them (401, 403, 404): a copy in the storage must not stand in for them. */
   readonly refused: string[];
 }
@@ -45,11 +54,13 @@ export async function pinBases(
 ): Promise<BuildBases> {
   const { buildArgs, target, platform, secrets = [], credentials } = options;
   let scanned: NamedDependency[];
+  let text: string;
   try {
-    scanned = scanDockerfileNames(await readFile(dockerfile, 'utf8'), { buildArgs, target });
+    text = await readFile(dockerfile, 'utf8');
+    scanned = scanDockerfileNames(text, { buildArgs, target });
   } catch (err) {
     log.line(`The dependency scan failed: ${(err as Error).message}`);
-    return { recorded: [], buildContexts: [], refused: [] };
+    return { recorded: [], buildContexts: [], refused: [], dockerfile };
   }
   const recorded: RecordedDependency[] = [];
   const buildContexts: string[] = [];
@@ -88,5 +99,9 @@ export async function pinBases(
     });
   }
   log.line(`The following dependencies were found:\n${JSON.stringify(recorded)}`);
-  return { recorded, buildContexts, refused };
+  const closed = closeEmptyTargetStage(text, target);
+  if (!closed) return { recorded, buildContexts, refused, dockerfile };
+  const dir = await mkdtemp(join(options.scratchDir, 'dockerfile-'));
+  await writeFile(join(dir, 'Dockerfile'), closed);
+  return { recorded, buildContexts, refused, dockerfile: join(dir, 'Dockerfile') };
 }

@@ -505,6 +505,7 @@ export class LocalExecutor implements Executor {
         target: spec.target,
         platform: run.platform,
         secrets: Object.values(job.secrets.arguments),
+        scratchDir: workDir,
       },
       log,
     );
@@ -520,7 +521,7 @@ export class LocalExecutor implements Executor {
       // this run must be asked for, so that a private image another run pulled is not built from without a login.
       ...(bases.refused.length ? ['--pull=always'] : []),
       '-f',
-      dockerfile,
+      bases.dockerfile,
       ...tags.flatMap((t) => ['-t', t]),
       ...(spec.target ? ['--target', spec.target] : []),
       ...(spec.noCache ? ['--no-cache'] : []),

@@ -22,6 +22,17 @@ import { registryFailure } from './registry-failures';
 
 /** Where the shared workspace is mounted in every cmd step, as in acb. */
 const WORKSPACE = '/workspace';
+/**
+ * A build's words with `dockerfile` (resolved inside the source, or a copy of it) as its Dockerfile: the value at
+ * `fileIndex`, or a `--file` put first.
+ */
+function withDockerfile(words: readonly string[], fileIndex: number, dockerfile: string): string[] {
+  if (fileIndex < 0) return [`--file=${dockerfile}`, ...words];
+  return words.map((w, i) =>
+    i !== fileIndex ? w : w.startsWith('--') && w.includes('=') ? `--file=${dockerfile}` : dockerfile,
+  );
+}
+
 /** The home directory every step shares (acb mounts a `home` volume here and sets HOME). */
 const HOME = '/acb/home';
 /** Output kept per attempt for retryOnErrors. */
@@ -365,10 +376,6 @@ export class MultiStepRun {
       return { code: 1, output: 'Dockerfile not found' };
     }
     const words = [...command.words];
-    if (command.fileIndex >= 0) {
-      const w = words[command.fileIndex]!;
-      words[command.fileIndex] = w.includes('=') && w.startsWith('--') ? `--file=${dockerfile}` : dockerfile;
-    }
     if (command.contextIndex >= 0) words[command.contextIndex] = context;
     else words.push(context);
     const platform = platformName(this.run.platform);
@@ -384,6 +391,7 @@ export class MultiStepRun {
         target: command.target,
         platform: ownPlatform ?? this.run.platform,
         secrets: this.argvSecrets(),
+        scratchDir: this.workDir,
       },
       out,
     );
@@ -397,7 +405,7 @@ export class MultiStepRun {
       ...(hasPlatform ? [] : ['--platform', platform]),
       ...bases.buildContexts,
       ...(refused.length && !hasPull ? ['--pull=always'] : []),
-      ...offArgv.words,
+      ...withDockerfile(offArgv.words, command.fileIndex, bases.dockerfile),
     ];
     this.built.push(...command.tags);
     const result = await this.process(args, out, signal, { cwd, env: offArgv.env });
