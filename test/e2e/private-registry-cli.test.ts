@@ -32,7 +32,7 @@ describe('refit task credential (e2e)', () => {
   let priv: RunningRegistry;
   beforeAll(async () => {
     await git.start();
-    priv = await startRegistry(join(root, 'private'), 'private', testPort(960), {
+    priv = await startRegistry(join(root, 'private'), 'private', testPort(940), {
       htpasswd: { user: USER, password: PASSWORD },
     });
     await buildah(root, ['pull', '--tls-verify=false', `docker://${busyboxBase()}`]);

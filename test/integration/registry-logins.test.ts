@@ -125,9 +125,12 @@ describe('LocalExecutor', () => {
       );
       writeFileSync(join(folder, 'workspace', 'go'), '');
       const run = await waitForRecorded(r, runId, isFinished);
-      expect({ status: run.status, error: run.runErrorMessage }).toEqual({
+      // The log is in the failure's message: it says why buildah failed.
+      const log = (await r.logs.blob(runId).downloadToBuffer()).toString('utf8');
+      expect({ status: run.status, error: run.runErrorMessage, log }).toEqual({
         status: 'Succeeded',
         error: undefined,
+        log: expect.any(String),
       });
       await until('the work folder to be removed', async () => (workFolder(r, runId) ? undefined : true));
       expect(() => statSync(authFile)).toThrow();
