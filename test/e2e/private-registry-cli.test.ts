@@ -1,10 +1,10 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { busyboxBase, call, waitForRun } from '../support/api';
+import { call, waitForRun } from '../support/api';
 import { refit } from '../support/cli';
 import { GitServer } from '../support/git';
-import { buildah, startRegistry, testPort, type RunningRegistry } from '../support/private-registry';
+import { copyBusybox, startRegistry, testPort, type RunningRegistry } from '../support/private-registry';
 
 const USER = 'alice';
 const PASSWORD = 'pr1vate-Registry-pw-93';
@@ -35,15 +35,7 @@ describe('refit task credential (e2e)', () => {
     priv = await startRegistry(join(root, 'private'), 'private', testPort(940), {
       htpasswd: { user: USER, password: PASSWORD },
     });
-    await buildah(root, ['pull', '--tls-verify=false', `docker://${busyboxBase()}`]);
-    await buildah(root, [
-      'push',
-      '--tls-verify=false',
-      '--creds',
-      `${USER}:${PASSWORD}`,
-      busyboxBase(),
-      `docker://${priv.host}/private/base:1`,
-    ]);
+    await copyBusybox(root, [`${priv.host}/private/base:1`], { username: USER, password: PASSWORD });
   });
   afterAll(async () => {
     git.stop();

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRefit, imageUpdateDeps } from '../../src/refit';
 import { handleImagePush } from '../../src/triggers/image-update';
-import { busyboxBase, stackConfig } from '../support/api';
-import { buildah, startRegistry, testPort, type RunningRegistry } from '../support/private-registry';
+import { stackConfig } from '../support/api';
+import { copyBusybox, startRegistry, testPort, type RunningRegistry } from '../support/private-registry';
 
 const USER = 'carol';
 const PASSWORD = 'decision-pw-884';
@@ -22,15 +22,7 @@ describe('handleImagePush', () => {
     priv = await startRegistry(join(root, 'private'), 'decision', testPort(980), {
       htpasswd: { user: USER, password: PASSWORD },
     });
-    await buildah(root, ['pull', '--tls-verify=false', `docker://${busyboxBase()}`]);
-    await buildah(root, [
-      'push',
-      '--tls-verify=false',
-      '--creds',
-      `${USER}:${PASSWORD}`,
-      busyboxBase(),
-      `docker://${priv.host}/private/base:1`,
-    ]);
+    await copyBusybox(root, [`${priv.host}/private/base:1`], { username: USER, password: PASSWORD });
   });
   afterAll(async () => {
     await priv.stop();

@@ -9,7 +9,7 @@ import { newTaskFileRun, parseTaskFileRunRequest } from '../../src/runs/task-fil
 import { requestLogins } from '../../src/tasks/task-credentials';
 import { busyboxBase, until } from '../support/api';
 import { inProcessRefit, isFinished, startQuickBuild, waitForRecorded } from '../support/in-process';
-import { buildah, startRegistry, testPort, type RunningRegistry } from '../support/private-registry';
+import { copyBusybox, startRegistry, testPort, type RunningRegistry } from '../support/private-registry';
 
 const USER = 'bob';
 const PASSWORD = 'run-logins-s3cret-71';
@@ -91,16 +91,7 @@ describe('LocalExecutor', () => {
       htpasswd: { user: USER, password: PASSWORD },
     });
     image = `${priv.host}/private/busybox:1`;
-    await buildah(root, ['pull', '--tls-verify=false', `docker://${busyboxBase()}`]);
-    for (const target of [image, unpulled()])
-      await buildah(root, [
-        'push',
-        '--tls-verify=false',
-        '--creds',
-        `${USER}:${PASSWORD}`,
-        busyboxBase(),
-        `docker://${target}`,
-      ]);
+    await copyBusybox(root, [image, unpulled()], { username: USER, password: PASSWORD });
     r = inProcessRefit();
   });
   afterAll(async () => {

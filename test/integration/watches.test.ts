@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { busyboxBase, call, runsOf, until, waitForRun } from '../support/api';
 import { GitServer } from '../support/git';
 import {
-  buildah,
+  copyBusybox,
   startFaultProxy,
   startRegistry,
   testPort,
@@ -325,15 +325,7 @@ describe('watches', () => {
     afterAll(() => guarded.stop());
 
     it('asks a private registry with the login of a task that depends on it, and anonymously once the login is removed', async () => {
-      await buildah(root, ['pull', '--tls-verify=false', `docker://${busyboxBase()}`]);
-      await buildah(root, [
-        'push',
-        '--tls-verify=false',
-        '--creds',
-        `${alice.username}:${alice.password}`,
-        busyboxBase(),
-        `docker://${guarded.host}/private/base:1`,
-      ]);
+      await copyBusybox(root, [`${guarded.host}/private/base:1`], alice);
       const image = `${guarded.host}/private/base:1`;
       git.commit('private-app', 'main', { Dockerfile: `FROM ${image}\nCOPY Dockerfile /app\n` });
       await createTask(git, 'privateapp', 'private-app');

@@ -7,6 +7,7 @@ import { createHash, createPrivateKey, randomUUID, sign, X509Certificate } from 
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
+import { busyboxBase } from './api';
 
 /** The test's first port plus `n` (REFIT_TEST_PORT_OFFSET moves them, so two checkouts can share a machine). */
 export function testPort(n: number): number {
@@ -347,4 +348,24 @@ export async function buildah(root: string, args: string[]): Promise<void> {
     { onOutput: (c) => (output += c) },
   );
   if (result.code !== 0) throw new Error(`buildah ${args.join(' ')} failed: ${output}`);
+}
+
+/**
+ * Copies the stack's busybox base (a shell, FROM scratch) to each of `targets` (`host/repository:tag` on a registry on
+ * loopback), with buildah on the test's storage in `root`, logging in as `login` when the registry needs one.
+ */
+export async function copyBusybox(
+  root: string,
+  targets: readonly string[],
+  login?: { readonly username: string; readonly password: string },
+): Promise<void> {
+  await buildah(root, ['pull', '--tls-verify=false', `docker://${busyboxBase()}`]);
+  for (const target of targets)
+    await buildah(root, [
+      'push',
+      '--tls-verify=false',
+      ...(login ? ['--creds', `${login.username}:${login.password}`] : []),
+      busyboxBase(),
+      `docker://${target}`,
+    ]);
 }
