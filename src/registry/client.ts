@@ -44,6 +44,8 @@ export interface RateLimitState {
 
 /** What a {@link RegistryClient} needs besides the network. */
 export interface RegistryClientOptions {
+  /** How long a request may take before the registry counts as unreachable (15 s). */
+  readonly timeoutMs?: number;
   /** The clock (tests); token expiry counts on it. */
   readonly now?: () => number;
 }
@@ -126,7 +128,7 @@ export class RegistryClient {
       return await this.http.fetch(url, {
         method,
         headers,
-        timeoutMs: TIMEOUT_MS,
+        timeoutMs: this.options.timeoutMs ?? TIMEOUT_MS,
         limit: { bytes: this.maxResponseBytes, setting: LIMIT_SETTINGS.registryResponseBytes },
       });
     } catch (err) {

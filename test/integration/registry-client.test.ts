@@ -249,6 +249,20 @@ describe('registry/client', () => {
       await expect(client(proxy.host, right).head(ref)).rejects.toBeInstanceOf(RegistryProtocolError);
     });
 
+    it('raises UpstreamUnavailableError when the registry answers later than the timeout, and reads a slow answer within it', async () => {
+      proxy.fault = { delayMs: 1500 };
+      const ref = parseImageReference(`${proxy.host}/private/single:1`);
+      const timed = (timeoutMs: number): RegistryClient =>
+        new RegistryClient([], http, 1 << 20, { timeoutMs });
+
+      const err = await timed(300)
+        .head(ref, right)
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UpstreamUnavailableError);
+      expect((err as Error).message).toContain(`${proxy.host} could not be reached`);
+      expect(await timed(5000).head(ref, right)).toBe(single.digest);
+    });
+
     it('works through the proxy once the fault is gone', async () => {
       const ref = parseImageReference(`${proxy.host}/private/single:1`);
 

@@ -185,8 +185,8 @@ export async function startTokenServer(
   return { realm: `http://127.0.0.1:${port}/token`, requests, stop: () => close(server) };
 }
 
-/** What the fault proxy does to manifest requests: pass them on, or answer a fault. */
-export type Fault = 'none' | { status: number; retryAfter?: string } | 'drop-digest';
+/** What the fault proxy does to manifest requests: pass them on, answer a fault, or pass them on late. */
+export type Fault = 'none' | { status: number; retryAfter?: string } | 'drop-digest' | { delayMs: number };
 
 /** A proxy in front of a registry that injects faults into manifest answers. */
 export interface FaultProxy {
@@ -212,14 +212,15 @@ export async function startFaultProxy(port: number, target: string): Promise<Fau
         method: req.method ?? '',
         path: req.url,
         at: Date.now(),
-        faulted: typeof fault === 'object',
+        faulted: typeof fault === 'object' && 'status' in fault,
       });
-    if (req.url?.includes('/manifests/') && typeof fault === 'object') {
+    if (req.url?.includes('/manifests/') && typeof fault === 'object' && 'status' in fault) {
       res.statusCode = fault.status;
       if (fault.retryAfter) res.setHeader('retry-after', fault.retryAfter);
       return res.end('{"errors":[{"code":"TOOMANYREQUESTS","message":"injected"}]}');
     }
     const [hostname, targetPort] = target.split(':');
+    const late = req.url?.includes('/manifests/') && typeof fault === 'object' && 'delayMs' in fault;
     const upstream = request(
       {
         hostname,
@@ -232,8 +233,13 @@ export async function startFaultProxy(port: number, target: string): Promise<Fau
         const headers = { ...up.headers };
         if (fault === 'drop-digest' && req.url?.includes('/manifests/'))
           delete headers['docker-content-digest'];
-        res.writeHead(up.statusCode ?? 502, headers);
-        up.pipe(res);
+        const answer = (): void => {
+          if (res.destroyed) return void up.resume();
+          res.writeHead(up.statusCode ?? 502, headers);
+          up.pipe(res);
+        };
+        if (late) setTimeout(answer, fault.delayMs);
+        else answer();
       },
     );
     upstream.on('error', () => res.destroy());
