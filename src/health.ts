@@ -1,5 +1,5 @@
 import type { Refit } from './refit';
-import { runProcess } from './process/run-process';
+import { speaksPlainHttp } from './registry/image-reference';
 import { names } from './storage/storage';
 import { log } from './log';
 
@@ -19,11 +19,11 @@ async function check(part: string, probe: () => Promise<void>): Promise<PartHeal
   }
 }
 
-/** Checks every part Refit stands on: tables, queues, blobs, the home registry and the executor's tool. */
+/** Checks every part Refit stands on: tables, queues, blobs, the home registry and the executor (it says how). */
 export async function health(
   r: Refit,
 ): Promise<{ status: 'ok' | 'degraded'; parts: Record<string, PartHealth> }> {
-  const registryUrl = `${r.config.insecureRegistries.includes(r.config.homeRegistry) ? 'http' : 'https'}://${r.config.homeRegistry}/v2/`;
+  const registryUrl = `${speaksPlainHttp(r.config.homeRegistry, r.config.insecureRegistries) ? 'http' : 'https'}://${r.config.homeRegistry}/v2/`;
   const probes: Record<string, () => Promise<void>> = {
     tables: async () => {
       await r.storage
@@ -42,10 +42,7 @@ export async function health(
       const res = await fetch(registryUrl, { signal: AbortSignal.timeout(3000) });
       if (res.status !== 200 && res.status !== 401) throw new Error(`${registryUrl} answered ${res.status}`);
     },
-    executor: async () => {
-      const result = await runProcess('buildah', ['--version'], {});
-      if (result.code !== 0) throw new Error(`buildah --version exited with ${result.code}`);
-    },
+    executor: () => r.executor.probe(),
   };
   const checked = await Promise.all(
     Object.entries(probes).map(async ([part, probe]) => [part, await check(part, probe)] as const),

@@ -24,6 +24,8 @@ export interface Executor {
   start(run: Run, secrets: RunSecrets): Promise<void>;
   /** Stops a run if this executor is running it; true when it was. */
   cancel(runId: string): Promise<boolean>;
+  /** Throws (saying why) when the executor cannot run builds now: what GET /health reports as `executor`. */
+  probe(): Promise<void>;
   /** Stops everything (host shutdown). */
   close(): Promise<void>;
 }

@@ -21,6 +21,7 @@ describe('RunService', () => {
           await real.start(run, secrets);
         },
         cancel: (runId) => real.cancel(runId),
+        probe: () => real.probe(),
         close: () => real.close(),
       };
       Object.defineProperty(refit, 'executor', { get: () => cancelFirst });

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { LocalHost } from '../../src/local/host';
 import { azuriteConnectionString } from '../../src/config';
 import { createRefit, setRefit } from '../../src/refit';
+import { health } from '../../src/health';
 import { StorageFaults } from '../../src/storage/storage-faults';
 import { dockerBuild, stackConfig } from '../support/api';
 import { freePort, serveInProcess } from '../support/in-process';
@@ -172,6 +173,16 @@ describe('functions/http', () => {
       expect(body.parts.blobs).toEqual({ status: 'down' });
       expect(text).not.toMatch(/injected|devstoreaccount1|RestError|http:|buildah version/i);
       expect(faults.injected).toBeGreaterThanOrEqual(3);
+    });
+
+    it("reports the executor down when buildah cannot open the deployment's storage with its settings", async () => {
+      const broken = createRefit(stackConfig({ REFIT_BUILDAH_ARGS: '--storage-driver no-such-driver' }));
+
+      const report = await health(broken);
+
+      expect(report.parts.executor).toEqual({ status: 'down' });
+      expect(report.parts.tables).toEqual({ status: 'ok' });
+      expect(report.status).toBe('degraded');
     });
   });
 });

@@ -125,6 +125,19 @@ export class LocalExecutor implements Executor {
     return true;
   }
 
+  /** Lists the images of the deployment's buildah storage, with its own settings: buildah runs, and so does the storage. */
+  async probe(): Promise<void> {
+    let output = '';
+    const result = await runProcess('buildah', this.buildah(['images', '--quiet']), {
+      env: this.env(),
+      onOutput: (chunk) => (output += chunk),
+    });
+    if (result.code !== 0)
+      throw new Error(
+        `buildah images exited with ${result.code ?? result.signal}: ${output.trim().slice(0, 500)}`,
+      );
+  }
+
   /**
    * Puts the runs still waiting for a build slot back in the queue (the next host builds them), stops every build
    * (each ends Error: the host stopped) and waits (up to 20 s) until each has reported and cleaned up: a buildah
