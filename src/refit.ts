@@ -1,6 +1,6 @@
 import { config as loadedConfig, type Config } from './config';
 import type { Executor } from './executors/executor';
-import { LocalExecutor } from './executors/local/local-executor';
+import { createExecutor } from './executors/create-executor';
 import { DEFAULT_RUN_LOG_OPTIONS, RunLogs, type RunLogOptions } from './runs/run-log';
 import { RunService } from './runs/run-service';
 import { RunStore } from './runs/run-store';
@@ -108,20 +108,19 @@ export function createRefit(config: Config, options: RefitOptions = {}): Refit {
     logs,
     onEnqueued: () => undefined,
     get executor(): Executor {
-      executor ??= new LocalExecutor(
-        config,
+      executor ??= createExecutor(config, {
         storage,
         logs,
-        {
+        callbacks: {
           running: (runId) => refit.runs.running(runId),
           finished: async (runId, outcome) => {
             await refit.runs.finish(runId, outcome);
           },
           requeue: (runId) => refit.runs.requeue(runId),
         },
-        refit.registry,
+        registry: refit.registry,
         sources,
-      );
+      });
       return executor;
     },
     runs,
