@@ -39,6 +39,17 @@ const C_PORTS = { api: 17672, registry: 15651, azurite: 20660 };
 const FINAL = ['Succeeded', 'Failed', 'Canceled', 'Error', 'Timeout'];
 /** A source nothing listens on: runs from it fail at once, so a scenario measures scheduling, not builds. */
 const NOWHERE_TARBALL = 'http://127.0.0.1:9/context.tar.gz';
+
+/** A quick build whose source cannot be fetched: it is scheduled, run and ends Failed without building anything. */
+function scheduleNowhere(api: Api): Promise<Answer> {
+  return call(api, 'POST', '/scheduleRun', {
+    type: 'DockerBuildRequest',
+    imageNames: [],
+    sourceLocation: NOWHERE_TARBALL,
+    dockerFilePath: 'Dockerfile',
+    platform: { os: 'Linux', architecture: 'amd64' },
+  });
+}
 const NOWHERE_GIT = 'git://127.0.0.1:9/bench-deliveries.git';
 /** Builds at once (the default is 2): scenario d needs its 10 builds running together, a-c drain their runs sooner. */
 const CONCURRENCY = { REFIT_LOCAL_CONCURRENCY: '16' };
@@ -309,17 +320,7 @@ async function githubDeliveries(api: Api, dataDir: string): Promise<void> {
 async function concurrentSchedule(api: Api): Promise<void> {
   const N = 200;
   const t0 = Date.now();
-  const answers = await Promise.all(
-    Array.from({ length: N }, () =>
-      call(api, 'POST', '/scheduleRun', {
-        type: 'DockerBuildRequest',
-        imageNames: [],
-        sourceLocation: NOWHERE_TARBALL,
-        dockerFilePath: 'Dockerfile',
-        platform: { os: 'Linux', architecture: 'amd64' },
-      }),
-    ),
-  );
+  const answers = await Promise.all(Array.from({ length: N }, () => scheduleNowhere(api)));
   const answeredMs = Date.now() - t0;
   const ids = acceptedRunIds(answers);
   const { statuses, allFinalMs } = await waitFinal(api, ids, 120000);
@@ -444,14 +445,7 @@ async function storageOutage(): Promise<void> {
     // The burst in three parts, so that calls land before, during and after the outage whatever the machine's
     // load: 30 calls (Azurite is stopped as the last one is sent, with calls in flight), 40 while it is down (3 s,
     // then its restart on the same ports and files), 30 once it is back.
-    const schedule = (): Promise<Answer> =>
-      call(api, 'POST', '/scheduleRun', {
-        type: 'DockerBuildRequest',
-        imageNames: [],
-        sourceLocation: NOWHERE_TARBALL,
-        dockerFilePath: 'Dockerfile',
-        platform: { os: 'Linux', architecture: 'amd64' },
-      });
+    const schedule = (): Promise<Answer> => scheduleNowhere(api);
     const paced = async (count: number, spacingMs: number): Promise<Promise<Answer>[]> => {
       const calls: Promise<Answer>[] = [];
       for (let i = 0; i < count; i++) {

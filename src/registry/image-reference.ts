@@ -20,6 +20,11 @@ const DOCKER_HUB_ALIASES = new Set([
   'registry-1.docker.io',
 ]);
 
+/** A registry host with Docker Hub's aliases named `docker.io`, as references name it. */
+export function dockerHubAsOne(registry: string): string {
+  return DOCKER_HUB_ALIASES.has(registry) ? DOCKER_HUB : registry;
+}
+
 // The grammar of distribution/reference (reference/regexp.go).
 const alnum = '[a-z0-9]+';
 const separator = '(?:[._]|__|[-]+)';

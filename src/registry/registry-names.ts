@@ -1,4 +1,4 @@
-import { parseImageReference } from './image-reference';
+import { dockerHubAsOne } from './image-reference';
 
 /**
  * The names of registries: one canonical name per registry (Docker Hub's aliases are `docker.io`; the home registry's
@@ -17,13 +17,7 @@ export class RegistryNames {
 
   /** The canonical name of a registry host (as a reference or a login server names it). */
   canonical(registry: string): string {
-    let host = registry;
-    try {
-      // Docker Hub's aliases, as a reference would name them.
-      host = parseImageReference(`${registry}/r`, { defaultRegistry: registry }).registry;
-    } catch {
-      // Not a host a reference could name: it stands for itself.
-    }
+    const host = dockerHubAsOne(registry);
     return this.homeAliases.has(host) ? this.home : host;
   }
 

@@ -24,6 +24,11 @@ async function privateDigest(host: string, repository: string, tag: string): Pro
   return res.ok ? res.headers.get('docker-content-digest') : null;
 }
 
+/** `refit task credential VERB -n private-task --login-server SERVER ...rest`. */
+function credential(verb: string, server: string, ...rest: string[]): ReturnType<typeof refit> {
+  return refit(['task', 'credential', verb, '-n', 'private-task', '--login-server', server, ...rest]);
+}
+
 // A task FROM a base on a private registry (htpasswd, on loopback), as a new user sets it up: the registry refuses a
 // run without credentials, `refit task credential add` gives the task its login, and the run builds and pushes there.
 describe('refit task credential (e2e)', () => {
@@ -69,61 +74,19 @@ describe('refit task credential (e2e)', () => {
       `the build failed with exit code 125: ${priv.host} refused the request: unauthorized`,
     );
 
-    const add = await refit([
-      'task',
-      'credential',
-      'add',
-      '-n',
-      'private-task',
-      '--login-server',
-      priv.host,
-      '-u',
-      USER,
-      '-p',
-      PASSWORD,
-    ]);
+    const add = await credential('add', priv.host, '-u', USER, '-p', PASSWORD);
     expect(add.code).toBe(0);
     expect(JSON.parse(add.stdout)).toEqual({
       [priv.host]: { userName: { type: 'Opaque', value: USER }, password: { type: 'Opaque' } },
     });
-    const again = await refit([
-      'task',
-      'credential',
-      'add',
-      '-n',
-      'private-task',
-      '--login-server',
-      priv.host,
-      '-u',
-      USER,
-      '-p',
-      'other',
-    ]);
+    const again = await credential('add', priv.host, '-u', USER, '-p', 'other');
     expect({ code: again.code, stderr: again.stderr }).toEqual({
       code: 1,
       stderr: expect.stringContaining(`login server '${priv.host}' already exists on task 'private-task'`),
     });
-    const noPassword = await refit([
-      'task',
-      'credential',
-      'update',
-      '-n',
-      'private-task',
-      '--login-server',
-      priv.host,
-      '-u',
-      USER,
-    ]);
+    const noPassword = await credential('update', priv.host, '-u', USER);
     expect(noPassword.stderr).toContain('-p/--password is required with -u/--username');
-    const missing = await refit([
-      'task',
-      'credential',
-      'remove',
-      '-n',
-      'private-task',
-      '--login-server',
-      'other.example.com',
-    ]);
+    const missing = await credential('remove', 'other.example.com');
     expect(missing.stderr).toContain("task 'private-task' has no login for 'other.example.com'");
     const list = await refit(['task', 'credential', 'list', '-n', 'private-task', '-o', 'table']);
     expect(list.stdout.split('\n')[0]).toMatch(
@@ -175,15 +138,7 @@ describe('refit task credential (e2e)', () => {
     for (const text of seen) expect(text).not.toContain(PASSWORD);
     expect(seen[3]).toContain('built-from-private');
 
-    const removed = await refit([
-      'task',
-      'credential',
-      'remove',
-      '-n',
-      'private-task',
-      '--login-server',
-      priv.host,
-    ]);
+    const removed = await credential('remove', priv.host);
     expect(JSON.parse(removed.stdout)).toEqual({});
   });
 });

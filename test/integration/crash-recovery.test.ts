@@ -11,7 +11,7 @@ import {
   waitHealthy,
   type TestStackPorts,
 } from '../support/stack';
-import { writeContext } from '../support/api';
+import { until, untilTrue, writeContext } from '../support/api';
 
 // A stack of this test's own, beside the shared test stack's and local-stack.test.ts's ports (REFIT_TEST_PORT_OFFSET
 // moves all of them), killed and started again on the same data folder and ports.
@@ -85,26 +85,18 @@ async function runOf(dataDir: string, runId: string): Promise<any> {
   return (await call(dataDir, 'GET', `/runs/${runId}`)).properties;
 }
 
-/** Polls until `check` holds (recorded state, not time): throws with `what` if it never does. */
-async function until(
-  what: string,
-  check: () => Promise<boolean> | boolean,
-  timeoutMs = 90000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what} did not happen`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** The statuses a run ends in. */
+const FINAL = ['Succeeded', 'Failed', 'Error', 'Canceled'];
 
 async function untilStatus(dataDir: string, runId: string, statuses: readonly string[]): Promise<any> {
-  let run: any;
-  await until(`run ${runId} reaching ${statuses.join('/')}`, async () => {
-    run = await runOf(dataDir, runId);
-    return statuses.includes(run.status as string);
-  });
-  return run;
+  return until(
+    `run ${runId} reaching ${statuses.join('/')}`,
+    async () => {
+      const run = await runOf(dataDir, runId);
+      return statuses.includes(run.status as string) ? run : undefined;
+    },
+    90000,
+  );
 }
 
 /** A process as it is now: its pid, start time and command line. */
@@ -173,8 +165,10 @@ async function stackWithBuilds(
   await healthy(stack, dataDir);
   const running = await schedule(dataDir, dockerfile(LONG_BUILD));
   await untilStatus(dataDir, running, ['Running']);
-  await until('the long build reaching its RUN step', () =>
-    descendants(stack.pid!).some((p) => p.command.includes('sleep 4242')),
+  await untilTrue(
+    'the long build reaching its RUN step',
+    () => descendants(stack.pid!).some((p) => p.command.includes('sleep 4242')),
+    90000,
   );
   const waiting = await schedule(dataDir, dockerfile(SHORT_BUILD));
   await untilStatus(dataDir, waiting, ['Started']);
@@ -237,13 +231,7 @@ describe('local stack', () => {
       expect(crashed.status).toBe('Error');
       expect(crashed.runErrorMessage).toBe(HOST_STOPPED_MESSAGE);
       // Claimed but never started: queued again, and built by the new host.
-      const requeued = await untilStatus(dataDir, before.waiting, [
-        'Succeeded',
-        'Failed',
-        'Error',
-        'Canceled',
-      ]);
-      expect(requeued.status).toBe('Succeeded');
+      expect((await untilStatus(dataDir, before.waiting, FINAL)).status).toBe('Succeeded');
       expect(leftWorkingContainers(dataDir)).toEqual([]);
       // And those go with the new host: nothing of the dead one is left.
       expect(await stopStack(stack)).toBe(0);
@@ -262,13 +250,7 @@ describe('local stack', () => {
       const stopped = await runOf(dataDir, before.running);
       expect(stopped.status).toBe('Error');
       expect(stopped.runErrorMessage).toBe(HOST_STOPPED_MESSAGE);
-      const requeued = await untilStatus(dataDir, before.waiting, [
-        'Succeeded',
-        'Failed',
-        'Error',
-        'Canceled',
-      ]);
-      expect(requeued.status).toBe('Succeeded');
+      expect((await untilStatus(dataDir, before.waiting, FINAL)).status).toBe('Succeeded');
       expect(leftWorkingContainers(dataDir)).toEqual([]);
     });
   });
@@ -300,13 +282,13 @@ describe('local stack', () => {
         dataDir,
         `FROM 127.0.0.1:${ports.registry}/refit/busybox:stable\nADD http://127.0.0.1:${port}/never /never\n`,
       );
-      await until('the build reaching its ADD', () => connections.length > 0);
+      await untilTrue('the build reaching its ADD', () => connections.length > 0, 90000);
       expect(leftWorkingContainers(dataDir)).toHaveLength(1);
 
       await call(dataDir, 'POST', `/runs/${runId}/cancel`);
 
       expect((await untilStatus(dataDir, runId, ['Canceled'])).status).toBe('Canceled');
-      await until(
+      await untilTrue(
         'the working container of the canceled build removed',
         () => leftWorkingContainers(dataDir).length === 0,
         30000,

@@ -143,6 +143,15 @@ export async function until<T>(
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/** {@link until} for a yes/no check: polls until `check` holds. */
+export async function untilTrue(
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  timeoutMs = 30000,
+): Promise<void> {
+  await until(what, async () => ((await check()) ? true : undefined), timeoutMs);
+}
+
 /** The runs of a task, as Runs_List gives them (newest first, up to 100). */
 export async function runsOf(task: string): Promise<any[]> {
   const res = await call('GET', `/runs?$top=100&$filter=${encodeURIComponent(`taskName eq '${task}'`)}`);

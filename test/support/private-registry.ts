@@ -7,7 +7,7 @@ import { createHash, createPrivateKey, randomUUID, sign, X509Certificate } from 
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
-import { busyboxBase } from './api';
+import { busyboxBase, untilTrue } from './api';
 
 /** The test's first port plus `n` (REFIT_TEST_PORT_OFFSET moves them, so two checkouts can share a machine). */
 export function testPort(n: number): number {
@@ -31,14 +31,6 @@ export type RegistryAuth =
         readonly cert: string;
       };
     };
-
-async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 15000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await probe().catch(() => false))) {
-    if (Date.now() > end) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Starts `docker-registry serve` on `port` (open when `auth` is null) with its data in `dir/storage` (shared when two registries get one dir). */
 export async function startRegistry(
@@ -76,10 +68,16 @@ export async function startRegistry(
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const host = `127.0.0.1:${port}`;
   try {
-    await until(`the registry on ${host} answering`, async () => {
-      if (child.exitCode !== null) throw new Error(`the registry exited: ${stderr}`);
-      return (await fetch(`http://${host}/v2/`)).status === (auth ? 401 : 200);
-    });
+    await untilTrue(
+      `the registry on ${host} answering`,
+      async () => {
+        // An exit (a port in use, a bad configuration) fails at once, with what the registry said.
+        if (child.exitCode !== null) throw new Error(`the registry exited: ${stderr}`);
+        const res = await fetch(`http://${host}/v2/`).catch(() => undefined);
+        return res?.status === (auth ? 401 : 200);
+      },
+      15000,
+    );
   } catch (err) {
     child.kill();
     throw err;
