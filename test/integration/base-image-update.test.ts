@@ -11,6 +11,7 @@ import {
   uploadContext,
   waitForRun,
   writeContext,
+  pushManifestAgain,
 } from '../support/api';
 import { GitServer } from '../support/git';
 
@@ -35,20 +36,6 @@ async function buildBase(repository: string, version: string): Promise<any> {
   );
   expect(run.status).toBe('Succeeded');
   return run;
-}
-
-/** Pushes the very same manifest bytes of repository:tag again: the registry notifies a push of the same digest. */
-async function pushManifestAgain(repository: string, tag: string): Promise<number> {
-  const manifestUrl = `http://${registry()}/v2/${repository}/manifests/${tag}`;
-  const manifest = await fetch(manifestUrl, {
-    headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
-  });
-  const put = await fetch(manifestUrl, {
-    method: 'PUT',
-    headers: { 'content-type': manifest.headers.get('content-type')! },
-    body: Buffer.from(await manifest.arrayBuffer()),
-  });
-  return put.status;
 }
 
 // The seed's tutorial: a base quick-built, a task over a git repository built FROM it, the base updated.

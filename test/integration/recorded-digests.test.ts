@@ -13,6 +13,7 @@ import {
   uploadContext,
   waitForRun,
   writeContext,
+  pushManifestAgain,
 } from '../support/api';
 import { GitServer } from '../support/git';
 import { buildah } from '../support/private-registry';
@@ -118,16 +119,7 @@ describe('recorded base-image digests', () => {
 
         // The trigger on, the same update notified again (the very manifest bytes put back): it rebuilds the task.
         expect((await call('PUT', '/tasks/midbuild', task('Enabled'))).status).toBe(200);
-        const manifestUrl = `http://${registry()}/v2/${base}/manifests/1`;
-        const manifest = await fetch(manifestUrl, {
-          headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
-        });
-        const put = await fetch(manifestUrl, {
-          method: 'PUT',
-          headers: { 'content-type': manifest.headers.get('content-type')! },
-          body: Buffer.from(await manifest.arrayBuffer()),
-        });
-        expect(put.status).toBe(201);
+        expect(await pushManifestAgain(base, '1')).toBe(201);
         const rebuild = await until('the rebuild', async () =>
           (await runsOf('midbuild')).find((r) => r.imageUpdateTrigger),
         );

@@ -193,3 +193,17 @@ export async function registryDigest(repository: string, tag: string): Promise<s
   });
   return response.ok ? response.headers.get('docker-content-digest') : null;
 }
+
+/** Pushes the very same manifest bytes of repository:tag again: the registry notifies a push of the same digest. */
+export async function pushManifestAgain(repository: string, tag: string): Promise<number> {
+  const manifestUrl = `http://${registry()}/v2/${repository}/manifests/${tag}`;
+  const manifest = await fetch(manifestUrl, {
+    headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+  });
+  const put = await fetch(manifestUrl, {
+    method: 'PUT',
+    headers: { 'content-type': manifest.headers.get('content-type')! },
+    body: Buffer.from(await manifest.arrayBuffer()),
+  });
+  return put.status;
+}
