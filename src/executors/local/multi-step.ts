@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, realpath, stat, writeFile } from 'node:fs/promises';
 import { join, posix, resolve, sep } from 'node:path';
 import { IMAGE_ALIASES } from '../../acb/aliases';
@@ -150,6 +151,9 @@ export class MultiStepRun {
   private readonly detached: Promise<unknown>[] = [];
   private readonly detachedStop = new AbortController();
   private containerCount = 0;
+  // Container names are unique in a buildah storage: a run ID alone is not (a storage shared by two deployments, or
+  // one whose counter started again, holds another run's container of the same name).
+  private readonly nonce = randomBytes(3).toString('hex');
   private workspace = '';
   private home = '';
 
@@ -440,7 +444,7 @@ export class MultiStepRun {
     const [first, ...args] = splitWords(step.cmd!);
     if (!first) return { code: 1, output: 'the cmd is empty' };
     const image = IMAGE_ALIASES[first] ?? first;
-    const name = `refit-${this.run.runId}-${step.id}-${++this.containerCount}`
+    const name = `refit-${this.run.runId}-${step.id}-${++this.containerCount}-${this.nonce}`
       .toLowerCase()
       .replace(/[^a-z0-9_.-]/g, '-');
     // An image this run built is used as it is; another is taken from the storage only if this run may pull it.
