@@ -4,7 +4,7 @@ import { listDependencies, listImageUpdates, runDependencies } from './dependenc
 import { getHealth } from './health';
 import { imageEventGrid } from './image-event-grid';
 import { imageUpdate, registryHook, updateNotification } from './registry-hook';
-import { runDispatch, runPoisoned } from './run-dispatch';
+import { reconcileRuns, runCompletion, runDispatch, runPoisoned } from './run-dispatch';
 import { runRetention } from './run-retention';
 import { azureDevOpsHook, githubHook, HOOK_MAX_BYTES } from './source-hooks';
 import { createTask, deleteTask, getTask, listTasks, listTriggerDecisions, updateTask } from './tasks';
@@ -106,6 +106,12 @@ export const functions: readonly FunctionDefinition[] = [
   },
   { kind: 'queue', name: 'runDispatch', queueName: 'runs', handler: runDispatch },
   { kind: 'queue', name: 'runPoisoned', queueName: 'runs-poison', handler: runPoisoned },
+  {
+    kind: 'queue',
+    name: 'runCompletion',
+    queueName: names.queues.runCompletions,
+    handler: runCompletion,
+  },
   { kind: 'queue', name: 'imageUpdate', queueName: 'image-pushes', handler: imageUpdate },
   {
     kind: 'queue',
@@ -129,6 +135,8 @@ export const functions: readonly FunctionDefinition[] = [
     localSchedule: '*/2 * * * * *',
     handler: watchRegistries,
   },
+  // At 30 s past each minute, off the minute when the watcher runs.
+  { kind: 'timer', name: 'reconcileRuns', schedule: '30 * * * * *', handler: reconcileRuns },
   // 03:17 UTC, off the hour when timers of every kind pile up.
   {
     kind: 'timer',

@@ -1,4 +1,5 @@
-import type { InvocationContext } from '@azure/functions';
+import type { InvocationContext, Timer } from '@azure/functions';
+import { log } from '../src/log';
 import { refit } from '../src/refit';
 
 function parsed(message: unknown): unknown {
@@ -18,4 +19,23 @@ export async function runDispatch(message: unknown, _context: InvocationContext)
 export async function runPoisoned(message: unknown, _context: InvocationContext): Promise<void> {
   const r = await refit();
   await r.runs.failPoisoned(parsed(message));
+}
+
+/**
+ * The run-completions queue trigger: a run's end as where it ran reported it (in Azure, its container group); the
+ * outcome is recorded through the same finish path as a local run's (idempotent: a repeat only frees again).
+ */
+export async function runCompletion(message: unknown, _context: InvocationContext): Promise<void> {
+  const r = await refit();
+  await r.runs.complete(parsed(message));
+}
+
+/**
+ * Once a minute: settles active runs whose end was never reported (a lost completion message, a container group
+ * that vanished or failed to provision, a timeout) and lets the executor remove what finished runs left behind.
+ */
+export async function reconcileRuns(_timer: Timer, _context: InvocationContext): Promise<void> {
+  const r = await refit();
+  const report = await r.runs.reconcile({ startup: false });
+  if (report.failed || report.requeued || report.completed) log.info('runs reconciled', { ...report });
 }

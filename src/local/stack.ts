@@ -328,7 +328,7 @@ export class LocalStack {
       );
       this.refit = createRefit(config);
       await ensureStorage(this.refit.storage);
-      const orphans = await this.refit.runs.reconcileOrphans();
+      const orphans = await this.refit.runs.reconcile({ startup: true });
       if (orphans.failed)
         print(`Marked ${orphans.failed} run(s) a previous Refit stopped in the middle of as Error.`);
       if (orphans.requeued)

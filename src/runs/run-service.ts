@@ -25,6 +25,19 @@ export type RunDispatchMessage = { readonly runId: string } | { readonly runIds:
 /** A message on the run-dependencies queue: record what this successful run of a task was built from. */
 const runDependenciesMessage = z.object({ runId: z.string().min(1).max(64) });
 
+/** A run-completions message: the run, and its executor's report of how it ended (read by the executor). */
+const runCompletionMessage = z.object({ runId: z.string().min(1).max(64), report: z.unknown() });
+
+/** What {@link RunService.reconcile} did. */
+export interface ReconcileReport {
+  /** Runs whose executor lost them while they were building: ended Error. */
+  readonly failed: number;
+  /** Runs lost before they started building: queued again. */
+  readonly requeued: number;
+  /** Runs that had ended without their report arriving: their outcome recorded. */
+  readonly completed: number;
+}
+
 /** A message on the run-dependencies queue. */
 export type RunDependenciesMessage = z.infer<typeof runDependenciesMessage>;
 
@@ -286,6 +299,7 @@ export class RunService {
         ...found.run,
         status: 'Started',
         startTime: new Date().toISOString(),
+        statusDetail: undefined,
       });
     } catch (err) {
       if (err instanceof ConflictError) return;
@@ -302,7 +316,8 @@ export class RunService {
       ? (JSON.parse(open(this.config.secretKey, claimed.sealedSecrets)) as RunSecrets)
       : { arguments: {} };
     try {
-      await this.executor().start(claimed, secrets);
+      const started = await this.executor().start(claimed, secrets);
+      if (!started.started) await this.defer(claimed, started.reason, started.retryAfterSeconds);
     } catch (err) {
       log.error('executor failed to start a run', { runId, error: (err as Error).message });
       await this.finish(runId, {
@@ -312,6 +327,26 @@ export class RunService {
       });
       await this.logs.markComplete(runId, 'Error', `Run ID: ${runId} could not be started`);
     }
+  }
+
+  /**
+   * A claimed run the executor cannot start yet (no build slot, the create budget spent, Azure throttling): Queued
+   * again under its ETag with the reason shown on it, and its message sent again to come back after the delay. A run
+   * that moved on meanwhile (canceled) is left as it is.
+   */
+  private async defer(claimed: Run, reason: string, retryAfterSeconds: number): Promise<void> {
+    const runId = claimed.runId;
+    const run = await this.store.update(runId, (current) =>
+      current.status === 'Started'
+        ? { ...current, status: 'Queued', startTime: undefined, statusDetail: reason }
+        : null,
+    );
+    if (run.status !== 'Queued') return;
+    const message: RunDispatchMessage = { runId };
+    await this.queue.sendMessage(JSON.stringify(message), {
+      visibilityTimeout: Math.max(1, Math.ceil(retryAfterSeconds)),
+    });
+    log.info('run waits to start', { runId, reason, retryAfterSeconds });
   }
 
   /**
@@ -433,31 +468,61 @@ export class RunService {
   }
 
   /**
-   * Runs a previous host left unfinished: those it had Running end Error (the build was cut off; nothing says how far
-   * it got), those it had claimed but not started (Started: waiting for a build slot) are queued again.
+   * Settles the active runs (Started, Running) with what the executor knows of them: a run it lost that had not
+   * started building (Started) is queued again, one that was building ends Error with the executor's reason, and one
+   * that ended without its report reaching the completion path records the outcome the executor read. At a host's
+   * start (`startup`) the local executor knows no run, so every active run was the previous host's; in Azure a timer
+   * calls this once a minute.
    */
-  async reconcileOrphans(): Promise<{ failed: number; requeued: number }> {
-    const orphans = await this.store.listByStatus(['Started', 'Running']);
-    let failed = 0;
-    let requeued = 0;
-    for (const orphan of orphans) {
-      if (orphan.status === 'Started' && (await this.requeue(orphan.runId))) {
-        requeued++;
+  async reconcile(options: { readonly startup: boolean }): Promise<ReconcileReport> {
+    const active = await this.store.listByStatus(['Started', 'Running']);
+    const states = await this.executor().reconcile(active, options);
+    const report = { failed: 0, requeued: 0, completed: 0 };
+    for (const run of active) {
+      const state = states.get(run.runId);
+      if (!state || state.state === 'active') continue;
+      if (state.state === 'lost' && run.status === 'Started' && (await this.requeue(run.runId))) {
+        report.requeued++;
         continue;
       }
-      await this.finish(orphan.runId, {
-        status: 'Error',
-        outputImages: [],
-        runErrorMessage: HOST_STOPPED_MESSAGE,
-      });
-      await this.logs.markComplete(
-        orphan.runId,
-        'Error',
-        `Run ID: ${orphan.runId} failed: ${HOST_STOPPED_MESSAGE}`,
-      );
-      failed++;
+      const outcome: RunOutcome =
+        state.state === 'ended'
+          ? state.outcome
+          : { status: 'Error', outputImages: [], runErrorMessage: state.reason };
+      await this.settle(run.runId, outcome);
+      if (state.state === 'ended') report.completed++;
+      else report.failed++;
     }
-    return { failed, requeued };
+    return report;
+  }
+
+  /**
+   * Handles a run-completions message (`{runId, report}`, sent by where the run ran): records the outcome the
+   * executor reads from the report, closes the log and frees what the run held. Idempotent: a repeated message finds
+   * the run finished and only frees again; a message of a run that is gone is dropped.
+   */
+  async complete(message: unknown): Promise<void> {
+    const parsed = runCompletionMessage.safeParse(message);
+    if (!parsed.success) {
+      log.warn('run completion message without a run ID dropped', {});
+      return;
+    }
+    const { runId, report } = parsed.data;
+    const found = await this.store.find(runId);
+    if (!found) return;
+    if (FINISHED.has(found.run.status)) await this.executor().release(runId);
+    else await this.settle(runId, await this.executor().outcome(runId, report));
+  }
+
+  /** The end of a run the executor no longer reports on: the outcome recorded, the log closed, what it held freed. */
+  private async settle(runId: string, outcome: RunOutcome): Promise<void> {
+    const run = await this.finish(runId, outcome);
+    const line =
+      run.status === 'Succeeded'
+        ? `Run ID: ${runId} was successful`
+        : `Run ID: ${runId} failed: ${run.runErrorMessage ?? run.status}`;
+    await this.logs.markComplete(runId, run.status, line);
+    await this.executor().release(runId);
   }
 
   /**

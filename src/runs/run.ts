@@ -98,6 +98,8 @@ export interface Run {
   readonly timeout: number;
   readonly outputImages: readonly OutputImage[];
   readonly runErrorMessage: string | undefined;
+  /** Why a Queued run waits to start (no build slot, the create budget, Azure throttling): cleared when it starts. */
+  readonly statusDetail?: string | undefined;
   readonly spec: DockerBuildSpec | TaskFileSpec;
   /** {@link RunSecrets}, sealed with the deployment's key; never returned. */
   readonly sealedSecrets: string | undefined;
@@ -151,6 +153,7 @@ export function runResource(run: Run): Record<string, unknown> {
       agentConfiguration: run.agentConfiguration,
       timeout: run.timeout,
       ...(run.runErrorMessage ? { runErrorMessage: run.runErrorMessage } : {}),
+      ...(run.statusDetail && run.status === 'Queued' ? { statusDetail: run.statusDetail } : {}),
       isArchiveEnabled: run.isArchiveEnabled,
       provisioningState: 'Succeeded',
     },

@@ -37,6 +37,8 @@ export const names = {
     updateNotificationsPoison: 'update-notifications-poison',
     runDependencies: 'run-dependencies',
     runDependenciesPoison: 'run-dependencies-poison',
+    runCompletions: 'run-completions',
+    runCompletionsPoison: 'run-completions-poison',
   },
   containers: { sources: 'sources', logs: 'logs' },
 } as const;

@@ -18,9 +18,12 @@ describe('RunService', () => {
         start: async (run: Run, secrets: RunSecrets) => {
           canceledAt = (await refit.runs.get(run.runId)).status;
           await refit.runs.cancel(run.runId);
-          await real.start(run, secrets);
+          return real.start(run, secrets);
         },
         cancel: (runId) => real.cancel(runId),
+        reconcile: (active, options) => real.reconcile(active, options),
+        outcome: (runId, report) => real.outcome(runId, report),
+        release: (runId) => real.release(runId),
         probe: () => real.probe(),
         close: () => real.close(),
       };

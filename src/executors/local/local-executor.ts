@@ -21,7 +21,14 @@ import { removeRegistryAuthFile, writeRegistryAuthFile } from './registry-auth-f
 import { RegistryNames } from '../../registry/registry-names';
 import type { RunLogs, RunLogWriter } from '../../runs/run-log';
 import type { Storage } from '../../storage/storage';
-import type { Executor, RunCallbacks, RunOutcome } from '../executor';
+import {
+  reportedOutcome,
+  type ActiveRunState,
+  type Executor,
+  type RunCallbacks,
+  type RunOutcome,
+  type StartResult,
+} from '../executor';
 import { log } from '../../log';
 import { childEnv } from '../../process/child-env';
 import { runProcess } from '../../process/run-process';
@@ -109,13 +116,39 @@ export class LocalExecutor implements Executor {
     );
   }
 
-  async start(run: Run, secrets: RunSecrets): Promise<void> {
-    if (this.jobs.has(run.runId)) return;
+  /** Always takes the run: it waits here for a build slot (REFIT_MAX_CONCURRENT_RUNS) while it is Started. */
+  async start(run: Run, secrets: RunSecrets): Promise<StartResult> {
+    if (this.jobs.has(run.runId)) return { started: true };
     const job: Job = { run, secrets, abort: new AbortController() };
     this.jobs.set(run.runId, job);
     this.waiting.push(job);
     this.pump();
+    return { started: true };
   }
+
+  /**
+   * The runs this host runs are active; at startup none is, so every active run was a previous host's: lost. Later,
+   * a run this executor does not know is left alone (another Refit on the same storage may run it).
+   */
+  async reconcile(
+    active: readonly Run[],
+    options: { readonly startup: boolean },
+  ): Promise<ReadonlyMap<string, ActiveRunState>> {
+    const states = new Map<string, ActiveRunState>();
+    for (const run of active) {
+      if (this.jobs.has(run.runId)) states.set(run.runId, { state: 'active' });
+      else if (options.startup) states.set(run.runId, { state: 'lost', reason: HOST_STOPPED_MESSAGE });
+    }
+    return states;
+  }
+
+  /** A local run reports in-process; a report through the queue is read as the outcome it carries. */
+  async outcome(runId: string, report: unknown): Promise<RunOutcome> {
+    return reportedOutcome(runId, report);
+  }
+
+  /** A local run cleans up after itself when it reports (its containers, images and work folder). */
+  async release(_runId: string): Promise<void> {}
 
   async cancel(runId: string): Promise<boolean> {
     const job = this.jobs.get(runId);
@@ -364,7 +397,7 @@ export class LocalExecutor implements Executor {
         },
       });
     } catch (err) {
-      // The run stays Started or Running; the next start of the host ends it (reconcileOrphans).
+      // The run stays Started or Running; the next start of the host ends it (RunService.reconcile).
       log.error('run outcome could not be recorded', {
         runId: run.runId,
         status: outcome.status,
