@@ -1,3 +1,4 @@
+import { loadAciSettings, type AciSettings } from './executors/aci/aci-settings';
 import { isAbsolute, join } from 'node:path';
 import { ConfigError } from './errors';
 import type { NetworkPolicy } from './net/address-policy';
@@ -5,8 +6,10 @@ import { isLoopbackRegistry } from './registry/image-reference';
 
 /** Every setting Refit reads, read once from the environment by {@link loadConfig}. */
 export interface Config {
-  /** Where builds run: `local`, on this machine with buildah (the only executor so far). */
-  readonly executor: 'local';
+  /** Where builds run: `local`, on this machine with buildah, or `aci`, in Azure Container Instances with kaniko. */
+  readonly executor: 'local' | 'aci';
+  /** The aci executor's settings (REFIT_ACI_*), when it is the executor. */
+  readonly aci: AciSettings | undefined;
   /** How the storage account is reached: a connection string, or an account name for identity-based access. */
   readonly storage: { readonly connectionString: string } | { readonly accountName: string };
   /** The registry a name without a registry host is pushed to (`hello:v1` → `<homeRegistry>/hello:v1`). */
@@ -262,9 +265,9 @@ function buildah(env: Env): Pick<Config, 'buildahGlobalArgs' | 'buildahStorage'>
 /** Reads and checks every setting; a missing or malformed one throws a {@link ConfigError} naming it. */
 export function loadConfig(env: Env = process.env): Config {
   const executor = env.REFIT_EXECUTOR ?? 'local';
-  if (executor !== 'local') {
+  if (executor !== 'local' && executor !== 'aci') {
     throw new ConfigError(
-      `REFIT_EXECUTOR must be 'local' (the only executor in this version), got '${executor}'`,
+      `REFIT_EXECUTOR must be 'local' (buildah on this machine) or 'aci' (Azure Container Instances), got '${executor}'`,
       'REFIT_EXECUTOR',
     );
   }
@@ -285,6 +288,7 @@ export function loadConfig(env: Env = process.env): Config {
   }
   return {
     executor,
+    aci: executor === 'aci' ? loadAciSettings(env) : undefined,
     storage: storage(env),
     homeRegistry,
     homeRegistryAliases: [...aliases],
@@ -301,7 +305,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxLogBytes: positiveInt(env, 'REFIT_MAX_LOG_BYTES', 64 * 1024 * 1024),
     allowedOrigins: origins(env),
     publicHost: env.REFIT_PUBLIC_HOST || undefined,
-    // The local executor's stack lives on loopback; in Azure (a later executor) private ranges are refused.
+    // The local executor's stack lives on loopback; in Azure private ranges are refused (REFIT_ALLOWED_HOSTS opens some).
     network: { privateAllowed: executor === 'local', allowedHosts: list(env.REFIT_ALLOWED_HOSTS) },
     limits: limits(env),
     retentionDays: retentionDays(env),

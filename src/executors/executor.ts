@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { RecordedDependency } from '../dependencies/dependency-index';
-import type { OutputImage, Run, RunSecrets, RunStatus } from '../runs/run';
+import type { CostEstimate, OutputImage, Run, RunSecrets, RunStatus } from '../runs/run';
 
 /** How a run ended, as an executor reports it to the completion path. */
 export interface RunOutcome {
@@ -8,6 +8,8 @@ export interface RunOutcome {
   readonly outputImages: readonly OutputImage[];
   readonly runErrorMessage?: string;
   readonly baseImageDependencies?: readonly RecordedDependency[];
+  /** What the run cost where it ran, when the executor can tell (ACI: cores and memory by seconds). */
+  readonly costEstimate?: CostEstimate;
 }
 
 const digest = z.string().regex(/^sha256:[0-9a-f]{64}$/);
@@ -98,7 +100,7 @@ export interface Executor {
    * The outcome of a run from the report that reached the run-completions queue (its executor's own shape, checked
    * here: a report it cannot read is a Failed outcome naming why, never a thrown error).
    */
-  outcome(runId: string, report: unknown): Promise<RunOutcome>;
+  outcome(run: Run, secrets: RunSecrets, report: unknown): Promise<RunOutcome>;
   /** Frees what a finished run held (ACI: deletes its container group). Idempotent. */
   release(runId: string): Promise<void>;
   /** Throws (saying why) when the executor cannot run builds now: what GET /health reports as `executor`. */

@@ -312,9 +312,7 @@ export class RunService {
       ),
       this.logs.create(runId),
     ]);
-    const secrets: RunSecrets = claimed.sealedSecrets
-      ? (JSON.parse(open(this.config.secretKey, claimed.sealedSecrets)) as RunSecrets)
-      : { arguments: {} };
+    const secrets = this.secretsOf(claimed);
     try {
       const started = await this.executor().start(claimed, secrets);
       if (!started.started) await this.defer(claimed, started.reason, started.retryAfterSeconds);
@@ -349,6 +347,13 @@ export class RunService {
     log.info('run waits to start', { runId, reason, retryAfterSeconds });
   }
 
+  /** The run's secrets, unsealed for its executor. */
+  private secretsOf(run: Run): RunSecrets {
+    return run.sealedSecrets
+      ? (JSON.parse(open(this.config.secretKey, run.sealedSecrets)) as RunSecrets)
+      : { arguments: {} };
+  }
+
   /**
    * The executor's report that a run's build begins: Started becomes Running (ETag-guarded). False when the run is
    * no longer Started (canceled between its claim and its start): the executor must not build it.
@@ -375,6 +380,7 @@ export class RunService {
       outputImages: outcome.outputImages,
       runErrorMessage: outcome.runErrorMessage,
       ...(outcome.baseImageDependencies ? { baseImageDependencies: outcome.baseImageDependencies } : {}),
+      ...(outcome.costEstimate ? { costEstimate: outcome.costEstimate } : {}),
     });
     const { run: current } = await this.store.get(runId);
     if (FINISHED.has(current.status)) return current;
@@ -511,7 +517,8 @@ export class RunService {
     const found = await this.store.find(runId);
     if (!found) return;
     if (FINISHED.has(found.run.status)) await this.executor().release(runId);
-    else await this.settle(runId, await this.executor().outcome(runId, report));
+    else
+      await this.settle(runId, await this.executor().outcome(found.run, this.secretsOf(found.run), report));
   }
 
   /** The end of a run the executor no longer reports on: the outcome recorded, the log closed, what it held freed. */

@@ -18,6 +18,7 @@ const JSON_FIELDS = [
   'spec',
   'sourceTrigger',
   'timerTrigger',
+  'costEstimate',
 ] as const;
 
 type RunEntity = Record<string, unknown> & { partitionKey: string; rowKey: string };

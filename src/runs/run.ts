@@ -82,6 +82,15 @@ export type OutputImage = Pick<ImageReference, 'registry' | 'repository'> & {
   digest: string;
 };
 
+/** An estimate of what a run cost where it ran: its cores and memory by its seconds, at the configured prices. */
+export interface CostEstimate {
+  readonly amount: number;
+  readonly currency: 'USD';
+  readonly seconds: number;
+  readonly cores: number;
+  readonly memoryGb: number;
+}
+
 /** A run as Refit keeps it. */
 export interface Run {
   readonly runId: string;
@@ -108,6 +117,8 @@ export interface Run {
   readonly imageUpdateTrigger?: ImageUpdateTriggerDescriptor;
   /** The base images the build used, with the digests it was built from. */
   readonly baseImageDependencies?: readonly RecordedDependency[];
+  /** What the run cost, when its executor can tell (the aci executor). */
+  readonly costEstimate?: CostEstimate;
   /**
    * Set on a run of a pull request from a fork (its head repository is not the base): it was given none of the
    * task's secrets, and the executor pushes nothing.
@@ -149,6 +160,7 @@ export function runResource(run: Run): Record<string, unknown> {
       ...(run.timerTrigger ? { timerTrigger: run.timerTrigger } : {}),
       ...(run.imageUpdateTrigger ? { imageUpdateTrigger: run.imageUpdateTrigger } : {}),
       ...(run.baseImageDependencies ? { baseImageDependencies: run.baseImageDependencies } : {}),
+      ...(run.costEstimate ? { costEstimate: run.costEstimate } : {}),
       platform: run.platform,
       agentConfiguration: run.agentConfiguration,
       timeout: run.timeout,

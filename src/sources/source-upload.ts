@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { BlobSASPermissions, generateBlobSASQueryParameters } from '@azure/storage-blob';
+import { blobSasUrl as sasUrl } from '../storage/sas';
 import { names, type Storage } from '../storage/storage';
 
 const UPLOAD_WINDOW_MS = 60 * 60 * 1000;
@@ -8,28 +8,6 @@ const UPLOAD_WINDOW_MS = 60 * 60 * 1000;
 export interface SourceUploadUrl {
   readonly uploadUrl: string;
   readonly relativePath: string;
-}
-
-async function sasUrl(
-  storage: Storage,
-  container: string,
-  blobName: string,
-  permissions: string,
-  expiresInMs: number,
-): Promise<string> {
-  const blob = storage.container(container).getBlockBlobClient(blobName);
-  const expiresOn = new Date(Date.now() + expiresInMs);
-  const perms = BlobSASPermissions.parse(permissions);
-  if (storage.hasAccountKey) return blob.generateSasUrl({ permissions: perms, expiresOn });
-  // Identity-based accounts have no key: sign with a user delegation key instead.
-  const startsOn = new Date(Date.now() - 5 * 60 * 1000);
-  const key = await storage.blobService.getUserDelegationKey(startsOn, expiresOn);
-  const query = generateBlobSASQueryParameters(
-    { containerName: container, blobName, permissions: perms, startsOn, expiresOn },
-    key,
-    storage.blobService.accountName,
-  );
-  return `${blob.url}?${query.toString()}`;
 }
 
 /** A fresh upload slot for a build context (Registries_GetBuildSourceUploadUrl). */

@@ -22,7 +22,7 @@ describe('RunService', () => {
         },
         cancel: (runId) => real.cancel(runId),
         reconcile: (active, options) => real.reconcile(active, options),
-        outcome: (runId, report) => real.outcome(runId, report),
+        outcome: (run, secrets, report) => real.outcome(run, secrets, report),
         release: (runId) => real.release(runId),
         probe: () => real.probe(),
         close: () => real.close(),

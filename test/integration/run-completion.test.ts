@@ -29,8 +29,8 @@ class ScriptedExecutor implements Executor {
   async reconcile(active: readonly Run[]): Promise<ReadonlyMap<string, ActiveRunState>> {
     return new Map([...this.states].filter(([runId]) => active.some((r) => r.runId === runId)));
   }
-  outcome(runId: string, report: unknown): Promise<RunOutcome> {
-    return this.real.outcome(runId, report);
+  outcome(run: Run, secrets: Parameters<Executor['outcome']>[1], report: unknown): Promise<RunOutcome> {
+    return this.real.outcome(run, secrets, report);
   }
   async release(runId: string): Promise<void> {
     this.released.push(runId);

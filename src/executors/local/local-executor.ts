@@ -143,8 +143,8 @@ export class LocalExecutor implements Executor {
   }
 
   /** A local run reports in-process; a report through the queue is read as the outcome it carries. */
-  async outcome(runId: string, report: unknown): Promise<RunOutcome> {
-    return reportedOutcome(runId, report);
+  async outcome(run: Run, _secrets: RunSecrets, report: unknown): Promise<RunOutcome> {
+    return reportedOutcome(run.runId, report);
   }
 
   /** A local run cleans up after itself when it reports (its containers, images and work folder). */

@@ -1,0 +1,445 @@
+import { createHash } from 'node:crypto';
+import type { ContainerGroup, ContainerInstanceManagementClient } from '@azure/arm-containerinstance';
+import { RestError } from '@azure/core-rest-pipeline';
+import { z } from 'zod';
+import type { Config } from '../../config';
+import type { RecordedDependency } from '../../dependencies/dependency-index';
+import { scanDockerfile } from '../../dockerfile/scan';
+import { ValidationError } from '../../errors';
+import { log } from '../../log';
+import type { RegistryClient } from '../../registry/client';
+import { parseImageReference } from '../../registry/image-reference';
+import type { OutputImage, Run, RunSecrets } from '../../runs/run';
+import type { RunLogs } from '../../runs/run-log';
+import { buildArgValues } from '../../runs/schedule-run';
+import { parseGitSource } from '../../sources/git-source';
+import { isGitSource, isUploadedSource } from '../../sources/source-path';
+import { blobSasUrl, queueSendUrl } from '../../storage/sas';
+import { names, type Storage } from '../../storage/storage';
+import type { ActiveRunState, Executor, RunCallbacks, RunOutcome, StartResult } from '../executor';
+import type { AciSettings } from './aci-settings';
+import { buildGroup, REPORTER_CORES, type DockerRun, type GroupSource } from './group-spec';
+
+/** The admission control the executor asks before each create (a table-kept slot count and create budget). */
+export interface AdmissionControl {
+  acquire(
+    runId: string,
+    cores: number,
+  ): Promise<{ admitted: true } | { admitted: false; reason: string; retryAfterSeconds: number }>;
+  release(runId: string): Promise<void>;
+  pause(retryAfterSeconds: number, reason: string): Promise<void>;
+  leases(): Promise<readonly string[]>;
+}
+
+/** What the aci executor is given besides its settings. */
+export interface AciExecutorDeps {
+  readonly client: ContainerInstanceManagementClient;
+  readonly storage: Storage;
+  readonly logs: RunLogs;
+  readonly callbacks: RunCallbacks;
+  readonly registry: RegistryClient;
+  readonly admission: AdmissionControl;
+  readonly now?: () => Date;
+}
+
+/** What the report container sends (see builder-scripts.ts): checked, since a build can write its files. */
+const builderReport = z.object({
+  exitCode: z.number().int(),
+  images: z.array(z.string().max(2000)).max(100),
+  restarted: z.boolean(),
+  error: z.string().max(2000),
+  dockerfile: z.string().max(64 * 1024),
+});
+
+/** How long a Started run may wait for its group to appear before it counts as lost (queued again). */
+const CREATE_GRACE_MS = 5 * 60 * 1000;
+/** Extra validity of the group's SAS URLs beyond the run's timeout: the last log lines and the report. */
+const SAS_MARGIN_MS = 30 * 60 * 1000;
+
+const TAG_RUN = 'refit-run';
+const TAG_DEPLOYMENT = 'refit-deployment';
+
+function statusOf(err: unknown): number | undefined {
+  return err instanceof RestError ? err.statusCode : (err as { statusCode?: number }).statusCode;
+}
+
+/** ARM's Retry-After on a throttled or refused create, in seconds (60 when it gives none). */
+function retryAfterOf(err: unknown): number {
+  const header = err instanceof RestError ? err.response?.headers.get('retry-after') : undefined;
+  const seconds = Number(header);
+  return Number.isFinite(seconds) && seconds > 0 ? seconds : 60;
+}
+
+/** Whether ARM refused a create because a container-group or core quota of the region is used up. */
+function isQuotaError(err: unknown): boolean {
+  const code = err instanceof RestError ? (err.code ?? '') : '';
+  return /Quota/i.test(code) || /quota/i.test((err as Error).message ?? '');
+}
+
+/**
+ * Runs Docker builds in Azure Container Instances, one container group per run (see group-spec.ts and
+ * builder-scripts.ts). No function waits on a group: start sends the create and returns with ARM's first answer; the
+ * group reports its end to the run-completions queue; the reconcile sweep settles what never reported.
+ */
+export class AciExecutor implements Executor {
+  private readonly settings: AciSettings;
+  /** Marks this deployment's groups (a resource group may hold another deployment's). */
+  private readonly deployment: string;
+  private readonly now: () => Date;
+
+  constructor(
+    private readonly config: Config,
+    private readonly deps: AciExecutorDeps,
+  ) {
+    if (!config.aci) throw new Error('the aci executor needs the REFIT_ACI_* settings');
+    this.settings = config.aci;
+    const account = deps.storage.blobService.accountName;
+    this.deployment = createHash('sha256')
+      .update(`${config.homeRegistry}\n${account}\n${config.runIdPrefix}`)
+      .digest('hex')
+      .slice(0, 8);
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  /** The container group of a run: one name per run and deployment. */
+  groupName(runId: string): string {
+    return `refit-${runId}-${this.deployment}`;
+  }
+
+  async start(run: Run, secrets: RunSecrets): Promise<StartResult> {
+    if (run.spec.kind !== 'DockerBuild')
+      throw new ValidationError(
+        'multi-step tasks (acb task files) do not run in Azure Container Instances in this version: only Docker builds do',
+      );
+    const docker = run as DockerRun;
+    const cores = run.agentConfiguration.cpu + REPORTER_CORES;
+    const admitted = await this.deps.admission.acquire(run.runId, cores);
+    if (!admitted.admitted)
+      return { started: false, reason: admitted.reason, retryAfterSeconds: admitted.retryAfterSeconds };
+    const name = this.groupName(run.runId);
+    try {
+      const group = buildGroup(docker, this.settings, await this.inputs(docker, secrets));
+      const writer = this.deps.logs.writer(run.runId, this.masks(docker, secrets));
+      writer.line(
+        `Creating container group ${name} in ${this.settings.location} (${run.agentConfiguration.cpu} CPU, ${this.settings.memoryGb} GB)`,
+      );
+      await writer.flush();
+      // The first answer only: the group reports its own end (never …AndWait, never a poll per run).
+      await this.deps.client.containerGroups.beginCreateOrUpdate(this.settings.resourceGroup, name, group);
+    } catch (err) {
+      await this.deps.admission.release(run.runId);
+      if (statusOf(err) === 429 || isQuotaError(err)) {
+        const seconds = retryAfterOf(err);
+        const reason =
+          statusOf(err) === 429
+            ? `Azure throttled container group creates: retrying in ${seconds} s`
+            : `the container instance quota of ${this.settings.location} is used up (${(err as Error).message.slice(0, 200)}): retrying in ${seconds} s`;
+        await this.deps.admission.pause(seconds, reason);
+        return { started: false, reason, retryAfterSeconds: seconds };
+      }
+      throw err;
+    }
+    if (!(await this.deps.callbacks.running(run.runId))) {
+      // Canceled between the claim and the create: the group goes.
+      await this.release(run.runId);
+    }
+    return { started: true };
+  }
+
+  /** Deletes the run's group (the build stops with it); true when there was one. Closes the run's log then. */
+  async cancel(runId: string): Promise<boolean> {
+    const existed = await this.deleteGroup(runId);
+    await this.deps.admission.release(runId);
+    if (existed) await this.deps.logs.markComplete(runId, 'Canceled', `Run ID: ${runId} was canceled`);
+    return existed;
+  }
+
+  async reconcile(active: readonly Run[]): Promise<ReadonlyMap<string, ActiveRunState>> {
+    const groups = await this.listGroups();
+    const byRun = new Map<string, ContainerGroup>();
+    for (const group of groups) {
+      const runId = group.tags?.[TAG_RUN];
+      if (runId) byRun.set(runId, group);
+    }
+    const states = new Map<string, ActiveRunState>();
+    const now = this.now().getTime();
+    for (const run of active) {
+      const group = byRun.get(run.runId);
+      byRun.delete(run.runId);
+      const started = run.startTime ? Date.parse(run.startTime) : now;
+      if (!group) {
+        if (run.status === 'Running')
+          states.set(run.runId, {
+            state: 'lost',
+            reason: "the run's container group is gone: it was deleted outside Refit",
+          });
+        else if (now - started > CREATE_GRACE_MS)
+          states.set(run.runId, { state: 'lost', reason: "the run's container group was never created" });
+        continue;
+      }
+      states.set(run.runId, await this.stateOf(run, group, now - started));
+    }
+    // What is left belongs to no active run: a finished run's group whose release failed, or a run that is gone.
+    for (const runId of byRun.keys()) await this.release(runId);
+    const activeIds = new Set(active.map((r) => r.runId));
+    for (const runId of await this.deps.admission.leases())
+      if (!activeIds.has(runId)) await this.deps.admission.release(runId);
+    return states;
+  }
+
+  /** What a group in the list says of its active run. */
+  private async stateOf(run: Run, listed: ContainerGroup, elapsedMs: number): Promise<ActiveRunState> {
+    if (elapsedMs > run.timeout * 1000) {
+      await this.deleteGroup(run.runId);
+      return {
+        state: 'ended',
+        outcome: {
+          status: 'Timeout',
+          outputImages: [],
+          runErrorMessage: `the run timed out after ${run.timeout} seconds`,
+        },
+      };
+    }
+    const state = listed.instanceView?.state;
+    const failedToProvision = listed.provisioningState === 'Failed';
+    if (!failedToProvision && state !== 'Succeeded' && state !== 'Failed' && state !== 'Stopped')
+      return { state: 'active' };
+    const group = await this.getGroup(run.runId);
+    const events = [
+      ...(group?.instanceView?.events ?? []),
+      ...(group?.containers ?? []).flatMap((c) => c.instanceView?.events ?? []),
+    ];
+    const failure = events.find((e) => e.type === 'Warning' || e.name === 'Failed')?.message;
+    if (failedToProvision)
+      return {
+        state: 'ended',
+        outcome: {
+          status: 'Error',
+          outputImages: [],
+          runErrorMessage: `the container group could not be provisioned: ${failure ?? 'ACI gave no reason'}`,
+        },
+      };
+    const build = group?.containers.find((c) => c.name === 'build')?.instanceView;
+    const report = group?.containers.find((c) => c.name === 'report')?.instanceView;
+    if ((build?.restartCount ?? 0) > 0) return { state: 'ended', outcome: restarted(build!.restartCount!) };
+    return {
+      state: 'ended',
+      outcome: {
+        status: 'Error',
+        outputImages: [],
+        runErrorMessage: `the container group ended (${state}) without its report arriving: build exit ${build?.currentState?.exitCode ?? 'unknown'}, report exit ${report?.currentState?.exitCode ?? 'unknown'}${failure ? `: ${failure}` : ''}`,
+      },
+    };
+  }
+
+  async outcome(run: Run, secrets: RunSecrets, report: unknown): Promise<RunOutcome> {
+    const parsed = builderReport.safeParse(report);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      return {
+        status: 'Error',
+        outputImages: [],
+        runErrorMessage: `the build's report could not be read: ${issue.path.join('.') || 'the report'}: ${issue.message}`,
+      };
+    }
+    const r = parsed.data;
+    const group = await this.getGroup(run.runId);
+    const restartCount = group?.containers.find((c) => c.name === 'build')?.instanceView?.restartCount ?? 0;
+    const cost = this.cost(run);
+    if (r.restarted || restartCount > 0) return { ...restarted(Math.max(restartCount, 1)), ...cost };
+    if (r.exitCode !== 0)
+      return {
+        status: 'Failed',
+        outputImages: [],
+        runErrorMessage: r.error || `the build failed with exit code ${r.exitCode}`,
+        ...cost,
+      };
+    const docker = run as DockerRun;
+    return {
+      status: 'Succeeded',
+      outputImages: r.images.flatMap((line) => outputImage(line)),
+      baseImageDependencies: await this.bases(
+        docker,
+        secrets,
+        Buffer.from(r.dockerfile, 'base64').toString('utf8'),
+      ),
+      ...cost,
+    };
+  }
+
+  /** Deletes the run's group if it is still there, and frees its admission lease. Idempotent. */
+  async release(runId: string): Promise<void> {
+    await this.deleteGroup(runId);
+    await this.deps.admission.release(runId);
+  }
+
+  /** Lists one group of the build resource group: the identity may read there, and ARM answers. */
+  async probe(): Promise<void> {
+    await this.deps.client.containerGroups
+      .listByResourceGroup(this.settings.resourceGroup)
+      .byPage({ maxPageSize: 1 })
+      .next();
+  }
+
+  async close(): Promise<void> {}
+
+  /** The run's cost estimate: cores and memory by seconds at ACI's prices (REFIT_ACI_PRICE_*). */
+  private cost(run: Run): Pick<RunOutcome, 'costEstimate'> {
+    const seconds = Math.max(0, (this.now().getTime() - Date.parse(run.startTime ?? run.createTime)) / 1000);
+    const cores = run.agentConfiguration.cpu + REPORTER_CORES;
+    const gb = this.settings.memoryGb + 0.5;
+    const amount = seconds * (cores * this.settings.prices.coreSecond + gb * this.settings.prices.gbSecond);
+    return {
+      costEstimate: {
+        amount: Math.round(amount * 1e6) / 1e6,
+        currency: 'USD',
+        seconds: Math.round(seconds),
+        cores,
+        memoryGb: gb,
+      },
+    };
+  }
+
+  /** The bases the build used, scanned from its Dockerfile and resolved now (the build pulled them by tag). */
+  private async bases(
+    run: DockerRun,
+    secrets: RunSecrets,
+    dockerfile: string,
+  ): Promise<RecordedDependency[]> {
+    if (!dockerfile) return [];
+    try {
+      const found = scanDockerfile(dockerfile, {
+        buildArgs: buildArgValues(run.spec.arguments, secrets.arguments),
+        target: run.spec.target,
+      });
+      return await Promise.all(
+        found.map(async (dep): Promise<RecordedDependency> => {
+          const resolved = await this.deps.registry
+            .resolve(dep, run.platform, secrets.registries?.[dep.registry])
+            .catch(() => null);
+          return {
+            ...dep,
+            digest: dep.digest ?? resolved?.digest ?? null,
+            platformDigest: resolved?.platformDigest ?? dep.digest,
+          };
+        }),
+      );
+    } catch (err) {
+      log.warn('the dependencies of an aci run could not be read', {
+        runId: run.runId,
+        error: (err as Error).message,
+      });
+      return [];
+    }
+  }
+
+  /** What the group is given: SAS URLs valid for the run's timeout and a margin, the source, logins, masks. */
+  private async inputs(run: DockerRun, secrets: RunSecrets): Promise<Parameters<typeof buildGroup>[2]> {
+    const validity = run.timeout * 1000 + SAS_MARGIN_MS;
+    const logName = this.deps.logs.blob(run.runId).name;
+    return {
+      source: await this.source(run, secrets, validity),
+      logUrl: await blobSasUrl(this.deps.storage, names.containers.logs, logName, 'a', validity),
+      reportUrl: queueSendUrl(this.deps.storage, names.queues.runCompletions, validity),
+      buildArgs: run.spec.arguments.map((a) => ({
+        name: a.name,
+        isSecret: a.isSecret,
+        value: a.isSecret ? (secrets.arguments[a.name] ?? '') : (a.value ?? ''),
+      })),
+      logins: Object.fromEntries(
+        Object.entries(secrets.registries ?? {}).filter(
+          ([registry]) => registry !== this.config.homeRegistry,
+        ),
+      ),
+      insecureRegistries: this.config.insecureRegistries,
+      masks: this.masks(run, secrets),
+      homeRegistry: this.config.homeRegistry,
+      tags: { [TAG_RUN]: run.runId, [TAG_DEPLOYMENT]: this.deployment },
+    };
+  }
+
+  private async source(run: DockerRun, secrets: RunSecrets, validity: number): Promise<GroupSource> {
+    const location = run.spec.sourceLocation;
+    if (isUploadedSource(location))
+      return {
+        kind: 'archive',
+        url: await blobSasUrl(this.deps.storage, names.containers.sources, location, 'r', validity),
+        folder: '',
+      };
+    if (isGitSource(location)) {
+      const git = parseGitSource(location);
+      return {
+        kind: 'git',
+        url: git.url,
+        ref: git.ref,
+        commit: run.spec.commit,
+        folder: git.folder ?? '',
+        token: secrets.gitToken,
+      };
+    }
+    return { kind: 'archive', url: location, folder: '' };
+  }
+
+  /** Every secret value of the run: masked in its log before it leaves the group. */
+  private masks(run: DockerRun, secrets: RunSecrets): string[] {
+    return [
+      ...Object.values(secrets.arguments),
+      ...Object.values(secrets.values ?? {}),
+      ...(secrets.gitToken ? [secrets.gitToken] : []),
+      ...Object.values(secrets.registries ?? {}).map((c) => c.password),
+    ].filter((v) => v.length > 0);
+  }
+
+  private async listGroups(): Promise<ContainerGroup[]> {
+    const groups: ContainerGroup[] = [];
+    for await (const group of this.deps.client.containerGroups.listByResourceGroup(
+      this.settings.resourceGroup,
+    ))
+      if (group.tags?.[TAG_DEPLOYMENT] === this.deployment) groups.push(group);
+    return groups;
+  }
+
+  private async getGroup(runId: string): Promise<ContainerGroup | undefined> {
+    try {
+      return await this.deps.client.containerGroups.get(this.settings.resourceGroup, this.groupName(runId));
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  /** Sends the delete (its first answer only); false when the group was not there. */
+  private async deleteGroup(runId: string): Promise<boolean> {
+    let status = 0;
+    try {
+      await this.deps.client.containerGroups.beginDelete(this.settings.resourceGroup, this.groupName(runId), {
+        onResponse: (response) => (status ||= response.status),
+      });
+      // 200 or 202: the group was there; 204: it was not.
+      return status !== 204;
+    } catch (err) {
+      if (statusOf(err) === 404) return false;
+      throw err;
+    }
+  }
+}
+
+/** The outcome of a run whose build container the platform started again: its result cannot be trusted. */
+function restarted(count: number): RunOutcome {
+  return {
+    status: 'Error',
+    outputImages: [],
+    runErrorMessage: `the platform restarted the build container (restartCount ${count}): the run's result is not trusted`,
+  };
+}
+
+/** An output image from kaniko's `name:tag@sha256:…` line (nothing for a line that is not one). */
+function outputImage(line: string): OutputImage[] {
+  try {
+    const ref = parseImageReference(line.trim());
+    if (!ref.digest) return [];
+    return [{ registry: ref.registry, repository: ref.repository, tag: ref.tag, digest: ref.digest }];
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,180 @@
+import type { ContainerGroup, EnvironmentVariable } from '@azure/arm-containerinstance';
+import type { RegistryCredentials } from '../../registry/auth';
+import type { DockerBuildSpec, Run } from '../../runs/run';
+import type { AciSettings } from './aci-settings';
+import { BUILD_SCRIPT, FETCH_SCRIPT, REPORT_SCRIPT, STATE_DIR } from './builder-scripts';
+
+/** A run of a Docker build (a quick build or a Docker task): what the aci executor runs. */
+export type DockerRun = Run & { readonly spec: DockerBuildSpec };
+
+/** Where the build's source comes from, as the fetch container reads it. */
+export type GroupSource =
+  | { readonly kind: 'archive'; readonly url: string; readonly folder: string }
+  | {
+      readonly kind: 'git';
+      readonly url: string;
+      readonly ref: string | undefined;
+      readonly commit: string | undefined;
+      readonly folder: string;
+      readonly token: string | undefined;
+    };
+
+/** What a build's container group is made of besides the run: URLs with their SAS, secrets, logins. */
+export interface GroupInputs {
+  readonly source: GroupSource;
+  /** The run's log blob, with an append SAS. */
+  readonly logUrl: string;
+  /** The run-completions queue's messages URL, with a send SAS or without (the identity's token then). */
+  readonly reportUrl: string;
+  /** Build arguments by name, with their values (secret ones are marked). */
+  readonly buildArgs: readonly {
+    readonly name: string;
+    readonly value: string;
+    readonly isSecret: boolean;
+  }[];
+  /** Logins for registries other than the home one (the identity signs in to the home registry). */
+  readonly logins: Readonly<Record<string, RegistryCredentials>>;
+  /** Registries reached over plain HTTP or without verifying TLS (REFIT_INSECURE_REGISTRIES). */
+  readonly insecureRegistries: readonly string[];
+  /** Every secret value the log must not show. */
+  readonly masks: readonly string[];
+  /** The home registry: the images of the group pulled from it are pulled with the builder identity. */
+  readonly homeRegistry: string;
+  /** Tags and labels put on the group, so that the reconcile sweep finds this deployment's groups. */
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+/** The cores the reporter container takes beside the build. */
+export const REPORTER_CORES = 0.25;
+const REPORTER_MEMORY_GB = 0.5;
+const WORKSPACE = '/workspace';
+
+const plain = (name: string, value: string): EnvironmentVariable => ({ name, value });
+const secure = (name: string, value: string): EnvironmentVariable => ({ name, secureValue: value });
+
+/**
+ * kaniko's flags for the run: everything but secret build arguments (those come from the environment). kaniko keeps
+ * no layer cache unless asked (`--cache`), so every build is a `noCache` one.
+ */
+export function kanikoArgs(run: DockerRun, inputs: GroupInputs): string[] {
+  const spec = run.spec;
+  const contextDir = `${WORKSPACE}/context/${inputs.source.folder}`.replace(/\/+$/, '');
+  const platform = `${run.platform.os.toLowerCase()}/${run.platform.architecture}${run.platform.variant ? `/${run.platform.variant}` : ''}`;
+  return [
+    `--context=dir://${contextDir}`,
+    `--dockerfile=${contextDir}/${spec.dockerFilePath}`,
+    ...(spec.isPushEnabled && spec.imageNames.length > 0
+      ? spec.imageNames.map((image) => `--destination=${image}`)
+      : ['--no-push']),
+    ...inputs.buildArgs.filter((a) => !a.isSecret).map((a) => `--build-arg=${a.name}=${a.value}`),
+    ...(spec.target ? [`--target=${spec.target}`] : []),
+    `--custom-platform=${platform}`,
+    ...inputs.insecureRegistries.flatMap((r) => [
+      `--insecure-registry=${r}`,
+      `--skip-tls-verify-registry=${r}`,
+    ]),
+    `--digest-file=${STATE_DIR}/digest`,
+    `--image-name-tag-with-digest-file=${STATE_DIR}/images`,
+    '--verbosity=info',
+  ];
+}
+
+/** The Docker config kaniko reads for registries other than the home one (base64, for a secret volume). */
+function dockerConfig(logins: Readonly<Record<string, RegistryCredentials>>): string {
+  const auths = Object.fromEntries(
+    Object.entries(logins).map(([registry, c]) => [
+      registry,
+      { auth: Buffer.from(`${c.username}:${c.password}`).toString('base64') },
+    ]),
+  );
+  return Buffer.from(JSON.stringify({ auths })).toString('base64');
+}
+
+/**
+ * The container group of one build: the fetch init container, kaniko behind its wrapper and the reporter, sharing an
+ * emptyDir; restartPolicy Never; the builder identity attached (kaniko pushes to the home registry with it, through
+ * its built-in ACR credential helper, and ACI pulls the images with it when they live there).
+ */
+export function buildGroup(run: DockerRun, settings: AciSettings, inputs: GroupInputs): ContainerGroup {
+  const source = inputs.source;
+  const secretArgs = inputs.buildArgs.filter((a) => a.isSecret);
+  const hasLogins = Object.keys(inputs.logins).length > 0;
+  const workspace = { name: 'workspace', mountPath: WORKSPACE };
+  const fromHome = [settings.kanikoImage, settings.helperImage].some((image) =>
+    image.startsWith(`${inputs.homeRegistry}/`),
+  );
+  return {
+    location: settings.location,
+    tags: { ...inputs.tags },
+    identity: { type: 'UserAssigned', userAssignedIdentities: { [settings.identityId]: {} } },
+    osType: 'Linux',
+    sku: 'Standard',
+    restartPolicy: 'Never',
+    priority: settings.spot ? 'Spot' : 'Regular',
+    ...(settings.subnetId ? { subnetIds: [{ id: settings.subnetId }] } : {}),
+    ...(fromHome
+      ? { imageRegistryCredentials: [{ server: inputs.homeRegistry, identity: settings.identityId }] }
+      : {}),
+    volumes: [
+      { name: 'workspace', emptyDir: {} },
+      ...(hasLogins
+        ? [{ name: 'docker-config', secret: { 'config.json': dockerConfig(inputs.logins) } }]
+        : []),
+    ],
+    initContainers: [
+      {
+        name: 'fetch',
+        image: settings.helperImage,
+        command: ['sh', '-c', FETCH_SCRIPT],
+        environmentVariables: [
+          plain('REFIT_SOURCE_KIND', source.kind),
+          secure('REFIT_SOURCE_URL', source.url),
+          plain('REFIT_CONTEXT_FOLDER', source.folder),
+          plain('REFIT_DOCKERFILE', run.spec.dockerFilePath),
+          ...(source.kind === 'git'
+            ? [
+                ...(source.ref ? [plain('REFIT_GIT_REF', source.ref)] : []),
+                ...(source.commit ? [plain('REFIT_GIT_COMMIT', source.commit)] : []),
+                ...(source.token ? [secure('REFIT_GIT_TOKEN', source.token)] : []),
+              ]
+            : []),
+        ],
+        volumeMounts: [workspace],
+      },
+    ],
+    containers: [
+      {
+        name: 'build',
+        image: settings.kanikoImage,
+        command: ['/busybox/sh', '-c', BUILD_SCRIPT, 'refit-build', ...kanikoArgs(run, inputs)],
+        resources: { requests: { cpu: run.agentConfiguration.cpu, memoryInGB: settings.memoryGb } },
+        environmentVariables: [
+          plain('AZURE_CLIENT_ID', settings.identityClientId),
+          plain('REFIT_SECRET_ARGS', secretArgs.map((_, i) => i).join(' ')),
+          ...secretArgs.flatMap((a, i) => [
+            plain(`REFIT_ARG_NAME_${i}`, a.name),
+            secure(`REFIT_ARG_VALUE_${i}`, a.value),
+          ]),
+        ],
+        volumeMounts: [
+          workspace,
+          ...(hasLogins ? [{ name: 'docker-config', mountPath: '/kaniko/.docker', readOnly: true }] : []),
+        ],
+      },
+      {
+        name: 'report',
+        image: settings.helperImage,
+        command: ['sh', '-c', REPORT_SCRIPT],
+        resources: { requests: { cpu: REPORTER_CORES, memoryInGB: REPORTER_MEMORY_GB } },
+        environmentVariables: [
+          plain('REFIT_RUN_ID', run.runId),
+          plain('AZURE_CLIENT_ID', settings.identityClientId),
+          secure('REFIT_LOG_URL', inputs.logUrl),
+          secure('REFIT_REPORT_URL', inputs.reportUrl),
+          secure('REFIT_MASKS', inputs.masks.filter((m) => m && !m.includes('\n')).join('\n')),
+        ],
+        volumeMounts: [workspace],
+      },
+    ],
+  };
+}
