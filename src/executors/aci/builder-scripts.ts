@@ -81,10 +81,11 @@ export const REPORT_SCRIPT = `set -u
 export LC_ALL=C
 R=${STATE_DIR}
 mkdir -p "$R"; touch "$R/build.log"
-printf '%s\\n' "\${REFIT_MASKS:-}" > /tmp/masks
+T=$(mktemp -d)
+printf '%s\\n' "\${REFIT_MASKS:-}" > "$T/masks"
 sent=0
 mask() {
-  awk 'BEGIN { while ((getline s < "/tmp/masks") > 0) if (length(s) > 0) m[++n] = s }
+  awk -v masks="$T/masks" 'BEGIN { while ((getline s < masks) > 0) if (length(s) > 0) m[++n] = s }
     { line = $0; for (i = 1; i <= n; i++) { out = ""; while ((p = index(line, m[i])) > 0) {
         out = out substr(line, 1, p - 1) "***"; line = substr(line, p + length(m[i])) } line = out line }
       print line }' "$1"
@@ -92,17 +93,17 @@ mask() {
 ship() {
   size=$(wc -c < "$R/build.log")
   [ "$size" -gt "$sent" ] || return 0
-  tail -c +$((sent + 1)) "$R/build.log" | head -c $((size - sent)) > /tmp/chunk
-  len=$(wc -c < /tmp/chunk)
-  if [ "$1" = partial ] && [ "$(tail -c 1 /tmp/chunk | od -An -c | tr -d ' ')" != '\\n' ]; then
-    part=$(tail -n 1 /tmp/chunk | wc -c)
+  tail -c +$((sent + 1)) "$R/build.log" | head -c $((size - sent)) > "$T/chunk"
+  len=$(wc -c < "$T/chunk")
+  if [ "$1" = partial ] && [ "$(tail -c 1 "$T/chunk" | od -An -c | tr -d ' ')" != '\\n' ]; then
+    part=$(tail -n 1 "$T/chunk" | wc -c)
     len=$((len - part))
     [ "$len" -gt 0 ] || return 0
-    head -c "$len" /tmp/chunk > /tmp/whole && mv /tmp/whole /tmp/chunk
+    head -c "$len" "$T/chunk" > "$T/whole" && mv "$T/whole" "$T/chunk"
   fi
-  mask /tmp/chunk > /tmp/masked
+  mask "$T/chunk" > "$T/masked"
   if curl -sS -f -X PUT -H 'x-ms-version: 2021-08-06' -H 'Content-Type: application/octet-stream' \\
-      --data-binary @/tmp/masked "$REFIT_LOG_URL&comp=appendblock" > /dev/null; then
+      --data-binary @"$T/masked" "$REFIT_LOG_URL&comp=appendblock" > /dev/null; then
     sent=$((sent + len))
   fi
 }
