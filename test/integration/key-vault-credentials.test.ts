@@ -113,5 +113,7 @@ describe('TaskService with Key Vault', () => {
       `properties.credentials.customRegistries['${priv.host}'].password`,
     );
     expect(err.message).toContain(`managed identity '${IDENTITY}' lacks the get permission on secrets`);
+    // The watcher's lookups on the task's behalf go on without the login (anonymously) instead of failing.
+    expect(await other.tasks.loginFor(priv.host, [name])).toBeUndefined();
   });
 });
