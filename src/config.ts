@@ -55,6 +55,11 @@ export interface Config {
   readonly retentionDays: number;
   /** How registries that send Refit no events are watched for base-image updates. */
   readonly polling: PollingSettings;
+  /**
+   * The client ID of the deployment's user-assigned managed identity (REFIT_IDENTITY_CLIENT_ID): with it, Refit
+   * resolves Key Vault references (Vaultsecret credentials, acb `secrets:`) itself; without it they are refused.
+   */
+  readonly identityClientId: string | undefined;
 }
 
 /** The watcher's settings: which registries send events, and how often the others are checked. */
@@ -217,6 +222,19 @@ function polling(env: Env, homeRegistries: readonly string[]): PollingSettings {
   };
 }
 
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function identityClientId(env: Env): string | undefined {
+  const raw = env.REFIT_IDENTITY_CLIENT_ID?.trim();
+  if (!raw) return undefined;
+  if (!GUID.test(raw))
+    throw new ConfigError(
+      `REFIT_IDENTITY_CLIENT_ID must be a managed identity's client ID (a GUID), got '${raw}'`,
+      'REFIT_IDENTITY_CLIENT_ID',
+    );
+  return raw.toLowerCase();
+}
+
 function secretKey(env: Env): Buffer {
   const raw = env.REFIT_SECRET_KEY;
   if (!raw)
@@ -310,6 +328,7 @@ export function loadConfig(env: Env = process.env): Config {
     limits: limits(env),
     retentionDays: retentionDays(env),
     polling: polling(env, [...aliases]),
+    identityClientId: identityClientId(env),
   };
 }
 

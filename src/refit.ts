@@ -23,6 +23,7 @@ import { RegistryBudgets } from './watches/registry-budget';
 import { WatchStore } from './watches/watch-store';
 import { Watcher } from './watches/watcher';
 import { log } from './log';
+import { KeyVaultSecrets, type KeyVaultOptions } from './secrets/key-vault';
 
 /** Everything a handler needs, wired once per process. */
 export interface Refit {
@@ -42,6 +43,11 @@ export interface Refit {
   readonly watches: WatchStore;
   readonly budgets: RegistryBudgets;
   readonly watcher: Watcher;
+  /**
+   * Resolves Key Vault references with the deployment's managed identity (REFIT_IDENTITY_CLIENT_ID); undefined
+   * without the setting, when they are refused.
+   */
+  readonly keyVault: KeyVaultSecrets | undefined;
   /** Queues pushes for the base-image update decision (registry events and the watcher alike); returns how many. */
   queueImagePushes(pushes: readonly ImagePush[]): Promise<number>;
   /** Called after a run is queued (the local host polls the queue at once instead of waiting). */
@@ -56,6 +62,8 @@ export interface RefitOptions {
   readonly faults?: StorageFaults;
   readonly claims?: ClaimsOptions;
   readonly runLog?: Partial<RunLogOptions>;
+  /** Key Vault's transport and the identities' credentials (a test's fake Key Vault); used with the setting only. */
+  readonly keyVault?: Pick<KeyVaultOptions, 'httpClient' | 'credential' | 'maxRetries' | 'cacheMs'>;
 }
 
 /** Wires the core for a configuration. */
@@ -84,7 +92,18 @@ export function createRefit(config: Config, options: RefitOptions = {}): Refit {
   );
   const registryNames = new RegistryNames(config.homeRegistry, config.homeRegistryAliases);
   const dependencyIndex = new DependencyIndex(storage, (registry) => registryNames.canonical(registry));
-  const tasks = new TaskService(config, new TaskStore(storage), runs, dependencyIndex, storage, sources);
+  const keyVault = config.identityClientId
+    ? new KeyVaultSecrets({ clientId: config.identityClientId, ...options.keyVault })
+    : undefined;
+  const tasks = new TaskService(
+    config,
+    new TaskStore(storage),
+    runs,
+    dependencyIndex,
+    storage,
+    sources,
+    keyVault,
+  );
   const eventRegistries = new Set(config.polling.eventRegistries);
   const watches = new WatchStore(
     storage,
@@ -137,6 +156,7 @@ export function createRefit(config: Config, options: RefitOptions = {}): Refit {
     registry,
     watches,
     budgets,
+    keyVault,
     watcher: new Watcher({
       watches,
       budgets,

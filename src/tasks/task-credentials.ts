@@ -1,9 +1,12 @@
 // A task's registry credentials (ACR's Credentials): checked, split into what is kept with the task (the login
 // servers, user names and types) and what is sealed (the passwords), merged for a Tasks_Update, and unsealed for a
-// run or a registry lookup. Key Vault secrets and managed identities exist only in Azure: refused here with a 400.
+// run or a registry lookup. Key Vault secrets (Vaultsecret) are kept as their URIs and resolved by Refit, with the
+// deployment's managed identity, only when a run or a lookup needs the login; without REFIT_IDENTITY_CLIENT_ID they
+// are refused with a 400. Logging in to a registry with a managed identity itself (ACR's token exchange) is refused.
 import { ValidationError } from '../errors';
 import type { RegistryCredentials } from '../registry/auth';
 import type { RegistryNames } from '../registry/registry-names';
+import { parseSecretUri, type SecretResolver } from '../secrets/key-vault';
 import type { CredentialsBody } from './credentials-schema';
 import type { CustomRegistryLogin, TaskCredentials, TaskSecrets } from './task';
 import { openTaskSecrets } from './task-secrets';
@@ -23,9 +26,14 @@ export function checkLoginServer(server: string, field: string): void {
 }
 
 const VAULT_SECRET =
-  'a Key Vault secret (type Vaultsecret) is resolved in Azure mode only; this deployment runs locally: give the value itself (type Opaque)';
+  'a Key Vault secret (type Vaultsecret) is resolved in Azure mode only (REFIT_IDENTITY_CLIENT_ID, the managed identity that reads it, is not set here): give the value itself (type Opaque)';
 const IDENTITY =
-  'a managed identity is resolved in Azure mode only; this deployment runs locally: give a userName and a password (type Opaque)';
+  'a managed identity is resolved in Azure mode only (REFIT_IDENTITY_CLIENT_ID is not set here): give a userName and a password (type Opaque)';
+const IDENTITY_LOGIN =
+  "a managed identity here only names who reads the Key Vault secrets of a Vaultsecret userName or password; logging in to a registry with the identity itself (ACR's token exchange) is not supported: give a userName and a password";
+const CLIENT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** ACR's name of the task's system-assigned identity: in Refit, the deployment's identity plays that part. */
+const SYSTEM_IDENTITY = '[system]';
 
 /** What a task keeps of a request's credentials, and the passwords to seal. */
 export interface SplitCredentials {
@@ -35,8 +43,9 @@ export interface SplitCredentials {
 
 /**
  * Checks a request's credentials and splits them: user names kept, passwords apart. A user name or password given
- * without a value keeps the one stored for that login server (so a task read and written back keeps its passwords);
- * a login server set to null is left out.
+ * without a value keeps the one stored for that login server when its type is the same (so a task read and written
+ * back keeps its passwords); a login server set to null is left out. `keyVault`: whether this deployment resolves
+ * Key Vault references (a Vaultsecret value is then checked as a secret URI and kept as one, never resolved here).
  */
 export function splitCredentials(
   given: CredentialsBody | undefined,
@@ -46,6 +55,7 @@ export function splitCredentials(
   },
   names: RegistryNames,
   field = 'properties.credentials',
+  keyVault = false,
 ): SplitCredentials {
   if (!given) return { credentials: undefined, passwords: {} };
   if (given.sourceRegistry?.identity) throw new ValidationError(IDENTITY, `${field}.sourceRegistry.identity`);
@@ -61,11 +71,34 @@ export function splitCredentials(
     if (twin !== undefined)
       throw new ValidationError(`'${server}' and '${twin}' are the same registry: give it once`, at);
     seen.set(canonical, server);
-    if (entry.identity) throw new ValidationError(IDENTITY, `${at}.identity`);
-    for (const part of ['userName', 'password'] as const)
-      if (entry[part]?.type === 'Vaultsecret') throw new ValidationError(VAULT_SECRET, `${at}.${part}.type`);
-    const userName = entry.userName?.value || previous.credentials?.customRegistries[server]?.userName.value;
-    const password = entry.password?.value || previous.passwords?.[server];
+    if (entry.identity && !keyVault) throw new ValidationError(IDENTITY, `${at}.identity`);
+    const before = previous.credentials?.customRegistries[server];
+    const userType = entry.userName?.type ?? before?.userName.type ?? 'Opaque';
+    const passwordType = entry.password?.type ?? before?.password.type ?? 'Opaque';
+    for (const [part, type] of [
+      ['userName', userType],
+      ['password', passwordType],
+    ] as const)
+      if (type === 'Vaultsecret' && !keyVault) throw new ValidationError(VAULT_SECRET, `${at}.${part}.type`);
+    // A value left out keeps the stored one of the same type only: a password is never read as a secret URI.
+    let userName =
+      entry.userName?.value || (before?.userName.type === userType ? before.userName.value : undefined);
+    let password =
+      entry.password?.value ||
+      ((before?.password.type ?? 'Opaque') === passwordType ? previous.passwords?.[server] : undefined);
+    if (entry.identity) {
+      if (userType !== 'Vaultsecret' && passwordType !== 'Vaultsecret')
+        throw new ValidationError(IDENTITY_LOGIN, `${at}.identity`);
+      if (entry.identity !== SYSTEM_IDENTITY && !CLIENT_ID.test(entry.identity))
+        throw new ValidationError(
+          `'${entry.identity}' is not an identity: give a user-assigned identity's client ID (a GUID) or ${SYSTEM_IDENTITY} (this deployment's identity)`,
+          `${at}.identity`,
+        );
+    }
+    if (userName && userType === 'Vaultsecret')
+      userName = parseSecretUri(userName, `${at}.userName.value`).uri;
+    if (password && passwordType === 'Vaultsecret')
+      password = parseSecretUri(password, `${at}.password.value`).uri;
     if (!userName)
       throw new ValidationError(
         `login server '${server}' needs a userName (and a password)`,
@@ -76,7 +109,11 @@ export function splitCredentials(
         `login server '${server}' needs a password for '${userName}'`,
         `${at}.password`,
       );
-    logins[server] = { userName: { type: 'Opaque', value: userName }, password: { type: 'Opaque' } };
+    logins[server] = {
+      userName: { type: userType, value: userName },
+      password: { type: passwordType },
+      ...(entry.identity ? { identity: entry.identity.toLowerCase() } : {}),
+    };
     passwords[server] = password;
   }
   const loginMode = given.sourceRegistry?.loginMode;
@@ -98,7 +135,11 @@ export function mergeCredentials(
   const kept: NonNullable<CredentialsBody['customRegistries']> = Object.fromEntries(
     Object.entries(current?.customRegistries ?? {}).map(([server, login]) => [
       server,
-      { userName: { ...login.userName }, password: { ...login.password } },
+      {
+        userName: { ...login.userName },
+        password: { ...login.password },
+        ...(login.identity ? { identity: login.identity } : {}),
+      },
     ]),
   );
   if (!patch) return current ? { ...current, customRegistries: kept } : undefined;
@@ -114,17 +155,36 @@ export function mergeCredentials(
   return { ...(sourceRegistry ? { sourceRegistry } : {}), customRegistries };
 }
 
-/** A task's logins with their passwords, by login server: what its runs are given (sealed with the run). */
-export function taskLogins(
+/**
+ * A task's logins with their passwords, by login server: what its runs are given (sealed with the run). Key Vault
+ * references are resolved now, through `keyVault` (errors name the field that holds the reference).
+ */
+export async function taskLogins(
   credentials: TaskCredentials | undefined,
   secrets: TaskSecrets,
-): Record<string, RegistryCredentials> {
-  const logins: Record<string, RegistryCredentials> = {};
-  for (const [server, login] of Object.entries(credentials?.customRegistries ?? {})) {
-    const password = secrets.registryPasswords?.[server];
-    if (password) logins[server] = { username: login.userName.value, password };
-  }
-  return logins;
+  keyVault: SecretResolver | undefined,
+  field = 'properties.credentials',
+): Promise<Record<string, RegistryCredentials>> {
+  const entries = await Promise.all(
+    Object.entries(credentials?.customRegistries ?? {}).map(async ([server, login]) => {
+      const password = secrets.registryPasswords?.[server];
+      if (!password) return undefined;
+      const at = `${field}.customRegistries['${server}']`;
+      const clientId = login.identity && login.identity !== SYSTEM_IDENTITY ? login.identity : undefined;
+      const value = async (type: 'Opaque' | 'Vaultsecret', given: string, part: string): Promise<string> => {
+        if (type === 'Opaque') return given;
+        // A task stored while the setting was there, read by a deployment without it.
+        if (!keyVault) throw new ValidationError(VAULT_SECRET, `${at}.${part}.type`);
+        return keyVault.resolve(given, { field: `${at}.${part}`, ...(clientId ? { clientId } : {}) });
+      };
+      const [username, resolved] = await Promise.all([
+        value(login.userName.type, login.userName.value, 'userName'),
+        value(login.password.type, password, 'password'),
+      ]);
+      return [server, { username, password: resolved }] as const;
+    }),
+  );
+  return Object.fromEntries(entries.filter((e) => e !== undefined));
 }
 
 /** The logins a run request gives (DockerBuildRequest, FileTaskRunRequest, EncodedTaskRunRequest), checked. */
@@ -132,25 +192,45 @@ export function requestLogins(
   given: CredentialsBody | undefined,
   names: RegistryNames,
 ): Record<string, RegistryCredentials> {
+  // A run request's Key Vault references stay refused: the run service takes its logins as they are given.
+  for (const [server, entry] of Object.entries(given?.customRegistries ?? {}))
+    for (const part of ['userName', 'password'] as const)
+      if (entry?.[part]?.type === 'Vaultsecret')
+        throw new ValidationError(
+          "a run request's Key Vault secrets (type Vaultsecret) are not resolved, only a task's are: give the value itself (type Opaque), or run a task that holds the credentials",
+          `credentials.customRegistries['${server}'].${part}.type`,
+        );
   const split = splitCredentials(given, {}, names, 'credentials');
-  return taskLogins(split.credentials, {
-    arguments: {},
-    sourceTokens: {},
-    registryPasswords: split.passwords,
-  });
+  const logins: Record<string, RegistryCredentials> = {};
+  for (const [server, login] of Object.entries(split.credentials?.customRegistries ?? {}))
+    logins[server] = { username: login.userName.value, password: split.passwords[server]! };
+  return logins;
 }
 
 /**
  * The credentials a task has for `registry` (any of its names: matched as the dependency index names registries),
- * unsealed; undefined when it has none. For every lookup Refit makes on the task's behalf (digests, the watcher).
+ * unsealed, Key Vault references resolved; undefined when it has none. For every lookup Refit makes on the task's
+ * behalf (digests, the watcher).
  */
-export function registryCredentials(
+export async function registryCredentials(
   stored: StoredTask,
   registry: string,
-  context: { readonly secretKey: Buffer; readonly names: RegistryNames },
-): RegistryCredentials | undefined {
+  context: {
+    readonly secretKey: Buffer;
+    readonly names: RegistryNames;
+    readonly keyVault?: SecretResolver | undefined;
+  },
+): Promise<RegistryCredentials | undefined> {
   const { credentials } = stored.task;
-  if (!credentials || Object.keys(credentials.customRegistries).length === 0) return undefined;
-  const logins = taskLogins(credentials, openTaskSecrets(context.secretKey, stored.sealedSecrets));
-  return context.names.find(logins, registry);
+  if (!credentials) return undefined;
+  // Only the login for this registry is unsealed and resolved: another's Key Vault secret is not read for nothing.
+  const servers = Object.keys(credentials.customRegistries);
+  const server = context.names.find(Object.fromEntries(servers.map((s) => [s, s])), registry);
+  if (server === undefined) return undefined;
+  const logins = await taskLogins(
+    { customRegistries: { [server]: credentials.customRegistries[server]! } },
+    openTaskSecrets(context.secretKey, stored.sealedSecrets),
+    context.keyVault,
+  );
+  return logins[server];
 }

@@ -36,6 +36,7 @@ import { TaskStore, type StoredTask } from './task-store';
 import { mergeByName, mergeStep } from './task-merge';
 import { taskRunRequestSchema, type StepOverrides } from './task-run-request';
 import { emptySecrets, openTaskSecrets, sealTaskSecrets } from './task-secrets';
+import type { SecretResolver } from '../secrets/key-vault';
 import { mergeCredentials, registryCredentials, splitCredentials, taskLogins } from './task-credentials';
 import { RegistryNames } from '../registry/registry-names';
 import type { RegistryCredentials } from '../registry/auth';
@@ -65,6 +66,8 @@ export class TaskService {
     private readonly index: DependencyIndex,
     private readonly storage: Storage,
     private readonly sources: SourceAccess,
+    /** Resolves Key Vault references (Vaultsecret credentials); none without REFIT_IDENTITY_CLIENT_ID. */
+    private readonly keyVault?: SecretResolver,
   ) {
     this.store = store;
     this.names = new RegistryNames(config.homeRegistry, config.homeRegistryAliases);
@@ -77,8 +80,12 @@ export class TaskService {
    * The credentials a task has for `registry` (any name of it), unsealed; undefined when it has none. What every
    * registry lookup made on the task's behalf uses: the base-image decision, the watcher.
    */
-  registryCredentials(stored: StoredTask, registry: string): RegistryCredentials | undefined {
-    return registryCredentials(stored, registry, { secretKey: this.config.secretKey, names: this.names });
+  registryCredentials(stored: StoredTask, registry: string): Promise<RegistryCredentials | undefined> {
+    return registryCredentials(stored, registry, {
+      secretKey: this.config.secretKey,
+      names: this.names,
+      keyVault: this.keyVault,
+    });
   }
 
   /**
@@ -89,7 +96,17 @@ export class TaskService {
   async loginFor(registry: string, tasks: readonly string[]): Promise<RegistryCredentials | undefined> {
     for (const name of tasks) {
       const stored = await this.store.find(name);
-      const login = stored ? this.registryCredentials(stored, registry) : undefined;
+      // A login Key Vault will not give now is skipped: the next task's (or none) is asked with.
+      const login = stored
+        ? await this.registryCredentials(stored, registry).catch((err: unknown) => {
+            log.warn('task registry credentials could not be resolved', {
+              task: name,
+              registry,
+              error: (err as Error).message,
+            });
+            return undefined;
+          })
+        : undefined;
       if (login) return login;
     }
     return undefined;
@@ -268,6 +285,8 @@ export class TaskService {
       p.credentials,
       { credentials: previousCredentials, passwords: previous.registryPasswords },
       this.names,
+      'properties.credentials',
+      this.keyVault !== undefined,
     );
     // A password in the context URL is sealed with the secrets (as the context token), never stored nor returned.
     const context = p.step.contextPath ? withoutUrlPassword(p.step.contextPath) : undefined;
@@ -610,7 +629,8 @@ export class TaskService {
       for (const name of Object.keys(secretValues)) secretValues[name] = '';
     }
     // The task's registry logins go with the run, sealed; a fork's pull request gets none.
-    const logins = untrusted ? {} : taskLogins(task.credentials, secrets);
+    // Key Vault references are resolved now, in Refit's process: the run is given values, never the identity.
+    const logins = untrusted ? {} : await taskLogins(task.credentials, secrets, this.keyVault);
     const registries = Object.keys(logins).length ? { registries: logins } : {};
     const runSecrets: RunSecrets =
       step.type === 'Docker'

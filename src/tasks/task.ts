@@ -65,8 +65,12 @@ export interface TaskFileStep {
 
 /** A custom registry's login as Refit keeps it with the task: the user name; the password is sealed apart. */
 export interface CustomRegistryLogin {
-  readonly userName: { readonly type: 'Opaque'; readonly value: string };
-  readonly password: { readonly type: 'Opaque' };
+  /** The user name, or (Vaultsecret) the URI of the Key Vault secret that holds it. */
+  readonly userName: { readonly type: 'Opaque' | 'Vaultsecret'; readonly value: string };
+  /** The password's type: the password (or its Key Vault secret URI) is sealed with the task's secrets. */
+  readonly password: { readonly type: 'Opaque' | 'Vaultsecret' };
+  /** Who reads the Key Vault secrets: a user-assigned identity's client ID, or `[system]` (the deployment's). */
+  readonly identity?: string;
 }
 
 /** How a task's runs log in to registries (ACR's Credentials); passwords are sealed with the task's secrets. */

@@ -195,10 +195,16 @@ export async function handleImagePush(
     if (outputs.includes(image)) return skip(task.name, "the image is the task's own output (a loop)");
     if (dependent.digest === push.digest)
       return skip(task.name, `digest unchanged: the task was last built from ${push.digest}`);
-    const platformDigest = await platformDigestOf(
-      task.platform,
-      deps.tasks.registryCredentials(stored, push.registry),
-    );
+    // A login Key Vault will not give now is a failed lookup, as a registry's refusal is: the decision goes on.
+    const credentials = await deps.tasks.registryCredentials(stored, push.registry).catch((err: unknown) => {
+      log.warn('task registry credentials could not be resolved', {
+        task: task.name,
+        registry: push.registry,
+        error: (err as Error).message,
+      });
+      return null;
+    });
+    const platformDigest = credentials === null ? null : await platformDigestOf(task.platform, credentials);
     if (platformDigest && dependent.platformDigest === platformDigest) {
       return skip(
         task.name,

@@ -72,11 +72,11 @@ describe('TaskService', () => {
       const stored = await refit.tasks.store.get('creds-api');
       expect(JSON.stringify(stored.task)).not.toContain(PASSWORD);
       expect(stored.sealedSecrets).not.toContain(PASSWORD);
-      expect(refit.tasks.registryCredentials(stored, 'a.example.com')).toEqual({
+      expect(await refit.tasks.registryCredentials(stored, 'a.example.com')).toEqual({
         username: 'alice',
         password: PASSWORD,
       });
-      expect(refit.tasks.registryCredentials(stored, 'b.example.com')).toBeUndefined();
+      expect(await refit.tasks.registryCredentials(stored, 'b.example.com')).toBeUndefined();
     });
 
     it.each([

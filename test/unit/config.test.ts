@@ -60,6 +60,14 @@ describe('config', () => {
       expect(loadConfig({ ...base, REFIT_MAX_ALIAS_BYTES: '2048' }).limits.aliasBytes).toBe(2048);
     });
 
+    it('reads Key Vault with the managed identity REFIT_IDENTITY_CLIENT_ID names, and not at all without it', () => {
+      expect(loadConfig(base).identityClientId).toBeUndefined();
+      expect(
+        loadConfig({ ...base, REFIT_IDENTITY_CLIENT_ID: ' 0F0E0D0C-0B0A-4908-8706-050403020100 ' })
+          .identityClientId,
+      ).toBe('0f0e0d0c-0b0a-4908-8706-050403020100');
+    });
+
     it("gives buildah a storage of the deployment's own under REFIT_BUILDAH_STORAGE, and none by default", () => {
       expect(loadConfig(base)).toMatchObject({
         buildahGlobalArgs: ['--storage-driver', 'vfs'],
@@ -119,6 +127,7 @@ describe('config', () => {
       [{ REFIT_ALLOWED_ORIGINS: 'https://app.example/path' }, 'REFIT_ALLOWED_ORIGINS'],
       [{ REFIT_ALLOWED_ORIGINS: 'ftp://app.example' }, 'REFIT_ALLOWED_ORIGINS'],
       [{ REFIT_BUILDAH_STORAGE: 'relative/buildah' }, 'REFIT_BUILDAH_STORAGE'],
+      [{ REFIT_IDENTITY_CLIENT_ID: 'my-identity' }, 'REFIT_IDENTITY_CLIENT_ID'],
       [
         { REFIT_BUILDAH_STORAGE: '/data/buildah', REFIT_BUILDAH_ARGS: '--root /var/lib/other' },
         'REFIT_BUILDAH_STORAGE',

@@ -8,7 +8,10 @@ import {
   registryCredentials,
   requestLogins,
   splitCredentials,
+  taskLogins,
 } from '../../../src/tasks/task-credentials';
+import { KeyVaultSecretError, KeyVaultSecrets } from '../../../src/secrets/key-vault';
+import { FakeKeyVault } from '../../support/fake-key-vault';
 import { openTaskSecrets, sealTaskSecrets } from '../../../src/tasks/task-secrets';
 import type { StoredTask } from '../../../src/tasks/task-store';
 
@@ -179,16 +182,16 @@ describe('task-credentials', () => {
       }),
     } as StoredTask;
 
-    it('unseals the login for the registry under any of its names', () => {
-      expect(registryCredentials(stored, '127.0.0.1:5000', { secretKey: key, names })).toEqual({
+    it('unseals the login for the registry under any of its names', async () => {
+      expect(await registryCredentials(stored, '127.0.0.1:5000', { secretKey: key, names })).toEqual({
         username: 'alice',
         password: 'pw-home',
       });
-      expect(registryCredentials(stored, 'localhost:5000', { secretKey: key, names })).toBeDefined();
+      expect(await registryCredentials(stored, 'localhost:5000', { secretKey: key, names })).toBeDefined();
     });
 
-    it('has none for another registry', () => {
-      expect(registryCredentials(stored, '127.0.0.1:5002', { secretKey: key, names })).toBeUndefined();
+    it('has none for another registry', async () => {
+      expect(await registryCredentials(stored, '127.0.0.1:5002', { secretKey: key, names })).toBeUndefined();
     });
 
     it('keeps the password sealed in the stored secrets', () => {
@@ -250,6 +253,264 @@ describe('task-credentials', () => {
         },
       });
       expect(JSON.stringify(shown)).not.toContain('never-shown-pw');
+    });
+  });
+});
+
+describe('task-credentials with Key Vault (REFIT_IDENTITY_CLIENT_ID set)', () => {
+  const IDENTITY = '11111111-2222-3333-4444-555555555555';
+  const OTHER = 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee';
+  const VAULT = 'myacbvault.vault.azure.net';
+  const USER_URI = `https://${VAULT}/secrets/username`;
+  const PASSWORD_URI = `https://${VAULT}/secrets/password`;
+  const vaultLogin = (extra: Record<string, unknown> = {}) => ({
+    userName: { type: 'Vaultsecret', value: USER_URI },
+    password: { type: 'Vaultsecret', value: PASSWORD_URI },
+    ...extra,
+  });
+
+  function keyVault() {
+    const fake = new FakeKeyVault();
+    fake.setSecret(VAULT, 'username', 'kv-user');
+    fake.setSecret(VAULT, 'password', 'kv-password-value');
+    return {
+      fake,
+      resolver: new KeyVaultSecrets({
+        clientId: IDENTITY,
+        credential: fake.credential,
+        httpClient: fake,
+        maxRetries: 0,
+      }),
+    };
+  }
+
+  describe('splitCredentials', () => {
+    it("accepts ACR's own example, keeping the secret URIs (the password's sealed), resolving nothing", () => {
+      // TasksUpdate_WithKeyVaultCustomCredentials.json's credentials.
+      const acrExample = credentialsSchema.parse({
+        customRegistries: {
+          'myregistry.azurecr.io': {
+            identity: '[system]',
+            password: { type: 'Vaultsecret', value: PASSWORD_URI },
+            userName: { type: 'Vaultsecret', value: USER_URI },
+          },
+        },
+      });
+      const split = splitCredentials(acrExample, {}, names, 'properties.credentials', true);
+      expect(split.credentials!.customRegistries['myregistry.azurecr.io']).toEqual({
+        identity: '[system]',
+        userName: { type: 'Vaultsecret', value: USER_URI },
+        password: { type: 'Vaultsecret' },
+      });
+      expect(split.passwords).toEqual({ 'myregistry.azurecr.io': PASSWORD_URI });
+    });
+
+    it.each([
+      [
+        'a password that is not a Key Vault secret URI',
+        { password: { type: 'Vaultsecret', value: 'https://kv/x' } },
+        'password.value',
+        /not a Key Vault secret URI/,
+      ],
+      [
+        'a user name URI on another host',
+        { userName: { type: 'Vaultsecret', value: 'https://evil.example/secrets/u' } },
+        'userName.value',
+        /host 'evil.example'/,
+      ],
+      ['an identity that is not a client ID', { identity: 'my-identity' }, 'identity', /not an identity/],
+    ])('refuses %s, naming the field', (_what, override, part, message) => {
+      const err = errorOf(() =>
+        splitCredentials(
+          body({ 'reg.example.com': vaultLogin(override) }),
+          {},
+          names,
+          'properties.credentials',
+          true,
+        ),
+      );
+      expect(err.target).toBe(`properties.credentials.customRegistries['reg.example.com'].${part}`);
+      expect(err.message).toMatch(message);
+    });
+
+    it('refuses an identity that would log in to the registry itself (no Key Vault secret to read)', () => {
+      const err = errorOf(() =>
+        splitCredentials(
+          body({ 'reg.example.com': { identity: IDENTITY } }),
+          {},
+          names,
+          'properties.credentials',
+          true,
+        ),
+      );
+      expect(err.target).toBe("properties.credentials.customRegistries['reg.example.com'].identity");
+      expect(err.message).toMatch(/token exchange/);
+    });
+
+    it('keeps a stored password only when its type is unchanged: an Opaque password never becomes a secret URI', () => {
+      const first = splitCredentials(
+        body({ 'reg.example.com': login('alice', 'pw-1') }),
+        {},
+        names,
+        'c',
+        true,
+      );
+      const err = errorOf(() =>
+        splitCredentials(
+          body({
+            'reg.example.com': {
+              userName: { type: 'Opaque', value: 'alice' },
+              password: { type: 'Vaultsecret' },
+            },
+          }),
+          { credentials: first.credentials, passwords: first.passwords },
+          names,
+          'c',
+          true,
+        ),
+      );
+      expect(err.target).toBe("c.customRegistries['reg.example.com'].password");
+      const vault = splitCredentials(body({ 'reg.example.com': vaultLogin() }), {}, names, 'c', true);
+      const readBack = splitCredentials(
+        body({
+          'reg.example.com': {
+            userName: { type: 'Vaultsecret', value: USER_URI },
+            password: { type: 'Vaultsecret' },
+          },
+        }),
+        { credentials: vault.credentials, passwords: vault.passwords },
+        names,
+        'c',
+        true,
+      );
+      expect(readBack).toEqual(vault);
+    });
+  });
+
+  describe('taskLogins', () => {
+    it('resolves Vaultsecret user names and passwords through Key Vault with the deployment identity', async () => {
+      const { fake, resolver } = keyVault();
+      fake.allow(IDENTITY, VAULT);
+      const split = splitCredentials(
+        body({
+          'reg.example.com': vaultLogin({ identity: '[system]' }),
+          'b.example.com': login('bob', 'pw-b'),
+        }),
+        {},
+        names,
+        'properties.credentials',
+        true,
+      );
+      const logins = await taskLogins(
+        split.credentials,
+        { arguments: {}, sourceTokens: {}, registryPasswords: split.passwords },
+        resolver,
+      );
+      expect(logins).toEqual({
+        'reg.example.com': { username: 'kv-user', password: 'kv-password-value' },
+        'b.example.com': { username: 'bob', password: 'pw-b' },
+      });
+      expect(new Set(fake.tokenRequests.map((t) => t.clientId))).toEqual(new Set([IDENTITY]));
+    });
+
+    it("reads with the login's own identity when it names a client ID", async () => {
+      const { fake, resolver } = keyVault();
+      fake.allow(OTHER, VAULT);
+      const split = splitCredentials(
+        body({ 'reg.example.com': vaultLogin({ identity: OTHER }) }),
+        {},
+        names,
+        'properties.credentials',
+        true,
+      );
+      const logins = await taskLogins(
+        split.credentials,
+        { arguments: {}, sourceTokens: {}, registryPasswords: split.passwords },
+        resolver,
+      );
+      expect(logins['reg.example.com']!.password).toBe('kv-password-value');
+      expect(new Set(fake.tokenRequests.map((t) => t.clientId))).toEqual(new Set([OTHER]));
+    });
+
+    it('names the field and the missing permission when Key Vault refuses', async () => {
+      const { resolver } = keyVault();
+      const split = splitCredentials(
+        body({ 'reg.example.com': vaultLogin() }),
+        {},
+        names,
+        'properties.credentials',
+        true,
+      );
+      const err = await taskLogins(
+        split.credentials,
+        { arguments: {}, sourceTokens: {}, registryPasswords: split.passwords },
+        resolver,
+      ).catch((e: unknown) => e as KeyVaultSecretError);
+      expect(err).toBeInstanceOf(KeyVaultSecretError);
+      expect((err as KeyVaultSecretError).target).toMatch(
+        /^properties\.credentials\.customRegistries\['reg\.example\.com'\]\.(userName|password)$/,
+      );
+      expect((err as KeyVaultSecretError).message).toMatch(/lacks the get permission on secrets/);
+    });
+
+    it('refuses a stored Key Vault reference when this deployment has no identity to read it', async () => {
+      const split = splitCredentials(
+        body({ 'reg.example.com': vaultLogin() }),
+        {},
+        names,
+        'properties.credentials',
+        true,
+      );
+      await expect(
+        taskLogins(
+          split.credentials,
+          { arguments: {}, sourceTokens: {}, registryPasswords: split.passwords },
+          undefined,
+        ),
+      ).rejects.toThrow(/REFIT_IDENTITY_CLIENT_ID/);
+    });
+  });
+
+  describe('registryCredentials', () => {
+    it("resolves the task's Key Vault login for the registry looked up, and reads no other", async () => {
+      const { fake, resolver } = keyVault();
+      fake.allow(IDENTITY, VAULT);
+      fake.setSecret(VAULT, 'other', 'other-password');
+      const split = splitCredentials(
+        body({
+          'reg.example.com': vaultLogin(),
+          'b.example.com': {
+            userName: { type: 'Opaque', value: 'bob' },
+            password: { type: 'Vaultsecret', value: `https://${VAULT}/secrets/other` },
+          },
+        }),
+        {},
+        names,
+        'properties.credentials',
+        true,
+      );
+      const stored = {
+        task: { name: 'kv', credentials: split.credentials } as unknown as Task,
+        sealedSecrets: sealTaskSecrets(key, {
+          arguments: {},
+          sourceTokens: {},
+          registryPasswords: split.passwords,
+        }),
+      } as StoredTask;
+      expect(
+        await registryCredentials(stored, 'reg.example.com', { secretKey: key, names, keyVault: resolver }),
+      ).toEqual({
+        username: 'kv-user',
+        password: 'kv-password-value',
+      });
+      expect(fake.requests.some((r) => r.url.includes('/secrets/other'))).toBe(false);
+    });
+  });
+
+  describe('requestLogins', () => {
+    it("refuses a run request's Key Vault secret, naming the field", () => {
+      const err = errorOf(() => requestLogins(body({ 'reg.example.com': vaultLogin() }), names));
+      expect(err.target).toBe("credentials.customRegistries['reg.example.com'].userName.type");
     });
   });
 });
