@@ -1,6 +1,7 @@
 import { config as loadedConfig, type Config } from './config';
 import type { Executor } from './executors/executor';
 import { createExecutor } from './executors/create-executor';
+import type { AzureAccess } from './executors/aci/aci-client';
 import { DEFAULT_RUN_LOG_OPTIONS, RunLogs, type RunLogOptions } from './runs/run-log';
 import { RunService } from './runs/run-service';
 import { RunStore } from './runs/run-store';
@@ -64,6 +65,8 @@ export interface RefitOptions {
   readonly runLog?: Partial<RunLogOptions>;
   /** Key Vault's transport and the identities' credentials (a test's fake Key Vault); used with the setting only. */
   readonly keyVault?: Pick<KeyVaultOptions, 'httpClient' | 'credential' | 'maxRetries' | 'cacheMs'>;
+  /** How the aci executor reaches Azure's control plane (tests: a fake of the documented surface). */
+  readonly azure?: AzureAccess;
 }
 
 /** Wires the core for a configuration. */
@@ -139,6 +142,7 @@ export function createRefit(config: Config, options: RefitOptions = {}): Refit {
         },
         registry: refit.registry,
         sources,
+        ...(options.azure ? { azure: options.azure } : {}),
       });
       return executor;
     },

@@ -1,0 +1,210 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/config';
+import type { LocalHost } from '../../src/local/host';
+import { createRefit, type Refit } from '../../src/refit';
+import { createSourceUploadUrl } from '../../src/sources/source-upload';
+import { ensureStorage } from '../../src/storage/storage';
+import { packContext } from '../../src/cli/source-archive';
+import { busyboxBase, registry, until, writeContext } from '../support/api';
+import { startAzurite, type RunningAzurite } from '../support/azurite';
+import { FakeAci } from '../support/fake-aci';
+import { validateAciTraffic } from '../support/aci-traffic';
+import { GitServer } from '../support/git';
+import { isFinished, serveInProcess, waitForRecorded } from '../support/in-process';
+import { testPort } from '../support/private-registry';
+
+const SUB = '00000000-0000-0000-0000-0000000000a1';
+const RG = 'rg-refit-builds';
+const API_KEY = 'aci-test-key';
+const STAND_IN = join(__dirname, '../support/kaniko-stand-in.sh');
+const credential = {
+  getToken: async () => ({ token: 'fake-arm-token', expiresOnTimestamp: Date.now() + 3600e3 }),
+};
+
+/**
+ * A Refit in this process with REFIT_EXECUTOR=aci: its storage an Azurite of its own (the test stack's host must not
+ * take its queues), its ARM the fake (which also plays each group: the real fetch and report scripts run here, kaniko
+ * played by a buildah stand-in), its API and queue triggers served by a local host in this process.
+ */
+async function aciRefit(
+  root: string,
+  azurite: RunningAzurite,
+  fake: FakeAci,
+  env: Record<string, string> = {},
+): Promise<{ r: Refit; host: LocalHost; url: string }> {
+  const config = loadConfig({
+    REFIT_EXECUTOR: 'aci',
+    REFIT_STORAGE: azurite.connectionString,
+    REFIT_REGISTRY: registry(),
+    REFIT_SECRET_KEY: readFileSync(join(process.env.REFIT_TEST_DATA_DIR!, 'secret.key'), 'utf8').trim(),
+    REFIT_WORK_DIR: join(root, 'work'),
+    // Its registry and git server are on loopback, which an Azure deployment refuses unless allowed.
+    REFIT_ALLOWED_HOSTS: '127.0.0.1',
+    REFIT_ACI_SUBSCRIPTION_ID: SUB,
+    REFIT_ACI_RESOURCE_GROUP: RG,
+    REFIT_ACI_LOCATION: 'westeurope',
+    REFIT_ACI_IDENTITY_ID: `/subscriptions/${SUB}/resourceGroups/rg-refit/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-builder`,
+    REFIT_ACI_IDENTITY_CLIENT_ID: '00000000-0000-0000-0000-0000000000c1',
+    REFIT_ACI_MEMORY_GB: '2',
+    ...env,
+  });
+  const r = createRefit(config, { azure: { httpClient: fake, credential } });
+  await ensureStorage(r.storage);
+  const { host, url } = await serveInProcess(r, ['http', 'queue'], API_KEY);
+  return { r, host, url };
+}
+
+async function api(
+  url: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${url}/api${path}`, {
+    method,
+    headers: { 'x-functions-key': API_KEY, ...(body ? { 'content-type': 'application/json' } : {}) },
+    ...(body ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+
+/** Uploads a context to `r`'s storage, as `az acr build` does through listBuildSourceUploadUrl. */
+async function upload(r: Refit, files: Record<string, string>): Promise<string> {
+  const slot = await createSourceUploadUrl(r.storage);
+  const put = await fetch(slot.uploadUrl, {
+    method: 'PUT',
+    headers: { 'x-ms-blob-type': 'BlockBlob' },
+    body: await packContext(writeContext(files), 'Dockerfile'),
+  });
+  expect(put.status).toBe(201);
+  return slot.relativePath;
+}
+
+async function logOf(r: Refit, runId: string): Promise<string> {
+  return (await r.logs.blob(runId).downloadToBuffer()).toString('utf8');
+}
+
+async function manifestDigest(image: string): Promise<string | null> {
+  const [repository, tag] = image.slice(registry().length + 1).split(':');
+  const res = await fetch(`http://${registry()}/v2/${repository}/manifests/${tag}`, {
+    method: 'HEAD',
+    headers: {
+      accept:
+        'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json',
+    },
+  });
+  return res.ok ? res.headers.get('docker-content-digest') : null;
+}
+
+describe('AciExecutor', () => {
+  const root = mkdtempSync(join(tmpdir(), 'refit-aci-'));
+  const fake = new FakeAci({ play: { programs: { '/kaniko/executor': STAND_IN, '/busybox/sh': 'sh' } } });
+  const git = new GitServer();
+  let azurite: RunningAzurite;
+  let r: Refit;
+  let host: LocalHost;
+  let url: string;
+
+  beforeAll(async () => {
+    azurite = await startAzurite(join(root, 'azurite'), testPort(600));
+    await git.start();
+    ({ r, host, url } = await aciRefit(root, azurite, fake));
+  });
+  afterAll(async () => {
+    await host.stop();
+    await fake.stop();
+    await azurite.stop();
+    git.stop();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  describe('a quick build', () => {
+    it('goes from Queued to Succeeded in a container group, with the digest the builder pushed and its log in the run blob', async () => {
+      const image = `${registry()}/aci/quick-${randomUUID().slice(0, 8)}:{{.Run.ID}}`;
+      const sourceLocation = await upload(r, {
+        Dockerfile: `FROM ${busyboxBase()}\nRUN echo built-in-aci > /built.txt\n`,
+      });
+      const scheduled = await api(url, 'POST', '/scheduleRun', {
+        type: 'DockerBuildRequest',
+        sourceLocation,
+        dockerFilePath: 'Dockerfile',
+        imageNames: [image],
+        platform: { os: 'Linux', architecture: 'amd64' },
+      });
+      expect(scheduled.status).toBe(200);
+      const runId = scheduled.body.properties.runId as string;
+
+      const run = await waitForRecorded(r, runId, isFinished);
+
+      const pushed = image.replace('{{.Run.ID}}', runId);
+      expect({ status: run.status, error: run.runErrorMessage }).toEqual({
+        status: 'Succeeded',
+        error: undefined,
+      });
+      const [repository] = pushed.slice(registry().length + 1).split(':');
+      expect(run.outputImages).toEqual([
+        { registry: registry(), repository, tag: runId, digest: await manifestDigest(pushed) },
+      ]);
+      expect(run.baseImageDependencies).toEqual([
+        expect.objectContaining({
+          repository: 'refit/busybox',
+          tag: 'stable',
+          digest: expect.stringMatching(/^sha256:/),
+        }),
+      ]);
+      expect(run.costEstimate).toMatchObject({ currency: 'USD', cores: 2.25, memoryGb: 2.5 });
+      const log = await logOf(r, runId);
+      expect(log).toContain('Source fetched');
+      expect(log).toContain(`INFO Pushed ${pushed}`);
+      expect(log).toContain(`Run ID: ${runId} was successful`);
+      expect((await r.logs.blob(runId).getProperties()).metadata).toEqual({ complete: 'successful' });
+      // The group is deleted once the run is recorded.
+      await until('the group to be deleted', async () =>
+        fake.groups().some((g) => g.name.includes(runId)) ? undefined : true,
+      );
+    });
+  });
+
+  describe('a Docker task', () => {
+    it('runs from its git source and ends Succeeded with the image pushed', async () => {
+      const task = `aci-task-${randomUUID().slice(0, 8)}`;
+      git.commit(task, 'main', { 'app/Dockerfile': `FROM ${busyboxBase()}\nRUN echo from-git > /git.txt\n` });
+      const image = `${registry()}/aci/${task}:{{.Run.ID}}`;
+      const created = await api(url, 'PUT', `/tasks/${task}`, {
+        properties: {
+          platform: { os: 'Linux', architecture: 'amd64' },
+          step: {
+            type: 'Docker',
+            contextPath: `${git.url(task)}#main:app`,
+            dockerFilePath: 'Dockerfile',
+            imageNames: [image],
+          },
+        },
+      });
+      expect(created.status).toBe(200);
+      const scheduled = await api(url, 'POST', '/scheduleRun', { type: 'TaskRunRequest', taskId: task });
+      expect(scheduled.status).toBe(200);
+      const runId = scheduled.body.properties.runId as string;
+
+      const run = await waitForRecorded(r, runId, isFinished);
+
+      expect({ status: run.status, error: run.runErrorMessage }).toEqual({
+        status: 'Succeeded',
+        error: undefined,
+      });
+      const pushed = image.replace('{{.Run.ID}}', runId);
+      expect(run.outputImages.map((o) => o.digest)).toEqual([await manifestDigest(pushed)]);
+    });
+  });
+
+  describe('its traffic', () => {
+    it('holds to the ACI OpenAPI spec: every request it sent validates with oav', async () => {
+      expect(fake.requests.length).toBeGreaterThan(0);
+      expect(await validateAciTraffic(fake.requests)).toEqual([]);
+    });
+  });
+});
