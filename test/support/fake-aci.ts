@@ -186,8 +186,10 @@ export class FakeAci implements HttpClient {
   /** The next provisioning of `name` (any name for 'next') fails with `message` as its event, like ContainerGroupsGet_Failed. */
   failProvisioning(name: string, message: string): void {
     const pending = name === 'next' ? undefined : this.find(name);
-    if (pending?.provisioningState === 'Pending') pending.failure = message;
-    else this.provisioningFailures.set(name.toLowerCase(), message);
+    if (pending?.provisioningState === 'Pending') {
+      pending.failure = message;
+      this.failed(pending);
+    } else this.provisioningFailures.set(name.toLowerCase(), message);
   }
 
   /**
@@ -206,7 +208,8 @@ export class FakeAci implements HttpClient {
    * (MicrosoftDocs/SupportArticles-docs: support/azure/azure-container-instances/configuration-setup/
    * service-unavailable-container-group-quota-exceeded.md; the 'StandardCores' variant in MicrosoftDocs/azure-docs#51738).
    * The documents give the code and message but not the HTTP status: 409 by default, as ARM answers other quota
-   * refusals (OperationNotAllowed for regional cores); a test can pass 503 instead.
+   * refusals (OperationNotAllowed for regional cores). A test can pass 503 instead; the SDK's own retry policy then
+   * sends the PUT again (3 times by default, with backoff), each resend taking one of the `times`.
    */
   quotaExceeded(times: number, status = 409): void {
     this.quota = { times, status };
@@ -405,9 +408,16 @@ export class FakeAci implements HttpClient {
     this.operations.set(operationId, group);
     const generation = group.generation;
     this.later(() => this.provision(group, generation), this.options.provisionAfterMs ?? 10);
+    const answer = this.view(group, true);
+    // A Spot group's first answer says Created, not Pending (ContainerGroupsCreatePriority.json's 201).
+    if (group.spec.properties['priority'] === 'Spot')
+      Object.assign(answer['properties'] as object, {
+        provisioningState: 'Created',
+        instanceView: { state: 'Created', events: [] },
+      });
     return {
       status: existing ? 200 : 201,
-      body: this.view(group, true),
+      body: answer,
       headers: {
         // As the live 2022 recording shows: the async-operation resource sits under the location, api-version 2018-06-01.
         'azure-asyncoperation': `${ARM}/subscriptions/${subscription}/providers/Microsoft.ContainerInstance/locations/${encodeURIComponent(parsed.data.location)}/operations/${operationId}?api-version=2018-06-01`,
@@ -531,12 +541,7 @@ export class FakeAci implements HttpClient {
         group.failure = (err as Error).message;
       }
     }
-    if (group.failure !== undefined) {
-      // As ContainerGroupsGet_Failed: provisioningState Failed, the group still Pending, the reason in its events.
-      group.provisioningState = 'Failed';
-      group.events.push(event('Failed', group.failure, 'Warning'));
-      return;
-    }
+    if (group.failure !== undefined) return this.failed(group);
     group.provisioningState = 'Succeeded';
     if (!this.options.play) {
       for (const run of group.runs) {
@@ -549,6 +554,13 @@ export class FakeAci implements HttpClient {
     const playing = this.play(group, generation, this.options.play.programs);
     this.playing.add(playing);
     void playing.finally(() => this.playing.delete(playing));
+  }
+
+  /** As ContainerGroupsGet_Failed: provisioningState Failed, the group still Pending, the reason in its events. */
+  private failed(group: Group): void {
+    group.generation++;
+    group.provisioningState = 'Failed';
+    group.events.push(event('Failed', group.failure ?? 'failed', 'Warning'));
   }
 
   /** ACI's order: init containers one after the other (a failing one fails the group), then all containers at once. */

@@ -79,7 +79,6 @@ describe('FakeAci', () => {
       const { fake, client } = fakeAci();
 
       const poller = await client.containerGroups.beginCreateOrUpdate(RG, 'run-aa1', buildGroup(), POLL);
-      const first = poller.getOperationState().result;
       const created = await poller.pollUntilDone();
 
       const put = fake.requests[0]!;
@@ -95,7 +94,6 @@ describe('FakeAci', () => {
         type: 'Microsoft.ContainerInstance/containerGroups',
         properties: { provisioningState: 'Pending', instanceView: { state: 'Pending' } },
       });
-      expect(first?.provisioningState ?? 'Pending').toBe('Pending');
       const polls = fake.requests.filter((r) => r.request.url.includes('/operations/'));
       expect(polls.map((p) => (p.response.body as { status: string }).status).at(-1)).toBe('Succeeded');
       expect(created.provisioningState).toBe('Succeeded');
@@ -110,6 +108,17 @@ describe('FakeAci', () => {
       expect(fake.requests[0]!.request.body).toMatchObject({
         properties: { containers: [{ name: 'build', properties: { image: expect.any(String) } }] },
       });
+    });
+
+    it("answers a Spot group's create with provisioningState Created, as the CreatePriority example", async () => {
+      const { fake, client } = fakeAci();
+
+      const created = await create(client, 'run-aa4', buildGroup({ priority: 'Spot' }));
+
+      expect(fake.requests[0]!.response.body).toMatchObject({
+        properties: { provisioningState: 'Created', instanceView: { state: 'Created' }, priority: 'Spot' },
+      });
+      expect(created.provisioningState).toBe('Succeeded');
     });
 
     it('updates a group whose name exists, answering 200', async () => {
@@ -276,7 +285,7 @@ describe('FakeAci', () => {
     });
 
     it('fails a named group that is still provisioning', async () => {
-      const { fake, client } = fakeAci({ provisionAfterMs: 50 });
+      const { fake, client } = fakeAci({ provisionAfterMs: 60_000 });
       const poller = await client.containerGroups.beginCreateOrUpdate(RG, 'run-ah3', buildGroup(), POLL);
 
       fake.failProvisioning('run-ah3', 'Output: mount error(2): Permission denied');
