@@ -603,14 +603,23 @@ export class FakeAci implements HttpClient {
     run: ContainerRun,
     programs: Readonly<Record<string, string>>,
   ): Promise<number> {
-    const mounts = (run.spec.properties.volumeMounts ?? [])
-      .map((m) => ({ from: m.mountPath, to: join(group.dir!, 'volumes', m.name) }))
-      .sort((a, b) => b.from.length - a.from.length);
+    // One pass over each argument and env value: a mount path becomes its volume's folder, and an absolute program
+    // path (a wrapper's `exec /kaniko/executor …`) its stand-in. Only whole paths are rewritten, never
+    // `registry.example/workspace` for a mount at /workspace.
+    const targets = new Map<string, string>(
+      Object.entries(programs).filter(([from]) => from.startsWith('/')),
+    );
+    for (const m of run.spec.properties.volumeMounts ?? [])
+      targets.set(m.mountPath, join(group.dir!, 'volumes', m.name));
+    const pattern = new RegExp(
+      `(?<![\\w.-])(${[...targets.keys()]
+        .sort((a, b) => b.length - a.length)
+        .map(escapeRegExp)
+        .join('|')})(?![\\w.-])`,
+      'g',
+    );
     const rewrite = (text: string): string =>
-      mounts.reduce(
-        (t, { from, to }) => t.replace(new RegExp(`${escapeRegExp(from)}(?![\\w.-])`, 'g'), to),
-        text,
-      );
+      targets.size === 0 ? text : text.replace(pattern, (from) => targets.get(from)!);
     const [first, ...args] = run.spec.properties.command ?? [];
     if (first === undefined)
       return Promise.resolve(

@@ -1,6 +1,6 @@
 // The fake ACI surface driven by the real @azure/arm-containerinstance client, and its traffic checked against the
 // vendored ACI spec with oav: what the AciExecutor's tests rely on when they take FakeAci for Azure.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ContainerInstanceManagementClient, type ContainerGroup } from '@azure/arm-containerinstance';
@@ -414,6 +414,42 @@ describe('FakeAci', () => {
       expect((await client.containers.listLogs(RG, 'run-al1', 'reader')).content).toBe('built\n');
     });
 
+    it('rewrites whole mount and program paths in arguments and env values, not parts of other words', async () => {
+      const bin = mkdtempSync(join(tmpdir(), 'refit-fakeaci-bin-'));
+      writeFileSync(join(bin, 'stand-in'), '#!/bin/sh\necho "stand-in $*"\n', { mode: 0o755 });
+      const { client } = fakeAci({
+        play: { programs: { ...programs, '/kaniko/executor': join(bin, 'stand-in') } },
+      });
+      const group = buildGroup({
+        containers: [
+          {
+            name: 'build',
+            image: 'busybox',
+            resources,
+            command: sh(
+              '/kaniko/executor --context=tar:///workspace/c.tgz --destination=r.example/workspace:1; echo "$WHERE"; ls /workspace',
+            ),
+            environmentVariables: [{ name: 'WHERE', value: '/workspace/digest /workspaces' }],
+            volumeMounts: workspace,
+          },
+        ],
+        initContainers: [
+          { name: 'fetch', image: 'busybox', command: sh('touch /workspace/c.tgz'), volumeMounts: workspace },
+        ],
+      });
+
+      await create(client, 'run-al7', group);
+      await ended(client, 'run-al7');
+
+      const log = (await client.containers.listLogs(RG, 'run-al7', 'build')).content!;
+      const [, folder] = /--context=tar:\/\/(\/\S+)\/c\.tgz/.exec(log) ?? [];
+      expect(folder).toMatch(/\/volumes\/workspace$/);
+      expect(log).toBe(
+        `stand-in --context=tar://${folder}/c.tgz --destination=r.example/workspace:1\n${folder}/digest /workspaces\nc.tgz\n`,
+      );
+      rmSync(bin, { recursive: true, force: true });
+    });
+
     it('fails the group when an init container fails, and never starts the containers', async () => {
       const { client } = fakeAci({ play: { programs } });
       const group = buildGroup({
@@ -526,7 +562,10 @@ describe('FakeAci', () => {
       });
     });
   });
+});
 
+// Runs after every test above (jest keeps the order of a file's tests), over the traffic of all their fakes.
+describe('aci-traffic', () => {
   describe('validateAciTraffic', () => {
     it('finds no issue in the traffic of every test above', async () => {
       const traffic = fakes.flatMap((f) => f.requests);
