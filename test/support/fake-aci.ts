@@ -173,7 +173,7 @@ export class FakeAci implements HttpClient {
   /** Every request answered, in order. */
   readonly requests: RecordedPair[] = [];
   private readonly byKey = new Map<string, Group>();
-  private readonly operations = new Map<string, Group>();
+  private readonly operations = new Map<string, { group: Group; startTime: string }>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly playing = new Set<Promise<void>>();
   private readonly provisioningFailures = new Map<string, string>();
@@ -405,7 +405,7 @@ export class FakeAci implements HttpClient {
     } else delete group.failure;
     this.byKey.set(key, group);
     const operationId = `op-${++this.operationCount}`;
-    this.operations.set(operationId, group);
+    this.operations.set(operationId, { group, startTime: now() });
     const generation = group.generation;
     this.later(() => this.provision(group, generation), this.options.provisionAfterMs ?? 10);
     const answer = this.view(group, true);
@@ -426,15 +426,18 @@ export class FakeAci implements HttpClient {
   }
 
   private operationStatus(operationId: string): Answer {
-    const group = this.operations.get(operationId);
-    if (!group) return armError(404, 'OperationNotFound', `no operation ${operationId}`);
+    const operation = this.operations.get(operationId);
+    if (!operation) return armError(404, 'OperationNotFound', `no operation ${operationId}`);
+    const { group, startTime } = operation;
     const status = group.provisioningState;
     return {
       status: 200,
+      // The shape of the live recording's polls; a failed operation's error code is documented nowhere, so this one
+      // is made up, and its message is the group's event message.
       body: {
         id: idOf(group),
         status,
-        startTime: group.events[0]?.firstTimestamp ?? now(),
+        startTime,
         properties: { events: group.events },
         ...(status === 'Failed'
           ? { error: { code: 'ContainerGroupProvisioningFailed', message: group.failure ?? 'failed' } }
