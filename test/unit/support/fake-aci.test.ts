@@ -576,6 +576,44 @@ describe('aci-traffic', () => {
       expect(issues).toEqual([]);
     });
 
+    it("accepts Microsoft's own examples, replayed as traffic", async () => {
+      const examples = join(
+        __dirname,
+        '../../fixtures/aci/Microsoft.ContainerInstance/stable/2023-05-01/examples',
+      );
+      const replay = (file: string, method: string, status: string, logs = false): RecordedPair => {
+        const { parameters: p, responses } = JSON.parse(readFileSync(join(examples, file), 'utf8'));
+        const group = p.containerGroupName ? `/${p.containerGroupName}` : '';
+        const query = `api-version=${p['api-version']}${p.tail ? `&tail=${p.tail}` : ''}`;
+        return {
+          at: 0,
+          request: {
+            method,
+            url: `https://management.azure.com/subscriptions/${p.subscriptionId}/resourceGroups/${p.resourceGroupName}/providers/Microsoft.ContainerInstance/containerGroups${group}${logs ? `/containers/${p.containerName}/logs` : ''}?${query}`,
+            headers: { 'content-type': 'application/json' },
+            body: p.containerGroup,
+          },
+          response: {
+            status: Number(status),
+            headers: { 'content-type': 'application/json' },
+            body: responses[status].body,
+          },
+        };
+      };
+
+      const issues = await validateAciTraffic([
+        replay('ContainerGroupsCreateOrUpdate.json', 'PUT', '201'),
+        replay('ContainerGroupsCreatePriority.json', 'PUT', '201'),
+        replay('ContainerGroupsGet_Succeeded.json', 'GET', '200'),
+        replay('ContainerGroupsGet_Failed.json', 'GET', '200'),
+        replay('ContainerGroupsListByResourceGroup.json', 'GET', '200'),
+        replay('ContainerGroupsDelete.json', 'DELETE', '200'),
+        replay('ContainerListLogs.json', 'GET', '200', true),
+      ]);
+
+      expect(issues).toEqual([]);
+    });
+
     it('reports a create request whose container is flattened (image beside name, not under properties)', async () => {
       const fake = new FakeAci();
       const request = createPipelineRequest({
