@@ -1,5 +1,6 @@
 import { isAbsolute, join } from 'node:path';
 import { ConfigError } from './errors';
+import { DEFAULT_CREATES_PER_HOUR, DEFAULT_MAX_CORES } from './executors/aci/admission';
 import type { NetworkPolicy } from './net/address-policy';
 import { isLoopbackRegistry } from './registry/image-reference';
 
@@ -52,6 +53,16 @@ export interface Config {
   readonly retentionDays: number;
   /** How registries that send Refit no events are watched for base-image updates. */
   readonly polling: PollingSettings;
+  /** What the aci executor may create: ACI's per-region quotas by default. */
+  readonly aciAdmission: AciAdmissionSettings;
+}
+
+/** The ACI quotas that admission control keeps runs within. */
+export interface AciAdmissionSettings {
+  /** Cores of build container groups in use at once (REFIT_ACI_MAX_CORES, 100: ACI's per-region quota). */
+  readonly maxCores: number;
+  /** Container-group creates per hour (REFIT_ACI_CREATES_PER_HOUR, 300: ACI's quota; bursts of at most 100). */
+  readonly createsPerHour: number;
 }
 
 /** The watcher's settings: which registries send events, and how often the others are checked. */
@@ -306,6 +317,10 @@ export function loadConfig(env: Env = process.env): Config {
     limits: limits(env),
     retentionDays: retentionDays(env),
     polling: polling(env, [...aliases]),
+    aciAdmission: {
+      maxCores: positiveInt(env, 'REFIT_ACI_MAX_CORES', DEFAULT_MAX_CORES),
+      createsPerHour: positiveInt(env, 'REFIT_ACI_CREATES_PER_HOUR', DEFAULT_CREATES_PER_HOUR),
+    },
   };
 }
 
