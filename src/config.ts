@@ -1,6 +1,7 @@
 import { loadAciSettings, type AciSettings } from './executors/aci/aci-settings';
 import { isAbsolute, join } from 'node:path';
 import { ConfigError } from './errors';
+import { DEFAULT_CREATES_PER_HOUR, DEFAULT_MAX_CORES } from './executors/aci/admission';
 import type { NetworkPolicy } from './net/address-policy';
 import { isLoopbackRegistry } from './registry/image-reference';
 
@@ -60,6 +61,16 @@ export interface Config {
    * resolves Key Vault references (Vaultsecret credentials, acb `secrets:`) itself; without it they are refused.
    */
   readonly identityClientId: string | undefined;
+  /** What the aci executor may create: ACI's per-region quotas by default. */
+  readonly aciAdmission: AciAdmissionSettings;
+}
+
+/** The ACI quotas that admission control keeps runs within. */
+export interface AciAdmissionSettings {
+  /** Cores of build container groups in use at once (REFIT_ACI_MAX_CORES, 100: ACI's per-region quota). */
+  readonly maxCores: number;
+  /** Container-group creates per hour (REFIT_ACI_CREATES_PER_HOUR, 300: ACI's quota; bursts of at most 100). */
+  readonly createsPerHour: number;
 }
 
 /** The watcher's settings: which registries send events, and how often the others are checked. */
@@ -329,6 +340,10 @@ export function loadConfig(env: Env = process.env): Config {
     retentionDays: retentionDays(env),
     polling: polling(env, [...aliases]),
     identityClientId: identityClientId(env),
+    aciAdmission: {
+      maxCores: positiveInt(env, 'REFIT_ACI_MAX_CORES', DEFAULT_MAX_CORES),
+      createsPerHour: positiveInt(env, 'REFIT_ACI_CREATES_PER_HOUR', DEFAULT_CREATES_PER_HOUR),
+    },
   };
 }
 

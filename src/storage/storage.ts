@@ -27,6 +27,7 @@ export const names = {
     queuedRuns: 'queuedRuns',
     watches: 'watches',
     watchedRegistries: 'watchedRegistries',
+    aciAdmission: 'aciAdmission',
   },
   queues: {
     runs: 'runs',
