@@ -2,8 +2,9 @@ import type { Config } from '../config';
 import type { RegistryClient } from '../registry/client';
 import type { RunLogs } from '../runs/run-log';
 import type { SourceAccess } from '../sources/fetch-source';
-import type { Storage } from '../storage/storage';
-import { AciExecutor, type AdmissionControl } from './aci/aci-executor';
+import { names, type Storage } from '../storage/storage';
+import { AciExecutor } from './aci/aci-executor';
+import { Admission } from './aci/admission';
 import { aciClient, type AzureAccess } from './aci/aci-client';
 import type { Executor, RunCallbacks } from './executor';
 import { LocalExecutor } from './local/local-executor';
@@ -17,8 +18,6 @@ export interface ExecutorDeps {
   readonly sources: SourceAccess;
   /** How the aci executor reaches Azure (tests give a fake HTTP client). */
   readonly azure?: AzureAccess;
-  /** The aci executor's admission control (its slots and create budget in a table). */
-  readonly admission?: AdmissionControl;
 }
 
 /** The executor the configuration names (REFIT_EXECUTOR): the one place where it is chosen. */
@@ -33,7 +32,11 @@ export function createExecutor(config: Config, deps: ExecutorDeps): Executor {
         logs: deps.logs,
         callbacks: deps.callbacks,
         registry: deps.registry,
-        admission: deps.admission!,
+        // ACI's quotas are per region: deployments sharing a storage account and a region share the budget.
+        admission: new Admission(deps.storage.table(names.tables.aciAdmission), {
+          ...config.aciAdmission,
+          scope: config.aci!.location,
+        }),
       });
   }
 }

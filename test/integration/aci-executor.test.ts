@@ -185,7 +185,7 @@ describe('AciExecutor', () => {
           },
         },
       });
-      expect(created.status).toBe(200);
+      expect(created.status).toBe(201);
       const scheduled = await api(url, 'POST', '/scheduleRun', { type: 'TaskRunRequest', taskId: task });
       expect(scheduled.status).toBe(200);
       const runId = scheduled.body.properties.runId as string;

@@ -17,19 +17,9 @@ import { isGitSource, isUploadedSource } from '../../sources/source-path';
 import { blobSasUrl, queueSendUrl } from '../../storage/sas';
 import { names, type Storage } from '../../storage/storage';
 import type { ActiveRunState, Executor, RunCallbacks, RunOutcome, StartResult } from '../executor';
+import type { Admission } from './admission';
 import type { AciSettings } from './aci-settings';
 import { buildGroup, REPORTER_CORES, type DockerRun, type GroupSource } from './group-spec';
-
-/** The admission control the executor asks before each create (a table-kept slot count and create budget). */
-export interface AdmissionControl {
-  acquire(
-    runId: string,
-    cores: number,
-  ): Promise<{ admitted: true } | { admitted: false; reason: string; retryAfterSeconds: number }>;
-  release(runId: string): Promise<void>;
-  pause(retryAfterSeconds: number, reason: string): Promise<void>;
-  leases(): Promise<readonly string[]>;
-}
 
 /** What the aci executor is given besides its settings. */
 export interface AciExecutorDeps {
@@ -38,7 +28,7 @@ export interface AciExecutorDeps {
   readonly logs: RunLogs;
   readonly callbacks: RunCallbacks;
   readonly registry: RegistryClient;
-  readonly admission: AdmissionControl;
+  readonly admission: Admission;
   readonly now?: () => Date;
 }
 
@@ -177,18 +167,18 @@ export class AciExecutor implements Executor {
           states.set(run.runId, { state: 'lost', reason: "the run's container group was never created" });
         continue;
       }
-      states.set(run.runId, await this.stateOf(run, group, now - started));
+      states.set(run.runId, await this.stateOf(run, now - started));
     }
     // What is left belongs to no active run: a finished run's group whose release failed, or a run that is gone.
     for (const runId of byRun.keys()) await this.release(runId);
     const activeIds = new Set(active.map((r) => r.runId));
-    for (const runId of await this.deps.admission.leases())
-      if (!activeIds.has(runId)) await this.deps.admission.release(runId);
+    for (const lease of await this.deps.admission.leases())
+      if (!activeIds.has(lease.runId)) await this.deps.admission.release(lease.runId);
     return states;
   }
 
-  /** What a group in the list says of its active run. */
-  private async stateOf(run: Run, listed: ContainerGroup, elapsedMs: number): Promise<ActiveRunState> {
+  /** What the group of an active run says of it (read with one GET: list items carry no instance view). */
+  private async stateOf(run: Run, elapsedMs: number): Promise<ActiveRunState> {
     if (elapsedMs > run.timeout * 1000) {
       await this.deleteGroup(run.runId);
       return {
@@ -200,16 +190,22 @@ export class AciExecutor implements Executor {
         },
       };
     }
-    const state = listed.instanceView?.state;
-    const failedToProvision = listed.provisioningState === 'Failed';
+    const group = await this.getGroup(run.runId);
+    if (!group)
+      return { state: 'lost', reason: "the run's container group is gone: it was deleted outside Refit" };
+    const state = group.instanceView?.state;
+    const failedToProvision = group.provisioningState === 'Failed';
     if (!failedToProvision && state !== 'Succeeded' && state !== 'Failed' && state !== 'Stopped')
       return { state: 'active' };
-    const group = await this.getGroup(run.runId);
     const events = [
-      ...(group?.instanceView?.events ?? []),
-      ...(group?.containers ?? []).flatMap((c) => c.instanceView?.events ?? []),
+      ...(group.instanceView?.events ?? []),
+      ...group.containers.flatMap((c) => c.instanceView?.events ?? []),
+      ...(group.initContainers ?? []).flatMap((c) => c.instanceView?.events ?? []),
     ];
-    const failure = events.find((e) => e.type === 'Warning' || e.name === 'Failed')?.message;
+    const failure = (
+      events.find((e) => e.type === 'Warning' || /^(Failed|BackOff)/.test(e.name ?? '')) ??
+      group.instanceView?.events?.at(-1)
+    )?.message;
     if (failedToProvision)
       return {
         state: 'ended',
@@ -219,8 +215,8 @@ export class AciExecutor implements Executor {
           runErrorMessage: `the container group could not be provisioned: ${failure ?? 'ACI gave no reason'}`,
         },
       };
-    const build = group?.containers.find((c) => c.name === 'build')?.instanceView;
-    const report = group?.containers.find((c) => c.name === 'report')?.instanceView;
+    const build = group.containers.find((c) => c.name === 'build')?.instanceView;
+    const report = group.containers.find((c) => c.name === 'report')?.instanceView;
     if ((build?.restartCount ?? 0) > 0) return { state: 'ended', outcome: restarted(build!.restartCount!) };
     return {
       state: 'ended',
