@@ -1,4 +1,5 @@
 import type { TableClient, TableEntityResult, TransactionAction } from '@azure/data-tables';
+import pLimit from 'p-limit';
 import { ConflictError, ValidationError } from '../../errors';
 import { log } from '../../log';
 import { retryOnConflict, statusOf } from '../../storage/write-conflicts';
@@ -100,6 +101,11 @@ export class Admission {
   private readonly scope: string;
   private readonly now: () => number;
   private readonly random: () => number;
+  /**
+   * One change at a time from this instance: callers of one process (a dispatcher's batch of messages) would only
+   * race each other for the same row, and most of them lose; in turn, each write wins unless another instance wrote.
+   */
+  private readonly serial = pLimit(1);
 
   constructor(
     private readonly table: TableClient,
@@ -130,7 +136,9 @@ export class Admission {
         'cores',
       );
     try {
-      return await retryOnConflict(`the ACI admission budget`, () => this.tryAcquire(runId, cores));
+      return await this.serial(() =>
+        retryOnConflict(`the ACI admission budget`, () => this.tryAcquire(runId, cores)),
+      );
     } catch (err) {
       // Dispatchers without end racing for the row: the run waits its turn instead of failing its message.
       if (!(err instanceof ConflictError)) throw err;
@@ -146,7 +154,11 @@ export class Admission {
   /** Frees `runId`'s lease and its cores; a run without one is fine (already freed, or never admitted). */
   async release(runId: string): Promise<void> {
     checkRunId(runId);
-    await retryOnConflict(`the ACI admission budget`, async () => {
+    await this.serial(() => this.releaseLease(runId));
+  }
+
+  private releaseLease(runId: string): Promise<void> {
+    return retryOnConflict(`the ACI admission budget`, async () => {
       const lease = await this.readLease(runId);
       if (!lease) return;
       const { totals, etag } = await this.readTotals();
@@ -162,7 +174,12 @@ export class Admission {
    */
   async pause(retryAfterSeconds: number, reason: string): Promise<void> {
     const seconds = Number.isFinite(retryAfterSeconds) ? Math.max(1, retryAfterSeconds) : SLOT_RETRY_SECONDS;
-    await retryOnConflict(`the ACI admission budget`, async () => {
+    await this.serial(() => this.pauseUntil(seconds, reason));
+    log.warn('container creates paused', { retryAfterSeconds: seconds, reason });
+  }
+
+  private pauseUntil(seconds: number, reason: string): Promise<void> {
+    return retryOnConflict(`the ACI admission budget`, async () => {
       const { totals, etag } = await this.readTotals();
       const until = this.now() + Math.min(seconds, MAX_DELAY_SECONDS) * 1000;
       if (until <= totals.pausedUntil) return;
@@ -174,7 +191,6 @@ export class Admission {
       totals.promisedUntil = Math.max(totals.promisedUntil, until);
       await this.write(totals, etag, []);
     });
-    log.warn('container creates paused', { retryAfterSeconds: seconds, reason });
   }
 
   /** The runs holding leases (the reconcile sweep frees those whose runs have finished). */
