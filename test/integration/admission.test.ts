@@ -145,6 +145,7 @@ describe('Admission', () => {
       await expect(a.acquire('run1', 5)).rejects.toThrow(/REFIT_ACI_MAX_CORES is 4/);
       await expect(a.acquire('run1', 0)).rejects.toThrow(ValidationError);
       await expect(a.acquire("run'1", 1)).rejects.toThrow(ValidationError);
+      expect(() => new Admission(table, { scope: "west'europe" })).toThrow(ValidationError);
       expect(await a.leases()).toEqual([]);
     });
 
