@@ -165,7 +165,7 @@ describe('Admission', () => {
       await expectConsistent(one);
     });
 
-    it('drains 300 runs queued at once with a budget of 100 creates: 100 at once, every other one admitted exactly once at the budget’s pace', async () => {
+    it('drains 300 runs queued at once with a budget of 100 creates: 100 at once, each of the rest admitted exactly once at the budget’s pace', async () => {
       const clock = new Clock();
       const start = clock.ms;
       const perHour = 100;
