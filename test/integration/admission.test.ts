@@ -5,11 +5,16 @@ import { createRefit } from '../../src/refit';
 import { Admission, type AdmissionOptions } from '../../src/executors/aci/admission';
 import { ValidationError } from '../../src/errors';
 import { names } from '../../src/storage/storage';
+import { StorageFaults } from '../../src/storage/storage-faults';
 import { stackConfig } from '../support/api';
 
 // The budget lives in the table the test stack created (ensureStorage), each test in a scope (region) of its own.
 const refit = createRefit(stackConfig());
 const table = refit.storage.table(names.tables.aciAdmission);
+// The same table through clients whose requests can be made to fail (the SDK does not retry when faults are wired).
+const faults = new StorageFaults();
+const faultyTable = createRefit(stackConfig(), { faults }).storage.table(names.tables.aciAdmission);
+afterEach(() => faults.clear());
 
 /** A clock the test moves. */
 class Clock {
@@ -103,6 +108,19 @@ describe('Admission', () => {
       expect(answers.filter((d) => d.admitted)).toHaveLength(100);
     });
 
+    it('answers every one of 300 callers at once on 30 instances: admitted or told to wait, never an error', async () => {
+      const clock = new Clock();
+      const scope = newScope();
+      const instances = Array.from({ length: 30 }, () => admission(clock, { scope, maxCores: 1000 }));
+      const answers = await Promise.all(
+        Array.from({ length: 300 }, (_, i) => instances[i % 30]!.acquire(`r${i}`, 1)),
+      );
+      const admitted = answers.filter((d) => d.admitted).length;
+      expect(admitted).toBeLessThanOrEqual(100);
+      expect(admitted).toBe((await instances[0]!.leases()).length);
+      await expectConsistent(instances[0]!);
+    });
+
     it('sends the runs it refuses back at different times, each after the next refill, never at 0 s', async () => {
       const clock = new Clock();
       const a = admission(clock, { scope: newScope(), maxCores: 1000, createsPerHour: 300 });
@@ -127,6 +145,7 @@ describe('Admission', () => {
       await expect(a.acquire('run1', 5)).rejects.toThrow(/REFIT_ACI_MAX_CORES is 4/);
       await expect(a.acquire('run1', 0)).rejects.toThrow(ValidationError);
       await expect(a.acquire("run'1", 1)).rejects.toThrow(ValidationError);
+      expect(() => new Admission(table, { scope: "west'europe" })).toThrow(ValidationError);
       expect(await a.leases()).toEqual([]);
     });
 
@@ -146,7 +165,7 @@ describe('Admission', () => {
       await expectConsistent(one);
     });
 
-    it('drains 300 runs queued at once with a budget of 100 creates: 100 at once, every other one admitted exactly once at the budget’s pace', async () => {
+    it('drains 300 runs queued at once with a budget of 100 creates: 100 at once, each of the rest admitted exactly once at the budget’s pace', async () => {
       const clock = new Clock();
       const start = clock.ms;
       const perHour = 100;
@@ -178,7 +197,9 @@ describe('Admission', () => {
       expect(admittedAt.size).toBe(100);
       expect(waited.size).toBe(200);
 
-      while (events.length > 0) {
+      // Bounded, so that a budget that sends runs back too often fails here instead of running for ever.
+      for (let step = 0; events.length > 0; step++) {
+        if (step > 2000) throw new Error(`still ${events.length} events after ${step} steps`);
         events.sort((x, y) => x.at - y.at);
         const e = events.shift()!;
         clock.ms = e.at;
@@ -188,14 +209,16 @@ describe('Admission', () => {
       expect([...admittedAt.keys()].sort()).toEqual([...runIds].sort());
       // Never faster than the budget: in any span, at most the burst plus what the span refilled.
       const times = [...admittedAt.values()].sort((x, y) => x - y);
+      let worstExcess = -Infinity;
       for (let i = 0; i < times.length; i++)
-        for (let j = i; j < times.length; j++)
-          expect(j - i + 1).toBeLessThanOrEqual(
-            100 + Math.floor(((times[j]! - times[i]!) * perHour) / 3_600_000) + 1,
-          );
+        for (let j = i; j < times.length; j++) {
+          const allowed = 100 + Math.floor(((times[j]! - times[i]!) * perHour) / 3_600_000) + 1;
+          worstExcess = Math.max(worstExcess, j - i + 1 - allowed);
+        }
+      expect(worstExcess).toBeLessThanOrEqual(0);
       // The waiting runs came back about once each (promised a token each), not once a refill each.
       const retries = [...waited.values()].reduce((s, n) => s + n, 0);
-      expect(retries).toBeLessThan(2 * 200);
+      expect(retries).toBeLessThanOrEqual(250);
       expect(await a.leases()).toEqual([]);
       expect((await a.status()).coresInUse).toBe(0);
     });
@@ -235,6 +258,24 @@ describe('Admission', () => {
         { numRuns: 25 },
       );
     });
+  });
+
+  describe('acquire and release', () => {
+    it.each(['POST', 'PUT', 'MERGE', 'PATCH', 'DELETE'])(
+      'never leave a lease without its cores counted, or the reverse, when a %s to storage fails',
+      async (method) => {
+        const clock = new Clock();
+        const scope = newScope();
+        const a = admission(clock, { scope, maxCores: 10 });
+        const faulty = new Admission(faultyTable, { scope, maxCores: 10, now: clock.now });
+        await a.acquire('held', 2);
+        faults.inject({ method });
+        await faulty.acquire('new', 3).catch(() => undefined);
+        await faulty.release('held').catch(() => undefined);
+        faults.clear();
+        await expectConsistent(a);
+      },
+    );
   });
 
   describe('release', () => {

@@ -49,6 +49,30 @@ describe('config', () => {
       });
     });
 
+    it("admits ACI creates within ACI's quotas (100 cores, 300 creates an hour) unless the settings say otherwise", () => {
+      expect(loadConfig(base).aciAdmission).toEqual({ maxCores: 100, createsPerHour: 300 });
+      expect(
+        loadConfig({ ...base, REFIT_ACI_MAX_CORES: '400', REFIT_ACI_CREATES_PER_HOUR: '1200' }).aciAdmission,
+      ).toEqual({ maxCores: 400, createsPerHour: 1200 });
+    });
+
+    it.each([
+      ['REFIT_ACI_MAX_CORES', '0'],
+      ['REFIT_ACI_MAX_CORES', '2.5'],
+      ['REFIT_ACI_CREATES_PER_HOUR', '-1'],
+      ['REFIT_ACI_CREATES_PER_HOUR', 'many'],
+    ])('refuses %s=%s with a ConfigError naming it', (name, value) => {
+      let error: unknown;
+      try {
+        loadConfig({ ...base, [name]: value });
+      } catch (err) {
+        error = err;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).target).toBe(name);
+      expect((error as Error).message).toContain(name);
+    });
+
     it('bounds what Refit downloads and unpacks, each limit with its own setting', () => {
       expect(loadConfig(base).limits).toEqual({
         sourceBytes: 512 * 1024 * 1024,

@@ -1,4 +1,5 @@
-import type { TableClient, TableEntityResult, TransactionAction } from '@azure/data-tables';
+import type { TableClient, TransactionAction } from '@azure/data-tables';
+import pLimit from 'p-limit';
 import { ConflictError, ValidationError } from '../../errors';
 import { log } from '../../log';
 import { retryOnConflict, statusOf } from '../../storage/write-conflicts';
@@ -63,6 +64,8 @@ export interface AdmissionOptions {
 /** The budget's own row. */
 const TOTALS = 'totals';
 const LEASE_PREFIX = 'lease-';
+/** A region's name (letters, digits, dashes): a partition key that needs no quoting. */
+const SCOPE = /^[A-Za-z0-9-]{1,100}$/;
 /** Run IDs are Refit's own (letters and digits); anything else cannot be a row key safely. */
 const RUN_ID = /^[A-Za-z0-9-]{1,200}$/;
 
@@ -100,6 +103,11 @@ export class Admission {
   private readonly scope: string;
   private readonly now: () => number;
   private readonly random: () => number;
+  /**
+   * One change at a time from this instance: callers of one process (a dispatcher's batch of messages) would only
+   * race each other for the same row, and most of them lose; in turn, each write wins unless another instance wrote.
+   */
+  private readonly serial = pLimit(1);
 
   constructor(
     private readonly table: TableClient,
@@ -111,6 +119,8 @@ export class Admission {
       throw new ValidationError('admission needs a positive core limit and create rate');
     this.burst = Math.min(MAX_CREATE_BURST, this.createsPerHour);
     this.scope = options.scope ?? 'aci';
+    if (!SCOPE.test(this.scope))
+      throw new ValidationError(`not an admission scope: '${this.scope}'`, 'scope');
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
   }
@@ -130,7 +140,9 @@ export class Admission {
         'cores',
       );
     try {
-      return await retryOnConflict(`the ACI admission budget`, () => this.tryAcquire(runId, cores));
+      return await this.serial(() =>
+        retryOnConflict(`the ACI admission budget`, () => this.tryAcquire(runId, cores)),
+      );
     } catch (err) {
       // Dispatchers without end racing for the row: the run waits its turn instead of failing its message.
       if (!(err instanceof ConflictError)) throw err;
@@ -146,7 +158,11 @@ export class Admission {
   /** Frees `runId`'s lease and its cores; a run without one is fine (already freed, or never admitted). */
   async release(runId: string): Promise<void> {
     checkRunId(runId);
-    await retryOnConflict(`the ACI admission budget`, async () => {
+    await this.serial(() => this.releaseLease(runId));
+  }
+
+  private releaseLease(runId: string): Promise<void> {
+    return retryOnConflict(`the ACI admission budget`, async () => {
       const lease = await this.readLease(runId);
       if (!lease) return;
       const { totals, etag } = await this.readTotals();
@@ -162,7 +178,12 @@ export class Admission {
    */
   async pause(retryAfterSeconds: number, reason: string): Promise<void> {
     const seconds = Number.isFinite(retryAfterSeconds) ? Math.max(1, retryAfterSeconds) : SLOT_RETRY_SECONDS;
-    await retryOnConflict(`the ACI admission budget`, async () => {
+    await this.serial(() => this.pauseUntil(seconds, reason));
+    log.warn('container creates paused', { retryAfterSeconds: seconds, reason });
+  }
+
+  private pauseUntil(seconds: number, reason: string): Promise<void> {
+    return retryOnConflict(`the ACI admission budget`, async () => {
       const { totals, etag } = await this.readTotals();
       const until = this.now() + Math.min(seconds, MAX_DELAY_SECONDS) * 1000;
       if (until <= totals.pausedUntil) return;
@@ -174,22 +195,22 @@ export class Admission {
       totals.promisedUntil = Math.max(totals.promisedUntil, until);
       await this.write(totals, etag, []);
     });
-    log.warn('container creates paused', { retryAfterSeconds: seconds, reason });
   }
 
   /** The runs holding leases (the reconcile sweep frees those whose runs have finished). */
-  async leases(): Promise<AdmissionLease[]> {
-    const out: AdmissionLease[] = [];
-    const filter = `PartitionKey eq '${this.scope.replace(/'/g, "''")}' and RowKey ge '${LEASE_PREFIX}' and RowKey lt 'lease.'`;
-    for await (const e of this.table.listEntities<Entity>({ queryOptions: { filter } })) {
-      out.push({ runId: String(e.runId), cores: num(e.cores), admittedAt: num(e.admittedAt) });
-    }
-    return out;
+  async leases(): Promise<readonly AdmissionLease[]> {
+    return (await this.status()).leases;
   }
 
-  /** The budget as stored now, with its tokens refilled up to the clock. */
+  /** The budget as stored now (one read of the partition), with its tokens refilled up to the clock. */
   async status(): Promise<AdmissionStatus> {
-    const [{ totals }, leases] = await Promise.all([this.readTotals(), this.leases()]);
+    let totals = this.fresh();
+    const leases: AdmissionLease[] = [];
+    const filter = `PartitionKey eq '${this.scope}'`;
+    for await (const e of this.table.listEntities<Entity>({ queryOptions: { filter } })) {
+      if (e.rowKey === TOTALS) totals = fromEntity(e);
+      else if (e.rowKey.startsWith(LEASE_PREFIX)) leases.push(leaseOf(e));
+    }
     this.refill(totals);
     return {
       coresInUse: totals.coresInUse,
@@ -262,45 +283,34 @@ export class Admission {
 
   private async readLease(runId: string): Promise<AdmissionLease | null> {
     try {
-      const e = await this.table.getEntity<Entity>(this.scope, leaseKey(runId));
-      return { runId, cores: num(e.cores), admittedAt: num(e.admittedAt) };
+      return leaseOf(await this.table.getEntity<Entity>(this.scope, leaseKey(runId)));
     } catch (err) {
       if (statusOf(err) === 404) return null;
       throw err;
     }
   }
 
-  /** The totals and their ETag; a budget never written yet is full (etag undefined: the write creates it). */
+  /** The totals of a budget never written yet: full, nothing in use (its first write creates the row). */
+  private fresh(): Totals {
+    return {
+      coresInUse: 0,
+      tokens: this.burst,
+      refilledAt: this.now(),
+      pausedUntil: 0,
+      pauseReason: '',
+      promisedUntil: 0,
+    };
+  }
+
+  /** The totals and their ETag (undefined when the row does not exist yet). */
   private async readTotals(): Promise<{ totals: Totals; etag: string | undefined }> {
-    let e: TableEntityResult<Entity>;
     try {
-      e = await this.table.getEntity<Entity>(this.scope, TOTALS);
+      const e = await this.table.getEntity<Entity>(this.scope, TOTALS);
+      return { totals: fromEntity(e), etag: e.etag };
     } catch (err) {
       if (statusOf(err) !== 404) throw err;
-      const now = this.now();
-      return {
-        totals: {
-          coresInUse: 0,
-          tokens: this.burst,
-          refilledAt: now,
-          pausedUntil: 0,
-          pauseReason: '',
-          promisedUntil: 0,
-        },
-        etag: undefined,
-      };
+      return { totals: this.fresh(), etag: undefined };
     }
-    return {
-      totals: {
-        coresInUse: num(e.coresInUse),
-        tokens: num(e.tokens),
-        refilledAt: num(e.refilledAt),
-        pausedUntil: num(e.pausedUntil),
-        pauseReason: typeof e.pauseReason === 'string' ? e.pauseReason : '',
-        promisedUntil: num(e.promisedUntil),
-      },
-      etag: e.etag,
-    };
   }
 
   /**
@@ -322,6 +332,21 @@ export class Admission {
       etag === undefined ? ['create', row] : ['update', row, 'Replace', { etag }];
     await this.table.submitTransaction([own, ...leases]);
   }
+}
+
+function fromEntity(e: Entity): Totals {
+  return {
+    coresInUse: num(e.coresInUse),
+    tokens: num(e.tokens),
+    refilledAt: num(e.refilledAt),
+    pausedUntil: num(e.pausedUntil),
+    pauseReason: typeof e.pauseReason === 'string' ? e.pauseReason : '',
+    promisedUntil: num(e.promisedUntil),
+  };
+}
+
+function leaseOf(e: Entity): AdmissionLease {
+  return { runId: String(e.runId), cores: num(e.cores), admittedAt: num(e.admittedAt) };
 }
 
 function leaseKey(runId: string): string {
