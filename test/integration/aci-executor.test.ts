@@ -169,6 +169,47 @@ describe('AciExecutor', () => {
     });
   });
 
+  describe('the log', () => {
+    it('streams to a follower while the group builds, with the secret build argument masked before it leaves the group', async () => {
+      const secret = `aci-secret-${randomUUID().slice(0, 8)}`;
+      const sourceLocation = await upload(r, {
+        Dockerfile: `FROM ${busyboxBase()}\nARG TOKEN\nRUN echo "token is $TOKEN" && sleep 2 && echo done-sleeping\n`,
+      });
+      const scheduled = await api(url, 'POST', '/scheduleRun', {
+        type: 'DockerBuildRequest',
+        sourceLocation,
+        dockerFilePath: 'Dockerfile',
+        imageNames: [],
+        isPushEnabled: false,
+        platform: { os: 'Linux', architecture: 'amd64' },
+        arguments: [{ name: 'TOKEN', value: secret, isSecret: true }],
+      });
+      expect(scheduled.status).toBe(200);
+      const runId = scheduled.body.properties.runId as string;
+
+      // Followed from the start: the response ends when the run's log is marked complete.
+      const followed = await fetch(`${url}/api/runs/${runId}/log?follow=true`, {
+        headers: { 'x-functions-key': API_KEY },
+      }).then((res) => res.text());
+
+      const run = await waitForRecorded(r, runId, isFinished);
+      expect(run.status).toBe('Succeeded');
+      expect(followed).toContain('token is ***');
+      expect(followed).toContain('done-sleeping');
+      expect(followed).toContain(`Run ID: ${runId} was successful`);
+      expect(followed).not.toContain(secret);
+      expect(await logOf(r, runId)).not.toContain(secret);
+      // The secret reached the build (the group's secure value), and no request to ARM showed it in a plain value.
+      const put = fake.requests.find((p) => p.request.method === 'PUT' && p.request.url.includes(runId));
+      expect(JSON.stringify(put?.request.body)).toContain(secret);
+      expect(
+        JSON.stringify(put?.request.body, (key, value: unknown) =>
+          key === 'secureValue' ? undefined : value,
+        ),
+      ).not.toContain(secret);
+    });
+  });
+
   describe('a Docker task', () => {
     it('runs from its git source and ends Succeeded with the image pushed', async () => {
       const task = `aci-task-${randomUUID().slice(0, 8)}`;

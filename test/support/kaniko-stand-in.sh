@@ -24,7 +24,7 @@ done
 storage=(--storage-driver vfs)
 tag="localhost/kaniko-stand-in:$$"
 echo "INFO Building context $context (stand-in for kaniko)"
-buildah "${storage[@]}" bud --isolation chroot --quiet "${tls[@]}" ${platform:+--platform "$platform"} \
+buildah "${storage[@]}" bud --isolation chroot "${tls[@]}" ${platform:+--platform "$platform"} \
   ${target:+--target "$target"} "${build_args[@]}" -f "$dockerfile" -t "$tag" "$context" || exit $?
 status=0
 if [ "$push" = 1 ]; then
