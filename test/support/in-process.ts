@@ -8,6 +8,7 @@ import { createRefit, setRefit, type Refit, type RefitOptions } from '../../src/
 import { FINISHED, type Run } from '../../src/runs/run';
 import { RunStore } from '../../src/runs/run-store';
 import { newQuickBuildRun, parseRunRequest } from '../../src/runs/schedule-run';
+import { newTaskFileRun, parseTaskFileRunRequest } from '../../src/runs/task-file-run';
 import { dockerBuild, stackConfig, until, uploadContext, writeContext } from './api';
 
 /**
@@ -44,6 +45,43 @@ export async function startQuickBuild(
   await new RunStore(r.storage, r.config.runIdPrefix).create(run);
   await r.runs.dispatch({ runId });
   return runId;
+}
+
+/**
+ * Stores a Queued run of the acb task file `task` (an EncodedTaskRunRequest, no source) and dispatches it to `r`'s own
+ * executor, as {@link startQuickBuild} does. Returns the run ID.
+ */
+export async function startTaskFileRun(
+  r: Refit,
+  task: string,
+  overrides: Record<string, unknown> = {},
+): Promise<string> {
+  const request = parseTaskFileRunRequest(
+    {
+      type: 'EncodedTaskRunRequest',
+      encodedTaskContent: Buffer.from(task).toString('base64'),
+      platform: { os: 'Linux', architecture: 'amd64' },
+      ...overrides,
+    },
+    'EncodedTaskRunRequest',
+  );
+  const runId = await r.runs.nextRunId();
+  const run = newTaskFileRun(request, {
+    runId,
+    now: new Date(),
+    secretKey: r.config.secretKey,
+    runType: 'QuickRun',
+  });
+  await new RunStore(r.storage, r.config.runIdPrefix).create(run);
+  await r.runs.dispatch({ runId });
+  return runId;
+}
+
+/** The log of a run as it is now, read whole. */
+export async function runLogText(r: Refit, runId: string): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of await r.logs.open(runId)) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Reads the run until `done` holds (the recorded state, not a clock); fails after `timeoutMs`. */

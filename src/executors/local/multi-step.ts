@@ -14,6 +14,7 @@ import type { RunLogWriter } from '../../runs/run-log';
 import type { MaskingStream } from '../../runs/secret-masker';
 import type { TaskFileSpec } from '../../runs/task-file-run';
 import { runProcess } from '../../process/run-process';
+import { onCpus } from './cpu-affinity';
 import { fetchSource, type SourceAccess } from '../../sources/fetch-source';
 import { parseGitSource, sameServer } from '../../sources/git-source';
 import { buildArgsOffArgv, stepEnvOffArgv } from './secrets-off-argv';
@@ -52,6 +53,8 @@ export interface StepTools {
   /** The largest alias file fetched from a URL. */
   readonly maxAliasBytes: number;
   buildah(args: readonly string[]): string[];
+  /** The CPUs the run's builds and cmd steps are held to (agentConfiguration.cpu), or undefined for all of them. */
+  readonly cpus?: readonly number[] | undefined;
   /** buildah's allow-listed environment, with what one call adds (`own`: secret values kept off its argv). */
   env(own?: Readonly<Record<string, string>>): Record<string, string>;
   isInsecure(image: string): boolean;
@@ -332,11 +335,18 @@ export class MultiStepRun {
     args: readonly string[],
     out: StepLog,
     signal: AbortSignal,
-    options: { cwd?: string; quiet?: boolean; env?: Readonly<Record<string, string>> } = {},
+    options: {
+      cwd?: string;
+      quiet?: boolean;
+      env?: Readonly<Record<string, string>>;
+      /** Held to the run's CPUs: a build or a cmd step, whose RUN steps or command do the work. */
+      held?: boolean;
+    } = {},
   ): Promise<AttemptResult> {
     out.line(`Running command buildah ${display(args)}`);
     let captured = '';
-    const result = await runProcess('buildah', this.tools.buildah(args), {
+    const held = onCpus(options.held ? this.tools.cpus : undefined, 'buildah', this.tools.buildah(args));
+    const result = await runProcess(held.command, held.args, {
       ...(options.cwd ? { cwd: options.cwd } : {}),
       env: this.tools.env(options.env),
       signal,
@@ -412,7 +422,7 @@ export class MultiStepRun {
       ...withDockerfile(offArgv.words, command.fileIndex, bases.dockerfile),
     ];
     this.built.push(...command.tags);
-    const result = await this.process(args, out, signal, { cwd, env: offArgv.env });
+    const result = await this.process(args, out, signal, { cwd, env: offArgv.env, held: true });
     if (result.code === 0) {
       for (const d of bases.recorded) {
         if (!this.dependencies.some((x) => JSON.stringify(x) === JSON.stringify(d)))
@@ -512,11 +522,11 @@ export class MultiStepRun {
       ];
       if (step.detach) {
         const stop = AbortSignal.any([signal, this.detachedStop.signal]);
-        this.detached.push(this.process(runArgs, out, stop).catch(() => undefined));
+        this.detached.push(this.process(runArgs, out, stop, { held: true }).catch(() => undefined));
         out.line('Started in the background (detach): it is stopped when the run ends');
         return { code: 0, output: '' };
       }
-      return await this.process(runArgs, out, signal);
+      return await this.process(runArgs, out, signal, { held: true });
     } finally {
       if (!step.keep && !step.detach) {
         await runProcess('buildah', this.tools.buildah(['rm', name]), { env: this.tools.env() }).catch(
