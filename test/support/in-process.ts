@@ -13,13 +13,15 @@ import { dockerBuild, stackConfig, until, uploadContext, writeContext } from './
 
 /**
  * A Refit in the test process on the test stack's Azurite, registry and buildah settings (its registries.conf, a
- * work folder of its own), whose executor runs builds here: for tests that inject storage faults into a build.
+ * work folder of its own), whose executor runs builds here: for tests that inject storage faults into a build, or
+ * give Refit what the test stack does not have (`env`: settings of its own, such as REFIT_IDENTITY_CLIENT_ID).
  */
-export function inProcessRefit(options: RefitOptions = {}): Refit {
+export function inProcessRefit(options: RefitOptions = {}, env: Record<string, string> = {}): Refit {
   return createRefit(
     stackConfig({
       REFIT_CONTAINERS_REGISTRIES_CONF: join(process.env.REFIT_TEST_DATA_DIR!, 'registries.conf'),
       REFIT_WORK_DIR: mkdtempSync(join(tmpdir(), 'refit-work-')),
+      ...env,
     }),
     options,
   );

@@ -12,6 +12,7 @@ import { StepFailedError } from '../../acb/runner';
 import { RefitError } from '../../errors';
 import type { DockerBuildSpec, OutputImage, Run, RunSecrets } from '../../runs/run';
 import type { TaskFileSpec } from '../../runs/task-file-run';
+import type { SecretResolver } from '../../secrets/key-vault';
 import { MultiStepRun, platformName, type LogSink, type StepTools } from './multi-step';
 import { dockerBuildArgs } from './secrets-off-argv';
 import { pinBases, type BaseScanOptions, type BuildBases } from './build-bases';
@@ -109,6 +110,7 @@ export class LocalExecutor implements Executor {
     private readonly callbacks: RunCallbacks,
     private readonly registry: RegistryClient,
     private readonly sources: SourceAccess,
+    private readonly keyVault?: SecretResolver,
   ) {
     this.groups = new ProcessGroups(processGroupsDir(config));
     this.names = new RegistryNames(config.homeRegistry, config.homeRegistryAliases);
@@ -492,6 +494,7 @@ export class LocalExecutor implements Executor {
       maxAliasBytes: this.config.limits.aliasBytes,
       buildah: (args) => this.buildah(args),
       cpus: job.cpus,
+      keyVault: this.keyVault,
       env: (own) => this.env(own, job.authFile),
       isInsecure: (image) => this.isInsecure(image),
       push: (image, signal, log, workDir) => this.push(image, signal, log, workDir, job.authFile),

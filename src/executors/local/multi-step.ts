@@ -13,6 +13,7 @@ import type { OutputImage, Platform, Run, RunSecrets } from '../../runs/run';
 import type { RunLogWriter } from '../../runs/run-log';
 import type { MaskingStream } from '../../runs/secret-masker';
 import type { TaskFileSpec } from '../../runs/task-file-run';
+import type { SecretResolver } from '../../secrets/key-vault';
 import { runProcess } from '../../process/run-process';
 import { onCpus } from './cpu-affinity';
 import { fetchSource, type SourceAccess } from '../../sources/fetch-source';
@@ -53,6 +54,8 @@ export interface StepTools {
   /** The largest alias file fetched from a URL. */
   readonly maxAliasBytes: number;
   buildah(args: readonly string[]): string[];
+  /** Reads the task file's `secrets:` from Key Vault; without it, each is the run's secret value of its ID. */
+  readonly keyVault?: SecretResolver | undefined;
   /** The CPUs the run's builds and cmd steps are held to (agentConfiguration.cpu), or undefined for all of them. */
   readonly cpus?: readonly number[] | undefined;
   /** buildah's allow-listed environment, with what one call adds (`own`: secret values kept off its argv). */
@@ -157,6 +160,8 @@ export class MultiStepRun {
   // Container names are unique in a buildah storage: a run ID alone is not (a storage shared by two deployments, or
   // one whose counter started again, holds another run's container of the same name).
   private readonly nonce = randomBytes(3).toString('hex');
+  /** The task file's secrets read from Key Vault, once it is loaded: masked in the log and kept off argv. */
+  private keyVaultSecrets: readonly string[] = [];
   private workspace = '';
   private home = '';
 
@@ -188,9 +193,12 @@ export class MultiStepRun {
   /** Every secret a step's command line could carry once rendered: kept off buildah's argv. */
   private argvSecrets(): string[] {
     const { values, arguments: args, gitToken } = this.secrets;
-    return [...Object.values(values ?? {}), ...Object.values(args), ...(gitToken ? [gitToken] : [])].filter(
-      Boolean,
-    );
+    return [
+      ...Object.values(values ?? {}),
+      ...Object.values(args),
+      ...(gitToken ? [gitToken] : []),
+      ...this.keyVaultSecrets,
+    ].filter(Boolean);
   }
 
   async execute(): Promise<MultiStepResult> {
@@ -278,8 +286,9 @@ export class MultiStepRun {
     });
   }
 
-  private load(commit: string | undefined, branch: string | undefined): Promise<AcbTask> {
-    return loadRunTask({
+  /** Loads the task file; the secrets it read from Key Vault are masked in the log from here on. */
+  private async load(commit: string | undefined, branch: string | undefined): Promise<AcbTask> {
+    const task = await loadRunTask({
       run: this.run,
       secrets: this.secrets,
       registry: this.registry,
@@ -289,7 +298,11 @@ export class MultiStepRun {
       readSourceFile: (path, what) => this.readSourceFile(path, what),
       http: this.tools.sources.http,
       maxAliasBytes: this.tools.maxAliasBytes,
+      keyVault: this.tools.keyVault,
     });
+    this.keyVaultSecrets = Object.values(task.keyVaultSecrets);
+    this.log.addSecrets(this.keyVaultSecrets);
+    return task;
   }
 
   /** Secret volumes: each file written (decoded) under the run's folder, mounted read-only by the steps. */
