@@ -143,6 +143,7 @@ export function createRefit(config: Config, options: RefitOptions = {}): Refit {
         registry: refit.registry,
         sources,
         ...(options.azure ? { azure: options.azure } : {}),
+        keyVault,
       });
       return executor;
     },

@@ -1,6 +1,7 @@
 import type { Config } from '../config';
 import type { RegistryClient } from '../registry/client';
 import type { RunLogs } from '../runs/run-log';
+import type { SecretResolver } from '../secrets/key-vault';
 import type { SourceAccess } from '../sources/fetch-source';
 import { names, type Storage } from '../storage/storage';
 import { AciExecutor } from './aci/aci-executor';
@@ -18,13 +19,23 @@ export interface ExecutorDeps {
   readonly sources: SourceAccess;
   /** How the aci executor reaches Azure (tests give a fake HTTP client). */
   readonly azure?: AzureAccess;
+  /** Reads a task file's `secrets:` from Key Vault (REFIT_IDENTITY_CLIENT_ID); without it, each is a run's value. */
+  readonly keyVault?: SecretResolver | undefined;
 }
 
 /** The executor the configuration names (REFIT_EXECUTOR): the one place where it is chosen. */
 export function createExecutor(config: Config, deps: ExecutorDeps): Executor {
   switch (config.executor) {
     case 'local':
-      return new LocalExecutor(config, deps.storage, deps.logs, deps.callbacks, deps.registry, deps.sources);
+      return new LocalExecutor(
+        config,
+        deps.storage,
+        deps.logs,
+        deps.callbacks,
+        deps.registry,
+        deps.sources,
+        deps.keyVault,
+      );
     case 'aci':
       return new AciExecutor(config, {
         client: aciClient(config, deps.azure),

@@ -109,10 +109,20 @@ export class RunLogWriter {
   constructor(
     private readonly blob: AppendBlobClient,
     private readonly runId: string,
-    private readonly masker: SecretMasker,
+    private masker: SecretMasker,
     private readonly options: RunLogOptions = DEFAULT_RUN_LOG_OPTIONS,
   ) {
     this.output = masker.stream();
+  }
+
+  /**
+   * Masks `secrets` too, from here on: values learnt after the writer was made (a task file's Key Vault secrets, read
+   * when the file is loaded). What the writer holds back (the start of a secret it knew) is masked with them too.
+   */
+  addSecrets(secrets: readonly string[]): void {
+    if (!secrets.some(Boolean)) return;
+    this.masker = this.masker.with(secrets);
+    this.output.use(this.masker);
   }
 
   /** A line of Refit's own, stamped. */

@@ -54,7 +54,7 @@ export class SecretMasker {
   /** The longest form: what a stream may have to hold back. */
   readonly maxLength: number;
 
-  constructor(secrets: readonly string[]) {
+  constructor(private readonly secrets: readonly string[]) {
     const values = new Set<string>();
     for (const secret of secrets) {
       if (!secret) continue;
@@ -78,6 +78,11 @@ export class SecretMasker {
     }
     // Literal alternatives only: V8 matches those an order of magnitude faster than per-character choices.
     this.pattern = sorted.length ? new RegExp(sorted.map(escapeRegExp).join('|'), 'g') : undefined;
+  }
+
+  /** A masker of these secrets and `more`. */
+  with(more: readonly string[]): SecretMasker {
+    return new SecretMasker([...this.secrets, ...more]);
   }
 
   /** `text` with every secret in it masked (a whole text; see {@link stream} for output that comes in pieces). */
@@ -123,7 +128,12 @@ export class SecretMasker {
 export class MaskingStream {
   private held = '';
 
-  constructor(private readonly masker: SecretMasker) {}
+  constructor(private masker: SecretMasker) {}
+
+  /** Masks with `masker` from here on (one that knows more secrets): what is held back is masked by it too. */
+  use(masker: SecretMasker): void {
+    this.masker = masker;
+  }
 
   /** What of the output so far can be shown, masked. */
   push(chunk: string): string {

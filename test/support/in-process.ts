@@ -8,17 +8,20 @@ import { createRefit, setRefit, type Refit, type RefitOptions } from '../../src/
 import { FINISHED, type Run } from '../../src/runs/run';
 import { RunStore } from '../../src/runs/run-store';
 import { newQuickBuildRun, parseRunRequest } from '../../src/runs/schedule-run';
+import { newTaskFileRun, parseTaskFileRunRequest } from '../../src/runs/task-file-run';
 import { dockerBuild, stackConfig, until, uploadContext, writeContext } from './api';
 
 /**
  * A Refit in the test process on the test stack's Azurite, registry and buildah settings (its registries.conf, a
- * work folder of its own), whose executor runs builds here: for tests that inject storage faults into a build.
+ * work folder of its own), whose executor runs builds here: for tests that inject storage faults into a build, or
+ * give Refit what the test stack does not have (`env`: settings of its own, such as REFIT_IDENTITY_CLIENT_ID).
  */
-export function inProcessRefit(options: RefitOptions = {}): Refit {
+export function inProcessRefit(options: RefitOptions = {}, env: Record<string, string> = {}): Refit {
   return createRefit(
     stackConfig({
       REFIT_CONTAINERS_REGISTRIES_CONF: join(process.env.REFIT_TEST_DATA_DIR!, 'registries.conf'),
       REFIT_WORK_DIR: mkdtempSync(join(tmpdir(), 'refit-work-')),
+      ...env,
     }),
     options,
   );
@@ -44,6 +47,43 @@ export async function startQuickBuild(
   await new RunStore(r.storage, r.config.runIdPrefix).create(run);
   await r.runs.dispatch({ runId });
   return runId;
+}
+
+/**
+ * Stores a Queued run of the acb task file `task` (an EncodedTaskRunRequest, no source) and dispatches it to `r`'s own
+ * executor, as {@link startQuickBuild} does. Returns the run ID.
+ */
+export async function startTaskFileRun(
+  r: Refit,
+  task: string,
+  overrides: Record<string, unknown> = {},
+): Promise<string> {
+  const request = parseTaskFileRunRequest(
+    {
+      type: 'EncodedTaskRunRequest',
+      encodedTaskContent: Buffer.from(task).toString('base64'),
+      platform: { os: 'Linux', architecture: 'amd64' },
+      ...overrides,
+    },
+    'EncodedTaskRunRequest',
+  );
+  const runId = await r.runs.nextRunId();
+  const run = newTaskFileRun(request, {
+    runId,
+    now: new Date(),
+    secretKey: r.config.secretKey,
+    runType: 'QuickRun',
+  });
+  await new RunStore(r.storage, r.config.runIdPrefix).create(run);
+  await r.runs.dispatch({ runId });
+  return runId;
+}
+
+/** The log of a run as it is now, read whole. */
+export async function runLogText(r: Refit, runId: string): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of await r.logs.open(runId)) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Reads the run until `done` holds (the recorded state, not a clock); fails after `timeoutMs`. */

@@ -12,6 +12,7 @@ import { StepFailedError } from '../../acb/runner';
 import { RefitError } from '../../errors';
 import type { DockerBuildSpec, OutputImage, Run, RunSecrets } from '../../runs/run';
 import type { TaskFileSpec } from '../../runs/task-file-run';
+import type { SecretResolver } from '../../secrets/key-vault';
 import { MultiStepRun, platformName, type LogSink, type StepTools } from './multi-step';
 import { dockerBuildArgs } from './secrets-off-argv';
 import { pinBases, type BaseScanOptions, type BuildBases } from './build-bases';
@@ -32,6 +33,7 @@ import {
 import { log } from '../../log';
 import { childEnv } from '../../process/child-env';
 import { runProcess } from '../../process/run-process';
+import { cpuSet, onCpus } from './cpu-affinity';
 import { ProcessGroups } from '../../process/process-groups';
 import { HOST_STOPPED_MESSAGE } from '../../runs/run-service';
 import { processGroupsDir, removeWorkingContainers } from './leftovers';
@@ -47,6 +49,8 @@ interface Job {
   authFile?: string | undefined;
   /** Why the job was stopped from outside, if it was. */
   stopReason?: 'Canceled' | 'Timeout' | 'HostStopped';
+  /** The CPUs its build and cmd steps are held to (agentConfiguration.cpu), or undefined for all of them. */
+  cpus?: number[] | undefined;
 }
 
 /** A run of a Docker build (a quick build or a Docker task). */
@@ -106,6 +110,7 @@ export class LocalExecutor implements Executor {
     private readonly callbacks: RunCallbacks,
     private readonly registry: RegistryClient,
     private readonly sources: SourceAccess,
+    private readonly keyVault?: SecretResolver,
   ) {
     this.groups = new ProcessGroups(processGroupsDir(config));
     this.names = new RegistryNames(config.homeRegistry, config.homeRegistryAliases);
@@ -315,6 +320,11 @@ export class LocalExecutor implements Executor {
     ];
     const log = this.logs.writer(run.runId, secretValues);
     if (run.untrustedSource) log.line(UNTRUSTED_SOURCE_LINE);
+    job.cpus = cpuSet(run.agentConfiguration.cpu, run.runId);
+    if (job.cpus)
+      log.line(
+        `agentConfiguration.cpu is ${run.agentConfiguration.cpu}: the build runs on CPU ${job.cpus.join(',')} of this machine`,
+      );
     const timer = setTimeout(() => {
       job.stopReason ??= 'Timeout';
       job.abort.abort();
@@ -483,6 +493,8 @@ export class LocalExecutor implements Executor {
       sources: this.sources,
       maxAliasBytes: this.config.limits.aliasBytes,
       buildah: (args) => this.buildah(args),
+      cpus: job.cpus,
+      keyVault: this.keyVault,
       env: (own) => this.env(own, job.authFile),
       isInsecure: (image) => this.isInsecure(image),
       push: (image, signal, log, workDir) => this.push(image, signal, log, workDir, job.authFile),
@@ -574,7 +586,17 @@ export class LocalExecutor implements Executor {
       ...buildArgs.words,
       context,
     ]);
-    await this.step('buildah', bud, job.abort.signal, log, 'the build', context, buildArgs.env, job.authFile);
+    const held = onCpus(job.cpus, 'buildah', bud);
+    await this.step(
+      held.command,
+      held.args,
+      job.abort.signal,
+      log,
+      'the build',
+      context,
+      buildArgs.env,
+      job.authFile,
+    );
     const baseImageDependencies = bases.recorded;
     const outputImages: OutputImage[] = [];
     if (run.untrustedSource) {

@@ -13,7 +13,9 @@ import type { OutputImage, Platform, Run, RunSecrets } from '../../runs/run';
 import type { RunLogWriter } from '../../runs/run-log';
 import type { MaskingStream } from '../../runs/secret-masker';
 import type { TaskFileSpec } from '../../runs/task-file-run';
+import type { SecretResolver } from '../../secrets/key-vault';
 import { runProcess } from '../../process/run-process';
+import { onCpus } from './cpu-affinity';
 import { fetchSource, type SourceAccess } from '../../sources/fetch-source';
 import { parseGitSource, sameServer } from '../../sources/git-source';
 import { buildArgsOffArgv, stepEnvOffArgv } from './secrets-off-argv';
@@ -52,6 +54,10 @@ export interface StepTools {
   /** The largest alias file fetched from a URL. */
   readonly maxAliasBytes: number;
   buildah(args: readonly string[]): string[];
+  /** Reads the task file's `secrets:` from Key Vault; without it, each is the run's secret value of its ID. */
+  readonly keyVault?: SecretResolver | undefined;
+  /** The CPUs the run's builds and cmd steps are held to (agentConfiguration.cpu), or undefined for all of them. */
+  readonly cpus?: readonly number[] | undefined;
   /** buildah's allow-listed environment, with what one call adds (`own`: secret values kept off its argv). */
   env(own?: Readonly<Record<string, string>>): Record<string, string>;
   isInsecure(image: string): boolean;
@@ -154,6 +160,8 @@ export class MultiStepRun {
   // Container names are unique in a buildah storage: a run ID alone is not (a storage shared by two deployments, or
   // one whose counter started again, holds another run's container of the same name).
   private readonly nonce = randomBytes(3).toString('hex');
+  /** The task file's secrets read from Key Vault, once it is loaded: masked in the log and kept off argv. */
+  private keyVaultSecrets: readonly string[] = [];
   private workspace = '';
   private home = '';
 
@@ -185,9 +193,12 @@ export class MultiStepRun {
   /** Every secret a step's command line could carry once rendered: kept off buildah's argv. */
   private argvSecrets(): string[] {
     const { values, arguments: args, gitToken } = this.secrets;
-    return [...Object.values(values ?? {}), ...Object.values(args), ...(gitToken ? [gitToken] : [])].filter(
-      Boolean,
-    );
+    return [
+      ...Object.values(values ?? {}),
+      ...Object.values(args),
+      ...(gitToken ? [gitToken] : []),
+      ...this.keyVaultSecrets,
+    ].filter(Boolean);
   }
 
   async execute(): Promise<MultiStepResult> {
@@ -275,8 +286,9 @@ export class MultiStepRun {
     });
   }
 
-  private load(commit: string | undefined, branch: string | undefined): Promise<AcbTask> {
-    return loadRunTask({
+  /** Loads the task file; the secrets it read from Key Vault are masked in the log from here on. */
+  private async load(commit: string | undefined, branch: string | undefined): Promise<AcbTask> {
+    const task = await loadRunTask({
       run: this.run,
       secrets: this.secrets,
       registry: this.registry,
@@ -286,7 +298,11 @@ export class MultiStepRun {
       readSourceFile: (path, what) => this.readSourceFile(path, what),
       http: this.tools.sources.http,
       maxAliasBytes: this.tools.maxAliasBytes,
+      keyVault: this.tools.keyVault,
     });
+    this.keyVaultSecrets = Object.values(task.keyVaultSecrets);
+    this.log.addSecrets(this.keyVaultSecrets);
+    return task;
   }
 
   /** Secret volumes: each file written (decoded) under the run's folder, mounted read-only by the steps. */
@@ -332,11 +348,18 @@ export class MultiStepRun {
     args: readonly string[],
     out: StepLog,
     signal: AbortSignal,
-    options: { cwd?: string; quiet?: boolean; env?: Readonly<Record<string, string>> } = {},
+    options: {
+      cwd?: string;
+      quiet?: boolean;
+      env?: Readonly<Record<string, string>>;
+      /** Held to the run's CPUs: a build or a cmd step, whose RUN steps or command do the work. */
+      held?: boolean;
+    } = {},
   ): Promise<AttemptResult> {
     out.line(`Running command buildah ${display(args)}`);
     let captured = '';
-    const result = await runProcess('buildah', this.tools.buildah(args), {
+    const held = onCpus(options.held ? this.tools.cpus : undefined, 'buildah', this.tools.buildah(args));
+    const result = await runProcess(held.command, held.args, {
       ...(options.cwd ? { cwd: options.cwd } : {}),
       env: this.tools.env(options.env),
       signal,
@@ -412,7 +435,7 @@ export class MultiStepRun {
       ...withDockerfile(offArgv.words, command.fileIndex, bases.dockerfile),
     ];
     this.built.push(...command.tags);
-    const result = await this.process(args, out, signal, { cwd, env: offArgv.env });
+    const result = await this.process(args, out, signal, { cwd, env: offArgv.env, held: true });
     if (result.code === 0) {
       for (const d of bases.recorded) {
         if (!this.dependencies.some((x) => JSON.stringify(x) === JSON.stringify(d)))
@@ -512,11 +535,11 @@ export class MultiStepRun {
       ];
       if (step.detach) {
         const stop = AbortSignal.any([signal, this.detachedStop.signal]);
-        this.detached.push(this.process(runArgs, out, stop).catch(() => undefined));
+        this.detached.push(this.process(runArgs, out, stop, { held: true }).catch(() => undefined));
         out.line('Started in the background (detach): it is stopped when the run ends');
         return { code: 0, output: '' };
       }
-      return await this.process(runArgs, out, signal);
+      return await this.process(runArgs, out, signal, { held: true });
     } finally {
       if (!step.keep && !step.detach) {
         await runProcess('buildah', this.tools.buildah(['rm', name]), { env: this.tools.env() }).catch(

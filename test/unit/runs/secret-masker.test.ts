@@ -174,5 +174,15 @@ describe('secret-masker', () => {
     it('passes output through unchanged when there are no secrets', () => {
       expect(streamed(new SecretMasker([]), ['a', 'b\n'])).toBe('ab\n');
     });
+
+    it('masks the secrets of a masker it is switched to, the old ones too, a secret it held the start of included', () => {
+      const later = 'kv-value-0042';
+      const stream = masker.stream();
+      // The stream holds back the start of the first secret, then learns a second one.
+      const before = stream.push(`one ${secret.slice(0, 6)}`);
+      stream.use(masker.with([later]));
+      const after = stream.push(`${secret.slice(6)} two ${later} three ${secret}\n`) + stream.end();
+      expect(before + after).toBe(`one ${MASK} two ${MASK} three ${MASK}\n`);
+    });
   });
 });
