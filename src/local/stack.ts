@@ -10,6 +10,7 @@ import { ensureApiKey, rememberStackKey } from './api-key';
 import { LocalHost } from './host';
 import { registriesConf, seedBusybox } from './base-images';
 import { ensurePrerequisites } from './prerequisites';
+import { azuriteArgs } from './azurite-args';
 import { AZURITE_ACCOUNT, STORAGE_KEY_FILE } from './child-stack';
 import {
   isAlive,
@@ -208,26 +209,7 @@ export class LocalStack {
       const azuriteSpec: PartSpec = {
         name: 'azurite',
         command: process.execPath,
-        args: [
-          require.resolve('azurite/dist/src/azurite.js'),
-          '--location',
-          join(dataDir, 'azurite'),
-          '--skipApiVersionCheck',
-          '--disableTelemetry',
-          '--loose',
-          '--blobHost',
-          host,
-          '--blobPort',
-          String(blob),
-          '--queueHost',
-          host,
-          '--queuePort',
-          String(queue),
-          '--tableHost',
-          host,
-          '--tablePort',
-          String(table),
-        ],
+        args: azuriteArgs(join(dataDir, 'azurite'), host, { blob, queue, table }),
         env: { AZURITE_ACCOUNTS: `${AZURITE_ACCOUNT}:${storageKey}` },
         files: [],
       };

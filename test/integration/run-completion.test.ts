@@ -3,10 +3,8 @@ import { LocalExecutor } from '../../src/executors/local/local-executor';
 import type { Refit } from '../../src/refit';
 import type { Run, RunStatus } from '../../src/runs/run';
 import { runResource } from '../../src/runs/run';
-import { RunStore } from '../../src/runs/run-store';
-import { newQuickBuildRun, parseRunRequest } from '../../src/runs/schedule-run';
-import { busyboxBase, dockerBuild, uploadContext, writeContext } from '../support/api';
-import { inProcessRefit, isFinished, waitForRecorded } from '../support/in-process';
+import { busyboxBase } from '../support/api';
+import { inProcessRefit, isFinished, storeQuickBuild, waitForRecorded } from '../support/in-process';
 
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
 
@@ -43,23 +41,9 @@ class ScriptedExecutor implements Executor {
   }
 }
 
-/** Stores a quick build in `status` (as if an executor had it), without dispatching it. */
+/** Stores a quick build in `status` (as if an executor had it), without dispatching it, its log created. */
 async function storedRun(r: Refit, status: RunStatus): Promise<string> {
-  const request = parseRunRequest(
-    dockerBuild(await uploadContext(writeContext({ Dockerfile: `FROM ${busyboxBase()}\n` }))),
-  );
-  const runId = await r.runs.nextRunId();
-  const run = newQuickBuildRun(request, {
-    runId,
-    now: new Date(),
-    homeRegistry: r.config.homeRegistry,
-    secretKey: r.config.secretKey,
-  });
-  await new RunStore(r.storage, r.config.runIdPrefix).create({
-    ...run,
-    status,
-    startTime: new Date().toISOString(),
-  });
+  const runId = await storeQuickBuild(r, { Dockerfile: `FROM ${busyboxBase()}\n` }, {}, status);
   await r.logs.create(runId);
   return runId;
 }

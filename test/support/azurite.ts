@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { azuriteConnectionString } from '../../src/config';
+import { azuriteArgs } from '../../src/local/azurite-args';
 import { untilTrue } from './api';
 
 /** An Azurite of a test's own (its queues polled by nobody else); `stop` ends it. */
@@ -18,26 +19,7 @@ export async function startAzurite(dir: string, port: number): Promise<RunningAz
   const host = '127.0.0.1';
   const child: ChildProcess = spawn(
     process.execPath,
-    [
-      require.resolve('azurite/dist/src/azurite.js'),
-      '--location',
-      dir,
-      '--skipApiVersionCheck',
-      '--disableTelemetry',
-      '--loose',
-      '--blobHost',
-      host,
-      '--blobPort',
-      String(port),
-      '--queueHost',
-      host,
-      '--queuePort',
-      String(port + 1),
-      '--tableHost',
-      host,
-      '--tablePort',
-      String(port + 2),
-    ],
+    azuriteArgs(dir, host, { blob: port, queue: port + 1, table: port + 2 }),
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let stderr = '';

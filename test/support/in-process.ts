@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { functions, type FunctionDefinition } from '../../functions/definitions';
 import { LocalHost } from '../../src/local/host';
 import { createRefit, setRefit, type Refit, type RefitOptions } from '../../src/refit';
-import { FINISHED, type Run } from '../../src/runs/run';
+import { FINISHED, type Run, type RunStatus } from '../../src/runs/run';
 import { RunStore } from '../../src/runs/run-store';
 import { newQuickBuildRun, parseRunRequest } from '../../src/runs/schedule-run';
 import { newTaskFileRun, parseTaskFileRunRequest } from '../../src/runs/task-file-run';
@@ -28,13 +28,14 @@ export function inProcessRefit(options: RefitOptions = {}, env: Record<string, s
 }
 
 /**
- * Stores a Queued quick build of `files` and dispatches it to `r`'s own executor, without the runs queue (the test
- * stack polls that queue, and would take the run). Returns the run ID.
+ * Stores a quick build of `files` (uploaded to the test stack's storage) in `status` (Queued by default; a later status
+ * as if an executor had it, with a start time), without dispatching it. Returns the run ID.
  */
-export async function startQuickBuild(
+export async function storeQuickBuild(
   r: Refit,
   files: Record<string, string>,
   overrides: Record<string, unknown> = {},
+  status: RunStatus = 'Queued',
 ): Promise<string> {
   const request = parseRunRequest(dockerBuild(await uploadContext(writeContext(files)), overrides));
   const runId = await r.runs.nextRunId();
@@ -44,7 +45,22 @@ export async function startQuickBuild(
     homeRegistry: r.config.homeRegistry,
     secretKey: r.config.secretKey,
   });
-  await new RunStore(r.storage, r.config.runIdPrefix).create(run);
+  await new RunStore(r.storage, r.config.runIdPrefix).create(
+    status === 'Queued' ? run : { ...run, status, startTime: new Date().toISOString() },
+  );
+  return runId;
+}
+
+/**
+ * Stores a Queued quick build of `files` and dispatches it to `r`'s own executor, without the runs queue (the test
+ * stack polls that queue, and would take the run). Returns the run ID.
+ */
+export async function startQuickBuild(
+  r: Refit,
+  files: Record<string, string>,
+  overrides: Record<string, unknown> = {},
+): Promise<string> {
+  const runId = await storeQuickBuild(r, files, overrides);
   await r.runs.dispatch({ runId });
   return runId;
 }
