@@ -2,8 +2,14 @@ import type { InvocationContext, Timer } from '@azure/functions';
 import { log } from '../src/log';
 import { refit } from '../src/refit';
 
+/** A message's JSON; text that is not JSON is passed on as it is (the handler drops what it cannot read). */
 function parsed(message: unknown): unknown {
-  return typeof message === 'string' ? (JSON.parse(message) as unknown) : message;
+  if (typeof message !== 'string') return message;
+  try {
+    return JSON.parse(message) as unknown;
+  } catch {
+    return message;
+  }
 }
 
 /** The runs queue trigger: hands a Queued run to the executor (idempotent: redeliveries do nothing). */

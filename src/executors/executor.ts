@@ -81,6 +81,13 @@ export type ActiveRunState =
   /** Nothing runs it any more (a host that stopped, a container group that vanished): `reason` says what. */
   | { readonly state: 'lost'; readonly reason: string };
 
+/** What {@link Executor.reconcile} is told besides the active runs. */
+export interface ReconcileOptions {
+  readonly startup: boolean;
+  /** Whether a run is active now (Queued, Started or Running): read again from the store. */
+  readonly stillActive: (runId: string) => Promise<boolean>;
+}
+
 /** Runs builds somewhere: on this machine (local) or in Azure Container Instances (aci). */
 export interface Executor {
   /** Starts a claimed run; resolves once it is under way (not when it ends), or says why not now. */
@@ -90,17 +97,16 @@ export interface Executor {
   /**
    * What the executor knows of each active run, keyed by run ID (a run it says nothing of is left as it is); it also
    * removes what it holds for runs that are not active (orphans: a finished run's leftovers). `startup`: the host has
-   * just started, so a local executor knows that every active run was a previous host's.
+   * just started, so a local executor knows that every active run was a previous host's. `stillActive` reads a run
+   * again: one that started after `active` was listed is not an orphan.
    */
-  reconcile(
-    active: readonly Run[],
-    options: { readonly startup: boolean },
-  ): Promise<ReadonlyMap<string, ActiveRunState>>;
+  reconcile(active: readonly Run[], options: ReconcileOptions): Promise<ReadonlyMap<string, ActiveRunState>>;
   /**
    * The outcome of a run from the report that reached the run-completions queue (its executor's own shape, checked
-   * here: a report it cannot read is a Failed outcome naming why, never a thrown error).
+   * here: a report it cannot read is an Error outcome naming why, never a thrown error); null when the report is not
+   * the run's own (it lacks the run's completion token): it is dropped and the run goes on.
    */
-  outcome(run: Run, secrets: RunSecrets, report: unknown): Promise<RunOutcome>;
+  outcome(run: Run, secrets: RunSecrets, report: unknown): Promise<RunOutcome | null>;
   /** Frees what a finished run held (ACI: deletes its container group). Idempotent. */
   release(runId: string): Promise<void>;
   /** Throws (saying why) when the executor cannot run builds now: what GET /health reports as `executor`. */

@@ -482,7 +482,13 @@ export class RunService {
    */
   async reconcile(options: { readonly startup: boolean }): Promise<ReconcileReport> {
     const active = await this.store.listByStatus(['Started', 'Running']);
-    const states = await this.executor().reconcile(active, options);
+    const states = await this.executor().reconcile(active, {
+      ...options,
+      stillActive: async (runId) => {
+        const found = await this.store.find(runId);
+        return !!found && !FINISHED.has(found.run.status);
+      },
+    });
     const report = { failed: 0, requeued: 0, completed: 0 };
     for (const run of active) {
       const state = states.get(run.runId);
@@ -516,9 +522,16 @@ export class RunService {
     const { runId, report } = parsed.data;
     const found = await this.store.find(runId);
     if (!found) return;
-    if (FINISHED.has(found.run.status)) await this.executor().release(runId);
-    else
-      await this.settle(runId, await this.executor().outcome(found.run, this.secretsOf(found.run), report));
+    if (FINISHED.has(found.run.status)) {
+      await this.executor().release(runId);
+      return;
+    }
+    const outcome = await this.executor().outcome(found.run, this.secretsOf(found.run), report);
+    if (!outcome) {
+      log.warn("run completion message dropped: it is not the run's own report", { runId });
+      return;
+    }
+    await this.settle(runId, outcome);
   }
 
   /** The end of a run the executor no longer reports on: the outcome recorded, the log closed, what it held freed. */

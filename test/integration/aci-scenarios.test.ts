@@ -97,6 +97,67 @@ describe('AciExecutor scenarios', () => {
   }
 
   const group = (runId: string) => fake.groups().find((g) => g.name === executor.groupName(runId));
+
+  /** The completion token the run's reporter was given (a secure value of its group, as the fake recorded it). */
+  function tokenOf(runId: string): string {
+    const put = fake.requests.find(
+      (p) =>
+        p.request.method === 'PUT' &&
+        p.request.url.includes(`/containerGroups/${executor.groupName(runId)}?`),
+    );
+    const body = put?.request.body as {
+      properties: {
+        containers: {
+          name: string;
+          properties: { environmentVariables: { name: string; secureValue?: string }[] };
+        }[];
+      };
+    };
+    const reporter = body.properties.containers.find((c) => c.name === 'report');
+    return reporter!.properties.environmentVariables.find((e) => e.name === 'REFIT_REPORT_TOKEN')!
+      .secureValue!;
+  }
+
+  /** A report as the run's reporter sends it. */
+  const report = (runId: string, fields: Record<string, unknown> = {}) => ({
+    token: tokenOf(runId),
+    exitCode: 0,
+    images: [],
+    restarted: false,
+    error: '',
+    dockerfile: '',
+    ...fields,
+  });
+
+  /** The run's executor as it would be `offsetMs` from now (the grace after a group ends is five minutes). */
+  function executorAt(offsetMs: number): AciExecutor {
+    return new AciExecutor(r.config, {
+      client: aciClient(r.config, { httpClient: fake, credential }),
+      storage: r.storage,
+      logs: r.logs,
+      callbacks: {
+        running: (id) => r.runs.running(id),
+        finished: async () => undefined,
+        requeue: async () => false,
+      },
+      registry: r.registry,
+      admission: new Admission(r.storage.table(names.tables.aciAdmission), {
+        ...r.config.aciAdmission,
+        scope: 'westeurope',
+      }),
+      now: () => new Date(Date.now() + offsetMs),
+    });
+  }
+
+  /** Runs `body` with `other` as `r`'s executor. */
+  async function withExecutor(other: AciExecutor, body: () => Promise<void>): Promise<void> {
+    Object.defineProperty(r, 'executor', { get: () => other, configurable: true });
+    try {
+      await body();
+    } finally {
+      Object.defineProperty(r, 'executor', { get: () => executor, configurable: true });
+    }
+  }
   const get = (runId: string): Promise<Run> => r.runs.get(runId);
   const log = async (runId: string) => (await r.logs.blob(runId).downloadToBuffer()).toString('utf8');
 
@@ -141,7 +202,7 @@ describe('AciExecutor scenarios', () => {
       const runId = await runningAfterPause();
       await r.runs.complete({
         runId,
-        report: { exitCode: 1, images: [], restarted: false, error: '', dockerfile: '' },
+        report: report(runId, { exitCode: 1 }),
       });
       expect(await get(runId)).toMatchObject({
         status: 'Failed',
@@ -156,7 +217,7 @@ describe('AciExecutor scenarios', () => {
       const image = `${registry()}/scenario/app:${runId}@${DIGEST}`;
       await r.runs.complete({
         runId,
-        report: { exitCode: 0, images: [image], restarted: false, error: '', dockerfile: '' },
+        report: report(runId, { images: [image] }),
       });
       expect(await get(runId)).toMatchObject({
         status: 'Succeeded',
@@ -173,7 +234,7 @@ describe('AciExecutor scenarios', () => {
       expect(group(runId)?.containers.find((c) => c.name === 'build')?.restartCount).toBe(1);
       await r.runs.complete({
         runId,
-        report: { exitCode: 0, images: [], restarted: false, error: '', dockerfile: '' },
+        report: report(runId),
       });
       expect(await get(runId)).toMatchObject({
         status: 'Error',
@@ -183,11 +244,24 @@ describe('AciExecutor scenarios', () => {
 
     it('ends the run Error, naming the field, when the report is not one the builder writes', async () => {
       const runId = await runningAfterPause();
-      await r.runs.complete({ runId, report: { exitCode: 'zero' } });
+      await r.runs.complete({ runId, report: { ...report(runId), exitCode: 'zero' } });
       expect(await get(runId)).toMatchObject({
         status: 'Error',
         runErrorMessage: expect.stringMatching(/^the build's report could not be read: exitCode/),
       });
+    });
+  });
+
+  describe('complete, a forged report', () => {
+    it("drops a report that lacks the run's completion token (a build posting for another run): the run goes on", async () => {
+      const victim = await runningAfterPause();
+      const attacker = await runningAfterPause();
+      await r.runs.complete({ runId: victim, report: { ...report(attacker), images: [] } });
+      await r.runs.complete({ runId: victim, report: { ...report(victim), token: undefined } });
+      expect((await get(victim)).status).toBe('Running');
+      expect(group(victim)).toBeDefined();
+      await r.runs.complete({ runId: victim, report: report(victim, { exitCode: 2 }) });
+      expect((await get(victim)).status).toBe('Failed');
     });
   });
 
@@ -207,20 +281,31 @@ describe('AciExecutor scenarios', () => {
       expect(group(runId)).toBeUndefined();
     });
 
-    it('ends Error a run whose group ended without its report arriving (a lost completion message)', async () => {
+    it('waits five minutes for the report of a group that ended, then ends the run Error (a lost completion message)', async () => {
       const runId = await runningAfterPause();
       await provisioned(runId);
       fake.terminate(executor.groupName(runId), 'build', 0);
       fake.terminate(executor.groupName(runId), 'report', 3);
       await r.runs.reconcile({ startup: false });
+      expect((await get(runId)).status).toBe('Running');
+      await withExecutor(executorAt(6 * 60_000), () =>
+        r.runs.reconcile({ startup: false }).then(() => undefined),
+      );
       expect(await get(runId)).toMatchObject({
         status: 'Error',
         runErrorMessage: expect.stringMatching(
-          /ended \(Failed\) without its report arriving: build exit 0, report exit 3/,
+          /ended \(Failed\) without its report arriving \(the reporter exited 3\)/,
         ),
       });
       expect(await log(runId)).toContain(`Run ID: ${runId} failed:`);
       expect(group(runId)).toBeUndefined();
+    });
+
+    it('leaves the group of a run that started after the sweep listed the active runs', async () => {
+      const runId = await runningAfterPause();
+      await executor.reconcile([], { startup: false, stillActive: async () => true });
+      expect(group(runId)).toBeDefined();
+      expect((await get(runId)).status).toBe('Running');
     });
 
     it('ends Error a run whose group someone else deleted', async () => {
@@ -330,7 +415,7 @@ describe('AciExecutor scenarios', () => {
         for (const run of started)
           await r.runs.complete({
             runId: run.runId,
-            report: { exitCode: 0, images: [], restarted: false, error: '', dockerfile: '' },
+            report: report(run.runId),
           });
         const deferred = runs.filter((run) => run.status === 'Queued');
         // Every run was either started or told to wait for the budget: none failed, none was left half-claimed.

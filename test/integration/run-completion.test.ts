@@ -27,7 +27,11 @@ class ScriptedExecutor implements Executor {
   async reconcile(active: readonly Run[]): Promise<ReadonlyMap<string, ActiveRunState>> {
     return new Map([...this.states].filter(([runId]) => active.some((r) => r.runId === runId)));
   }
-  outcome(run: Run, secrets: Parameters<Executor['outcome']>[1], report: unknown): Promise<RunOutcome> {
+  outcome(
+    run: Run,
+    secrets: Parameters<Executor['outcome']>[1],
+    report: unknown,
+  ): Promise<RunOutcome | null> {
     return this.real.outcome(run, secrets, report);
   }
   async release(runId: string): Promise<void> {

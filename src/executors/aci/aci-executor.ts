@@ -1,11 +1,11 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { ContainerGroup, ContainerInstanceManagementClient } from '@azure/arm-containerinstance';
 import { RestError } from '@azure/core-rest-pipeline';
 import { z } from 'zod';
 import type { Config } from '../../config';
 import type { RecordedDependency } from '../../dependencies/dependency-index';
 import { scanDockerfile } from '../../dockerfile/scan';
-import { ValidationError } from '../../errors';
+import { ConfigError, ValidationError } from '../../errors';
 import { log } from '../../log';
 import type { RegistryClient } from '../../registry/client';
 import { parseImageReference } from '../../registry/image-reference';
@@ -16,7 +16,15 @@ import { parseGitSource } from '../../sources/git-source';
 import { isGitSource, isUploadedSource } from '../../sources/source-path';
 import { blobSasUrl, queueSendUrl } from '../../storage/sas';
 import { names, type Storage } from '../../storage/storage';
-import type { ActiveRunState, Executor, RunCallbacks, RunOutcome, StartResult } from '../executor';
+import { statusOf } from '../../storage/write-conflicts';
+import type {
+  ActiveRunState,
+  Executor,
+  ReconcileOptions,
+  RunCallbacks,
+  RunOutcome,
+  StartResult,
+} from '../executor';
 import type { Admission } from './admission';
 import type { AciSettings } from './aci-settings';
 import { buildGroup, REPORTER_CORES, type DockerRun, type GroupSource } from './group-spec';
@@ -34,6 +42,7 @@ export interface AciExecutorDeps {
 
 /** What the report container sends (see builder-scripts.ts): checked, since a build can write its files. */
 const builderReport = z.object({
+  token: z.string().max(200),
   exitCode: z.number().int(),
   images: z.array(z.string().max(2000)).max(100),
   restarted: z.boolean(),
@@ -43,15 +52,16 @@ const builderReport = z.object({
 
 /** How long a Started run may wait for its group to appear before it counts as lost (queued again). */
 const CREATE_GRACE_MS = 5 * 60 * 1000;
+/**
+ * How long after its group ended a run's report may still be on its way (an idle queue trigger polls about once a
+ * minute): only then does the sweep end the run itself.
+ */
+const REPORT_GRACE_MS = 5 * 60 * 1000;
 /** Extra validity of the group's SAS URLs beyond the run's timeout: the last log lines and the report. */
 const SAS_MARGIN_MS = 30 * 60 * 1000;
 
 const TAG_RUN = 'refit-run';
 const TAG_DEPLOYMENT = 'refit-deployment';
-
-function statusOf(err: unknown): number | undefined {
-  return err instanceof RestError ? err.statusCode : (err as { statusCode?: number }).statusCode;
-}
 
 /** ARM's Retry-After on a throttled or refused create, in seconds (60 when it gives none). */
 function retryAfterOf(err: unknown): number {
@@ -81,7 +91,8 @@ export class AciExecutor implements Executor {
     private readonly config: Config,
     private readonly deps: AciExecutorDeps,
   ) {
-    if (!config.aci) throw new Error('the aci executor needs the REFIT_ACI_* settings');
+    if (!config.aci)
+      throw new ConfigError('the aci executor needs the REFIT_ACI_* settings', 'REFIT_EXECUTOR');
     this.settings = config.aci;
     const account = deps.storage.blobService.accountName;
     this.deployment = createHash('sha256')
@@ -89,6 +100,14 @@ export class AciExecutor implements Executor {
       .digest('hex')
       .slice(0, 8);
     this.now = deps.now ?? (() => new Date());
+  }
+
+  /**
+   * The run's completion token: only the reporter of its group is given it (a secure value the build's RUN steps do
+   * not see), and a report without it is dropped, so that a build cannot end another run.
+   */
+  private reportToken(runId: string): string {
+    return createHmac('sha256', this.config.secretKey).update(`run-completion\n${runId}`).digest('hex');
   }
 
   /** The container group of a run: one name per run and deployment. */
@@ -102,11 +121,16 @@ export class AciExecutor implements Executor {
         'multi-step tasks (acb task files) do not run in Azure Container Instances in this version: only Docker builds do',
       );
     const docker = run as DockerRun;
+    if (run.untrustedSource && !this.deps.storage.hasAccountKey)
+      throw new ValidationError(
+        "a fork's pull request cannot build in ACI on a storage account without keys: its group gets no identity, and without a key its report has nothing to sign in with",
+      );
     const cores = run.agentConfiguration.cpu + REPORTER_CORES;
     const admitted = await this.deps.admission.acquire(run.runId, cores);
     if (!admitted.admitted)
       return { started: false, reason: admitted.reason, retryAfterSeconds: admitted.retryAfterSeconds };
     const name = this.groupName(run.runId);
+    let created = 0;
     try {
       const group = buildGroup(docker, this.settings, await this.inputs(docker, secrets));
       const writer = this.deps.logs.writer(run.runId, this.masks(docker, secrets));
@@ -115,10 +139,19 @@ export class AciExecutor implements Executor {
       );
       await writer.flush();
       // The first answer only: the group reports its own end (never …AndWait, never a poll per run).
-      await this.deps.client.containerGroups.beginCreateOrUpdate(this.settings.resourceGroup, name, group);
+      await this.deps.client.containerGroups.beginCreateOrUpdate(this.settings.resourceGroup, name, group, {
+        onResponse: (response) => (created ||= response.status),
+      });
     } catch (err) {
+      // ARM took the create (its first look at the operation failed): the group builds and reports.
+      if (created === 200 || created === 201) return this.created(run.runId);
       await this.deps.admission.release(run.runId);
-      if (statusOf(err) === 429 || isQuotaError(err)) {
+      const status = statusOf(err);
+      if (status === undefined || status >= 500) {
+        const reason = `Azure did not take the container group create (${(err as Error).message.slice(0, 200)}): retrying in 60 s`;
+        return { started: false, reason, retryAfterSeconds: 60 };
+      }
+      if (status === 429 || isQuotaError(err)) {
         const seconds = retryAfterOf(err);
         const reason =
           statusOf(err) === 429
@@ -129,22 +162,30 @@ export class AciExecutor implements Executor {
       }
       throw err;
     }
-    if (!(await this.deps.callbacks.running(run.runId))) {
-      // Canceled between the claim and the create: the group goes.
-      await this.release(run.runId);
-    }
+    return this.created(run.runId);
+  }
+
+  /** The group of a run exists: the run is Running, unless it was canceled meanwhile (then the group goes). */
+  private async created(runId: string): Promise<StartResult> {
+    if (!(await this.deps.callbacks.running(runId))) await this.release(runId);
     return { started: true };
   }
 
-  /** Deletes the run's group (the build stops with it); true when there was one. Closes the run's log then. */
+  /**
+   * Deletes the run's group (the build stops with it), frees its lease and closes its log: whether the group was
+   * there yet or not (a create in flight finds the run canceled and deletes its group itself).
+   */
   async cancel(runId: string): Promise<boolean> {
-    const existed = await this.deleteGroup(runId);
+    await this.deleteGroup(runId);
     await this.deps.admission.release(runId);
-    if (existed) await this.deps.logs.markComplete(runId, 'Canceled', `Run ID: ${runId} was canceled`);
-    return existed;
+    await this.deps.logs.markComplete(runId, 'Canceled', `Run ID: ${runId} was canceled`);
+    return true;
   }
 
-  async reconcile(active: readonly Run[]): Promise<ReadonlyMap<string, ActiveRunState>> {
+  async reconcile(
+    active: readonly Run[],
+    options: ReconcileOptions,
+  ): Promise<ReadonlyMap<string, ActiveRunState>> {
     const groups = await this.listGroups();
     const byRun = new Map<string, ContainerGroup>();
     for (const group of groups) {
@@ -153,32 +194,49 @@ export class AciExecutor implements Executor {
     }
     const states = new Map<string, ActiveRunState>();
     const now = this.now().getTime();
+    // One failure (a read, a delete) costs that run its turn, not the sweep: the next sweep is a minute away.
+    const each = async (what: string, runId: string, work: () => Promise<void>): Promise<void> => {
+      try {
+        await work();
+      } catch (err) {
+        log.warn(`reconcile could not ${what}`, { runId, error: (err as Error).message });
+      }
+    };
     for (const run of active) {
       const group = byRun.get(run.runId);
       byRun.delete(run.runId);
       const started = run.startTime ? Date.parse(run.startTime) : now;
-      if (!group) {
-        if (run.status === 'Running')
-          states.set(run.runId, {
-            state: 'lost',
-            reason: "the run's container group is gone: it was deleted outside Refit",
-          });
-        else if (now - started > CREATE_GRACE_MS)
-          states.set(run.runId, { state: 'lost', reason: "the run's container group was never created" });
-        continue;
-      }
-      states.set(run.runId, await this.stateOf(run, now - started));
+      await each("read a run's group", run.runId, async () => {
+        if (!group) {
+          if (run.status === 'Running')
+            states.set(run.runId, {
+              state: 'lost',
+              reason: "the run's container group is gone: it was deleted outside Refit",
+            });
+          else if (now - started > CREATE_GRACE_MS)
+            states.set(run.runId, { state: 'lost', reason: "the run's container group was never created" });
+          return;
+        }
+        states.set(run.runId, await this.stateOf(run, now - started, now));
+      });
     }
-    // What is left belongs to no active run: a finished run's group whose release failed, or a run that is gone.
-    for (const runId of byRun.keys()) await this.release(runId);
+    // What is left belongs to no run that was active when listed: a finished run's group whose release failed, or a
+    // run that is gone. A run that started since (its group listed, itself not) is read again and left alone.
+    for (const runId of byRun.keys())
+      await each('delete an orphaned group', runId, async () => {
+        if (!(await options.stillActive(runId))) await this.release(runId);
+      });
     const activeIds = new Set(active.map((r) => r.runId));
     for (const lease of await this.deps.admission.leases())
-      if (!activeIds.has(lease.runId)) await this.deps.admission.release(lease.runId);
+      if (!activeIds.has(lease.runId))
+        await each('free a lease', lease.runId, async () => {
+          if (!(await options.stillActive(lease.runId))) await this.deps.admission.release(lease.runId);
+        });
     return states;
   }
 
   /** What the group of an active run says of it (read with one GET: list items carry no instance view). */
-  private async stateOf(run: Run, elapsedMs: number): Promise<ActiveRunState> {
+  private async stateOf(run: Run, elapsedMs: number, now: number): Promise<ActiveRunState> {
     if (elapsedMs > run.timeout * 1000) {
       await this.deleteGroup(run.runId);
       return {
@@ -218,17 +276,30 @@ export class AciExecutor implements Executor {
     const build = group.containers.find((c) => c.name === 'build')?.instanceView;
     const report = group.containers.find((c) => c.name === 'report')?.instanceView;
     if ((build?.restartCount ?? 0) > 0) return { state: 'ended', outcome: restarted(build!.restartCount!) };
+    // The report may still be on its way: the group's end is acted on once it is older than the grace.
+    const ended = Math.max(
+      0,
+      ...group.containers.map(
+        (c) => Date.parse(c.instanceView?.currentState?.finishTime?.toString() ?? '') || 0,
+      ),
+    );
+    if (!ended || now - ended < REPORT_GRACE_MS) return { state: 'active' };
     return {
       state: 'ended',
       outcome: {
         status: 'Error',
         outputImages: [],
-        runErrorMessage: `the container group ended (${state}) without its report arriving: build exit ${build?.currentState?.exitCode ?? 'unknown'}, report exit ${report?.currentState?.exitCode ?? 'unknown'}${failure ? `: ${failure}` : ''}`,
+        runErrorMessage: `the container group ended (${state}) without its report arriving (the reporter exited ${report?.currentState?.exitCode ?? 'with no exit code'})${failure ? `: ${failure}` : ''}`,
       },
     };
   }
 
-  async outcome(run: Run, secrets: RunSecrets, report: unknown): Promise<RunOutcome> {
+  async outcome(run: Run, secrets: RunSecrets, report: unknown): Promise<RunOutcome | null> {
+    // Only the run's own reporter holds its token: anything else is dropped before it is read.
+    const token = (report as { token?: unknown } | null)?.token;
+    const expected = Buffer.from(this.reportToken(run.runId));
+    const given = Buffer.from(typeof token === 'string' ? token : '');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
     const parsed = builderReport.safeParse(report);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
@@ -349,6 +420,8 @@ export class AciExecutor implements Executor {
       ),
       insecureRegistries: this.config.insecureRegistries,
       masks: this.masks(run, secrets),
+      reportToken: this.reportToken(run.runId),
+      maxLogBytes: this.config.maxLogBytes,
       homeRegistry: this.config.homeRegistry,
       tags: { [TAG_RUN]: run.runId, [TAG_DEPLOYMENT]: this.deployment },
     };
@@ -364,11 +437,13 @@ export class AciExecutor implements Executor {
       };
     if (isGitSource(location)) {
       const git = parseGitSource(location);
+      // `git clone --branch` takes a branch or tag, not a commit: a commit is checked out after the clone.
+      const refIsCommit = git.ref !== undefined && /^[0-9a-f]{7,40}$/i.test(git.ref);
       return {
         kind: 'git',
         url: git.url,
-        ref: git.ref,
-        commit: run.spec.commit,
+        ref: refIsCommit ? undefined : git.ref,
+        commit: run.spec.commit ?? (refIsCommit ? git.ref : undefined),
         folder: git.folder ?? '',
         token: secrets.gitToken,
       };

@@ -2,7 +2,7 @@ import type { ContainerGroup, EnvironmentVariable } from '@azure/arm-containerin
 import type { RegistryCredentials } from '../../registry/auth';
 import type { DockerBuildSpec, Run } from '../../runs/run';
 import type { AciSettings } from './aci-settings';
-import { BUILD_SCRIPT, FETCH_SCRIPT, REPORT_SCRIPT, STATE_DIR } from './builder-scripts';
+import { BUILD_SCRIPT, FETCH_SCRIPT, REPORT_SCRIPT, STATE_DIR, WORKSPACE } from './builder-scripts';
 
 /** A run of a Docker build (a quick build or a Docker task): what the aci executor runs. */
 export type DockerRun = Run & { readonly spec: DockerBuildSpec };
@@ -38,6 +38,10 @@ export interface GroupInputs {
   readonly insecureRegistries: readonly string[];
   /** Every secret value the log must not show. */
   readonly masks: readonly string[];
+  /** The run's completion token: the reporter sends it with the report, and a report without it is dropped. */
+  readonly reportToken: string;
+  /** The most the reporter ships to the log (REFIT_MAX_LOG_BYTES). */
+  readonly maxLogBytes: number;
   /** The home registry: the images of the group pulled from it are pulled with the builder identity. */
   readonly homeRegistry: string;
   /** Tags and labels put on the group, so that the reconcile sweep finds this deployment's groups. */
@@ -47,7 +51,6 @@ export interface GroupInputs {
 /** The cores the reporter container takes beside the build. */
 export const REPORTER_CORES = 0.25;
 const REPORTER_MEMORY_GB = 0.5;
-const WORKSPACE = '/workspace';
 
 const plain = (name: string, value: string): EnvironmentVariable => ({ name, value });
 const secure = (name: string, value: string): EnvironmentVariable => ({ name, secureValue: value });
@@ -63,7 +66,7 @@ export function kanikoArgs(run: DockerRun, inputs: GroupInputs): string[] {
   return [
     `--context=dir://${contextDir}`,
     `--dockerfile=${contextDir}/${spec.dockerFilePath}`,
-    ...(spec.isPushEnabled && spec.imageNames.length > 0
+    ...(spec.isPushEnabled && spec.imageNames.length > 0 && !run.untrustedSource
       ? spec.imageNames.map((image) => `--destination=${image}`)
       : ['--no-push']),
     ...inputs.buildArgs.filter((a) => !a.isSecret).map((a) => `--build-arg=${a.name}=${a.value}`),
@@ -77,6 +80,22 @@ export function kanikoArgs(run: DockerRun, inputs: GroupInputs): string[] {
     `--image-name-tag-with-digest-file=${STATE_DIR}/images`,
     '--verbosity=info',
   ];
+}
+
+/**
+ * The reporter masks line by line: a secret of several lines (a PEM key, a JSON credential) is masked by each of its
+ * lines, those long enough not to mask ordinary words.
+ */
+export function maskLines(secrets: readonly string[]): string[] {
+  const lines = secrets.flatMap((secret) =>
+    secret.includes('\n')
+      ? secret
+          .split('\n')
+          .map((l) => l.trim())
+          .filter((l) => l.length >= 8)
+      : [secret],
+  );
+  return [...new Set(lines.filter((l) => l.length > 0))];
 }
 
 /** The Docker config kaniko reads for registries other than the home one (base64, for a secret volume). */
@@ -103,16 +122,20 @@ export function buildGroup(run: DockerRun, settings: AciSettings, inputs: GroupI
   const fromHome = [settings.kanikoImage, settings.helperImage].some((image) =>
     image.startsWith(`${inputs.homeRegistry}/`),
   );
+  // A fork's pull request builds with no identity: its RUN steps could otherwise take the identity's tokens.
+  const trusted = !run.untrustedSource;
   return {
     location: settings.location,
     tags: { ...inputs.tags },
-    identity: { type: 'UserAssigned', userAssignedIdentities: { [settings.identityId]: {} } },
+    ...(trusted
+      ? { identity: { type: 'UserAssigned', userAssignedIdentities: { [settings.identityId]: {} } } }
+      : {}),
     osType: 'Linux',
     sku: 'Standard',
     restartPolicy: 'Never',
     priority: settings.spot ? 'Spot' : 'Regular',
     ...(settings.subnetId ? { subnetIds: [{ id: settings.subnetId }] } : {}),
-    ...(fromHome
+    ...(fromHome && trusted
       ? { imageRegistryCredentials: [{ server: inputs.homeRegistry, identity: settings.identityId }] }
       : {}),
     volumes: [
@@ -149,7 +172,7 @@ export function buildGroup(run: DockerRun, settings: AciSettings, inputs: GroupI
         command: ['/busybox/sh', '-c', BUILD_SCRIPT, 'refit-build', ...kanikoArgs(run, inputs)],
         resources: { requests: { cpu: run.agentConfiguration.cpu, memoryInGB: settings.memoryGb } },
         environmentVariables: [
-          plain('AZURE_CLIENT_ID', settings.identityClientId),
+          ...(trusted ? [plain('AZURE_CLIENT_ID', settings.identityClientId)] : []),
           plain('REFIT_SECRET_ARGS', secretArgs.map((_, i) => i).join(' ')),
           ...secretArgs.flatMap((a, i) => [
             plain(`REFIT_ARG_NAME_${i}`, a.name),
@@ -168,10 +191,12 @@ export function buildGroup(run: DockerRun, settings: AciSettings, inputs: GroupI
         resources: { requests: { cpu: REPORTER_CORES, memoryInGB: REPORTER_MEMORY_GB } },
         environmentVariables: [
           plain('REFIT_RUN_ID', run.runId),
-          plain('AZURE_CLIENT_ID', settings.identityClientId),
+          ...(trusted ? [plain('AZURE_CLIENT_ID', settings.identityClientId)] : []),
+          plain('REFIT_MAX_LOG_BYTES', String(inputs.maxLogBytes)),
           secure('REFIT_LOG_URL', inputs.logUrl),
           secure('REFIT_REPORT_URL', inputs.reportUrl),
-          secure('REFIT_MASKS', inputs.masks.filter((m) => m && !m.includes('\n')).join('\n')),
+          secure('REFIT_REPORT_TOKEN', inputs.reportToken),
+          secure('REFIT_MASKS', maskLines(inputs.masks).join('\n')),
         ],
         volumeMounts: [workspace],
       },

@@ -26,6 +26,7 @@ import {
   reportedOutcome,
   type ActiveRunState,
   type Executor,
+  type ReconcileOptions,
   type RunCallbacks,
   type RunOutcome,
   type StartResult,
@@ -137,7 +138,7 @@ export class LocalExecutor implements Executor {
    */
   async reconcile(
     active: readonly Run[],
-    options: { readonly startup: boolean },
+    options: ReconcileOptions,
   ): Promise<ReadonlyMap<string, ActiveRunState>> {
     const states = new Map<string, ActiveRunState>();
     for (const run of active) {
@@ -148,7 +149,7 @@ export class LocalExecutor implements Executor {
   }
 
   /** A local run reports in-process; a report through the queue is read as the outcome it carries. */
-  async outcome(run: Run, _secrets: RunSecrets, report: unknown): Promise<RunOutcome> {
+  async outcome(run: Run, _secrets: RunSecrets, report: unknown): Promise<RunOutcome | null> {
     return reportedOutcome(run.runId, report);
   }
 

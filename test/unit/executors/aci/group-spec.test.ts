@@ -2,6 +2,7 @@ import { loadAciSettings, type AciSettings } from '../../../../src/executors/aci
 import {
   buildGroup,
   kanikoArgs,
+  maskLines,
   type DockerRun,
   type GroupInputs,
 } from '../../../../src/executors/aci/group-spec';
@@ -67,6 +68,8 @@ function inputs(overrides: Partial<GroupInputs> = {}): GroupInputs {
     logins: { 'other.example.com': { username: 'bob', password: PASSWORD } },
     insecureRegistries: ['registry.internal:5000'],
     masks: [SECRET_ARG, GIT_TOKEN, PASSWORD],
+    reportToken: 'report-token-4',
+    maxLogBytes: 1024,
     homeRegistry: 'myreg.azurecr.io',
     tags: { 'refit-run': 'aa1', 'refit-deployment': 'd1' },
     ...overrides,
@@ -141,21 +144,40 @@ describe('group-spec', () => {
       const none = buildGroup(run(), settings(), inputs({ logins: {} }));
       expect(none.volumes?.map((v) => v.name)).toEqual(['workspace']);
     });
+    it("builds a fork's pull request with no identity and pushes nothing", () => {
+      const fork = { ...run(), untrustedSource: true as const };
+      const group = buildGroup(fork, settings(), inputs({ logins: {} }));
+      expect(group.identity).toBeUndefined();
+      const env = group.containers.flatMap((c) => c.environmentVariables ?? []).map((e) => e.name);
+      expect(env).not.toContain('AZURE_CLIENT_ID');
+      expect(kanikoArgs(fork, inputs())).toContain('--no-push');
+      expect(kanikoArgs(fork, inputs()).some((a) => a.startsWith('--destination'))).toBe(false);
+    });
+
+    it('masks a secret of several lines by each of its long lines', () => {
+      const pem = '-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0B\nshort\n-----END KEY-----';
+      expect(maskLines(['plain-secret', pem])).toEqual([
+        'plain-secret',
+        '-----BEGIN KEY-----',
+        'MIIEvQIBADANBgkqhkiG9w0B',
+        '-----END KEY-----',
+      ]);
+    });
   });
 
   describe('kanikoArgs', () => {
     it('builds the context folder for the run platform, pushes to every image name, passes plain build arguments', () => {
       const r = run();
       expect(kanikoArgs(r, inputs())).toEqual([
-        '--context=dir:///workspace/context/src',
-        '--dockerfile=/workspace/context/src/Dockerfile',
+        '--context=dir:///refit-workspace/context/src',
+        '--dockerfile=/refit-workspace/context/src/Dockerfile',
         ...r.spec.imageNames.map((i) => `--destination=${i}`),
         '--build-arg=PLAIN=visible',
         '--custom-platform=linux/arm64/v8',
         '--insecure-registry=registry.internal:5000',
         '--skip-tls-verify-registry=registry.internal:5000',
-        '--digest-file=/workspace/.refit/digest',
-        '--image-name-tag-with-digest-file=/workspace/.refit/images',
+        '--digest-file=/refit-workspace/.refit/digest',
+        '--image-name-tag-with-digest-file=/refit-workspace/.refit/images',
         '--verbosity=info',
       ]);
     });
