@@ -340,6 +340,12 @@ export class RunService {
         : null,
     );
     if (run.status !== 'Queued') return;
+    // Queued again, it holds its task's queued slot again (so a base-image update in the meantime finds the task
+    // queued), unless a newer run of the task took the slot since the claim.
+    if (run.taskName) {
+      const slot = await this.claimQueuedSlot(run.taskName);
+      await slot?.confirm({ runId });
+    }
     const message: RunDispatchMessage = { runId };
     await this.queue.sendMessage(JSON.stringify(message), {
       visibilityTimeout: Math.max(1, Math.ceil(retryAfterSeconds)),

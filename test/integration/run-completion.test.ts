@@ -3,6 +3,7 @@ import { LocalExecutor } from '../../src/executors/local/local-executor';
 import type { Refit } from '../../src/refit';
 import type { Run, RunStatus } from '../../src/runs/run';
 import { runResource } from '../../src/runs/run';
+import { RunStore } from '../../src/runs/run-store';
 import { busyboxBase } from '../support/api';
 import { inProcessRefit, isFinished, storeQuickBuild, waitForRecorded } from '../support/in-process';
 
@@ -156,6 +157,26 @@ describe('RunService', () => {
   });
 
   describe('dispatch', () => {
+    it("gives a deferred task run its task's queued slot back, so that an update meanwhile finds the task queued", async () => {
+      const runId = await storedRun(r, 'Queued');
+      const task = `deferred-${runId}`;
+      await new RunStore(r.storage, r.config.runIdPrefix).update(runId, (run) => ({
+        ...run,
+        taskName: task,
+      }));
+      executor.startAnswers.push({
+        started: false,
+        reason: 'waiting for a build slot',
+        retryAfterSeconds: 1,
+      });
+
+      await r.runs.dispatch({ runId });
+
+      expect((await r.runs.get(runId)).status).toBe('Queued');
+      expect(await r.runs.claimQueuedSlot(task)).toBeNull();
+      await waitForRecorded(r, runId, isFinished);
+    });
+
     it('puts a run the executor cannot start yet back to Queued with the reason shown, and dispatches it again later', async () => {
       const runId = await storedRun(r, 'Queued');
       const reason = 'waiting for a build slot: 100 of 100 cores in use';
