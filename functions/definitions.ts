@@ -126,7 +126,15 @@ export const functions: readonly FunctionDefinition[] = [
     handler: runDependencies,
   },
   { kind: 'eventGrid', name: 'imageEventGrid', handler: imageEventGrid },
-  { kind: 'timer', name: 'timerTriggers', schedule: '*/5 * * * * *', handler: timerTriggers },
+  // Task timers are evaluated once a minute in Azure (their cron has minute granularity; each tick looks back two
+  // minutes), every 5 s locally, where an occurrence should start its run at once.
+  {
+    kind: 'timer',
+    name: 'timerTriggers',
+    schedule: '0 * * * * *',
+    localSchedule: '*/5 * * * * *',
+    handler: timerTriggers,
+  },
   // Checks only the watches that are due (each on its own random interval): once a minute in Azure, every 2 s locally.
   {
     kind: 'timer',
