@@ -147,7 +147,8 @@ export class AciExecutor implements Executor {
       if (created === 200 || created === 201) return this.created(run.runId);
       await this.deps.admission.release(run.runId);
       const status = statusOf(err);
-      if (status === undefined || status >= 500) {
+      // ARM or the network failed (no answer, or a 5xx): the create is tried again; anything else fails the run.
+      if (err instanceof RestError && (status === undefined || status >= 500)) {
         const reason = `Azure did not take the container group create (${(err as Error).message.slice(0, 200)}): retrying in 60 s`;
         return { started: false, reason, retryAfterSeconds: 60 };
       }
