@@ -104,6 +104,17 @@ describe('infra/', () => {
       }
     });
 
+    it('deploys rbac.bicep into each scope it grants in: the app, the builds and the registry resource groups', () => {
+      const rbac = declarations('main.bicep', 'module').filter((m) => m.type === 'app/rbac.bicep');
+      const scopes = Object.fromEntries(rbac.map((m) => [body(m).params.grants, body(m).scope.expr]));
+      const registry = body(declaration('main.bicep', 'module', 'registry')).scope.expr;
+      expect(scopes).toEqual({ app: 'rg', builds: 'buildRg', registry });
+      // The container groups go to the resource group the app is Contributor in.
+      expect(body(declaration('main.bicep', 'module', 'api')).params.buildResourceGroupName.expr).toBe(
+        'buildRg.name',
+      );
+    });
+
     it('names its outputs in UPPER_SNAKE case', () => {
       const outputs = declarations('main.bicep', 'output').map((o) => o.name);
       expect(outputs.length).toBeGreaterThan(0);
@@ -268,21 +279,23 @@ describe('infra/', () => {
     });
 
     it('grants what the code uses: storage data roles to the app, completions and registry to the builder, groups and identity to the app', () => {
+      // principal:role:scope:condition — the condition says which of main.bicep's three rbac deployments makes it.
       const grants = assignments().map((r) => {
         const b = body(r);
-        const props = b.properties ?? b.body.properties;
-        return `${props.principalId.expr}:${roleOf(r)}:${(b.scope ?? b.body?.scope)?.expr ?? 'resourceGroup'}`;
+        const inner = b.body ?? b;
+        const condition = String(inner['@if']).replace(/^\(|\)$/g, '');
+        return `${inner.properties.principalId.expr}:${roleOf(r)}:${inner.scope?.expr ?? 'resourceGroup'}:${condition}`;
       });
       expect(grants.sort()).toEqual(
         [
-          'appPrincipalId:appStorageRoles:storage',
-          'userPrincipalId:appStorageRoles:storage',
-          'builderPrincipalId:storageQueueDataMessageSender:runCompletionsQueue',
-          'appPrincipalId:managedIdentityOperator:builderIdentity',
-          'appPrincipalId:monitoringMetricsPublisher:applicationInsights',
-          'appPrincipalId:contributor:resourceGroup',
-          'builderPrincipalId:acrPush:registry',
-          'builderPrincipalId:acrPull:registry',
+          'appPrincipalId:appStorageRoles:storage:inApp',
+          'userPrincipalId:appStorageRoles:storage:inApp && !empty(userPrincipalId)',
+          'builderPrincipalId:storageQueueDataMessageSender:runCompletionsQueue:inApp',
+          'appPrincipalId:managedIdentityOperator:builderIdentity:inApp',
+          'appPrincipalId:monitoringMetricsPublisher:applicationInsights:inApp',
+          'appPrincipalId:contributor:resourceGroup:inBuilds',
+          'builderPrincipalId:acrPush:registry:inRegistry',
+          'builderPrincipalId:acrPull:registry:inRegistry',
         ].sort(),
       );
       expect(
