@@ -24,7 +24,7 @@ param principalId string = ''
 @description('Name of an existing container registry to build into; empty to create a new one.')
 param existingRegistryName string = ''
 
-@description('Resource group of the existing registry (when existingRegistryName is set).')
+@description('Resource group of the existing registry; empty for the app\'s own resource group.')
 param existingRegistryResourceGroup string = ''
 
 @secure()
@@ -38,7 +38,7 @@ var functionAppName = '${abbrs.webSitesFunctions}refit-${resourceToken}'
 var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(resourceToken, 7)}'
 var createRegistry = empty(existingRegistryName)
 var registryName = createRegistry ? '${abbrs.containerRegistryRegistries}refit${resourceToken}' : existingRegistryName
-var registryResourceGroupName = createRegistry ? rg.name : existingRegistryResourceGroup
+var registryResourceGroupName = createRegistry || empty(existingRegistryResourceGroup) ? rg.name : existingRegistryResourceGroup
 
 resource rg 'Microsoft.Resources/resourceGroups@2021-04-01' = {
   name: '${abbrs.resourcesResourceGroups}${environmentName}'
@@ -120,6 +120,7 @@ module api 'app/api.bicep' = {
 }
 
 // One rbac.bicep for every role assignment, deployed once per scope it grants in (a module targets one scope).
+// Each deployment gets every name (ARM validates the names of assignments whose condition is false too).
 module rbacApp 'app/rbac.bicep' = {
   name: 'rbacApp'
   scope: rg
@@ -132,7 +133,7 @@ module rbacApp 'app/rbac.bicep' = {
     runCompletionsQueueName: storage.outputs.runCompletionsQueueName
     builderIdentityName: identities.outputs.builderIdentityName
     applicationInsightsName: monitoring.outputs.applicationInsightsName
-    registryName: ''
+    registryName: registry.outputs.name
   }
 }
 
@@ -143,12 +144,12 @@ module rbacBuilds 'app/rbac.bicep' = {
     grants: 'builds'
     appPrincipalId: identities.outputs.appPrincipalId
     builderPrincipalId: identities.outputs.builderPrincipalId
-    userPrincipalId: ''
-    storageAccountName: ''
-    runCompletionsQueueName: ''
-    builderIdentityName: ''
-    applicationInsightsName: ''
-    registryName: ''
+    userPrincipalId: principalId
+    storageAccountName: storage.outputs.name
+    runCompletionsQueueName: storage.outputs.runCompletionsQueueName
+    builderIdentityName: identities.outputs.builderIdentityName
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    registryName: registry.outputs.name
   }
 }
 
@@ -159,11 +160,11 @@ module rbacRegistry 'app/rbac.bicep' = {
     grants: 'registry'
     appPrincipalId: identities.outputs.appPrincipalId
     builderPrincipalId: identities.outputs.builderPrincipalId
-    userPrincipalId: ''
-    storageAccountName: ''
-    runCompletionsQueueName: ''
-    builderIdentityName: ''
-    applicationInsightsName: ''
+    userPrincipalId: principalId
+    storageAccountName: storage.outputs.name
+    runCompletionsQueueName: storage.outputs.runCompletionsQueueName
+    builderIdentityName: identities.outputs.builderIdentityName
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
     registryName: registry.outputs.name
   }
 }
