@@ -142,6 +142,9 @@ describe('infra/', () => {
     const computed: Record<string, string> = {
       AzureWebJobsStorage__accountName: 'strefit0123456789',
       AzureWebJobsStorage__clientId: '11111111-1111-4111-8111-111111111111',
+      AzureWebJobsStorage__blobServiceUri: 'https://strefit0123456789.blob.core.windows.net/',
+      AzureWebJobsStorage__queueServiceUri: 'https://strefit0123456789.queue.core.windows.net/',
+      AzureWebJobsStorage__tableServiceUri: 'https://strefit0123456789.table.core.windows.net/',
       AZURE_CLIENT_ID: '11111111-1111-4111-8111-111111111111',
       APPLICATIONINSIGHTS_CONNECTION_STRING: 'InstrumentationKey=00000000-0000-0000-0000-000000000000',
       APPLICATIONINSIGHTS_AUTHENTICATION_STRING:
