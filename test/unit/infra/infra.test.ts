@@ -260,11 +260,14 @@ describe('infra/', () => {
     const roleOf = (r: Declaration): string => {
       const b = body(r);
       const props = (b.properties ?? b.body?.properties) as { roleDefinitionId: { expr: string } };
-      return (
-        /subscriptionResourceId\('Microsoft\.Authorization\/roleDefinitions', (?:roles\.(\w+)|role)\)/.exec(
+      const match =
+        /^subscriptionResourceId\('Microsoft\.Authorization\/roleDefinitions', (?:roles\.(\w+)|role)\)$/.exec(
           props.roleDefinitionId.expr,
-        )?.[1] ?? 'appStorageRoles'
-      );
+        );
+      if (!match)
+        throw new Error(`${r.name} takes its role from ${props.roleDefinitionId.expr}, not the roles table`);
+      // `role` is the loop variable over appStorageRoles.
+      return match[1] ?? 'appStorageRoles';
     };
 
     it('uses the built-in role definition IDs, each under its role name', () => {
