@@ -129,8 +129,14 @@ describe('AciExecutor scenarios', () => {
     ...fields,
   });
 
-  /** The run's executor as it would be `offsetMs` from now (the grace after a group ends is five minutes). */
-  function executorAt(offsetMs: number): AciExecutor {
+  /** An executor of `r` with a clock and an admission of the test's own (the region's budget by default). */
+  function executorWith(
+    now: () => Date,
+    admission = new Admission(r.storage.table(names.tables.aciAdmission), {
+      ...r.config.aciAdmission,
+      scope: 'westeurope',
+    }),
+  ): AciExecutor {
     return new AciExecutor(r.config, {
       client: aciClient(r.config, { httpClient: fake, credential }),
       storage: r.storage,
@@ -141,13 +147,13 @@ describe('AciExecutor scenarios', () => {
         requeue: async () => false,
       },
       registry: r.registry,
-      admission: new Admission(r.storage.table(names.tables.aciAdmission), {
-        ...r.config.aciAdmission,
-        scope: 'westeurope',
-      }),
-      now: () => new Date(Date.now() + offsetMs),
+      admission,
+      now,
     });
   }
+
+  /** The run's executor as it would be `offsetMs` from now (the grace after a group ends is five minutes). */
+  const executorAt = (offsetMs: number): AciExecutor => executorWith(() => new Date(Date.now() + offsetMs));
 
   /** Runs `body` with `other` as `r`'s executor. */
   async function withExecutor(other: AciExecutor, body: () => Promise<void>): Promise<void> {
@@ -388,19 +394,7 @@ describe('AciExecutor scenarios', () => {
         scope: 'admission-test',
         now: () => clock,
       });
-      const metered = new AciExecutor(r.config, {
-        client: aciClient(r.config, { httpClient: fake, credential }),
-        storage: r.storage,
-        logs: r.logs,
-        callbacks: {
-          running: (id) => r.runs.running(id),
-          finished: async () => undefined,
-          requeue: async () => false,
-        },
-        registry: r.registry,
-        admission,
-        now: () => new Date(clock),
-      });
+      const metered = executorWith(() => new Date(clock), admission);
       Object.defineProperty(r, 'executor', { get: () => metered, configurable: true });
       const runIds = await Promise.all(Array.from({ length: 300 }, () => queued()));
       const creates = () => fake.requests.filter((p) => p.request.method === 'PUT').length;
