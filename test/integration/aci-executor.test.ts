@@ -8,7 +8,7 @@ import { createRefit, type Refit } from '../../src/refit';
 import { createSourceUploadUrl } from '../../src/sources/source-upload';
 import { ensureStorage } from '../../src/storage/storage';
 import { packContext } from '../../src/cli/source-archive';
-import { busyboxBase, registry, until, writeContext } from '../support/api';
+import { busyboxBase, registry, registryDigest, until, writeContext } from '../support/api';
 import { startAzurite, type RunningAzurite } from '../support/azurite';
 import { FakeAci } from '../support/fake-aci';
 import { validateAciTraffic } from '../support/aci-traffic';
@@ -88,16 +88,10 @@ async function logOf(r: Refit, runId: string): Promise<string> {
   return (await r.logs.blob(runId).downloadToBuffer()).toString('utf8');
 }
 
-async function manifestDigest(image: string): Promise<string | null> {
+/** The digest the registry holds for `registry/repository:tag`. */
+function manifestDigest(image: string): Promise<string | null> {
   const [repository, tag] = image.slice(registry().length + 1).split(':');
-  const res = await fetch(`http://${registry()}/v2/${repository}/manifests/${tag}`, {
-    method: 'HEAD',
-    headers: {
-      accept:
-        'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json',
-    },
-  });
-  return res.ok ? res.headers.get('docker-content-digest') : null;
+  return registryDigest(repository!, tag!);
 }
 
 describe('AciExecutor', () => {
