@@ -53,6 +53,9 @@ export function reportedOutcome(runId: string, report: unknown): RunOutcome {
   };
 }
 
+/** What {@link Executor.outcome} answers for a report that moved its run on without ending it. */
+export const CONTINUES = 'continues';
+
 /** Where an executor reports progress: the run moved to Running, the run finished, or it goes back to the queue. */
 export interface RunCallbacks {
   /** Moves the run to Running; false when it may not go on (canceled before it started): build nothing then. */
@@ -104,9 +107,10 @@ export interface Executor {
   /**
    * The outcome of a run from the report that reached the run-completions queue (its executor's own shape, checked
    * here: a report it cannot read is an Error outcome naming why, never a thrown error); null when the report is not
-   * the run's own (it lacks the run's completion token): it is dropped and the run goes on.
+   * the run's own (it lacks the run's completion token): it is dropped and the run goes on; {@link CONTINUES} when
+   * it moved the run on without ending it (a step of a multi-step run in ACI ended, and the next ones started).
    */
-  outcome(run: Run, secrets: RunSecrets, report: unknown): Promise<RunOutcome | null>;
+  outcome(run: Run, secrets: RunSecrets, report: unknown): Promise<RunOutcome | null | typeof CONTINUES>;
   /** Frees what a finished run held (ACI: deletes its container group). Idempotent. */
   release(runId: string): Promise<void>;
   /** Throws (saying why) when the executor cannot run builds now: what GET /health reports as `executor`. */

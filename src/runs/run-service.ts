@@ -4,7 +4,7 @@ import pRetry from 'p-retry';
 import { z } from 'zod';
 import type { Config } from '../config';
 import { ConflictError, ValidationError } from '../errors';
-import type { Executor, RunOutcome } from '../executors/executor';
+import { CONTINUES, type Executor, type RunOutcome } from '../executors/executor';
 import { log } from '../log';
 import type { Claim, ClaimRecord, Claims } from '../storage/claims';
 import { open } from '../storage/secret-box';
@@ -537,6 +537,7 @@ export class RunService {
       log.warn("run completion message dropped: it is not the run's own report", { runId });
       return;
     }
+    if (outcome === CONTINUES) return;
     await this.settle(runId, outcome);
   }
 
