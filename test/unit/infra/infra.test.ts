@@ -351,7 +351,7 @@ describe('infra/', () => {
 
   describe('README.md "Deploy to Azure"', () => {
     it('lists in its role table exactly the assignments of rbac.bicep: each principal, role and scope', () => {
-      // The README names roles by their Azure names; the roles table keys them by ID (checked above).
+      // The README names roles as Azure does; rbac.bicep's roles table by key (its IDs are checked above).
       const names: Record<string, string> = {
         'Storage Blob Data Owner': 'storageBlobDataOwner',
         'Storage Queue Data Contributor': 'storageQueueDataContributor',
