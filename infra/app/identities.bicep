@@ -1,5 +1,6 @@
-// The two user-assigned identities: the function app's (storage, ARM, Key Vault references) and the builder's
-// (attached to each build container group: AcrPush for kaniko, and the right to post its run's completion).
+// The two user-assigned identities: the function app's (storage, ARM, the registry, and the Key Vault secrets that
+// tasks name, which Refit reads itself) and the builder's (attached to each build container group: AcrPush and
+// AcrPull for kaniko, and the right to post its run's completion).
 param location string
 param tags object
 param appIdentityName string

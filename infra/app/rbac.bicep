@@ -21,7 +21,8 @@ param applicationInsightsName string
 param registryName string
 
 var roles = {
-  // Blob Data Owner, not Contributor: the app signs user-delegation SAS for the build's source and log blobs.
+  // Blob Data Owner: what the Functions docs ask for on the host's own storage (AzureWebJobsStorage: timer leases
+  // and schedules, the deployment package). Refit's blobs and the user-delegation SAS it signs would need less.
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
@@ -29,6 +30,8 @@ var roles = {
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
   acrPush: '8311e382-0749-4cb8-b61a-304f252e45ec'
   acrPull: '7f951dda-4ed3-4680-a7ca-43fe172d538d'
+  // Microsoft.ContainerRegistry/registries/artifacts/delete: delete repositories, tags and manifests.
+  acrDelete: 'c2f4ef07-c644-48eb-af81-4b1b4947fb11'
   // Create, read and delete container groups; the builds' resource group holds nothing else.
   contributor: 'b24988ac-6180-42a0-ab88-20f7382dd24c'
   // Attach the builder identity to a container group (Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action).
@@ -151,6 +154,30 @@ resource builderPull 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.acrPull)
     principalId: builderPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// The app resolves the digests of base images that live in the home registry (the bases a run records as built
+// from): read only.
+resource appPull 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (inRegistry) {
+  name: guid(registry.id, appPrincipalId, roles.acrPull)
+  scope: registry
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.acrPull)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// The app deletes the run-scoped images (refit-runs/...) a multi-step run leaves in the home registry once the run
+// ends; AcrDelete grants deletion and nothing else (no pull, no push).
+resource appDelete 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (inRegistry) {
+  name: guid(registry.id, appPrincipalId, roles.acrDelete)
+  scope: registry
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.acrDelete)
+    principalId: appPrincipalId
     principalType: 'ServicePrincipal'
   }
 }

@@ -5,6 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../../../src/config';
 import { names } from '../../../src/storage/storage';
 import { functions } from '../../../functions/definitions';
+import { occurrences } from '../../../src/triggers/timers';
 
 // There is no Bicep compiler offline: these checks parse the templates with tree-sitter-bicep and hold them to
 // Refit's own contracts (settings, storage names, function names, role IDs). They say nothing of ARM validity.
@@ -51,6 +52,33 @@ const declaration = (path: string, kind: Declaration['kind'], name: string): Dec
 };
 /** A resource's or module's body: the object after `=`, or the body of its `if` (the condition is kept as @if). */
 const body = (d: Declaration): Record<string, any> => d.value as Record<string, any>;
+
+/** README.md's "Deploy to Azure" section, up to the next level-2 heading. */
+function deploySection(): string {
+  const text = readFileSync(join(root, 'README.md'), 'utf8');
+  const start = text.indexOf('## Deploy to Azure\n');
+  if (start < 0) throw new Error('README.md has no "Deploy to Azure" section');
+  const end = text.indexOf('\n## ', start + 1);
+  return text.slice(start, end < 0 ? undefined : end);
+}
+
+/** The rows of the first Markdown table in `text` whose header's first cell is `first`, as trimmed cells. */
+function table(text: string, first: string): string[][] {
+  const lines = text.split('\n');
+  const header = lines.findIndex((l) => l.startsWith('|') && l.split('|')[1]?.trim() === first);
+  if (header < 0) throw new Error(`no table headed "${first}"`);
+  const rows: string[][] = [];
+  for (const line of lines.slice(header + 2)) {
+    if (!line.startsWith('|')) break;
+    rows.push(
+      line
+        .split('|')
+        .slice(1, -1)
+        .map((c) => c.trim()),
+    );
+  }
+  return rows;
+}
 
 describe('infra/', () => {
   it('has the files of an azd template: main.bicep, main.parameters.json, abbreviations.json, app/rbac.bicep', () => {
@@ -248,6 +276,7 @@ describe('infra/', () => {
       monitoringMetricsPublisher: ['Monitoring Metrics Publisher', '3913510d-42f4-4e42-8a64-420c390055eb'],
       acrPush: ['AcrPush', '8311e382-0749-4cb8-b61a-304f252e45ec'],
       acrPull: ['AcrPull', '7f951dda-4ed3-4680-a7ca-43fe172d538d'],
+      acrDelete: ['AcrDelete', 'c2f4ef07-c644-48eb-af81-4b1b4947fb11'],
       contributor: ['Contributor', 'b24988ac-6180-42a0-ab88-20f7382dd24c'],
       managedIdentityOperator: ['Managed Identity Operator', 'f1a07417-d97a-45cb-824c-7a7467783830'],
     };
@@ -284,7 +313,7 @@ describe('infra/', () => {
       for (const r of assignments()) expect(roleOf(r)).toBeDefined();
     });
 
-    it('grants what the code uses: storage data roles to the app, completions and registry to the builder, groups and identity to the app', () => {
+    it('grants what the code uses: storage data roles, groups, identity, base-image reads and run-image deletes to the app, completions and registry to the builder', () => {
       // principal:role:scope:condition — the condition says which of main.bicep's three rbac deployments makes it.
       const grants = assignments().map((r) => {
         const b = body(r);
@@ -302,6 +331,8 @@ describe('infra/', () => {
           'appPrincipalId:contributor:resourceGroup:inBuilds',
           'builderPrincipalId:acrPush:registry:inRegistry',
           'builderPrincipalId:acrPull:registry:inRegistry',
+          'appPrincipalId:acrPull:registry:inRegistry',
+          'appPrincipalId:acrDelete:registry:inRegistry',
         ].sort(),
       );
       expect(
@@ -315,6 +346,77 @@ describe('infra/', () => {
           'roles.storageTableDataContributor',
         ].sort(),
       );
+    });
+  });
+
+  describe('README.md "Deploy to Azure"', () => {
+    it('lists in its role table exactly the assignments of rbac.bicep: each principal, role and scope', () => {
+      // The README names roles as Azure does; rbac.bicep's roles table by key (its IDs are checked above).
+      const names: Record<string, string> = {
+        'Storage Blob Data Owner': 'storageBlobDataOwner',
+        'Storage Queue Data Contributor': 'storageQueueDataContributor',
+        'Storage Table Data Contributor': 'storageTableDataContributor',
+        'Storage Queue Data Message Sender': 'storageQueueDataMessageSender',
+        'Monitoring Metrics Publisher': 'monitoringMetricsPublisher',
+        AcrPush: 'acrPush',
+        AcrPull: 'acrPull',
+        AcrDelete: 'acrDelete',
+        Contributor: 'contributor',
+        'Managed Identity Operator': 'managedIdentityOperator',
+      };
+      const principals: Record<string, string> = {
+        app: 'appPrincipalId',
+        builder: 'builderPrincipalId',
+        you: 'userPrincipalId',
+      };
+      const scopes: Record<string, string> = {
+        'storage account': 'storage',
+        '`run-completions` queue': 'runCompletionsQueue',
+        'builder identity': 'builderIdentity',
+        'Application Insights': 'applicationInsights',
+        'builds resource group': 'resourceGroup',
+        registry: 'registry',
+      };
+      const promised = table(deploySection(), 'identity').flatMap(([who, roles, on]) =>
+        roles!
+          .split(/,\s*/)
+          .map(
+            (role) =>
+              `${principals[who!] ?? `unknown identity ${who}`}:${names[role] ?? `unknown role ${role}`}:${scopes[on!] ?? `unknown scope ${on}`}`,
+          ),
+      );
+
+      const storageRoles = (
+        declaration('app/rbac.bicep', 'var', 'appStorageRoles').value as { expr: string }[]
+      ).map((r) => r.expr.replace(/^roles\./, ''));
+      const granted = declarations('app/rbac.bicep', 'resource')
+        .filter((r) => String(r.type).startsWith('Microsoft.Authorization/roleAssignments@'))
+        .flatMap((r) => {
+          const inner = body(r).body ?? body(r);
+          const expr = inner.properties.roleDefinitionId.expr as string;
+          const role = /roles\.(\w+)\)$/.exec(expr)?.[1];
+          return (role ? [role] : storageRoles).map(
+            (key) => `${inner.properties.principalId.expr}:${key}:${inner.scope?.expr ?? 'resourceGroup'}`,
+          );
+        });
+      const roleKeys = Object.keys(declaration('app/rbac.bicep', 'var', 'roles').value as object);
+      expect(roleKeys.sort()).toEqual(Object.values(names).sort());
+      expect(promised.sort()).toEqual(granted.sort());
+    });
+
+    it('states the billed timer executions and their minimum GB-s that functions/definitions.ts and api.bicep give', () => {
+      const day = { from: new Date('2026-01-01T00:00:00Z'), to: new Date('2026-01-02T00:00:00Z') };
+      const perDay = functions
+        .filter((f) => f.kind === 'timer')
+        .reduce((n, f) => n + occurrences(f.schedule, day.from, day.to, 100_000).length, 0);
+      const memoryMB = Number(
+        /^param instanceMemoryMB int = (\d+)$/m.exec(readFileSync(join(infra, 'app/api.bicep'), 'utf8'))?.[1],
+      );
+      const n = (x: number) => x.toLocaleString('en-US');
+      const text = deploySection().replace(/\s+/g, ' ');
+      // At least 1,000 ms billed per execution, at the instance's memory (Flex Consumption billing), 30 days.
+      expect(text).toContain(`${n(perDay)} executions a day, ${n(perDay * 30)} a month`);
+      expect(text).toContain(`at least ${n((perDay * 30 * memoryMB) / 1024)} GB-s`);
     });
   });
 
