@@ -353,11 +353,13 @@ describe('step-graph', () => {
           take(startGraph(task, now));
           for (let i = 0; running.length > 0; i++) {
             expect(i).toBeLessThan(500); // the graph always ends
+            // Past the scripted events (or with none), every attempt succeeds.
             const ev = events[i % Math.max(events.length, 1)] ?? {
               pick: 0,
               code: 0,
               output: '',
               timedOut: false,
+              crash: undefined,
             };
             const [r] = running.splice(ev.pick % running.length, 1);
             const end: AttemptEnd = r!.stop
