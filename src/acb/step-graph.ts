@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { AcbStep, AcbTask } from './task-file';
 
 /**
@@ -61,6 +62,28 @@ export interface GraphState {
   /** Set once `finish` has been emitted. */
   readonly finished?: 'succeeded' | 'failed';
 }
+
+const stepStateSchema = z
+  .object({
+    id: z.string(),
+    status: z.enum(['waiting', 'running', 'succeeded', 'ignored', 'failed', 'stopped']),
+    run: z.number().int().min(0),
+    retry: z.number().int().min(0),
+    attempt: z.string().exactOptional(),
+    startedAt: z.number().exactOptional(),
+    errors: z.array(z.string()),
+  })
+  .refine((s) => (s.status === 'running') === (s.attempt !== undefined), {
+    message: 'a step has an attempt exactly when it is running',
+  });
+
+/** The schema of a stored {@link GraphState}: a driver parses the state it reads back from storage with it. */
+export const graphStateSchema = z.object({
+  steps: z.array(stepStateSchema),
+  started: z.array(z.string()),
+  failure: z.object({ stepId: z.string(), reason: z.string() }).exactOptional(),
+  finished: z.enum(['succeeded', 'failed']).exactOptional(),
+}) satisfies z.ZodType<GraphState>;
 
 /** What the driver must do next. */
 export type GraphAction =
@@ -136,7 +159,7 @@ function setStep(d: Draft, next: StepState): void {
 /** Emits the start of run `run`, retry `retry` of a step that is (or becomes) running. */
 function startAttempt(
   d: Draft,
-  task: AcbStep,
+  step: AcbStep,
   current: StepState,
   run: number,
   retry: number,
@@ -147,18 +170,18 @@ function startAttempt(
   const lines: string[] = [];
   let delaySeconds = 0;
   if (first) {
-    d.started.push(task.id);
-    if (task.startDelay > 0) {
-      d.lines.push(`Step ID: ${task.id} starts after a delay of ${task.startDelay} seconds`);
-      delaySeconds = task.startDelay;
+    d.started.push(step.id);
+    if (step.startDelay > 0) {
+      d.lines.push(`Step ID: ${step.id} starts after a delay of ${step.startDelay} seconds`);
+      delaySeconds = step.startDelay;
     }
     lines.push(
-      `Executing step ID: ${task.id}. Timeout(sec): ${task.timeout}, Working directory: '${task.workingDirectory}', Network: '${task.network ?? ''}'`,
+      `Executing step ID: ${step.id}. Timeout(sec): ${step.timeout}, Working directory: '${step.workingDirectory}', Network: '${step.network ?? ''}'`,
     );
   } else if (retry > 0) {
-    delaySeconds = task.retryDelay;
+    delaySeconds = step.retryDelay;
   }
-  if (retry === 0 && task.repeat > 0) lines.push(`Step ID: ${task.id}: run ${run + 1} of ${task.repeat + 1}`);
+  if (retry === 0 && step.repeat > 0) lines.push(`Step ID: ${step.id}: run ${run + 1} of ${step.repeat + 1}`);
   setStep(d, {
     ...current,
     status: 'running',
@@ -167,7 +190,7 @@ function startAttempt(
     attempt,
     ...(first ? { startedAt: now } : {}),
   });
-  d.actions.push({ kind: 'start', stepId: task.id, attempt, delaySeconds, lines });
+  d.actions.push({ kind: 'start', stepId: step.id, attempt, delaySeconds, lines });
 }
 
 /** Starts every step whose dependencies all ended successfully or with ignored errors, in the task's order. */
@@ -302,7 +325,7 @@ function withoutAttempt(step: StepState): StepState {
 }
 
 /** The steps running now with their attempt keys (what a driver must stop when the whole run is canceled). */
-export function runningAttempts(state: Pick<GraphState, 'steps'>): { stepId: string; attempt: string }[] {
+export function runningAttempts(state: GraphState): { stepId: string; attempt: string }[] {
   return state.steps.flatMap((s) =>
     s.status === 'running' && s.attempt !== undefined ? [{ stepId: s.id, attempt: s.attempt }] : [],
   );

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import {
   attemptEnded,
+  graphStateSchema,
   runningAttempts,
   startGraph,
   StepFailedError,
@@ -30,6 +31,11 @@ function finishOf(t: Transition): Extract<GraphAction, { kind: 'finish' }> | und
   return t.actions.find((a): a is Extract<GraphAction, { kind: 'finish' }> => a.kind === 'finish');
 }
 
+/** The state as a driver reads it back from storage: JSON, parsed with the schema. */
+function stored(state: GraphState): GraphState {
+  return graphStateSchema.parse(JSON.parse(JSON.stringify(state)));
+}
+
 /**
  * Keeps a graph's state between events as a queue-driven driver would: the state goes through JSON between every
  * transition (it is stored), and every transition is checked against the same transition on the unserialised state.
@@ -37,10 +43,10 @@ function finishOf(t: Transition): Extract<GraphAction, { kind: 'finish' }> | und
 function machine(yaml: string, now = 0) {
   const task = parseRenderedTask(yaml);
   const first = startGraph(task, now);
-  let state: GraphState = JSON.parse(JSON.stringify(first.state)) as GraphState;
+  let state: GraphState = stored(first.state);
   const end = (stepId: string, attempt: string, e: AttemptEnd, at = now): Transition => {
     const t = attemptEnded(task, state, stepId, attempt, e, at);
-    state = JSON.parse(JSON.stringify(t.state)) as GraphState;
+    state = stored(t.state);
     return t;
   };
   return { task, first, end, state: () => state };
@@ -244,6 +250,23 @@ describe('step-graph', () => {
     });
   });
 
+  describe('graphStateSchema', () => {
+    it('reads back every stored state and refuses one that is not a graph state', () => {
+      const m = machine('steps:\n- id: a\n  cmd: x\n  retries: 1\n- id: b\n  cmd: x\n');
+      m.end('a', 'r0a0', exit(1));
+      expect(graphStateSchema.parse(JSON.parse(JSON.stringify(m.state())))).toEqual(m.state());
+      const running = m.state().steps[0]!;
+      const { attempt: _, ...withoutAttempt } = running;
+      for (const bad of [
+        {},
+        { ...m.state(), steps: [withoutAttempt] },
+        { ...m.state(), steps: [{ ...running, run: -1 }] },
+        { ...m.state(), finished: 'maybe' },
+      ])
+        expect(graphStateSchema.safeParse(bad).success).toBe(false);
+    });
+  });
+
   describe('runningAttempts', () => {
     it('lists the attempt each running step is on, which a cancel must stop', () => {
       const m = machine(
@@ -319,13 +342,14 @@ describe('step-graph', () => {
           const running: { stepId: string; attempt: string; stop: boolean }[] = [];
           let failed = false;
           const finishes: Extract<GraphAction, { kind: 'finish' }>[] = [];
+          /** The state as the last transition returned it, and as stored and read back. */
+          let live: GraphState | undefined;
           let state: GraphState | undefined;
           let now = 0;
 
           const take = (t: Transition): void => {
-            // The stored state gives the same transitions as the one in memory (checked by the caller), and a
-            // state is always JSON.
-            state = JSON.parse(JSON.stringify(t.state)) as GraphState;
+            live = t.state;
+            state = stored(t.state);
             expect(finishes).toHaveLength(0); // nothing happens after the finish
             for (const line of t.lines) {
               const m = /^Step ID: (\S+) (marked as successful|failed and its errors are ignored)/.exec(line);
@@ -371,9 +395,9 @@ describe('step-graph', () => {
                   ...(ev.crash ? { crash: ev.crash } : {}),
                 };
             now += 250;
-            const stored = JSON.parse(JSON.stringify(state)) as GraphState;
-            const t = attemptEnded(task, stored, r!.stepId, r!.attempt, end, now);
-            const inMemory = attemptEnded(task, state!, r!.stepId, r!.attempt, end, now);
+            // The stored state gives the same transition as the one in memory.
+            const t = attemptEnded(task, state!, r!.stepId, r!.attempt, end, now);
+            const inMemory = attemptEnded(task, live!, r!.stepId, r!.attempt, end, now);
             expect(inMemory.state).toEqual(t.state);
             expect(inMemory.lines).toEqual(t.lines);
             expect(inMemory.actions).toEqual(t.actions);
