@@ -1,4 +1,15 @@
+import {
+  attemptEnded,
+  startGraph,
+  StepFailedError,
+  type AttemptEnd,
+  type GraphAction,
+  type GraphState,
+  type Transition,
+} from './step-graph';
 import type { AcbStep, AcbTask } from './task-file';
+
+export { StepFailedError } from './step-graph';
 
 /** How one attempt of a step ended: its exit code (null when killed) and its output (for retryOnErrors). */
 export interface AttemptResult {
@@ -10,16 +21,6 @@ export interface AttemptResult {
 
 /** Runs one attempt of a step; `signal` aborts it (the run failed elsewhere, was canceled, or the step timed out). */
 export type RunAttempt = (step: AcbStep, signal: AbortSignal) => Promise<AttemptResult>;
-
-/** A step that failed the run. */
-export class StepFailedError extends Error {
-  constructor(
-    readonly stepId: string,
-    reason: string,
-  ) {
-    super(`failed to run step ID: ${stepId}: ${reason}`);
-  }
-}
 
 /** Options of {@link runGraph}. */
 export interface RunGraphOptions {
@@ -43,109 +44,77 @@ function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+type StartAction = Extract<GraphAction, { kind: 'start' }>;
+
 /**
- * Runs a task's step graph as acb does: a step starts when every step it waits for has finished (successfully, or
- * failed with ignoreErrors), so independent steps run in parallel. The first step that fails without ignoreErrors
- * fails the run: the steps still running are aborted and the ones not started never start. Each step waits
- * `startDelay`, runs 1 + `repeat` times, and each of those runs is retried up to `retries` times (after
- * `retryDelay`, and only when its output has one of `retryOnErrors`, if given), each attempt within `timeout`.
+ * Runs a task's step graph as acb does, in this process: a thin driver of the step-graph machine (step-graph.ts,
+ * which holds the semantics: when, parallel steps, startDelay, repeat, retries, retryOnErrors, ignoreErrors, the
+ * first failure stopping the rest). Each attempt gets its own AbortController (what a `stop` aborts) and the step's
+ * timeout; its end is fed back to the machine. When `options.signal` aborts (a cancel or the run's timeout), every
+ * attempt is stopped, their ends are no longer reported, and the run fails once they have all returned.
  */
 export async function runGraph(task: AcbTask, attempt: RunAttempt, options: RunGraphOptions): Promise<void> {
   const sleep = options.sleep ?? defaultSleep;
-  const stop = new AbortController();
-  const signal = AbortSignal.any([options.signal, stop.signal]);
-  const done = new Set<string>();
-  const started = new Set<string>();
+  if (options.signal.aborted) throw new StepFailedError('none', 'the run was stopped');
+  const steps = new Map(task.steps.map((s) => [s.id, s]));
+  const stops = new Map<string, AbortController>();
   const running = new Set<Promise<void>>();
-  let failure: StepFailedError | undefined;
+  const key = (stepId: string, attemptKey: string): string => JSON.stringify([stepId, attemptKey]);
+  let state: GraphState | undefined;
+  let finish: Extract<GraphAction, { kind: 'finish' }> | undefined;
 
-  const runStep = async (step: AcbStep): Promise<void> => {
-    const began = Date.now();
-    if (step.startDelay > 0) {
-      options.log(`Step ID: ${step.id} starts after a delay of ${step.startDelay} seconds`);
-      await sleep(step.startDelay * 1000, signal);
-    }
-    if (signal.aborted) return;
-    options.log(
-      `Executing step ID: ${step.id}. Timeout(sec): ${step.timeout}, Working directory: '${step.workingDirectory}', Network: '${step.network ?? ''}'`,
-    );
-    const errors: string[] = [];
-    for (let r = 0; r <= step.repeat && !signal.aborted; r++) {
-      if (step.repeat > 0) options.log(`Step ID: ${step.id}: run ${r + 1} of ${step.repeat + 1}`);
-      const error = await runWithRetries(step);
-      if (error) errors.push(error);
-    }
-    if (options.signal.aborted) return;
-    if (stop.signal.aborted) {
-      options.log(`Step ID: ${step.id} was stopped: step ${failure?.stepId ?? '?'} failed`);
-      return;
-    }
-    const seconds = ((Date.now() - began) / 1000).toFixed(3);
-    if (errors.length > 0) {
-      const reason = errors.join('; ');
-      if (step.ignoreErrors) {
-        options.log(`Step ID: ${step.id} failed and its errors are ignored (ignoreErrors): ${reason}`);
-      } else {
-        options.log(`Step ID: ${step.id} marked as failed (elapsed time in seconds: ${seconds})`);
-        if (!failure) {
-          failure = new StepFailedError(step.id, reason);
-          stop.abort();
-        }
-        return;
-      }
-    } else {
-      options.log(`Step ID: ${step.id} marked as successful (elapsed time in seconds: ${seconds})`);
-    }
-    done.add(step.id);
-    startReady();
-  };
-
-  /** One run of a step with its retries; the error, or undefined when it succeeded. */
-  const runWithRetries = async (step: AcbStep): Promise<string | undefined> => {
-    for (let n = 0; ; n++) {
-      const timeout = AbortSignal.timeout(step.timeout * 1000);
-      let crash: string | undefined;
-      const result = await attempt(step, AbortSignal.any([signal, timeout])).catch(
-        (err: unknown): AttemptResult => {
-          crash = (err as Error).message;
-          return { code: null, output: '' };
-        },
-      );
-      if (result.code === 0) return undefined;
-      const error = crash
-        ? crash
-        : timeout.aborted
-          ? `the step timed out after ${step.timeout} seconds`
-          : signal.aborted
-            ? 'the step was stopped'
-            : `exit code ${result.code ?? 'none (killed)'}${result.reason ? `: ${result.reason}` : ''}`;
-      if (signal.aborted) return error;
-      const retryable =
-        step.retryOnErrors.length === 0 || step.retryOnErrors.some((e) => result.output.includes(e));
-      if (n >= step.retries || !retryable) return error;
-      options.log(
-        `Step ID: ${step.id} failed (${error}); retry ${n + 1} of ${step.retries} in ${step.retryDelay} seconds`,
-      );
-      await sleep(step.retryDelay * 1000, signal);
-      if (signal.aborted) return 'the step was stopped';
+  /** One attempt: its delay, its lines once it begins, then the attempt itself within the step's timeout. */
+  const runAttempt = async (step: AcbStep, action: StartAction, signal: AbortSignal): Promise<AttemptEnd> => {
+    // No sleep for no delay: the attempt then begins in the same tick as its start (steps started together begin
+    // in the task's order, and their lines come in that order).
+    if (action.delaySeconds > 0) await sleep(action.delaySeconds * 1000, signal);
+    if (signal.aborted) return { code: null, output: '', stopped: true };
+    for (const line of action.lines) options.log(line);
+    const timeout = AbortSignal.timeout(step.timeout * 1000);
+    const flags = (): Pick<AttemptEnd, 'timedOut' | 'stopped'> => ({
+      ...(timeout.aborted ? { timedOut: true } : {}),
+      ...(signal.aborted ? { stopped: true } : {}),
+    });
+    try {
+      const result = await attempt(step, AbortSignal.any([signal, timeout]));
+      return { ...result, ...flags() };
+    } catch (err) {
+      return { code: null, output: '', crash: (err as Error).message, ...flags() };
     }
   };
 
-  const startReady = (): void => {
-    if (signal.aborted) return;
-    for (const step of task.steps) {
-      if (started.has(step.id) || !step.dependsOn.every((d) => done.has(d))) continue;
-      started.add(step.id);
-      const p: Promise<void> = runStep(step).finally(() => running.delete(p));
-      running.add(p);
+  const start = (action: StartAction): void => {
+    const step = steps.get(action.stepId)!;
+    const stop = new AbortController();
+    const id = key(action.stepId, action.attempt);
+    stops.set(id, stop);
+    const p: Promise<void> = runAttempt(step, action, AbortSignal.any([options.signal, stop.signal]))
+      .then((end) => {
+        stops.delete(id);
+        // Once the run is aborted, nothing more is decided: the attempts only have to return.
+        if (options.signal.aborted || !state) return;
+        apply(attemptEnded(task, state, action.stepId, action.attempt, end, Date.now()));
+      })
+      .finally(() => running.delete(p));
+    running.add(p);
+  };
+
+  const apply = (t: Transition): void => {
+    state = t.state;
+    for (const line of t.lines) options.log(line);
+    for (const action of t.actions) {
+      if (action.kind === 'start') start(action);
+      else if (action.kind === 'stop') stops.get(key(action.stepId, action.attempt))?.abort();
+      else finish = action;
     }
   };
 
-  startReady();
+  apply(startGraph(task, Date.now()));
   while (running.size > 0) await Promise.race(running);
-  if (failure) throw failure;
-  if (options.signal.aborted) throw new StepFailedError([...started].pop() ?? 'none', 'the run was stopped');
-  const skipped = task.steps.filter((s) => !started.has(s.id));
-  if (skipped.length > 0)
-    throw new StepFailedError(skipped[0]!.id, 'it never became ready (a step it waits for did not finish)');
+  const failure = state?.failure;
+  if (finish?.status === 'failed') throw finish.error;
+  if (failure) throw new StepFailedError(failure.stepId, failure.reason);
+  if (options.signal.aborted)
+    throw new StepFailedError(state?.started.at(-1) ?? 'none', 'the run was stopped');
+  if (!finish) throw new Error('the step graph ended without finishing');
 }
