@@ -89,6 +89,8 @@ export interface ReconcileOptions {
   readonly startup: boolean;
   /** Whether a run is active now (Queued, Started or Running): read again from the store. */
   readonly stillActive: (runId: string) => Promise<boolean>;
+  /** A run's secrets (an executor that goes on with a run, a multi-step one in ACI, needs them). */
+  readonly secretsOf: (run: Run) => RunSecrets;
 }
 
 /** Runs builds somewhere: on this machine (local) or in Azure Container Instances (aci). */

@@ -494,6 +494,7 @@ export class RunService {
         const found = await this.store.find(runId);
         return !!found && !FINISHED.has(found.run.status);
       },
+      secretsOf: (run) => this.secretsOf(run),
     });
     const report = { failed: 0, requeued: 0, completed: 0 };
     for (const run of active) {

@@ -270,6 +270,20 @@ export class AciExecutor implements Executor {
       const group = byRun.get(run.runId);
       byRun.delete(run.runId);
       const started = run.startTime ? Date.parse(run.startTime) : now;
+      if (run.spec.kind === 'TaskFile') {
+        await each("read a multi-step run's groups", run.runId, async () => {
+          if (now - started > run.timeout * 1000) {
+            states.set(run.runId, { state: 'ended', outcome: timedOut(run) });
+            return;
+          }
+          const found = await this.multi.reconcile(run as TaskFileRun, options.secretsOf(run));
+          if (found === 'lost') {
+            if (now - started > CREATE_GRACE_MS)
+              states.set(run.runId, { state: 'lost', reason: "the run's step graph was never stored" });
+          } else if (found !== 'active') states.set(run.runId, { state: 'ended', outcome: found });
+        });
+        continue;
+      }
       await each("read a run's group", run.runId, async () => {
         if (!group) {
           if (run.status === 'Running')
@@ -303,14 +317,7 @@ export class AciExecutor implements Executor {
   private async stateOf(run: Run, elapsedMs: number, now: number): Promise<ActiveRunState> {
     if (elapsedMs > run.timeout * 1000) {
       await this.deleteGroup(this.groupName(run.runId));
-      return {
-        state: 'ended',
-        outcome: {
-          status: 'Timeout',
-          outputImages: [],
-          runErrorMessage: `the run timed out after ${run.timeout} seconds`,
-        },
-      };
+      return { state: 'ended', outcome: timedOut(run) };
     }
     const group = await this.getGroup(this.groupName(run.runId));
     if (!group)
@@ -533,6 +540,11 @@ export class AciExecutor implements Executor {
       throw err;
     }
   }
+}
+
+/** The outcome of a run past its timeout (its groups are deleted when it is settled). */
+function timedOut(run: Run): RunOutcome {
+  return { status: 'Timeout', outputImages: [], runErrorMessage: `the run timed out after ${run.timeout} seconds` };
 }
 
 /** The outcome of a run whose build container the platform started again: its result cannot be trusted. */

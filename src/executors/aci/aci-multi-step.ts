@@ -235,10 +235,12 @@ export class AciMultiStep {
     }
     if (location) record.workspaces[SOURCE] = [location];
     const transition = await this.load(run, secrets, record, writer);
-    await this.write(run.runId, record, undefined);
     const effects = transition ? this.apply(run, record, transition) : [];
     await this.write(run.runId, record, undefined);
     await this.perform(run, secrets, effects);
+    // Ended before any group ran (a task file that cannot be loaded, a first step refused): its outcome reaches the
+    // completion path as a report would, through the run-completions queue.
+    if ((await this.read(run.runId))?.record.outcome) await this.sendWake(run.runId, '', '', 0);
     return { started: true };
   }
 

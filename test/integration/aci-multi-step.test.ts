@@ -1,0 +1,181 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { LocalHost } from '../../src/local/host';
+import type { Refit } from '../../src/refit';
+import { busyboxBase, registry, registryDigest, until } from '../support/api';
+import { aciRefit, api, logOf, STAND_IN, upload } from '../support/aci-refit';
+import { validateAciTraffic } from '../support/aci-traffic';
+import { startAzurite, type RunningAzurite } from '../support/azurite';
+import { FakeAci } from '../support/fake-aci';
+import { GitServer } from '../support/git';
+import { isFinished, waitForRecorded } from '../support/in-process';
+import { testPort } from '../support/private-registry';
+
+/** The container groups ARM was asked to create for a run, in order, by name. */
+function createdGroups(fake: FakeAci, runId: string): string[] {
+  return fake.requests
+    .filter((p) => p.request.method === 'PUT' && p.request.url.includes(`/containerGroups/refit-${runId}-`))
+    .map((p) => p.request.url.split('/containerGroups/')[1]!.split('?')[0]!);
+}
+
+/** When ARM was asked to delete each of a run's groups (its index among all requests), by name. */
+function deletions(fake: FakeAci, runId: string): Map<string, number> {
+  const at = new Map<string, number>();
+  fake.requests.forEach((p, i) => {
+    if (p.request.method !== 'DELETE' || !p.request.url.includes(`/containerGroups/refit-${runId}-`)) return;
+    const name = p.request.url.split('/containerGroups/')[1]!.split('?')[0]!;
+    if (!at.has(name)) at.set(name, i);
+  });
+  return at;
+}
+
+/** A task file, as `az acr run` sends it. */
+const encoded = (lines: readonly string[]): string => Buffer.from(lines.join('\n') + '\n').toString('base64');
+
+describe('AciExecutor multi-step', () => {
+  const root = mkdtempSync(join(tmpdir(), 'refit-aci-multi-'));
+  // The builder's and helper's programs run here; a step's own image (one in the test registry) runs inside it.
+  const fake = new FakeAci({
+    play: {
+      programs: { '/kaniko/executor': STAND_IN, '/busybox/sh': 'sh' },
+      inImage: (image) => image.startsWith(`${registry()}/`),
+    },
+  });
+  const git = new GitServer();
+  let azurite: RunningAzurite;
+  let r: Refit;
+  let host: LocalHost;
+  let url: string;
+
+  beforeAll(async () => {
+    azurite = await startAzurite(join(root, 'azurite'), testPort(620));
+    await git.start();
+    ({ r, host, url } = await aciRefit(root, azurite, fake));
+  });
+  afterAll(async () => {
+    await host.stop();
+    await fake.stop();
+    await azurite.stop();
+    git.stop();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('builds, runs a cmd step on the image it just built, and pushes it: each step a container group of its own', async () => {
+    const repository = `aci/multi-${randomUUID().slice(0, 8)}`;
+    const image = `{{.Run.Registry}}/${repository}:{{.Run.ID}}`;
+    const sourceLocation = await upload(r, {
+      Dockerfile: `FROM ${busyboxBase()}\nRUN echo built-in-aci > /built.txt\n`,
+    });
+    const scheduled = await api(url, 'POST', '/scheduleRun', {
+      type: 'EncodedTaskRunRequest',
+      sourceLocation,
+      encodedTaskContent: encoded([
+        'version: v1.1.0',
+        'steps:',
+        '  - id: build',
+        `    build: -t ${image} .`,
+        '  - id: test',
+        `    cmd: ${image} sh -c "cat /built.txt > /workspace/tested.txt && echo tested-in-the-image"`,
+        '  - id: push',
+        `    push: ["${image}"]`,
+        '  - id: check',
+        `    cmd: ${busyboxBase()} cat /workspace/tested.txt`,
+      ]),
+      platform: { os: 'Linux', architecture: 'amd64' },
+    });
+    expect(scheduled.status).toBe(200);
+    const runId = scheduled.body.properties.runId as string;
+
+    const run = await waitForRecorded(r, runId, isFinished);
+
+    const log = await logOf(r, runId);
+    expect({ status: run.status, error: run.runErrorMessage }).toEqual({ status: 'Succeeded', error: undefined });
+    // The cmd step ran inside the image the build step made (its file), and left a file in the workspace that a step
+    // two groups later read.
+    expect(log).toContain('[test] ');
+    expect(log).toContain('tested-in-the-image');
+    expect(log).toMatch(/\[check\] .*built-in-aci/);
+    // The push step gave the image its name: the digest recorded is the registry's.
+    expect(run.outputImages).toEqual([
+      {
+        registry: registry(),
+        repository,
+        tag: runId,
+        digest: await registryDigest(repository, runId),
+      },
+    ]);
+    expect(run.baseImageDependencies).toEqual([
+      expect.objectContaining({ repository: 'refit/busybox', tag: 'stable', digest: expect.stringMatching(/^sha256:/) }),
+    ]);
+    expect(run.costEstimate).toMatchObject({ currency: 'USD' });
+    expect(log).toContain(`Run ID: ${runId} was successful`);
+    // One group per step, in the graph's order; each deleted when its step reported; the run-scoped image deleted.
+    expect(createdGroups(fake, runId)).toEqual([0, 1, 2, 3].map((i) => expect.stringMatching(new RegExp(`-${i}-r0a0$`))));
+    await until('every group of the run to be deleted', async () =>
+      fake.groups().some((g) => g.name.includes(`refit-${runId}-`)) ? undefined : true,
+    );
+    const scopedTag = createHash('sha256').update(`${registry()}/${repository}:${runId}`).digest('hex').slice(0, 20);
+    const scoped = `refit-runs/${runId.toLowerCase()}-${deploymentOf(createdGroups(fake, runId)[0]!, runId)}`;
+    await until('the run-scoped image to be deleted', async () =>
+      (await registryDigest(scoped, scopedTag)) === null ? true : undefined,
+    );
+    // Every request the executor sent holds to ACI's OpenAPI spec.
+    expect(await validateAciTraffic(fake.requests.filter((p) => p.request.url.includes(runId)))).toEqual([]);
+  });
+
+  it('runs independent steps as parallel groups, merges their workspaces, and stops at a failing step: its dependents never start', async () => {
+    const cmd = (script: string) => `${busyboxBase()} sh -c "${script}"`;
+    const scheduled = await api(url, 'POST', '/scheduleRun', {
+      type: 'EncodedTaskRunRequest',
+      encodedTaskContent: encoded([
+        'version: v1.1.0',
+        'steps:',
+        '  - id: left',
+        `    cmd: ${cmd('sleep 2; echo from-left > /workspace/left')}`,
+        '    when: ["-"]',
+        '  - id: right',
+        `    cmd: ${cmd('sleep 2; echo from-right > /workspace/right')}`,
+        '    when: ["-"]',
+        '  - id: join',
+        `    cmd: ${cmd('cat /workspace/left /workspace/right')}`,
+        '    when: ["left", "right"]',
+        '  - id: fails',
+        `    cmd: ${cmd('exit 3')}`,
+        '  - id: never',
+        `    cmd: ${cmd('echo never-ran')}`,
+      ]),
+      platform: { os: 'Linux', architecture: 'amd64' },
+    });
+    expect(scheduled.status).toBe(200);
+    const runId = scheduled.body.properties.runId as string;
+
+    const run = await waitForRecorded(r, runId, isFinished);
+
+    expect({ status: run.status, error: run.runErrorMessage }).toEqual({
+      status: 'Failed',
+      error: 'failed to run step ID: fails: exit code 3',
+    });
+    const created = createdGroups(fake, runId);
+    const [left, right, join_, fails] = [0, 1, 2, 3].map((i) => created.find((n) => n.endsWith(`-${i}-r0a0`)));
+    // left and right were both created before either was deleted: they ran at the same time.
+    const deleted = deletions(fake, runId);
+    const createdAt = (name: string | undefined) =>
+      fake.requests.findIndex((p) => p.request.method === 'PUT' && p.request.url.includes(`/containerGroups/${name}?`));
+    expect(left && right && join_ && fails).toBeTruthy();
+    expect(Math.max(createdAt(left), createdAt(right))).toBeLessThan(Math.min(deleted.get(left!)!, deleted.get(right!)!));
+    // The step after the failing one never got a group.
+    expect(created.some((n) => n.endsWith('-4-r0a0'))).toBe(false);
+    const log = await logOf(r, runId);
+    expect(log).toMatch(/\[join\] from-left/);
+    expect(log).toMatch(/\[join\] from-right/);
+    expect(log).toContain('Step ID: fails marked as failed');
+    expect(log).not.toContain('never-ran');
+  });
+});
+
+/** The deployment mark in a run's group name (`refit-<run>-<deployment>-<step>-<attempt>`). */
+function deploymentOf(group: string, runId: string): string {
+  return group.slice(`refit-${runId}-`.length).split('-')[0]!;
+}
