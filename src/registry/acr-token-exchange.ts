@@ -200,7 +200,7 @@ export class AcrTokenExchange {
     log.warn('acr token exchange refused', { registry, status, identity: this.options.identity });
     const why =
       status === 401 || status === 403
-        ? `the identity has no AcrPull on ${registry} (grant it AcrPull to read, AcrPush to push and delete), or its Entra token is for another tenant or audience`
+        ? `the identity has no AcrPull on ${registry} (grant it AcrPull to read, AcrDelete to delete), or its Entra token is for another tenant or audience`
         : `is ${registry} an Azure Container Registry?`;
     return new AcrTokenExchangeError(
       `${registry} refused to exchange the Entra token of ${this.who()} (${status}${said ? ` ${shorten(said)}` : ''}): ${why}`,

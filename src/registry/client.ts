@@ -408,7 +408,7 @@ export class RegistryClient {
       );
     if (res.status === 401 || res.status === 403)
       throw new RegistryAccessDeniedError(
-        `${ref.registry} refused to delete ${repository}@${digest} (${res.status}): the credentials lack the delete permission (on ACR, AcrPush or AcrDelete)`,
+        `${ref.registry} refused to delete ${repository}@${digest} (${res.status}): the credentials lack the delete permission (on ACR, the AcrDelete role: AcrPush does not include it)`,
         ref.registry,
       );
     throw new RegistryProtocolError(

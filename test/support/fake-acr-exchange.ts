@@ -140,16 +140,18 @@ function send(res: ServerResponse, answer: Answer): void {
 export async function serveAcrExchange(
   fake: (services: string[]) => FakeAcrExchange,
 ): Promise<{ fake: FakeAcrExchange; host: string; port: number; stop(): Promise<void> }> {
-  let instance: FakeAcrExchange | undefined;
+  // The fake is made once the port (part of the registry's name) is known.
+  const made: { fake?: FakeAcrExchange } = {};
   const server = createServer((req, res) => {
-    if (!instance?.handle(req, res)) {
+    if (!made.fake?.handle(req, res)) {
       res.statusCode = 404;
       res.end();
     }
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
-  instance = fake([`127.0.0.1:${port}`, `localhost:${port}`]);
+  const instance = fake([`127.0.0.1:${port}`, `localhost:${port}`]);
+  made.fake = instance;
   return {
     fake: instance,
     host: `127.0.0.1:${port}`,

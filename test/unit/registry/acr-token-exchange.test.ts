@@ -36,7 +36,7 @@ async function setup(
   exchange: AcrTokenExchange;
 }> {
   const served = await serveAcrExchange((services) => new FakeAcrExchange(services, options.refreshToken));
-  closers.push(served.stop);
+  closers.push(() => served.stop());
   const identity = new FakeIdentity(CLIENT_ID);
   if (options.allowed !== false) served.fake.allow(identity.token);
   const http = new GuardedFetch(LOCAL_POLICY);
