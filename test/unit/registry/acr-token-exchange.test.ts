@@ -1,5 +1,7 @@
 import { DestinationRefusedError, UpstreamUnavailableError } from '../../../src/errors';
 import { loadConfig } from '../../../src/config';
+import { createRefit } from '../../../src/refit';
+import { parseImageReference } from '../../../src/registry/image-reference';
 import { LOCAL_POLICY } from '../../../src/net/address-policy';
 import { GuardedFetch } from '../../../src/net/guarded-fetch';
 import {
@@ -262,6 +264,24 @@ describe('registry/acr-token-exchange', () => {
       expect(credentialsFor).toBeDefined();
       expect(await credentialsFor!('docker.io')).toBeUndefined();
       expect(identity.requests).toHaveLength(0);
+    });
+
+    it("is the registry client's default in createRefit: a lookup of the home registry signs in as the identity first", async () => {
+      const identity = new FakeIdentity(CLIENT_ID);
+      // The identity cannot get a token, so nothing leaves the machine: the error says which step failed.
+      identity.failure = new Error('ManagedIdentityCredential: no managed identity endpoint found');
+      const config = loadConfig({ ...env, REFIT_EXECUTOR: 'aci', REFIT_REGISTRY: 'myreg.azurecr.io' });
+      const refit = createRefit(config, { azure: { credential: identity } });
+
+      const error = await refit.registry
+        .head(parseImageReference('myreg.azurecr.io/baseimages/node:20'))
+        .catch((e: unknown) => e);
+
+      expect(identity.requests).toEqual([[ACR_ENTRA_SCOPE]]);
+      expect(error).toBeInstanceOf(UpstreamUnavailableError);
+      expect((error as Error).message).toContain(
+        `managed identity '${CLIENT_ID}' could not get an Entra token to sign in to myreg.azurecr.io`,
+      );
     });
   });
 
