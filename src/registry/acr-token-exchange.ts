@@ -229,10 +229,16 @@ function shorten(text: string): string {
  */
 export function homeRegistryCredentials(
   homeAliases: readonly string[],
-  exchange: Pick<AcrTokenExchange, 'credentials'>,
+  exchange: Pick<AcrTokenExchange, 'credentials' | 'forget'>,
 ): DefaultRegistryCredentials {
   const home = new Set(homeAliases.map((a) => a.toLowerCase()));
-  return async (registry) => (home.has(registry.toLowerCase()) ? exchange.credentials(registry) : undefined);
+  const isHome = (registry: string): boolean => home.has(registry.toLowerCase());
+  return {
+    credentials: async (registry) => (isHome(registry) ? exchange.credentials(registry) : undefined),
+    refused: (registry) => {
+      if (isHome(registry)) exchange.forget(registry);
+    },
+  };
 }
 
 /**

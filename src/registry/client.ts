@@ -42,8 +42,13 @@ export interface RateLimitState {
   readonly seenAt: number;
 }
 
-/** Credentials for a registry when a call gives none (the home registry's in Azure), or undefined: anonymous. */
-export type DefaultRegistryCredentials = (registry: string) => Promise<RegistryCredentials | undefined>;
+/** Who Refit is on a registry when a call gives no credentials (the home registry's identity in Azure). */
+export interface DefaultRegistryCredentials {
+  /** The credentials for `registry`, or undefined: anonymous. */
+  credentials(registry: string): Promise<RegistryCredentials | undefined>;
+  /** The registry refused them (401: revoked, or expired early): the next call gets new ones. */
+  refused(registry: string): void;
+}
 
 /** What a {@link RegistryClient} needs besides the network. */
 export interface RegistryClientOptions {
@@ -263,7 +268,22 @@ export class RegistryClient {
     action: 'pull' | 'delete',
     given: RegistryCredentials | undefined,
   ): Promise<GuardedResponse> {
-    const credentials = given ?? (await this.options.defaultCredentials?.(ref.registry));
+    const defaults = given ? undefined : this.options.defaultCredentials;
+    const credentials = given ?? (await defaults?.credentials(ref.registry));
+    const res = await this.authenticatedRequest(ref, method, reference, action, credentials);
+    // Refused with Refit's own credentials: they are renewed for the next call instead of failing until they expire.
+    if (res.status === 401 && defaults && credentials) defaults.refused(ref.registry);
+    return res;
+  }
+
+  /** {@link manifestRequest} with the credentials chosen. */
+  private async authenticatedRequest(
+    ref: ImageReference,
+    method: 'GET' | 'HEAD' | 'DELETE',
+    reference: string,
+    action: 'pull' | 'delete',
+    credentials: RegistryCredentials | undefined,
+  ): Promise<GuardedResponse> {
     const repository = repositoryPath(ref);
     const url = `${this.base(ref.registry)}/v2/${repository}/manifests/${reference}`;
     const scope = `repository:${repository}:${action}`;

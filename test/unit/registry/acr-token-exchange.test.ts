@@ -217,14 +217,27 @@ describe('registry/acr-token-exchange', () => {
       const { fake, host, port, exchange } = await setup();
       const credentialsFor = homeRegistryCredentials([host, `LOCALHOST:${port}`], exchange);
 
-      const home = await credentialsFor(host);
-      const alias = await credentialsFor(`localhost:${port}`);
-      const other = await credentialsFor('ghcr.io');
+      const home = await credentialsFor.credentials(host);
+      const alias = await credentialsFor.credentials(`localhost:${port}`);
+      const other = await credentialsFor.credentials('ghcr.io');
 
       expect(home?.username).toBe(ACR_REFRESH_TOKEN_USERNAME);
       expect(alias?.username).toBe(ACR_REFRESH_TOKEN_USERNAME);
       expect(other).toBeUndefined();
       expect(fake.requests.map((r) => r.service)).toEqual([host, `localhost:${port}`]);
+    });
+    it('forgets the credentials of a home registry that refused them (the next call exchanges again), of no other', async () => {
+      const { fake, host, exchange } = await setup();
+      const home = homeRegistryCredentials([host], exchange);
+      await home.credentials(host);
+
+      home.refused('ghcr.io');
+      await home.credentials(host);
+      home.refused(host);
+      const renewed = await home.credentials(host);
+
+      expect(fake.requests).toHaveLength(2);
+      expect(renewed?.password).toBe(fake.issued[1]);
     });
   });
 
@@ -262,7 +275,7 @@ describe('registry/acr-token-exchange', () => {
       const credentialsFor = azureHomeRegistryCredentials(config, http, identity);
 
       expect(credentialsFor).toBeDefined();
-      expect(await credentialsFor!('docker.io')).toBeUndefined();
+      expect(await credentialsFor!.credentials('docker.io')).toBeUndefined();
       expect(identity.requests).toHaveLength(0);
     });
 
