@@ -11,6 +11,7 @@ import { Claims, type ClaimsOptions } from './storage/claims';
 import { TaskService } from './tasks/task-service';
 import { TaskStore } from './tasks/task-store';
 import { DependencyIndex } from './dependencies/dependency-index';
+import { azureHomeRegistryCredentials } from './registry/acr-token-exchange';
 import { RegistryClient } from './registry/client';
 import { RegistryNames } from './registry/registry-names';
 import { DecisionLog } from './triggers/decisions';
@@ -121,10 +122,13 @@ export function createRefit(config: Config, options: RefitOptions = {}): Refit {
       log.warn('watches could not follow the dependency index', { error: (err as Error).message });
     });
   const budgets = new RegistryBudgets(storage);
+  // In Azure, Refit reads (and deletes from) its ACR home registry as its own identity; locally it stays anonymous.
+  const homeLogin = azureHomeRegistryCredentials(config, outbound, options.azure?.credential);
   const registry = new RegistryClient(
     config.insecureRegistries,
     outbound,
     config.limits.registryResponseBytes,
+    homeLogin ? { defaultCredentials: homeLogin } : {},
   );
   const refit: Refit = {
     config,

@@ -23,7 +23,7 @@ export interface ByteLimit {
 
 /** One request: what to send, how long to wait and how much to read. */
 export interface GuardedRequest {
-  readonly method?: 'GET' | 'HEAD' | 'POST';
+  readonly method?: 'GET' | 'HEAD' | 'POST' | 'DELETE';
   readonly headers?: Readonly<Record<string, string>>;
   readonly body?: string;
   /** Stops the request (and the reading of its body), e.g. a run's cancel. */
@@ -179,7 +179,7 @@ export class GuardedFetch {
     const signals = [req.signal, timeout].filter((s): s is AbortSignal => s !== undefined);
     const signal = signals.length > 0 ? AbortSignal.any(signals) : undefined;
     let current = new URL(url);
-    let method: 'GET' | 'HEAD' | 'POST' = req.method ?? 'GET';
+    let method: 'GET' | 'HEAD' | 'POST' | 'DELETE' = req.method ?? 'GET';
     let body = req.body;
     const headers: Record<string, string> = Object.fromEntries(
       Object.entries(req.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]),

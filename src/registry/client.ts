@@ -42,8 +42,21 @@ export interface RateLimitState {
   readonly seenAt: number;
 }
 
+/** Who Refit is on a registry when a call gives no credentials (the home registry's identity in Azure). */
+export interface DefaultRegistryCredentials {
+  /** The credentials for `registry`, or undefined: anonymous. */
+  credentials(registry: string): Promise<RegistryCredentials | undefined>;
+  /** The registry refused them (401: revoked, or expired early): the next call gets new ones. */
+  refused(registry: string): void;
+}
+
 /** What a {@link RegistryClient} needs besides the network. */
 export interface RegistryClientOptions {
+  /**
+   * Who Refit is on a registry when a call names no credentials: in Azure, its identity on the home registry
+   * (`azureHomeRegistryCredentials`); none means anonymous.
+   */
+  readonly defaultCredentials?: DefaultRegistryCredentials;
   /** How long a request may take before the registry counts as unreachable (15 s). */
   readonly timeoutMs?: number;
   /** The clock (tests); token expiry counts on it. */
@@ -54,6 +67,13 @@ export interface RegistryClientOptions {
 export class RegistryProtocolError extends RefitError {
   constructor(message: string, registry: string) {
     super('RegistryProtocolError', message, 502, registry);
+  }
+}
+
+/** A registry refused what Refit's credentials (or anonymous access) may not do, e.g. a delete without the permission. */
+export class RegistryAccessDeniedError extends RefitError {
+  constructor(message: string, registry: string) {
+    super('RegistryAccessDenied', message, 502, registry);
   }
 }
 
@@ -121,7 +141,7 @@ export class RegistryClient {
   private async send(
     registry: string,
     url: string | URL,
-    method: 'GET' | 'HEAD',
+    method: 'GET' | 'HEAD' | 'DELETE',
     headers: Record<string, string>,
   ): Promise<GuardedResponse> {
     try {
@@ -226,9 +246,47 @@ export class RegistryClient {
     reference: string,
     credentials: RegistryCredentials | undefined,
   ): Promise<GuardedResponse | null> {
+    const res = await this.manifestRequest(ref, method, reference, 'pull', credentials);
+    if (res.status >= 200 && res.status <= 299) return res;
+    log.debug('registry refused a manifest request', {
+      registry: ref.registry,
+      what: `${method} ${repositoryPath(ref)}:${reference}`,
+      status: res.status,
+    });
+    return null;
+  }
+
+  /**
+   * A manifest request for `action` on the repository, authenticated as the registry asks (a 401's challenge answered
+   * once): the registry's last answer, its body already dropped unless it is a 2xx. 429/5xx throw. Without
+   * `credentials`, the client's default ones for the registry, if any.
+   */
+  private async manifestRequest(
+    ref: ImageReference,
+    method: 'GET' | 'HEAD' | 'DELETE',
+    reference: string,
+    action: 'pull' | 'delete',
+    given: RegistryCredentials | undefined,
+  ): Promise<GuardedResponse> {
+    const defaults = given ? undefined : this.options.defaultCredentials;
+    const credentials = given ?? (await defaults?.credentials(ref.registry));
+    const res = await this.authenticatedRequest(ref, method, reference, action, credentials);
+    // Refused with Refit's own credentials: they are renewed for the next call instead of failing until they expire.
+    if (res.status === 401 && defaults && credentials) defaults.refused(ref.registry);
+    return res;
+  }
+
+  /** {@link manifestRequest} with the credentials chosen. */
+  private async authenticatedRequest(
+    ref: ImageReference,
+    method: 'GET' | 'HEAD' | 'DELETE',
+    reference: string,
+    action: 'pull' | 'delete',
+    credentials: RegistryCredentials | undefined,
+  ): Promise<GuardedResponse> {
     const repository = repositoryPath(ref);
     const url = `${this.base(ref.registry)}/v2/${repository}/manifests/${reference}`;
-    const scope = `repository:${repository}:pull`;
+    const scope = `repository:${repository}:${action}`;
     const what = `${method} ${repository}:${reference}`;
     let challenge = this.challenges.get(ref.registry);
     let auth = challenge
@@ -243,26 +301,19 @@ export class RegistryClient {
       if (res.status === 429 || res.status >= 500) return this.unavailable(ref.registry, res, what);
       if (res.status >= 200 && res.status <= 299) return res;
       await res.discard();
-      if (res.status !== 401 || attempt > 0) {
-        log.debug('registry refused a manifest request', {
-          registry: ref.registry,
-          what,
-          status: res.status,
-        });
-        return null;
-      }
+      if (res.status !== 401 || attempt > 0) return res;
       const header = res.header('www-authenticate');
-      if (!header) return null;
+      if (!header) return res;
       const challenges = parseWwwAuthenticate(header);
       // Bearer first when a registry offers both (Codeberg sends Bearer and Basic in one header).
       challenge =
         challenges.find((c) => c.scheme.toLowerCase() === 'bearer' && c.params.realm) ??
         challenges.find((c) => c.scheme.toLowerCase() === 'basic');
-      if (!challenge) return null;
+      if (!challenge) return res;
       this.challenges.set(ref.registry, challenge);
       // A 401 to a cached token means it was revoked or expired early: ask for a new one.
       auth = await this.authorization(ref.registry, challenge, scope, auth !== null, credentials);
-      if (!auth) return null;
+      if (!auth) return res;
     }
   }
 
@@ -335,6 +386,55 @@ export class RegistryClient {
   ): Promise<ResolvedDigests | null> {
     const index = await this.index(ref, credentials);
     return index ? { digest: index.digest, platformDigest: platformDigestOf(index, platform) } : null;
+  }
+
+  /**
+   * Deletes the manifest a reference points at (a tag is resolved to its digest first: registries delete by digest
+   * only), with the token scope `repository:<repo>:delete`. True when this call deleted it, false when it was already
+   * gone (a 404: deleting twice is no error). A registry with deletes disabled (405) throws
+   * {@link RegistryProtocolError} saying so; a refusal (401/403) throws {@link RegistryAccessDeniedError}.
+   */
+  async deleteImage(ref: ImageReference, credentials?: RegistryCredentials): Promise<boolean> {
+    const repository = repositoryPath(ref);
+    let digest = ref.digest ?? undefined;
+    if (!digest) {
+      const tag = ref.tag ?? 'latest';
+      const head = await this.manifestRequest(ref, 'HEAD', tag, 'pull', credentials);
+      await head.discard();
+      if (head.status === 404) return false;
+      if (head.status < 200 || head.status > 299)
+        throw new RegistryAccessDeniedError(
+          `${ref.registry} refused to show ${repository}:${tag} (${head.status}) before deleting it`,
+          ref.registry,
+        );
+      digest = head.header('docker-content-digest');
+      if (!digest)
+        throw new RegistryProtocolError(
+          `${ref.registry} answered the HEAD of ${repository}:${tag} without a Docker-Content-Digest`,
+          ref.registry,
+        );
+    }
+    const res = await this.manifestRequest(ref, 'DELETE', digest, 'delete', credentials);
+    await res.discard();
+    if (res.status === 202 || res.status === 200 || res.status === 204) {
+      log.info('registry image deleted', { registry: ref.registry, repository, digest });
+      return true;
+    }
+    if (res.status === 404) return false;
+    if (res.status === 405)
+      throw new RegistryProtocolError(
+        `${ref.registry} does not allow deletes (405 to DELETE ${repository}@${digest}): enable them on the registry (the CNCF registry: storage.delete.enabled, REGISTRY_STORAGE_DELETE_ENABLED=true)`,
+        ref.registry,
+      );
+    if (res.status === 401 || res.status === 403)
+      throw new RegistryAccessDeniedError(
+        `${ref.registry} refused to delete ${repository}@${digest} (${res.status}): the credentials lack the delete permission (on ACR, the AcrDelete role: AcrPush does not include it)`,
+        ref.registry,
+      );
+    throw new RegistryProtocolError(
+      `${ref.registry} answered ${res.status} to DELETE ${repository}@${digest}`,
+      ref.registry,
+    );
   }
 }
 

@@ -68,3 +68,11 @@ export const tokenResponseSchema = z
   }));
 /** A token answer, normalised: the token and how long it lives. */
 export type TokenResponse = z.infer<typeof tokenResponseSchema>;
+
+/** ACR's answer to `POST /oauth2/exchange` (Azure/acr docs/AAD-OAuth.md; data-plane spec AcrRefreshToken). */
+export const acrRefreshTokenSchema = z.looseObject({ refresh_token: z.string().min(1) });
+
+/** ACR's error body (data-plane spec AcrErrors): `{"errors":[{"code","message","detail"}]}`. */
+export const acrErrorsSchema = z.looseObject({
+  errors: z.array(z.looseObject({ code: z.string().optional(), message: z.string().optional() })).min(1),
+});

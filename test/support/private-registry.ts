@@ -32,18 +32,22 @@ export type RegistryAuth =
       };
     };
 
-/** Starts `docker-registry serve` on `port` (open when `auth` is null) with its data in `dir/storage` (shared when two registries get one dir). */
+/**
+ * Starts `docker-registry serve` on `port` (open when `auth` is null) with its data in `dir/storage` (shared when two
+ * registries get one dir); deletes are enabled unless `deleteEnabled` is false (the registry then answers 405).
+ */
 export async function startRegistry(
   dir: string,
   name: string,
   port: number,
   auth: RegistryAuth | null,
+  options: { readonly deleteEnabled?: boolean } = {},
 ): Promise<RunningRegistry> {
   mkdirSync(join(dir, 'storage'), { recursive: true });
   const lines = [
     'version: 0.1',
     'log: { level: error, accesslog: { disabled: true } }',
-    `storage: { filesystem: { rootdirectory: ${JSON.stringify(join(dir, 'storage'))} }, delete: { enabled: true } }`,
+    `storage: { filesystem: { rootdirectory: ${JSON.stringify(join(dir, 'storage'))} }, delete: { enabled: ${options.deleteEnabled ?? true} } }`,
     `http: { addr: "127.0.0.1:${port}" }`,
   ];
   if (!auth) {
@@ -195,8 +199,15 @@ export interface FaultProxy {
   stop(): Promise<void>;
 }
 
-/** Starts a proxy on `port` to `target` (host:port). */
-export async function startFaultProxy(port: number, target: string): Promise<FaultProxy> {
+/**
+ * Starts a proxy on `port` to `target` (host:port). `intercept` answers the requests it takes (returning true) itself,
+ * e.g. ACR's `/oauth2/exchange` in front of a CNCF registry.
+ */
+export async function startFaultProxy(
+  port: number,
+  target: string,
+  intercept?: (req: IncomingMessage, res: ServerResponse) => boolean,
+): Promise<FaultProxy> {
   const proxy: FaultProxy = {
     host: `127.0.0.1:${port}`,
     fault: 'none',
@@ -204,6 +215,7 @@ export async function startFaultProxy(port: number, target: string): Promise<Fau
     stop: () => close(server),
   };
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    if (intercept?.(req, res)) return;
     const fault = proxy.fault;
     if (req.url?.includes('/manifests/'))
       proxy.manifestRequests.push({

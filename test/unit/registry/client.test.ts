@@ -260,6 +260,68 @@ describe('registry/client', () => {
     });
   });
 
+  describe('RegistryClient with defaultCredentials', () => {
+    /** A registry stand-in taking Basic `refit:<password>` for the current password only. */
+    async function basicRegistry(password: () => string): Promise<string> {
+      return registry((req, res) => {
+        const expected = `Basic ${Buffer.from(`refit:${password()}`).toString('base64')}`;
+        if (req.headers.authorization !== expected) {
+          res.statusCode = 401;
+          res.setHeader('www-authenticate', 'Basic realm="r"');
+          return res.end();
+        }
+        res.setHeader('docker-content-digest', 'sha256:aa');
+        res.end();
+      });
+    }
+
+    it('signs in with the default credentials of a registry when the call gives none, and not over given ones', async () => {
+      const host = await basicRegistry(() => 'identity');
+      const asked: string[] = [];
+      const c = client(host, 4096, {
+        defaultCredentials: {
+          credentials: (registry) => {
+            asked.push(registry);
+            return Promise.resolve({ username: 'refit', password: 'identity' });
+          },
+          refused: () => undefined,
+        },
+      });
+
+      const byDefault = await c.head(ref(host));
+      const given = await c.head(ref(host), { username: 'refit', password: 'a-task-password' });
+
+      expect(byDefault).toBe('sha256:aa');
+      expect(given).toBeNull();
+      expect(asked).toEqual([host]);
+    });
+
+    it('tells the default credentials a registry refused them, so the next call signs in with new ones', async () => {
+      let current = 'old';
+      const host = await basicRegistry(() => current);
+      let issued = 'old';
+      const refused: string[] = [];
+      const c = client(host, 4096, {
+        defaultCredentials: {
+          credentials: () => Promise.resolve({ username: 'refit', password: issued }),
+          refused: (registry) => {
+            refused.push(registry);
+            issued = current;
+          },
+        },
+      });
+      expect(await c.head(ref(host))).toBe('sha256:aa');
+
+      current = 'rotated';
+      const refusedOnce = await c.head(ref(host));
+      const renewed = await c.head(ref(host));
+
+      expect(refusedOnce).toBeNull();
+      expect(refused).toEqual([host]);
+      expect(renewed).toBe('sha256:aa');
+    });
+  });
+
   describe('registryHost and repositoryPath', () => {
     it.each([
       ['docker.io', 'node', 'registry-1.docker.io', 'library/node'],
