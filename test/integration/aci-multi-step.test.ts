@@ -91,7 +91,10 @@ describe('AciExecutor multi-step', () => {
     const run = await waitForRecorded(r, runId, isFinished);
 
     const log = await logOf(r, runId);
-    expect({ status: run.status, error: run.runErrorMessage }).toEqual({ status: 'Succeeded', error: undefined });
+    expect({ status: run.status, error: run.runErrorMessage }).toEqual({
+      status: 'Succeeded',
+      error: undefined,
+    });
     // The cmd step ran inside the image the build step made (its file), and left a file in the workspace that a step
     // two groups later read.
     expect(log).toContain('[test] ');
@@ -107,16 +110,25 @@ describe('AciExecutor multi-step', () => {
       },
     ]);
     expect(run.baseImageDependencies).toEqual([
-      expect.objectContaining({ repository: 'refit/busybox', tag: 'stable', digest: expect.stringMatching(/^sha256:/) }),
+      expect.objectContaining({
+        repository: 'refit/busybox',
+        tag: 'stable',
+        digest: expect.stringMatching(/^sha256:/),
+      }),
     ]);
     expect(run.costEstimate).toMatchObject({ currency: 'USD' });
     expect(log).toContain(`Run ID: ${runId} was successful`);
     // One group per step, in the graph's order; each deleted when its step reported; the run-scoped image deleted.
-    expect(createdGroups(fake, runId)).toEqual([0, 1, 2, 3].map((i) => expect.stringMatching(new RegExp(`-${i}-r0a0$`))));
+    expect(createdGroups(fake, runId)).toEqual(
+      [0, 1, 2, 3].map((i) => expect.stringMatching(new RegExp(`-${i}-r0a0$`))),
+    );
     await until('every group of the run to be deleted', async () =>
       fake.groups().some((g) => g.name.includes(`refit-${runId}-`)) ? undefined : true,
     );
-    const scopedTag = createHash('sha256').update(`${registry()}/${repository}:${runId}`).digest('hex').slice(0, 20);
+    const scopedTag = createHash('sha256')
+      .update(`${registry()}/${repository}:${runId}`)
+      .digest('hex')
+      .slice(0, 20);
     const scoped = `refit-runs/${runId.toLowerCase()}-${deploymentOf(createdGroups(fake, runId)[0]!, runId)}`;
     await until('the run-scoped image to be deleted', async () =>
       (await registryDigest(scoped, scopedTag)) === null ? true : undefined,
@@ -158,13 +170,19 @@ describe('AciExecutor multi-step', () => {
       error: 'failed to run step ID: fails: exit code 3',
     });
     const created = createdGroups(fake, runId);
-    const [left, right, join_, fails] = [0, 1, 2, 3].map((i) => created.find((n) => n.endsWith(`-${i}-r0a0`)));
+    const [left, right, join_, fails] = [0, 1, 2, 3].map((i) =>
+      created.find((n) => n.endsWith(`-${i}-r0a0`)),
+    );
     // left and right were both created before either was deleted: they ran at the same time.
     const deleted = deletions(fake, runId);
     const createdAt = (name: string | undefined) =>
-      fake.requests.findIndex((p) => p.request.method === 'PUT' && p.request.url.includes(`/containerGroups/${name}?`));
+      fake.requests.findIndex(
+        (p) => p.request.method === 'PUT' && p.request.url.includes(`/containerGroups/${name}?`),
+      );
     expect(left && right && join_ && fails).toBeTruthy();
-    expect(Math.max(createdAt(left), createdAt(right))).toBeLessThan(Math.min(deleted.get(left!)!, deleted.get(right!)!));
+    expect(Math.max(createdAt(left), createdAt(right))).toBeLessThan(
+      Math.min(deleted.get(left!)!, deleted.get(right!)!),
+    );
     // The step after the failing one never got a group.
     expect(created.some((n) => n.endsWith('-4-r0a0'))).toBe(false);
     const log = await logOf(r, runId);

@@ -9,7 +9,7 @@ import type { RegistryClient } from '../../registry/client';
 import type { SecretResolver } from '../../secrets/key-vault';
 import type { SourceAccess } from '../../sources/fetch-source';
 import { parseImageReference } from '../../registry/image-reference';
-import type { OutputImage, Run, RunSecrets } from '../../runs/run';
+import type { Run, RunSecrets } from '../../runs/run';
 import type { RunLogs } from '../../runs/run-log';
 import { buildArgValues } from '../../runs/schedule-run';
 import { parseGitSource } from '../../sources/git-source';
@@ -544,7 +544,11 @@ export class AciExecutor implements Executor {
 
 /** The outcome of a run past its timeout (its groups are deleted when it is settled). */
 function timedOut(run: Run): RunOutcome {
-  return { status: 'Timeout', outputImages: [], runErrorMessage: `the run timed out after ${run.timeout} seconds` };
+  return {
+    status: 'Timeout',
+    outputImages: [],
+    runErrorMessage: `the run timed out after ${run.timeout} seconds`,
+  };
 }
 
 /** The outcome of a run whose build container the platform started again: its result cannot be trusted. */

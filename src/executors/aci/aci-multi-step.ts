@@ -302,7 +302,8 @@ export class AciMultiStep {
               output: Buffer.from(r.output, 'base64').toString('utf8'),
               ...(r.error ? { reason: r.error } : {}),
             };
-      return this.attemptEnd(run, record, name, end);
+      // The step's group has done its work: deleted now (ACI bills a group until it is deleted or stopped).
+      return [{ kind: 'delete', name }, ...this.attemptEnd(run, record, name, end)];
     });
     return (await this.read(run.runId))?.record.outcome ?? 'continues';
   }
@@ -407,7 +408,7 @@ export class AciMultiStep {
       record.outcome = this.outcome(record, {
         status: 'Failed',
         outputImages: [],
-        runErrorMessage: (err as Error).message,
+        runErrorMessage: err.message,
       });
       return undefined;
     } finally {

@@ -29,8 +29,8 @@ export const STATE_DIR = `${WORKSPACE}/.refit`;
  * A failure is written to .refit/exit and .refit/error for the report; the script itself exits 0.
  */
 export const FETCH_SCRIPT = `set -u
-R=\${REFIT_STATE:-${STATE_DIR}}
-D=\${REFIT_SOURCE_DEST:-${WORKSPACE}/context}
+R=\${REFIT_STATE:-}; [ -n "$R" ] || R=${STATE_DIR}
+D=\${REFIT_SOURCE_DEST:-}; [ -n "$D" ] || D=${WORKSPACE}/context
 mkdir -p "$R" "$D"
 fail() { echo "$1" > "$R/error"; echo "$1" >> "$R/build.log"; echo 1 > "$R/exit"; exit 0; }
 if [ "$REFIT_SOURCE_KIND" = archive ]; then
@@ -77,7 +77,7 @@ touch "$R/started"`;
  * arguments come from the environment (REFIT_SECRET_ARGS names the indexes; REFIT_ARG_NAME_i and REFIT_ARG_VALUE_i)
  * so that their values are on no command line ARM returns.
  */
-export const BUILD_SCRIPT = `R=\${REFIT_STATE:-${STATE_DIR}}
+export const BUILD_SCRIPT = `R=\${REFIT_STATE:-}; [ -n "$R" ] || R=${STATE_DIR}
 mkdir -p "$R"
 ${once('build')}
 for i in \${REFIT_SECRET_ARGS:-}; do
@@ -99,7 +99,7 @@ exit 0
  */
 export const REPORT_SCRIPT = `set -u
 export LC_ALL=C
-R=\${REFIT_STATE:-${STATE_DIR}}
+R=\${REFIT_STATE:-}; [ -n "$R" ] || R=${STATE_DIR}
 mkdir -p "$R"; touch "$R/build.log"
 # A group without a main container (the source's): its init container has ended, so the work is done.
 if [ -n "\${REFIT_NO_MAIN:-}" ] && [ ! -f "$R/exit" ]; then touch "$R/started"; echo 0 > "$R/exit"; fi
