@@ -191,7 +191,144 @@ describe('AciExecutor multi-step', () => {
     expect(log).toContain('Step ID: fails marked as failed');
     expect(log).not.toContain('never-ran');
   });
+
+  it('runs a FileTask from its git context: a source group fetches the folder, the task file is read from it', async () => {
+    const task = `aci-ms-${randomUUID().slice(0, 8)}`;
+    const sha = git.commit(task, 'main', {
+      'app/Dockerfile': `FROM ${busyboxBase()}\nCOPY message.txt /message.txt\n`,
+      'app/message.txt': 'from-the-git-folder\n',
+      'app/ci/acb.yaml': [
+        'version: v1.1.0',
+        'steps:',
+        '  - build: -t {{.Run.Registry}}/aci/ms:{{.Run.ID}} .',
+        `  - cmd: {{.Run.Registry}}/aci/ms:{{.Run.ID}} sh -c "cat /message.txt; echo commit={{.Run.Commit}}; ls /workspace"`,
+        '',
+      ].join('\n'),
+    });
+    const created = await api(url, 'PUT', `/tasks/${task}`, {
+      properties: {
+        platform: { os: 'Linux', architecture: 'amd64' },
+        step: { type: 'FileTask', contextPath: `${git.url(task)}#main:app`, taskFilePath: 'ci/acb.yaml' },
+      },
+    });
+    expect(created.status).toBe(201);
+    const scheduled = await api(url, 'POST', '/scheduleRun', { type: 'TaskRunRequest', taskId: task });
+    expect(scheduled.status).toBe(200);
+    const runId = scheduled.body.properties.runId as string;
+
+    const run = await waitForRecorded(r, runId, isFinished);
+
+    expect({ status: run.status, error: run.runErrorMessage }).toEqual({
+      status: 'Succeeded',
+      error: undefined,
+    });
+    const log = await logOf(r, runId);
+    expect(log).toContain('from-the-git-folder');
+    expect(log).toContain(`commit=${sha}`);
+    // /workspace is the context folder, as acb checks it out: its files, not the repository's root.
+    expect(log).toMatch(/\[acb_step_1\] Dockerfile/);
+    expect(log).not.toMatch(/\[acb_step_1\] app$/m);
+    expect(createdGroups(fake, runId)[0]).toMatch(/-src$/);
+  });
+
+  it("retries a failing step in a new group after its retryDelay, and ends Failed with the last attempt's reason", async () => {
+    const scheduled = await api(url, 'POST', '/scheduleRun', {
+      type: 'EncodedTaskRunRequest',
+      encodedTaskContent: encoded([
+        'version: v1.1.0',
+        'steps:',
+        '  - id: flaky',
+        `    cmd: ${busyboxBase()} sh -c "echo trying; exit 2"`,
+        '    retries: 1',
+        '    retryDelay: 1',
+      ]),
+      platform: { os: 'Linux', architecture: 'amd64' },
+    });
+    const runId = scheduled.body.properties.runId as string;
+
+    const run = await waitForRecorded(r, runId, isFinished);
+
+    expect({ status: run.status, error: run.runErrorMessage }).toEqual({
+      status: 'Failed',
+      error: 'failed to run step ID: flaky: exit code 2',
+    });
+    expect(createdGroups(fake, runId)).toEqual([
+      expect.stringMatching(/-0-r0a0$/),
+      expect.stringMatching(/-0-r0a1$/),
+    ]);
+    const log = await logOf(r, runId);
+    expect(log).toContain('Step ID: flaky failed (exit code 2); retry 1 of 1 in 1 seconds');
+    expect(log.match(/\[flaky\] trying/g)).toHaveLength(2);
+  });
+
+  it('cancels a run while a step runs: its groups are deleted and a report that arrives later changes nothing', async () => {
+    const scheduled = await api(url, 'POST', '/scheduleRun', {
+      type: 'EncodedTaskRunRequest',
+      encodedTaskContent: encoded([
+        'version: v1.1.0',
+        'steps:',
+        '  - id: long',
+        `    cmd: ${busyboxBase()} sh -c "echo started-long; sleep 60"`,
+        '  - id: after',
+        `    cmd: ${busyboxBase()} echo after-ran`,
+      ]),
+      platform: { os: 'Linux', architecture: 'amd64' },
+    });
+    const runId = scheduled.body.properties.runId as string;
+    await until('the long step to run', async () =>
+      // The log blob exists once the run is dispatched.
+      (await logOf(r, runId).catch(() => '')).includes('started-long') ? true : undefined,
+    );
+
+    const canceled = await api(url, 'POST', `/runs/${runId}/cancel`);
+
+    expect(canceled.status).toBeLessThan(300);
+    const run = await waitForRecorded(r, runId, isFinished);
+    expect(run.status).toBe('Canceled');
+    await until('the groups to be deleted', async () =>
+      fake.groups().some((g) => g.name.includes(`refit-${runId}-`)) ? undefined : true,
+    );
+    expect(createdGroups(fake, runId)).toHaveLength(1);
+    // The step's report, as its reporter would have sent it had it got there: the run stays Canceled, nothing starts.
+    await r.runs.complete({
+      runId,
+      report: {
+        token: reportTokenOf(fake, runId),
+        exitCode: 0,
+        images: [],
+        restarted: false,
+        error: '',
+        dockerfile: '',
+        step: 'long',
+        attempt: 'r0a0',
+        saved: true,
+        output: '',
+        commit: '',
+        branch: '',
+      },
+    });
+    expect((await r.runs.get(runId)).status).toBe('Canceled');
+    expect(createdGroups(fake, runId)).toHaveLength(1);
+    expect(await logOf(r, runId)).not.toContain('after-ran');
+  });
 });
+
+/** The completion token the run's groups were given (a secure value of their reporter). */
+function reportTokenOf(fake: FakeAci, runId: string): string {
+  const put = fake.requests.find(
+    (p) => p.request.method === 'PUT' && p.request.url.includes(`refit-${runId}-`),
+  );
+  const body = put?.request.body as {
+    properties: {
+      containers: {
+        name: string;
+        properties: { environmentVariables: { name: string; secureValue?: string }[] };
+      }[];
+    };
+  };
+  const reporter = body.properties.containers.find((c) => c.name === 'report');
+  return reporter!.properties.environmentVariables.find((v) => v.name === 'REFIT_REPORT_TOKEN')!.secureValue!;
+}
 
 /** The deployment mark in a run's group name (`refit-<run>-<deployment>-<step>-<attempt>`). */
 function deploymentOf(group: string, runId: string): string {

@@ -374,11 +374,8 @@ export class AciMultiStep {
           entries: limits.extractedEntries,
         });
       }
-      const folder =
-        run.spec.sourceLocation && isGitSource(run.spec.sourceLocation)
-          ? parseGitSource(run.spec.sourceLocation).folder
-          : undefined;
-      const root = resolve(src, folder ?? '.');
+      // The source group saved the context folder only, as an upload is its context: the task file is read from it.
+      const root = src;
       const task = await loadRunTask({
         run,
         secrets,
@@ -734,7 +731,7 @@ export class AciMultiStep {
       url: git.url,
       ref: refIsCommit ? undefined : git.ref,
       commit: run.spec.commit ?? (refIsCommit ? git.ref : undefined),
-      folder: '',
+      folder: git.folder ?? '',
       token: secrets.gitToken,
     };
   }

@@ -85,7 +85,7 @@ function restoreContainer(
 function reporter(
   settings: AciSettings,
   inputs: StepGroupInputs,
-  extra: { startGrace?: number; noMain?: boolean } = {},
+  extra: { startGrace?: number; noMain?: boolean; workspaceDir?: string } = {},
 ): Container {
   return reporterContainer(
     inputs.runId,
@@ -102,7 +102,7 @@ function reporter(
       ...(inputs.workspaceOut
         ? [
             secure('REFIT_WORKSPACE_OUT_URL', inputs.workspaceOut),
-            plain('REFIT_WORKSPACE_DIR', STEP_WORKSPACE),
+            plain('REFIT_WORKSPACE_DIR', extra.workspaceDir ?? STEP_WORKSPACE),
           ]
         : []),
     ],
@@ -135,7 +135,7 @@ export function sourceGroup(
     image: settings.helperImage,
     command: ['sh', '-c', FETCH_SCRIPT],
     environmentVariables: [
-      ...sourceEnv({ ...source, folder: '' }),
+      ...sourceEnv(source),
       plain('REFIT_STATE', STEP_STATE),
       plain('REFIT_SOURCE_DEST', STEP_WORKSPACE),
     ],
@@ -144,8 +144,14 @@ export function sourceGroup(
   return groupFrame(settings, inputs, true, [settings.helperImage], {
     volumes: baseVolumes(),
     initContainers: [fetch],
-    // No main container: the fetch has ended when the reporter starts, so it marks the end itself.
-    containers: [reporter(settings, inputs, { noMain: true })],
+    // No main container: the fetch has ended when the reporter starts, so it marks the end itself. The workspace the
+    // steps start from is the source's context folder (`repo#branch:folder`), as acb checks it out.
+    containers: [
+      reporter(settings, inputs, {
+        noMain: true,
+        workspaceDir: `${STEP_WORKSPACE}/${source.folder}`.replace(/\/+$/, ''),
+      }),
+    ],
   });
 }
 
