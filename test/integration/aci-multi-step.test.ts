@@ -144,14 +144,16 @@ describe('AciExecutor multi-step', () => {
       encodedTaskContent: encoded([
         'version: v1.1.0',
         'steps:',
+        '  - id: seed',
+        `    cmd: ${cmd('echo seeded > /workspace/shared; touch /workspace/gone')}`,
         '  - id: left',
-        `    cmd: ${cmd('sleep 2; echo from-left > /workspace/left')}`,
-        '    when: ["-"]',
+        `    cmd: ${cmd('sleep 2; echo from-left > /workspace/left; echo edited-by-left > /workspace/shared; rm /workspace/gone')}`,
+        '    when: ["seed"]',
         '  - id: right',
         `    cmd: ${cmd('sleep 2; echo from-right > /workspace/right')}`,
-        '    when: ["-"]',
+        '    when: ["seed"]',
         '  - id: join',
-        `    cmd: ${cmd('cat /workspace/left /workspace/right')}`,
+        `    cmd: ${cmd('cat /workspace/left /workspace/right /workspace/shared; ls /workspace')}`,
         '    when: ["left", "right"]',
         '  - id: fails',
         `    cmd: ${cmd('exit 3')}`,
@@ -170,7 +172,7 @@ describe('AciExecutor multi-step', () => {
       error: 'failed to run step ID: fails: exit code 3',
     });
     const created = createdGroups(fake, runId);
-    const [left, right, join_, fails] = [0, 1, 2, 3].map((i) =>
+    const [left, right, join_, fails] = [1, 2, 3, 4].map((i) =>
       created.find((n) => n.endsWith(`-${i}-r0a0`)),
     );
     // left and right were both created before either was deleted: they ran at the same time.
@@ -184,10 +186,15 @@ describe('AciExecutor multi-step', () => {
       Math.min(deleted.get(left!)!, deleted.get(right!)!),
     );
     // The step after the failing one never got a group.
-    expect(created.some((n) => n.endsWith('-4-r0a0'))).toBe(false);
+    expect(created.some((n) => n.endsWith('-5-r0a0'))).toBe(false);
     const log = await logOf(r, runId);
     expect(log).toMatch(/\[join\] from-left/);
     expect(log).toMatch(/\[join\] from-right/);
+    // Each step passes on its changes, not its copy of the whole workspace: right's untouched copy of `shared` does
+    // not undo left's edit, and the file left deleted stays deleted.
+    expect(log).toMatch(/\[join\] edited-by-left/);
+    expect(log).not.toMatch(/\[join\] seeded/);
+    expect(log).not.toMatch(/\[join\] gone$/m);
     expect(log).toContain('Step ID: fails marked as failed');
     expect(log).not.toContain('never-ran');
   });

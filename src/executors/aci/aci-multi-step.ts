@@ -201,8 +201,15 @@ export class AciMultiStep {
     return `${this.scopedRepository(runId)}:${createHash('sha256').update(image).digest('hex').slice(0, 20)}`;
   }
 
-  private workspaceBlob(runId: string, step: string, attempt: string): string {
-    return `workspaces/${runId}-${this.deps.deployment}/${step === SOURCE ? 'source' : `${step}-${attempt}`}.tar.gz`;
+  /** The blob a group saves its workspace to: the source's whole, a step attempt's changes. */
+  private workspaceBlob(
+    runId: string,
+    step: AcbStep | typeof SOURCE,
+    attempt: string,
+    task?: RunTask,
+  ): string {
+    const name = step === SOURCE ? 'source' : `${stepKey(task, step.id)}-${attempt}`;
+    return `workspaces/${runId}-${this.deps.deployment}/${name}.tar.gz`;
   }
 
   private recordBlob(runId: string) {
@@ -267,12 +274,16 @@ export class AciMultiStep {
     const current = await this.read(run.runId);
     if (!current) return 'continues';
     if (r.step === SOURCE) return this.sourceFetched(run, secrets, r);
+    // A step group reports its step's index (a step's ID is free text the report does not carry as it is).
+    const step = current.record.task?.steps[Number(r.step)];
+    if (!step || !/^\d+$/.test(r.step)) {
+      log.warn('a step report names no step of the run: dropped', { runId: run.runId, step: r.step });
+      return 'continues';
+    }
     // What the report says beyond the graph (images, dependencies) is read before the change: it needs the registry.
-    const step = current.record.task?.steps.find((s) => s.id === r.step);
-    const found =
-      step && r.exitCode === 0 && !r.restarted ? await this.results(run, secrets, step, r) : undefined;
+    const found = r.exitCode === 0 && !r.restarted ? await this.results(run, secrets, step, r) : undefined;
     await this.change(run, secrets, (record) => {
-      const name = this.groupName(run.runId, r.step, r.attempt, record.task);
+      const name = this.groupName(run.runId, step.id, r.attempt, record.task);
       const ended = record.groups[name];
       if (!ended || ended.attempt !== r.attempt) return [{ kind: 'delete', name }];
       if (found) {
@@ -282,16 +293,20 @@ export class AciMultiStep {
           if (!record.dependencies.some((x) => JSON.stringify(x) === JSON.stringify(d)))
             record.dependencies.push(d);
       }
-      if (step?.type !== 'push' && r.saved)
-        record.workspaces[r.step] = [this.workspaceBlob(run.runId, r.step, r.attempt)];
-      else if (step?.type === 'push') record.workspaces[r.step] = this.inputsOf(record, step);
+      // What the step leaves its dependents: what it started from, and what it changed (a push changes nothing).
+      record.workspaces[step.id] = unique([
+        ...this.inputsOf(record, step),
+        ...(step.type !== 'push' && r.saved
+          ? [this.workspaceBlob(run.runId, step, r.attempt, record.task)]
+          : []),
+      ]);
       const end: AttemptEnd = r.restarted
         ? {
             code: null,
             output: '',
             crash: "the platform restarted the step's container: its result is not trusted",
           }
-        : r.exitCode === 0 && step?.type !== 'push' && !r.saved
+        : r.exitCode === 0 && step.type !== 'push' && !r.saved
           ? {
               code: null,
               output: '',
@@ -617,6 +632,9 @@ export class AciMultiStep {
     const inputs = await this.inputs(run, secrets, step.id, attempt, ins, record);
     if (step.type === 'build') {
       const workdir = stepWorkdir(step, STEP_WORKSPACE) ?? STEP_WORKSPACE;
+      const built = Object.fromEntries(
+        Object.entries(record.built).map(([name, b]) => [name, `${b.repository}@${b.digest}`]),
+      );
       return buildStepGroup(
         settings,
         inputs,
@@ -624,6 +642,7 @@ export class AciMultiStep {
         run.platform,
         (image) => this.scoped(run.runId, image),
         workdir,
+        built,
       );
     }
     const { image: named, args } = cmdWords(step, IMAGE_ALIASES);
@@ -661,10 +680,20 @@ export class AciMultiStep {
     return command;
   }
 
-  /** The workspaces a step starts from: its dependencies', in order (each holds the source), or the source's. */
+  /**
+   * The workspace blobs a step starts from, in the order they are extracted: the source, then the changes each step
+   * before it made, along its dependencies (a change seen through two of them is applied once). A dependency that
+   * saved nothing (it crashed, and its errors are ignored) passes on what it started from.
+   */
   private inputsOf(record: GraphRecord, step: AcbStep): string[] {
     if (step.dependsOn.length === 0) return [...(record.workspaces[SOURCE] ?? [])];
-    return step.dependsOn.flatMap((d) => record.workspaces[d] ?? []);
+    const steps = record.task?.steps ?? [];
+    return unique(
+      step.dependsOn.flatMap((d) => {
+        const dep = steps.find((s) => s.id === d);
+        return record.workspaces[d] ?? (dep ? this.inputsOf(record, dep) : []);
+      }),
+    );
   }
 
   /** What a step group is given: SAS URLs, the report's token, logins, masks. */
@@ -680,14 +709,19 @@ export class AciMultiStep {
     const storage = this.deps.storage;
     const sas = (blob: string, perms: string) =>
       blobSasUrl(storage, names.containers.sources, blob, perms, validity);
-    const pushStep = record.task?.steps.find((s) => s.id === step)?.type === 'push';
+    const task = record.task;
+    const own = step === SOURCE ? SOURCE : task?.steps.find((s) => s.id === step);
     return {
       runId: run.runId,
       cpu: run.agentConfiguration.cpu,
-      step,
+      step: step === SOURCE ? SOURCE : stepKey(task, step),
+      label: step === SOURCE ? '' : step,
       attempt,
       workspaceIns: await Promise.all(ins.map((blob) => sas(blob, 'r'))),
-      workspaceOut: pushStep ? undefined : await sas(this.workspaceBlob(run.runId, step, attempt), 'cw'),
+      workspaceOut:
+        !own || (own !== SOURCE && own.type === 'push')
+          ? undefined
+          : await sas(this.workspaceBlob(run.runId, own, attempt, task), 'cw'),
       insecureRegistries: this.deps.config.insecureRegistries,
       ...(await this.reporterInputs(run, secrets, record, validity)),
     };
@@ -879,6 +913,15 @@ export class AciMultiStep {
   private now(): number {
     return this.deps.now().getTime();
   }
+}
+
+/** A step's key in group names, blob names and reports: its index in the task (its ID is free text). */
+function stepKey(task: RunTask | undefined, stepId: string): string {
+  return String(task ? task.steps.findIndex((s) => s.id === stepId) : -1);
+}
+
+function unique<T>(items: readonly T[]): T[] {
+  return [...new Set(items)];
 }
 
 function emptyRecord(): GraphRecord {

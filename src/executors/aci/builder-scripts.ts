@@ -154,12 +154,27 @@ done
 ship all; ship all; ship all
 code=$(head -c 16 "$R/exit" | tr -dc 0-9 | head -c 3); [ -n "$code" ] || code=1
 saved=false
-if [ -n "\${REFIT_WORKSPACE_OUT_URL:-}" ]; then
-  if tar -czf "$T/workspace.tar.gz" -C "$REFIT_WORKSPACE_DIR" . && curl -sS -f --retry 3 -X PUT -H 'x-ms-version: 2021-08-06' \\
-      -H 'x-ms-blob-type: BlockBlob' --data-binary @"$T/workspace.tar.gz" "$REFIT_WORKSPACE_OUT_URL" > /dev/null; then
-    saved=true
+save() {
+  cd "$REFIT_WORKSPACE_DIR" || return 1
+  if [ -f "$R/restored" ]; then
+    # A step saves only what it changed (and the paths it deleted): its dependents extract the source, then the
+    # changes of the steps before them in order, so that a step's edits are not undone by another's untouched copy.
+    find . -mindepth 1 -newer "$R/restored" > "$T/changed"
+    find . -mindepth 1 | sort > "$T/after"
+    comm -23 "$R/before" "$T/after" > .refit-deleted
+    echo ./.refit-deleted >> "$T/changed"
+    tar -czf "$T/workspace.tar.gz" --no-recursion -T "$T/changed"; s=$?
+    rm -f .refit-deleted
+    [ "$s" = 0 ] || return 1
+  else
+    tar -czf "$T/workspace.tar.gz" . || return 1
   fi
-fi
+  cd /
+  curl -sS -f --retry 3 --max-time 1800 -X PUT -H 'x-ms-version: 2021-08-06' -H 'x-ms-blob-type: BlockBlob' \\
+    -T "$T/workspace.tar.gz" "$REFIT_WORKSPACE_OUT_URL" > /dev/null
+}
+if [ -n "\${REFIT_WORKSPACE_OUT_URL:-}" ] && save; then saved=true; fi
+cd /
 images=$(grep -E '^[A-Za-z0-9._:/@-]+$' "$R/images" 2>/dev/null | head -n 100 | sed 's/.*/"&"/' | paste -sd, -)
 error=$(head -c 300 "$R/error" 2>/dev/null | tr -dc "A-Za-z0-9 ._:/'()-")
 restarted=false; [ -f "$R/restarted" ] && restarted=true
@@ -197,10 +212,12 @@ export const STEP_WORKSPACE = '/workspace';
 /**
  * The init container of a step group (helper image): the workspaces the step starts from, extracted in order into
  * the workspace (its dependencies' workspaces, each already holding the source). REFIT_WORKSPACE_INS is the count;
- * REFIT_WORKSPACE_IN_i a read SAS URL; REFIT_DOCKERFILE (build steps) the Dockerfile to keep for the report. A failure
- * is left for the reporter, as in {@link FETCH_SCRIPT}.
+ * REFIT_WORKSPACE_IN_i a read SAS URL; REFIT_DOCKERFILE (build steps) the Dockerfile to keep for the report, and
+ * REFIT_FROM_MAP the images earlier steps built with their run-scoped names, which the copy kaniko builds from names
+ * instead. A failure is left for the reporter, as in {@link FETCH_SCRIPT}.
  */
 export const RESTORE_SCRIPT = `set -u
+export LC_ALL=C
 R=${STEP_STATE}
 mkdir -p "$R" ${STEP_WORKSPACE}
 fail() { echo "$1" > "$R/error"; echo "$1" >> "$R/build.log"; echo 1 > "$R/exit"; exit 0; }
@@ -210,10 +227,29 @@ while [ "$i" -lt "\${REFIT_WORKSPACE_INS:-0}" ]; do
   curl -sS -f --retry 3 -o "$R/in.tar.gz" "$url" 2>> "$R/build.log" || fail "the workspace the step starts from could not be downloaded"
   tar -xzf "$R/in.tar.gz" -C ${STEP_WORKSPACE} 2>> "$R/build.log" || fail "the workspace the step starts from could not be extracted"
   rm -f "$R/in.tar.gz"
+  # A step's changes carry the paths it deleted.
+  if [ -f ${STEP_WORKSPACE}/.refit-deleted ]; then
+    while IFS= read -r f; do rm -rf "${STEP_WORKSPACE}/$f"; done < ${STEP_WORKSPACE}/.refit-deleted
+    rm -f ${STEP_WORKSPACE}/.refit-deleted
+  fi
   i=$((i + 1))
 done
-# A build step's Dockerfile, for the dependencies the run records.
-[ -z "\${REFIT_DOCKERFILE:-}" ] || head -c 32768 "${STEP_WORKSPACE}/$REFIT_DOCKERFILE" > "$R/Dockerfile" 2> /dev/null
+# What the step starts from: its changes are what is newer than the mark, its deletions what is no longer there.
+(cd ${STEP_WORKSPACE} && find . -mindepth 1 | sort > "$R/before")
+touch "$R/restored"
+# A build step's Dockerfile, for the dependencies the run records; and, when earlier steps built images it names in
+# FROM or COPY --from, a copy that names their run-scoped copies instead (REFIT_FROM_MAP: "name scoped" lines).
+if [ -n "\${REFIT_DOCKERFILE:-}" ]; then
+  F="${STEP_WORKSPACE}/$REFIT_DOCKERFILE"
+  head -c 32768 "$F" > "$R/Dockerfile" 2> /dev/null
+  if [ -n "\${REFIT_FROM_MAP:-}" ]; then
+    printf '%s\\n' "$REFIT_FROM_MAP" > "$R/from-map"
+    awk -v map="$R/from-map" 'BEGIN { while ((getline l < map) > 0) { split(l, p, " "); if (p[1] != "") m[p[1]] = p[2] } }
+      toupper($1) == "FROM" || toupper($1) == "COPY" { for (i = 2; i <= NF; i++) {
+        if ($i in m) $i = m[$i]; else if (substr($i, 1, 7) == "--from=" && (substr($i, 8) in m)) $i = "--from=" m[substr($i, 8)] } }
+      { print }' "$F" > "$R/Dockerfile.build" 2>> "$R/build.log" || fail "the Dockerfile could not be read"
+  fi
+fi
 `;
 
 /**

@@ -39,8 +39,10 @@ export interface StepGroupInputs extends ReporterInputs {
   readonly runId: string;
   /** The run's agentConfiguration.cpu: the cores of the step's main container. */
   readonly cpu: number;
-  /** The step's ID (or `@source` for the group that fetches the source) and the attempt's key, for the report. */
+  /** The step's key (its index, or `@source` for the group that fetches the source) and the attempt's, for the report. */
   readonly step: string;
+  /** The step's ID, which its lines in the log are prefixed with (none for the source). */
+  readonly label: string;
   readonly attempt: string;
   /** Read SAS URLs of the workspaces the step starts from, extracted in this order. */
   readonly workspaceIns: readonly string[];
@@ -50,7 +52,7 @@ export interface StepGroupInputs extends ReporterInputs {
 }
 
 /** The name the reporter prefixes the step's lines with, as the local executor does. */
-const prefix = (step: string): string => (step.startsWith('@') ? '' : `[${step}] `);
+const prefix = (label: string): string => (label ? `[${label}] ` : '');
 
 const STATE: VolumeMount = { name: 'state', mountPath: STEP_STATE };
 const WORKSPACE_MOUNT: VolumeMount = { name: 'workspace', mountPath: STEP_WORKSPACE };
@@ -68,6 +70,7 @@ function restoreContainer(
   settings: AciSettings,
   inputs: StepGroupInputs,
   dockerfile?: string,
+  fromMap: Readonly<Record<string, string>> = {},
 ): InitContainerDefinition {
   return {
     name: 'restore',
@@ -77,6 +80,16 @@ function restoreContainer(
       plain('REFIT_WORKSPACE_INS', String(inputs.workspaceIns.length)),
       ...inputs.workspaceIns.map((url, i) => secure(`REFIT_WORKSPACE_IN_${i}`, url)),
       ...(dockerfile ? [plain('REFIT_DOCKERFILE', dockerfile)] : []),
+      ...(Object.keys(fromMap).length > 0
+        ? [
+            plain(
+              'REFIT_FROM_MAP',
+              Object.entries(fromMap)
+                .map(([name, scoped]) => `${name} ${scoped}`)
+                .join('\n'),
+            ),
+          ]
+        : []),
     ],
     volumeMounts: [STATE, WORKSPACE_MOUNT],
   };
@@ -97,7 +110,7 @@ function reporter(
       plain('REFIT_STATE', STEP_STATE),
       plain('REFIT_STEP', inputs.step),
       plain('REFIT_ATTEMPT', inputs.attempt),
-      plain('REFIT_LOG_PREFIX', prefix(inputs.step)),
+      plain('REFIT_LOG_PREFIX', prefix(inputs.label)),
       ...(extra.startGrace ? [plain('REFIT_START_GRACE', String(extra.startGrace))] : []),
       ...(inputs.workspaceOut
         ? [
@@ -175,7 +188,8 @@ const IGNORED_BUILD_FLAGS = new Set([
  * A build step's group: kaniko builds the step's context in the workspace and pushes each `-t` image to its
  * run-scoped name in the home registry (`scoped`), where later steps of the run pull it; the step's own names are
  * given only by a push step. Build arguments go through the environment (ACI secure values): a task file renders
- * secrets into them.
+ * secrets into them. `built`: the images earlier steps built (name → run-scoped reference), which a FROM or COPY
+ * --from of this build names by their run-scoped copies (a name given through a build argument is not mapped).
  */
 export function buildStepGroup(
   settings: AciSettings,
@@ -184,6 +198,7 @@ export function buildStepGroup(
   platform: Platform,
   scoped: (image: string) => string,
   workdir: string,
+  built: Readonly<Record<string, string>> = {},
 ): ContainerGroup {
   const command = parseBuildCommand(step.build!, {});
   const refused = command.flags.find(
@@ -225,7 +240,10 @@ export function buildStepGroup(
   const args = Object.entries(command.buildArgs).map(([name, value]) => ({ name, value }));
   const kaniko = [
     `--context=dir://${WORKSPACE}/${relContext}`.replace(/\/$/, ''),
-    `--dockerfile=${WORKSPACE}/${relDockerfile}`,
+    // Images earlier steps built are named by their run-scoped copies in a copy of the Dockerfile (RESTORE_SCRIPT).
+    Object.keys(built).length > 0
+      ? `--dockerfile=${STEP_STATE}/Dockerfile.build`
+      : `--dockerfile=${WORKSPACE}/${relDockerfile}`,
     ...(command.tags.length > 0 ? command.tags.map((t) => `--destination=${scoped(t)}`) : ['--no-push']),
     ...(command.target ? [`--target=${command.target}`] : []),
     `--custom-platform=${flagValues(['--platform'])[0] ?? platformFlag(platform)}`,
@@ -237,7 +255,7 @@ export function buildStepGroup(
   const hasLogins = Object.keys(inputs.logins).length > 0;
   return groupFrame(settings, { ...inputs, logins: {} }, true, [settings.kanikoImage, settings.helperImage], {
     volumes: [...baseVolumes(), ...(hasLogins ? [dockerConfigVolume(inputs.logins)] : [])],
-    initContainers: [restoreContainer(settings, inputs, relDockerfile)],
+    initContainers: [restoreContainer(settings, inputs, relDockerfile, built)],
     containers: [
       {
         name: 'build',
