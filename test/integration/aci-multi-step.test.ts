@@ -67,6 +67,8 @@ describe('AciExecutor multi-step', () => {
     const image = `{{.Run.Registry}}/${repository}:{{.Run.ID}}`;
     const sourceLocation = await upload(r, {
       Dockerfile: `FROM ${busyboxBase()}\nRUN echo built-in-aci > /built.txt\n`,
+      // Built FROM the first build's image, which is nowhere but in the run-scoped repository.
+      'on.Dockerfile': `FROM ${registry()}/${repository}:base\nRUN cat /built.txt > /on.txt\n`,
     });
     const scheduled = await api(url, 'POST', '/scheduleRun', {
       type: 'EncodedTaskRunRequest',
@@ -75,9 +77,11 @@ describe('AciExecutor multi-step', () => {
         'version: v1.1.0',
         'steps:',
         '  - id: build',
-        `    build: -t ${image} .`,
+        `    build: -t ${image} -t {{.Run.Registry}}/${repository}:base .`,
+        '  - id: on',
+        `    build: -f on.Dockerfile -t {{.Run.Registry}}/${repository}-on:{{.Run.ID}} .`,
         '  - id: test',
-        `    cmd: ${image} sh -c "cat /built.txt > /workspace/tested.txt && echo tested-in-the-image"`,
+        `    cmd: {{.Run.Registry}}/${repository}-on:{{.Run.ID}} sh -c "cat /on.txt > /workspace/tested.txt && echo tested-in-the-image"`,
         '  - id: push',
         `    push: ["${image}"]`,
         '  - id: check',
@@ -109,18 +113,20 @@ describe('AciExecutor multi-step', () => {
         digest: await registryDigest(repository, runId),
       },
     ]);
-    expect(run.baseImageDependencies).toEqual([
-      expect.objectContaining({
-        repository: 'refit/busybox',
-        tag: 'stable',
-        digest: expect.stringMatching(/^sha256:/),
-      }),
-    ]);
+    expect(run.baseImageDependencies).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          repository: 'refit/busybox',
+          tag: 'stable',
+          digest: expect.stringMatching(/^sha256:/),
+        }),
+      ]),
+    );
     expect(run.costEstimate).toMatchObject({ currency: 'USD' });
     expect(log).toContain(`Run ID: ${runId} was successful`);
     // One group per step, in the graph's order; each deleted when its step reported; the run-scoped image deleted.
     expect(createdGroups(fake, runId)).toEqual(
-      [0, 1, 2, 3].map((i) => expect.stringMatching(new RegExp(`-${i}-r0a0$`))),
+      [0, 1, 2, 3, 4].map((i) => expect.stringMatching(new RegExp(`-${i}-r0a0$`))),
     );
     await until('every group of the run to be deleted', async () =>
       fake.groups().some((g) => g.name.includes(`refit-${runId}-`)) ? undefined : true,

@@ -251,10 +251,11 @@ export class AciExecutor implements Executor {
     options: ReconcileOptions,
   ): Promise<ReadonlyMap<string, ActiveRunState>> {
     const groups = await this.listGroups();
-    const byRun = new Map<string, ContainerGroup>();
+    // A run's groups (a Docker build has one; a multi-step run one per step attempt under way).
+    const byRun = new Map<string, ContainerGroup[]>();
     for (const group of groups) {
       const runId = group.tags?.[TAG_RUN];
-      if (runId) byRun.set(runId, group);
+      if (runId) byRun.set(runId, [...(byRun.get(runId) ?? []), group]);
     }
     const states = new Map<string, ActiveRunState>();
     const now = this.now().getTime();
@@ -267,7 +268,7 @@ export class AciExecutor implements Executor {
       }
     };
     for (const run of active) {
-      const group = byRun.get(run.runId);
+      const group = byRun.get(run.runId)?.find((g) => g.name === this.groupName(run.runId));
       byRun.delete(run.runId);
       const started = run.startTime ? Date.parse(run.startTime) : now;
       if (run.spec.kind === 'TaskFile') {
@@ -300,9 +301,12 @@ export class AciExecutor implements Executor {
     }
     // What is left belongs to no run that was active when listed: a finished run's group whose release failed, or a
     // run that is gone. A run that started since (its group listed, itself not) is read again and left alone.
-    for (const runId of byRun.keys())
+    for (const [runId, orphans] of byRun)
       await each('delete an orphaned group', runId, async () => {
-        if (!(await options.stillActive(runId))) await this.release(runId);
+        if (await options.stillActive(runId)) return;
+        await this.release(runId);
+        // By name too: a group whose run's record is gone (a create that raced a stop) is named by nothing else.
+        for (const group of orphans) if (group.name) await this.deleteGroup(group.name);
       });
     const activeIds = new Set(active.map((r) => r.runId));
     for (const lease of await this.deps.admission.leases())

@@ -132,6 +132,13 @@ interface GroupEntry {
   readonly lines: readonly string[];
 }
 
+/** An image a build step of the run made: its run-scoped copy, and the name the step gave it. */
+interface BuiltImage {
+  readonly repository: string;
+  readonly digest: string;
+  readonly as: string;
+}
+
 /** A start put off until `at`. */
 interface DelayedStart {
   readonly step: string;
@@ -155,7 +162,7 @@ interface GraphRecord {
   /** The workspace blobs each step left (the source's under `@source`), extracted in order by its dependents. */
   workspaces: Record<string, string[]>;
   /** Images the run built: name → the run-scoped copy and its digest. */
-  built: Record<string, { readonly repository: string; readonly digest: string }>;
+  built: Record<string, BuiltImage>;
   outputImages: OutputImage[];
   dependencies: RecordedDependency[];
   commit?: string;
@@ -329,6 +336,20 @@ export class AciMultiStep {
     secrets: RunSecrets,
     r: StepReport,
   ): Promise<RunOutcome | 'continues'> {
+    // The only other writers while the source is fetched are the sweep and a repeated delivery: the first to write
+    // wins, and the loser reads what it wrote.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const done = await this.sourceFetchedOnce(run, secrets, r);
+      if (done !== 'lost the race') return done;
+    }
+    return 'continues';
+  }
+
+  private async sourceFetchedOnce(
+    run: TaskFileRun,
+    secrets: RunSecrets,
+    r: StepReport,
+  ): Promise<RunOutcome | 'continues' | 'lost the race'> {
     const current = await this.read(run.runId);
     if (!current || current.record.phase !== 'source') return current?.record.outcome ?? 'continues';
     const record = current.record;
@@ -358,8 +379,7 @@ export class AciMultiStep {
     try {
       await this.write(run.runId, record, current.etag);
     } catch (err) {
-      // Another delivery of the same report got there first: it does the rest.
-      if (statusOf(err) === 412) return 'continues';
+      if (statusOf(err) === 412) return 'lost the race';
       throw err;
     }
     await writer.flush();
@@ -530,6 +550,10 @@ export class AciMultiStep {
     const key = `${wake.step}/${wake.attempt}`;
     const delayed = record.delayed[key];
     if (!delayed || record.phase !== 'steps') return [];
+    // A wake of an earlier delay (a throttled create put the start off again): sent again for the time left.
+    const left = delayed.at - this.now();
+    if (left > 1000)
+      return [{ kind: 'wake', step: delayed.step, attempt: delayed.attempt, seconds: left / 1000 }];
     delete record.delayed[key];
     return this.begin(run, record, delayed.step, delayed.attempt, delayed.lines);
   }
@@ -552,7 +576,9 @@ export class AciMultiStep {
 
   /** Does what a stored change asks: log lines, group creates and deletes, wakes. */
   private async perform(run: TaskFileRun, secrets: RunSecrets, effects: readonly Effect[]): Promise<void> {
-    const writer = this.deps.logs.writer(run.runId, this.masks(secrets, undefined));
+    if (effects.length === 0) return;
+    const task = (await this.read(run.runId))?.record.task;
+    const writer = this.deps.logs.writer(run.runId, this.masks(secrets, task));
     for (const effect of effects) {
       if (effect.kind === 'log') for (const l of effect.lines) writer.line(l);
       else if (effect.kind === 'delete')
@@ -594,7 +620,12 @@ export class AciMultiStep {
       );
       return;
     }
-    if (result.created) return;
+    if (result.created) {
+      // Stopped or canceled while it was being created: the group goes at once.
+      const after = await this.read(run.runId).catch(() => undefined);
+      if (after && !after.record.groups[name]) await this.deps.groups.delete(name);
+      return;
+    }
     const wait = result.retryAfterSeconds;
     writer.line(`Step ID: ${step.id}: ${result.reason}`);
     await this.change(run, secrets, (r) => {
@@ -624,8 +655,13 @@ export class AciMultiStep {
     const ins = this.inputsOf(record, step);
     if (step.type === 'push') {
       const pushes = step.push!.map((to) => {
-        const built = record.built[to];
-        return { from: built ? `${built.repository}@${built.digest}` : to, to };
+        const built = builtImage(record, to);
+        // acb pushes images the run has; the only images a run has in ACI are the ones its build steps made.
+        if (!built)
+          throw new AcbError(
+            `push: ${to} was not built by an earlier step of this run (in ACI a push step pushes what the run's build steps made)`,
+          );
+        return { from: `${built.repository}@${built.digest}`, to };
       });
       return pushStepGroup(settings, await this.inputs(run, secrets, step.id, attempt, [], record), pushes);
     }
@@ -633,7 +669,10 @@ export class AciMultiStep {
     if (step.type === 'build') {
       const workdir = stepWorkdir(step, STEP_WORKSPACE) ?? STEP_WORKSPACE;
       const built = Object.fromEntries(
-        Object.entries(record.built).map(([name, b]) => [name, `${b.repository}@${b.digest}`]),
+        Object.entries(record.built).flatMap(([name, b]) => [
+          [name, `${b.repository}@${b.digest}`],
+          [b.as, `${b.repository}@${b.digest}`],
+        ]),
       );
       return buildStepGroup(
         settings,
@@ -646,7 +685,7 @@ export class AciMultiStep {
       );
     }
     const { image: named, args } = cmdWords(step, IMAGE_ALIASES);
-    const built = record.built[named];
+    const built = builtImage(record, named);
     const image = built ? `${built.repository}@${built.digest}` : named;
     const argv = await this.command(run, secrets, step, image, args);
     return cmdStepGroup(settings, inputs, task, step, image, argv, stepWorkdir(step, STEP_WORKSPACE));
@@ -785,7 +824,12 @@ export class AciMultiStep {
     for (const tag of command.tags) {
       const scoped = parseImageReference(this.scoped(run.runId, tag));
       const image = pushed.find((p) => p.repository === scoped.repository && p.tag === scoped.tag);
-      if (image) built[tag] = { repository: `${image.registry}/${image.repository}`, digest: image.digest };
+      if (image)
+        built[canonicalImage(tag)] = {
+          repository: `${image.registry}/${image.repository}`,
+          digest: image.digest,
+          as: tag,
+        };
     }
     const dependencies = await recordedBases(this.deps.registry, {
       runId: run.runId,
@@ -818,10 +862,22 @@ export class AciMultiStep {
     const late = Object.values(current.record.delayed).filter((d) => d.at + WAKE_GRACE_MS < now);
     if (ends.length === 0 && late.length === 0) return 'active';
     await this.change(run, secrets, (record) => [
-      ...ends.flatMap(({ name, end }): Effect[] => [
-        { kind: 'delete', name },
-        ...this.attemptEnd(run, record, name, end),
-      ]),
+      ...ends.flatMap(({ name, end }): Effect[] => {
+        const e = record.groups[name];
+        if (e?.step === SOURCE && record.phase === 'source') {
+          // The source never arrived: nothing else can start.
+          this.bill(record, e);
+          delete record.groups[name];
+          record.phase = 'finished';
+          record.outcome = this.outcome(record, {
+            status: 'Error',
+            outputImages: [],
+            runErrorMessage: `the source could not be fetched: ${end.crash ?? 'its group timed out'}`,
+          });
+          return [{ kind: 'delete', name }];
+        }
+        return [{ kind: 'delete', name }, ...this.attemptEnd(run, record, name, end)];
+      }),
       ...late.flatMap((d) => this.woken(run, record, d)),
     ]);
     return (await this.read(run.runId))?.record.outcome ?? 'active';
@@ -829,8 +885,8 @@ export class AciMultiStep {
 
   /** Everything the run holds: its groups, workspaces, run-scoped images and record. Idempotent. */
   async release(runId: string): Promise<void> {
-    const current = await this.read(runId).catch(() => undefined);
-    const record = current?.record;
+    // A record that cannot be read now is kept for the next try (the sweep calls again), never taken for none.
+    const record = (await this.read(runId))?.record;
     for (const name of Object.keys(record?.groups ?? {})) await this.deps.groups.delete(name);
     const sources = this.deps.storage.container(names.containers.sources);
     for await (const blob of sources.listBlobsFlat({
@@ -915,6 +971,21 @@ export class AciMultiStep {
   }
 }
 
+/** An image name as one string whatever way it is written (`:latest` added, Docker Hub's forms made one). */
+function canonicalImage(name: string): string {
+  try {
+    const ref = parseImageReference(name);
+    return `${ref.registry}/${ref.repository}${ref.digest ? `@${ref.digest}` : `:${ref.tag ?? 'latest'}`}`;
+  } catch {
+    return name;
+  }
+}
+
+/** The run-scoped copy of an image the run built, by any name that names it. */
+function builtImage(record: GraphRecord, name: string): BuiltImage | undefined {
+  return record.built[canonicalImage(name)];
+}
+
 /** A step's key in group names, blob names and reports: its index in the task (its ID is free text). */
 function stepKey(task: RunTask | undefined, stepId: string): string {
   return String(task ? task.steps.findIndex((s) => s.id === stepId) : -1);
@@ -977,9 +1048,17 @@ function groupEnd(
     };
   }
   const main = group.containers.find((c) => c.name !== 'report')?.instanceView?.currentState;
-  const began = Date.parse(main?.startTime?.toString() ?? '') || 0;
-  if (step && began && now - began > step.timeout * 1000 && main?.state !== 'Terminated')
+  // From the container's start, or from the create while its image is still being pulled (a pull that never ends).
+  const began = Date.parse(main?.startTime?.toString() ?? '') || e.created;
+  if (step && now - began > step.timeout * 1000 && main?.state !== 'Terminated')
     return { code: null, output: '', timedOut: true };
+  const mainEnded = main?.state === 'Terminated' ? Date.parse(main.finishTime?.toString() ?? '') || 0 : 0;
+  if (mainEnded && now - mainEnded > REPORT_GRACE_MS)
+    return {
+      code: null,
+      output: '',
+      crash: `the step's container ended (exit code ${main?.exitCode ?? 'unknown'}) without its report arriving`,
+    };
   const ended = Math.max(
     0,
     ...group.containers.map(
