@@ -128,8 +128,6 @@ function expectNoSecretVisible(group: ContainerGroup, secrets: readonly string[]
   }
 }
 
-const b64 = (w: string): string => Buffer.from(w, 'utf8').toString('base64');
-
 describe('executors/aci/step-groups', () => {
   describe('sourceGroup', () => {
     it('fetches the source in an init container and reports from the reporter alone; the git token and SAS URLs are secure values only', () => {
@@ -297,9 +295,8 @@ steps:
     function cmd(
       image = `${LOGIN_REGISTRY}/tools/runner:1`,
       overrides: Partial<StepGroupInputs> = {},
-      text = yaml,
     ): ContainerGroup {
-      const { task: t, step } = onlyStep(text);
+      const { task: t, step } = onlyStep(yaml);
       return cmdStepGroup(
         settings(),
         inputs({ step: 'test', ...overrides }),
