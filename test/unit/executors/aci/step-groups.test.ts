@@ -1,10 +1,17 @@
 // The container groups of a multi-step task's steps in ACI, as ARM receives them: where each secret goes, what a build
 // step's flags become for kaniko and which it refuses, how ACI signs in to pull, and STEP_SCRIPT run for real by sh.
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Container, ContainerGroup, EnvironmentVariable } from '@azure/arm-containerinstance';
+import type {
+  Container,
+  ContainerGroup,
+  EnvironmentVariable,
+  InitContainerDefinition,
+} from '@azure/arm-containerinstance';
 import { AcbError } from '../../../../src/acb/errors';
 import { parseRenderedTask } from '../../../../src/acb/task-file';
 import type { AcbStep, AcbTask } from '../../../../src/acb/task-file';
@@ -455,23 +462,38 @@ steps:
 });
 
 /**
- * Runs a container of a group with the host's sh, as the fake ACI does: its mount paths rewritten (whole paths only) to
- * folders of `root`, its environment its plain and secure values. Returns the state folder.
+ * Runs a container of a group with the host's sh, as the fake ACI does: its mount paths (and `programs`, e.g. kaniko's
+ * executor) rewritten, whole paths only, to folders of `root`; its environment its plain and secure values. Resolves
+ * with the state and workspace folders and the exit code.
  */
-function runContainer(c: Container, root: string): { state: string; workspace: string; code: number | null } {
+async function runContainer(
+  c: Pick<Container, 'command' | 'environmentVariables'>,
+  root: string,
+  programs: Readonly<Record<string, string>> = {},
+): Promise<{ state: string; workspace: string; code: number | null }> {
   const state = join(root, 'state');
   const workspace = join(root, 'workspace');
   mkdirSync(state, { recursive: true });
   mkdirSync(workspace, { recursive: true });
-  const rewrite = (text: string): string =>
-    text.replace(/(?<![\w.-])(\/refit-state|\/workspace)(?![\w.-])/g, (p) =>
-      p === STEP_STATE ? state : workspace,
-    );
+  const targets = new Map<string, string>([
+    ...Object.entries(programs),
+    [STEP_STATE, state],
+    [STEP_WORKSPACE, workspace],
+  ]);
+  const pattern = new RegExp(
+    `(?<![\\w.-])(${[...targets.keys()].map((k) => k.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})(?![\\w.-])`,
+    'g',
+  );
+  const rewrite = (text: string): string => text.replace(pattern, (p) => targets.get(p)!);
   const [program, ...args] = c.command!.map(rewrite);
   const environment: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
   for (const e of c.environmentVariables ?? []) environment[e.name] = rewrite(e.value ?? e.secureValue ?? '');
-  const result = spawnSync(program!, args, { env: environment, encoding: 'utf8', timeout: 20000 });
-  return { state, workspace, code: result.status };
+  const child = spawn(program!, args, { env: environment, stdio: 'ignore', timeout: 20000 });
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (status) => resolve(status));
+  });
+  return { state, workspace, code };
 }
 
 describe('executors/aci/builder-scripts', () => {
@@ -487,7 +509,7 @@ describe('executors/aci/builder-scripts', () => {
       return container(cmdStepGroup(settings(), inputs(), t, step, 'alpine', argv, workdir), 'step');
     }
 
-    it("runs exactly the step's words (spaces, quotes, $, globs, unicode) in its working directory, and records the exit code", () => {
+    it("runs exactly the step's words (spaces, quotes, $, globs, unicode) in its working directory, and records the exit code", async () => {
       const words = ['two words', `it's`, '"double"', '$HOME', '*', 'ünïcödé €', '--flag=a b'];
       const c = stepContainer(
         ['sh', '-c', 'pwd; printf "<%s>\\n" "$@"; exit 7', 'argv0', ...words],
@@ -495,7 +517,7 @@ describe('executors/aci/builder-scripts', () => {
       );
       mkdirSync(join(root, 'workspace', 'sub'), { recursive: true });
 
-      const { state, workspace, code } = runContainer(c, root);
+      const { state, workspace, code } = await runContainer(c, root);
 
       expect(code).toBe(0);
       expect(readFileSync(join(state, 'exit'), 'utf8').trim()).toBe('7');
@@ -504,33 +526,33 @@ describe('executors/aci/builder-scripts', () => {
       );
     });
 
-    it("passes empty words and words ending in newlines on exactly (`sed -i ''`, a script ending in a newline)", () => {
+    it("passes empty words and words ending in newlines on exactly (`sed -i ''`, a script ending in a newline)", async () => {
       const c = stepContainer(
         ['sh', '-c', 'printf "<%s>" "$@"', 'argv0', 'a', '', 'b', 'line\n\n', '\n'],
         undefined,
       );
 
-      const { state } = runContainer(c, root);
+      const { state } = await runContainer(c, root);
 
       expect(readFileSync(join(state, 'build.log'), 'utf8')).toBe('<a><><b><line\n\n><\n>');
     });
 
-    it("runs in the image's working directory when the step gives none, and hides REFIT_ARGV from the command", () => {
+    it("runs in the image's working directory when the step gives none, and hides REFIT_ARGV from the command", async () => {
       const c = stepContainer(
         ['sh', '-c', 'echo "argv=${REFIT_ARGV-unset} workdir=${REFIT_WORKDIR-unset}"'],
         undefined,
       );
 
-      const { state } = runContainer(c, root);
+      const { state } = await runContainer(c, root);
 
       expect(readFileSync(join(state, 'build.log'), 'utf8')).toBe('argv=unset workdir=unset\n');
       expect(readFileSync(join(state, 'exit'), 'utf8').trim()).toBe('0');
     });
 
-    it('records exit 1 and an error when the working directory cannot be entered, without running the command', () => {
+    it('records exit 1 and an error when the working directory cannot be entered, without running the command', async () => {
       const c = stepContainer(['sh', '-c', 'echo ran'], '/workspace/missing');
 
-      const { state } = runContainer(c, root);
+      const { state } = await runContainer(c, root);
 
       expect(readFileSync(join(state, 'exit'), 'utf8').trim()).toBe('1');
       expect(readFileSync(join(state, 'error'), 'utf8')).toMatch(
@@ -539,15 +561,15 @@ describe('executors/aci/builder-scripts', () => {
       expect(readFileSync(join(state, 'build.log'), 'utf8')).not.toContain('ran');
     });
 
-    it('reports `restarted` when the platform starts the container again after it died mid-step, and does not run the command twice', () => {
+    it('reports `restarted` when the platform starts the container again after it died mid-step, and does not run the command twice', async () => {
       // The first start dies mid-way: the command kills the script's shell, as an evicted container ends.
       const c = stepContainer(['sh', '-c', 'echo ran >> count; kill -9 $PPID'], '/workspace');
 
-      const first = runContainer(c, root);
+      const first = await runContainer(c, root);
       expect(existsSync(join(first.state, 'started'))).toBe(true);
       expect(existsSync(join(first.state, 'exit'))).toBe(false);
 
-      const second = runContainer(c, root);
+      const second = await runContainer(c, root);
 
       expect(second.code).toBe(0);
       expect(readFileSync(join(second.state, 'restarted'), 'utf8').trim()).toBe('restarted');
@@ -555,15 +577,164 @@ describe('executors/aci/builder-scripts', () => {
       expect(readFileSync(join(second.workspace, 'count'), 'utf8')).toBe('ran\n');
     });
 
-    it('does nothing when started again after the step ended', () => {
+    it('does nothing when started again after the step ended', async () => {
       const c = stepContainer(['sh', '-c', 'echo ran >> count; exit 3'], '/workspace');
 
-      runContainer(c, root);
-      const again = runContainer(c, root);
+      await runContainer(c, root);
+      const again = await runContainer(c, root);
 
       expect(readFileSync(join(again.state, 'exit'), 'utf8').trim()).toBe('3');
       expect(existsSync(join(again.state, 'restarted'))).toBe(false);
       expect(readFileSync(join(again.workspace, 'count'), 'utf8')).toBe('ran\n');
+    });
+  });
+
+  describe('RESTORE_SCRIPT', () => {
+    let root: string;
+    let server: Server;
+    let base: string;
+    beforeAll(async () => {
+      root = mkdtempSync(join(tmpdir(), 'refit-restore-script-'));
+      // Two workspaces a step starts from: the later one's files win, as its dependencies ran later.
+      const a = join(root, 'a');
+      const b = join(root, 'b');
+      mkdirSync(join(a, 'src'), { recursive: true });
+      mkdirSync(join(b, 'app'), { recursive: true });
+      writeFileSync(join(a, 'src', 'main.c'), 'int main;\n');
+      writeFileSync(join(a, 'shared.txt'), 'from a\n');
+      writeFileSync(join(b, 'shared.txt'), 'from b\n');
+      writeFileSync(join(b, 'app', 'Dockerfile'), 'FROM scratch\nCOPY src /src\n');
+      for (const name of ['a', 'b'])
+        execFileSync('tar', ['-czf', join(root, `${name}.tar.gz`), '-C', join(root, name), '.']);
+      server = createServer((req, res) => {
+        const file = join(root, (req.url ?? '').split('?')[0]!.slice(1));
+        if (!/^\/[ab]\.tar\.gz\?/.test(req.url ?? '') || !existsSync(file)) {
+          res.statusCode = 404;
+          return res.end();
+        }
+        res.end(readFileSync(file));
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+      base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    });
+    afterAll(async () => {
+      await new Promise((r) => server.close(r));
+      rmSync(root, { recursive: true, force: true });
+    });
+
+    function restoreOf(ins: string[], line = '-t app -f app/Dockerfile .'): InitContainerDefinition {
+      return build(line, STEP_WORKSPACE, inputs({ workspaceIns: ins })).initContainers![0]!;
+    }
+
+    it("extracts the step's workspaces in order and keeps its Dockerfile for the report", async () => {
+      const run = mkdtempSync(join(root, 'run-'));
+
+      const { state, workspace } = await runContainer(
+        restoreOf([`${base}/a.tar.gz?sig=1`, `${base}/b.tar.gz?sig=2`]),
+        run,
+      );
+
+      expect(readFileSync(join(workspace, 'src', 'main.c'), 'utf8')).toBe('int main;\n');
+      expect(readFileSync(join(workspace, 'shared.txt'), 'utf8')).toBe('from b\n');
+      expect(readFileSync(join(state, 'Dockerfile'), 'utf8')).toBe('FROM scratch\nCOPY src /src\n');
+      expect(existsSync(join(state, 'exit'))).toBe(false);
+    });
+
+    it('records exit 1 and why when a workspace cannot be downloaded', async () => {
+      const run = mkdtempSync(join(root, 'run-'));
+
+      const { state, workspace } = await runContainer(
+        restoreOf([`${base}/gone.tar.gz?sig=1`, `${base}/a.tar.gz?sig=2`]),
+        run,
+      );
+
+      expect(readFileSync(join(state, 'exit'), 'utf8').trim()).toBe('1');
+      expect(readFileSync(join(state, 'error'), 'utf8')).toContain(
+        'the workspace the step starts from could not be downloaded',
+      );
+      expect(existsSync(join(workspace, 'shared.txt'))).toBe(false);
+    });
+
+    it("leaves the step's command unrun when its workspace could not be restored", async () => {
+      const run = mkdtempSync(join(root, 'run-'));
+      const { task: t, step } = onlyStep('steps:\n  - cmd: alpine true\n');
+      const group = cmdStepGroup(
+        settings(),
+        inputs({ workspaceIns: [`${base}/gone.tar.gz?sig=1`] }),
+        t,
+        step,
+        'alpine',
+        ['sh', '-c', 'echo ran > ran.txt'],
+        '/workspace',
+      );
+
+      await runContainer(group.initContainers![0]!, run);
+      const { state, workspace } = await runContainer(container(group, 'step'), run);
+
+      expect(existsSync(join(workspace, 'ran.txt'))).toBe(false);
+      expect(readFileSync(join(state, 'exit'), 'utf8').trim()).toBe('1');
+    });
+  });
+
+  describe('PUSH_SCRIPT', () => {
+    let root: string;
+    beforeEach(() => {
+      root = mkdtempSync(join(tmpdir(), 'refit-push-script-'));
+      // kaniko's executor, played: it records what it was asked, fails for a destination named `fail`, and writes
+      // the image file as kaniko does.
+      writeFileSync(
+        join(root, 'executor'),
+        `#!/bin/sh
+dst='' dockerfile='' images=''
+for a in "$@"; do
+  case "$a" in
+    --destination=*) dst=\${a#--destination=} ;;
+    --dockerfile=*) dockerfile=\${a#--dockerfile=} ;;
+    --image-name-tag-with-digest-file=*) images=\${a#--image-name-tag-with-digest-file=} ;;
+  esac
+done
+echo "$dst <- $(cat "$dockerfile")" >> "${join(root, 'calls')}"
+case "$dst" in *fail*) exit 5 ;; esac
+echo "$dst@sha256:${'c'.repeat(64)}" > "$images"
+`,
+        { mode: 0o755 },
+      );
+    });
+    afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+    const programs = (): Record<string, string> => ({
+      '/busybox/sh': '/bin/sh',
+      '/kaniko/executor': join(root, 'executor'),
+    });
+
+    it('copies each image from where the run has it to its name, in order, and lists what it pushed', async () => {
+      const built = `${HOME}/refit-runs/r1/app@sha256:${'b'.repeat(64)}`;
+      const group = pushStepGroup(settings(), inputs({ workspaceOut: undefined }), [
+        { from: built, to: `${LOGIN_REGISTRY}/team/app:v1` },
+        { from: 'alpine:3.20', to: `${HOME}/mirror/alpine:3.20` },
+      ]);
+
+      const { state } = await runContainer(container(group, 'push'), root, programs());
+
+      expect(readFileSync(join(root, 'calls'), 'utf8')).toBe(
+        `${LOGIN_REGISTRY}/team/app:v1 <- FROM ${built}\n${HOME}/mirror/alpine:3.20 <- FROM alpine:3.20\n`,
+      );
+      expect(readFileSync(join(state, 'exit'), 'utf8').trim()).toBe('0');
+      expect(readFileSync(join(state, 'images'), 'utf8')).toBe(
+        `${LOGIN_REGISTRY}/team/app:v1@sha256:${'c'.repeat(64)}\n${HOME}/mirror/alpine:3.20@sha256:${'c'.repeat(64)}\n`,
+      );
+    });
+
+    it("ends the step at the first failed copy, with that copy's exit code", async () => {
+      const group = pushStepGroup(settings(), inputs({ workspaceOut: undefined }), [
+        { from: 'a:1', to: 'registry.example.com/fail:1' },
+        { from: 'b:1', to: 'registry.example.com/b:1' },
+      ]);
+
+      const { state } = await runContainer(container(group, 'push'), root, programs());
+
+      expect(readFileSync(join(state, 'exit'), 'utf8').trim()).toBe('5');
+      expect(readFileSync(join(root, 'calls'), 'utf8')).toBe('registry.example.com/fail:1 <- FROM a:1\n');
     });
   });
 });
