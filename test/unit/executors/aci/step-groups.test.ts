@@ -270,6 +270,19 @@ describe('executors/aci/step-groups', () => {
       expect(() => build(`-t app ${context}`)).toThrow(/is remote/);
     });
 
+    // DEFECT (step-groups.ts buildStepGroup): a value-less `--build-arg VERSION` (docker: take it from the client's
+    // environment, and when that has none leave the Dockerfile's `ARG VERSION=1.0` default) is parsed with an empty
+    // environment into VERSION='' and handed to kaniko as `--build-arg=VERSION=` (REFIT_ARG_NAME_i/REFIT_ARG_VALUE_i),
+    // so the build sees an empty VERSION where docker and acb see 1.0. Skipped: value-less arguments should be left
+    // out (command.buildArgIndices tells which words had no `=`).
+    it.skip("leaves a value-less --build-arg out, so that the Dockerfile's default holds", () => {
+      const names = container(build('-t app --build-arg VERSION --build-arg MODE=fast .'), 'build')
+        .environmentVariables!.filter((e) => /^REFIT_ARG_NAME_\d+$/.test(e.name))
+        .map((e) => e.value);
+
+      expect(names).toEqual(['MODE']);
+    });
+
     it("gives kaniko a task's registry logins in a secret volume, and ACI no registry password", () => {
       const group = build('-t app .');
 
