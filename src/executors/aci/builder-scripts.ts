@@ -254,13 +254,14 @@ fi
 
 /**
  * A cmd step's program, run by the step image's own /bin/sh (an ACI container has no working-directory setting, and
- * its output must reach the reporter). REFIT_ARGV: the command's words, each base64, so that secrets in them are an
- * ACI secure value and never on a command line ARM returns; REFIT_WORKDIR: where to run it (empty: the image's).
+ * its output must reach the reporter). REFIT_ARGV: the command's words, each a `.` and its base64 (the dot keeps an
+ * empty word; the `echo .` keeps a word's trailing newlines from the command substitution), so that secrets in them
+ * are an ACI secure value and never on a command line ARM returns; REFIT_WORKDIR: where to run it (empty: the image's).
  */
 export const STEP_SCRIPT = `R=${STEP_STATE}
 ${once('step')}
 set --
-for w in \${REFIT_ARGV:-}; do set -- "$@" "$(printf '%s' "$w" | base64 -d)"; done
+for w in \${REFIT_ARGV:-}; do v=$(printf '%s' "\${w#.}" | base64 -d; echo .); set -- "$@" "\${v%.}"; done
 wd=\${REFIT_WORKDIR:-}
 unset REFIT_ARGV REFIT_WORKDIR
 if [ -n "$wd" ] && ! cd "$wd" 2>> "$R/build.log"; then

@@ -314,7 +314,7 @@ export function cmdStepGroup(
         environmentVariables: [
           plain('HOME', '/acb/home'),
           ...env,
-          secure('REFIT_ARGV', argv.map((w) => Buffer.from(w).toString('base64')).join(' ')),
+          secure('REFIT_ARGV', argv.map((w) => `.${Buffer.from(w).toString('base64')}`).join(' ')),
           plain('REFIT_WORKDIR', workdir ?? ''),
         ],
         volumeMounts: [STATE, WORKSPACE_MOUNT, ...mounts],
