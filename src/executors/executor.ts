@@ -45,11 +45,16 @@ export function reportedOutcome(runId: string, report: unknown): RunOutcome {
       ...(baseImageDependencies ? { baseImageDependencies } : {}),
     };
   }
-  const issue = parsed.error.issues[0]!;
+  return unreadableReport(`the report of run ${runId}`, parsed.error);
+}
+
+/** The outcome of a run whose report (`what`) does not read as its schema says: Error, naming the first issue. */
+export function unreadableReport(what: string, error: z.ZodError): RunOutcome {
+  const issue = error.issues[0]!;
   return {
     status: 'Error',
     outputImages: [],
-    runErrorMessage: `the report of run ${runId} could not be read: ${issue.path.join('.') || 'the report'}: ${issue.message}`,
+    runErrorMessage: `${what} could not be read: ${issue.path.join('.') || 'the report'}: ${issue.message}`,
   };
 }
 

@@ -410,6 +410,8 @@ export class RegistryClient {
     const index = await this.index(ref, credentials);
     if (!index) return null;
     const digest = platformDigestOf(index, platform);
+    // An index without the platform: the image is not there for it (the index itself is no image manifest).
+    if (index.platforms.length > 0 && digest === index.digest) return null;
     const res = await this.manifest(ref, 'GET', digest, credentials);
     if (!res) return null;
     const manifest = imageManifestSchema.safeParse(parseJson(await res.text()));

@@ -17,9 +17,10 @@ import { isGitSource, isUploadedSource } from '../../sources/source-path';
 import { blobSasUrl, queueSendUrl } from '../../storage/sas';
 import { names, type Storage } from '../../storage/storage';
 import { statusOf } from '../../storage/write-conflicts';
-import type {
-  ActiveRunState,
-  CONTINUES,
+import {
+  unreadableReport,
+  type ActiveRunState,
+  type CONTINUES,
   Executor,
   ReconcileOptions,
   RunCallbacks,
@@ -381,14 +382,7 @@ export class AciExecutor implements Executor {
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
     if (run.spec.kind === 'TaskFile') return this.multi.report(run as TaskFileRun, secrets, report);
     const parsed = builderReport.safeParse(report);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      return {
-        status: 'Error',
-        outputImages: [],
-        runErrorMessage: `the build's report could not be read: ${issue.path.join('.') || 'the report'}: ${issue.message}`,
-      };
-    }
+    if (!parsed.success) return unreadableReport("the build's report", parsed.error);
     const r = parsed.data;
     const group = await this.getGroup(this.groupName(run.runId));
     const restartCount = group?.containers.find((c) => c.name === 'build')?.instanceView?.restartCount ?? 0;

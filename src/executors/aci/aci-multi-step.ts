@@ -36,7 +36,7 @@ import { blobSasUrl, queueSendUrl } from '../../storage/sas';
 import { open, seal } from '../../storage/secret-box';
 import { names, type Storage } from '../../storage/storage';
 import { retryOnConflict, statusOf } from '../../storage/write-conflicts';
-import type { RunOutcome, StartResult } from '../executor';
+import { unreadableReport, type RunOutcome, type StartResult } from '../executor';
 import type { AciSettings } from './aci-settings';
 import { STEP_WORKSPACE } from './builder-scripts';
 import { REPORTER_CORES, type GroupSource, type ReporterInputs } from './group-spec';
@@ -269,14 +269,7 @@ export class AciMultiStep {
       return (await this.read(run.runId))?.record.outcome ?? 'continues';
     }
     const parsed = stepReport.safeParse(report);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      return {
-        status: 'Error',
-        outputImages: [],
-        runErrorMessage: `a step's report could not be read: ${issue.path.join('.') || 'the report'}: ${issue.message}`,
-      };
-    }
+    if (!parsed.success) return unreadableReport("a step's report", parsed.error);
     const r = parsed.data;
     const current = await this.read(run.runId);
     if (!current) return 'continues';

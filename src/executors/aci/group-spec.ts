@@ -6,6 +6,7 @@ import type {
   VolumeMount,
 } from '@azure/arm-containerinstance';
 import type { RegistryCredentials } from '../../registry/auth';
+import { parseImageReference } from '../../registry/image-reference';
 import type { DockerBuildSpec, Run } from '../../runs/run';
 import type { AciSettings } from './aci-settings';
 import { BUILD_SCRIPT, FETCH_SCRIPT, REPORT_SCRIPT, STATE_DIR, WORKSPACE } from './builder-scripts';
@@ -161,16 +162,20 @@ export function groupFrame(
   images: readonly string[],
   parts: Pick<ContainerGroup, 'volumes' | 'initContainers' | 'containers'>,
 ): ContainerGroup {
-  const registryOf = (image: string): string => image.split('/')[0]!;
+  // Registries compared as the image references name them (`org/app` is Docker Hub's), logins by the same rule.
+  const registryOf = (image: string): string => {
+    try {
+      return parseImageReference(image).registry;
+    } catch {
+      return image.split('/')[0]!;
+    }
+  };
   const fromHome = images.some((image) => registryOf(image) === inputs.homeRegistry);
-  const logins = [...new Set(images.map(registryOf))].filter((r) => inputs.logins[r]);
+  const wanted = new Set(images.map(registryOf));
+  const logins = Object.entries(inputs.logins).filter(([server]) => wanted.has(registryOf(`${server}/x`)));
   const credentials = [
     ...(fromHome ? [{ server: inputs.homeRegistry, identity: settings.identityId }] : []),
-    ...logins.map((server) => ({
-      server,
-      username: inputs.logins[server]!.username,
-      password: inputs.logins[server]!.password,
-    })),
+    ...logins.map(([server, login]) => ({ server, username: login.username, password: login.password })),
   ];
   return {
     location: settings.location,

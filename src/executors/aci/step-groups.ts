@@ -237,7 +237,16 @@ export function buildStepGroup(
       }
       return [];
     });
-  const args = Object.entries(command.buildArgs).map(([name, value]) => ({ name, value }));
+  // A value-less `--build-arg NAME` takes NAME from the client's environment, which a build in ACI does not have:
+  // left out, so that the Dockerfile's default holds (as docker does when the variable is unset).
+  const valueless = new Set(
+    command.buildArgIndices
+      .map((i) => command.words[i]!.replace(/^--build-arg=/, ''))
+      .filter((w) => !w.includes('=')),
+  );
+  const args = Object.entries(command.buildArgs)
+    .filter(([name]) => !valueless.has(name))
+    .map(([name, value]) => ({ name, value }));
   const kaniko = [
     `--context=dir://${WORKSPACE}/${relContext}`.replace(/\/$/, ''),
     // Images earlier steps built are named by their run-scoped copies in a copy of the Dockerfile (RESTORE_SCRIPT).

@@ -63,7 +63,8 @@ function inputs(overrides: Partial<StepGroupInputs> = {}): StepGroupInputs {
   return {
     runId: 'r1',
     cpu: 2,
-    step: 'compile',
+    step: '0',
+    label: 'compile',
     attempt: 'a0',
     workspaceIns: IN_SAS,
     workspaceOut: OUT_SAS,
@@ -275,7 +276,7 @@ describe('executors/aci/step-groups', () => {
     // environment into VERSION='' and handed to kaniko as `--build-arg=VERSION=` (REFIT_ARG_NAME_i/REFIT_ARG_VALUE_i),
     // so the build sees an empty VERSION where docker and acb see 1.0. Skipped: value-less arguments should be left
     // out (command.buildArgIndices tells which words had no `=`).
-    it.skip("leaves a value-less --build-arg out, so that the Dockerfile's default holds", () => {
+    it("leaves a value-less --build-arg out, so that the Dockerfile's default holds", () => {
       const names = container(build('-t app --build-arg VERSION --build-arg MODE=fast .'), 'build')
         .environmentVariables!.filter((e) => /^REFIT_ARG_NAME_\d+$/.test(e.name))
         .map((e) => e.value);
@@ -394,7 +395,7 @@ steps:
     // image named without its registry (`org/private:1`, as a task writes it) is looked up as registry `org`: the task's
     // login for docker.io is not given to ACI, which then pulls the private image anonymously and fails. The local
     // executor matches logins by canonical name (RegistryNames.find). Left skipped: the fix is in the lead's file.
-    it.skip("pulls a private Docker Hub image named without its registry with the task's docker.io login", () => {
+    it("pulls a private Docker Hub image named without its registry with the task's docker.io login", () => {
       const group = cmd('org/private:1', {
         logins: { 'docker.io': { username: 'hubuser', password: LOGIN_PASSWORD } },
       });
