@@ -38,6 +38,8 @@ export interface Refit {
   readonly dependencyIndex: DependencyIndex;
   readonly imageUpdates: ImageUpdateLog;
   readonly registry: RegistryClient;
+  /** Where sources come from (storage, the guarded HTTP client, the limits). */
+  readonly sources: SourceAccess;
   readonly notifier: UpdateNotifier;
   readonly logs: RunLogs;
   readonly executor: Executor;
@@ -163,6 +165,7 @@ export function createRefit(config: Config, options: RefitOptions = {}): Refit {
     dependencyIndex,
     imageUpdates: new ImageUpdateLog(storage),
     registry,
+    sources,
     watches,
     budgets,
     keyVault,

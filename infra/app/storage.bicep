@@ -34,6 +34,7 @@ var queueNames = [
 var containerNames = [
   'sources'
   'logs'
+  'run-graphs'
 ]
 var runCompletionsQueueName = 'run-completions'
 

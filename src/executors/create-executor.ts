@@ -43,6 +43,8 @@ export function createExecutor(config: Config, deps: ExecutorDeps): Executor {
         logs: deps.logs,
         callbacks: deps.callbacks,
         registry: deps.registry,
+        sources: deps.sources,
+        keyVault: deps.keyVault,
         // ACI's quotas are per region: deployments sharing a storage account and a region share the budget.
         admission: new Admission(deps.storage.table(names.tables.aciAdmission), {
           ...config.aciAdmission,

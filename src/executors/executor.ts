@@ -45,13 +45,21 @@ export function reportedOutcome(runId: string, report: unknown): RunOutcome {
       ...(baseImageDependencies ? { baseImageDependencies } : {}),
     };
   }
-  const issue = parsed.error.issues[0]!;
+  return unreadableReport(`the report of run ${runId}`, parsed.error);
+}
+
+/** The outcome of a run whose report (`what`) does not read as its schema says: Error, naming the first issue. */
+export function unreadableReport(what: string, error: z.ZodError): RunOutcome {
+  const issue = error.issues[0]!;
   return {
     status: 'Error',
     outputImages: [],
-    runErrorMessage: `the report of run ${runId} could not be read: ${issue.path.join('.') || 'the report'}: ${issue.message}`,
+    runErrorMessage: `${what} could not be read: ${issue.path.join('.') || 'the report'}: ${issue.message}`,
   };
 }
+
+/** What {@link Executor.outcome} answers for a report that moved its run on without ending it. */
+export const CONTINUES = 'continues';
 
 /** Where an executor reports progress: the run moved to Running, the run finished, or it goes back to the queue. */
 export interface RunCallbacks {
@@ -86,6 +94,8 @@ export interface ReconcileOptions {
   readonly startup: boolean;
   /** Whether a run is active now (Queued, Started or Running): read again from the store. */
   readonly stillActive: (runId: string) => Promise<boolean>;
+  /** A run's secrets (an executor that goes on with a run, a multi-step one in ACI, needs them). */
+  readonly secretsOf: (run: Run) => RunSecrets;
 }
 
 /** Runs builds somewhere: on this machine (local) or in Azure Container Instances (aci). */
@@ -104,9 +114,10 @@ export interface Executor {
   /**
    * The outcome of a run from the report that reached the run-completions queue (its executor's own shape, checked
    * here: a report it cannot read is an Error outcome naming why, never a thrown error); null when the report is not
-   * the run's own (it lacks the run's completion token): it is dropped and the run goes on.
+   * the run's own (it lacks the run's completion token): it is dropped and the run goes on; {@link CONTINUES} when
+   * it moved the run on without ending it (a step of a multi-step run in ACI ended, and the next ones started).
    */
-  outcome(run: Run, secrets: RunSecrets, report: unknown): Promise<RunOutcome | null>;
+  outcome(run: Run, secrets: RunSecrets, report: unknown): Promise<RunOutcome | null | typeof CONTINUES>;
   /** Frees what a finished run held (ACI: deletes its container group). Idempotent. */
   release(runId: string): Promise<void>;
   /** Throws (saying why) when the executor cannot run builds now: what GET /health reports as `executor`. */

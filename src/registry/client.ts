@@ -18,7 +18,14 @@ import {
   type RegistryCredentials,
 } from './auth';
 import { DOCKER_HUB, speaksPlainHttp, type ImageReference } from './image-reference';
-import { imageIndexSchema, INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, tokenResponseSchema } from './schemas';
+import {
+  imageConfigSchema,
+  imageIndexSchema,
+  imageManifestSchema,
+  INDEX_MEDIA_TYPES,
+  MANIFEST_MEDIA_TYPES,
+  tokenResponseSchema,
+} from './schemas';
 
 // All four, always: a registry answers 404 to an Accept that leaves out the type it holds (watchtower #1533, wud #201).
 const ACCEPT = [...INDEX_MEDIA_TYPES, ...MANIFEST_MEDIA_TYPES].join(', ');
@@ -267,10 +274,11 @@ export class RegistryClient {
     reference: string,
     action: 'pull' | 'delete',
     given: RegistryCredentials | undefined,
+    resource: 'manifests' | 'blobs' = 'manifests',
   ): Promise<GuardedResponse> {
     const defaults = given ? undefined : this.options.defaultCredentials;
     const credentials = given ?? (await defaults?.credentials(ref.registry));
-    const res = await this.authenticatedRequest(ref, method, reference, action, credentials);
+    const res = await this.authenticatedRequest(ref, method, reference, action, credentials, resource);
     // Refused with Refit's own credentials: they are renewed for the next call instead of failing until they expire.
     if (res.status === 401 && defaults && credentials) defaults.refused(ref.registry);
     return res;
@@ -283,9 +291,10 @@ export class RegistryClient {
     reference: string,
     action: 'pull' | 'delete',
     credentials: RegistryCredentials | undefined,
+    resource: 'manifests' | 'blobs',
   ): Promise<GuardedResponse> {
     const repository = repositoryPath(ref);
-    const url = `${this.base(ref.registry)}/v2/${repository}/manifests/${reference}`;
+    const url = `${this.base(ref.registry)}/v2/${repository}/${resource}/${reference}`;
     const scope = `repository:${repository}:${action}`;
     const what = `${method} ${repository}:${reference}`;
     let challenge = this.challenges.get(ref.registry);
@@ -389,6 +398,55 @@ export class RegistryClient {
   }
 
   /**
+   * The run configuration of the image a reference names, for a platform (its entrypoint, command and working
+   * directory, from the config blob): what a runner that gives a container its own command must know of the image's.
+   * Null when the registry has no such image or refuses us.
+   */
+  async imageConfig(
+    ref: ImageReference,
+    platform: Platform,
+    credentials?: RegistryCredentials,
+  ): Promise<ImageRunConfig | null> {
+    const index = await this.index(ref, credentials);
+    if (!index) return null;
+    const digest = platformDigestOf(index, platform);
+    // An index without the platform: the image is not there for it (the index itself is no image manifest).
+    if (index.platforms.length > 0 && digest === index.digest) return null;
+    const res = await this.manifest(ref, 'GET', digest, credentials);
+    if (!res) return null;
+    const manifest = imageManifestSchema.safeParse(parseJson(await res.text()));
+    if (!manifest.success)
+      throw new RegistryProtocolError(
+        `${ref.registry} answered a manifest of ${repositoryPath(ref)} that does not fit the spec`,
+        ref.registry,
+      );
+    const blob = await this.manifestRequest(
+      ref,
+      'GET',
+      manifest.data.config.digest,
+      'pull',
+      credentials,
+      'blobs',
+    );
+    if (blob.status < 200 || blob.status > 299) {
+      await blob.discard();
+      return null;
+    }
+    const config = imageConfigSchema.safeParse(parseJson(await blob.text()));
+    if (!config.success)
+      throw new RegistryProtocolError(
+        `${ref.registry} answered an image config of ${repositoryPath(ref)} that does not fit the spec`,
+        ref.registry,
+      );
+    const run = config.data.config ?? {};
+    return {
+      entrypoint: run.Entrypoint ?? undefined,
+      cmd: run.Cmd ?? undefined,
+      workingDir: run.WorkingDir || undefined,
+    };
+  }
+
+  /**
    * Deletes the manifest a reference points at (a tag is resolved to its digest first: registries delete by digest
    * only), with the token scope `repository:<repo>:delete`. True when this call deleted it, false when it was already
    * gone (a 404: deleting twice is no error). A registry with deletes disabled (405) throws
@@ -435,6 +493,21 @@ export class RegistryClient {
       `${ref.registry} answered ${res.status} to DELETE ${repository}@${digest}`,
       ref.registry,
     );
+  }
+}
+
+/** What an image runs when a container gives it no command of its own (OCI image-spec config.md). */
+export interface ImageRunConfig {
+  readonly entrypoint: readonly string[] | undefined;
+  readonly cmd: readonly string[] | undefined;
+  readonly workingDir: string | undefined;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
   }
 }
 

@@ -49,6 +49,18 @@ export const imageManifestSchema = z.looseObject({
 /** An OCI image manifest or a Docker v2 schema 2 manifest. */
 export type ImageManifest = z.infer<typeof imageManifestSchema>;
 
+/** An image's config blob (OCI image-spec config.md): the run configuration Refit reads of it. */
+export const imageConfigSchema = z.looseObject({
+  config: z
+    .looseObject({
+      Entrypoint: z.array(z.string()).nullable().optional(),
+      Cmd: z.array(z.string()).nullable().optional(),
+      WorkingDir: z.string().optional(),
+    })
+    .nullable()
+    .optional(),
+});
+
 /**
  * The token service's answer (distribution docs/spec/auth/token.md): `token` or `access_token` (equivalent),
  * `expires_in` in seconds, `issued_at` in RFC 3339.

@@ -4,7 +4,7 @@ import pRetry from 'p-retry';
 import { z } from 'zod';
 import type { Config } from '../config';
 import { ConflictError, ValidationError } from '../errors';
-import type { Executor, RunOutcome } from '../executors/executor';
+import { CONTINUES, type Executor, type RunOutcome } from '../executors/executor';
 import { log } from '../log';
 import type { Claim, ClaimRecord, Claims } from '../storage/claims';
 import { open } from '../storage/secret-box';
@@ -494,6 +494,7 @@ export class RunService {
         const found = await this.store.find(runId);
         return !!found && !FINISHED.has(found.run.status);
       },
+      secretsOf: (run) => this.secretsOf(run),
     });
     const report = { failed: 0, requeued: 0, completed: 0 };
     for (const run of active) {
@@ -537,6 +538,7 @@ export class RunService {
       log.warn("run completion message dropped: it is not the run's own report", { runId });
       return;
     }
+    if (outcome === CONTINUES) return;
     await this.settle(runId, outcome);
   }
 

@@ -18,8 +18,11 @@ export interface SourceAccess {
   readonly limits: Pick<Limits, 'sourceBytes' | 'extractedBytes' | 'extractedEntries'>;
 }
 
-/** Downloads an uploaded source within the limit; the blob itself is left as it is. */
-async function downloadUpload(
+/**
+ * Downloads a source stored in the sources container (an upload, or the workspace a multi-step run's source group
+ * left) within the limit; the blob itself is left as it is.
+ */
+export async function downloadUpload(
   access: SourceAccess,
   location: string,
   file: string,

@@ -41,7 +41,7 @@ export const names = {
     runCompletions: 'run-completions',
     runCompletionsPoison: 'run-completions-poison',
   },
-  containers: { sources: 'sources', logs: 'logs' },
+  containers: { sources: 'sources', logs: 'logs', runGraphs: 'run-graphs' },
 } as const;
 
 /** The storage clients of one deployment, created once and shared. */

@@ -1,92 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../../src/config';
 import type { LocalHost } from '../../src/local/host';
-import { createRefit, type Refit } from '../../src/refit';
-import { createSourceUploadUrl } from '../../src/sources/source-upload';
-import { ensureStorage } from '../../src/storage/storage';
-import { packContext } from '../../src/cli/source-archive';
-import { busyboxBase, registry, registryDigest, until, writeContext } from '../support/api';
+import type { Refit } from '../../src/refit';
+import { busyboxBase, registry, registryDigest, until } from '../support/api';
 import { startAzurite, type RunningAzurite } from '../support/azurite';
 import { FakeAci } from '../support/fake-aci';
 import { validateAciTraffic } from '../support/aci-traffic';
 import { GitServer } from '../support/git';
-import { isFinished, serveInProcess, waitForRecorded } from '../support/in-process';
+import { isFinished, waitForRecorded } from '../support/in-process';
+import { aciRefit, api, API_KEY, logOf, STAND_IN, upload } from '../support/aci-refit';
 import { testPort } from '../support/private-registry';
-
-const SUB = '00000000-0000-0000-0000-0000000000a1';
-const RG = 'rg-refit-builds';
-const API_KEY = 'aci-test-key';
-const STAND_IN = join(__dirname, '../support/kaniko-stand-in.sh');
-const credential = {
-  getToken: async () => ({ token: 'fake-arm-token', expiresOnTimestamp: Date.now() + 3600e3 }),
-};
-
-/**
- * A Refit in this process with REFIT_EXECUTOR=aci: its storage an Azurite of its own (the test stack's host must not
- * take its queues), its ARM the fake (which also plays each group: the real fetch and report scripts run here, kaniko
- * played by a buildah stand-in), its API and queue triggers served by a local host in this process.
- */
-async function aciRefit(
-  root: string,
-  azurite: RunningAzurite,
-  fake: FakeAci,
-  env: Record<string, string> = {},
-): Promise<{ r: Refit; host: LocalHost; url: string }> {
-  const config = loadConfig({
-    REFIT_EXECUTOR: 'aci',
-    REFIT_STORAGE: azurite.connectionString,
-    REFIT_REGISTRY: registry(),
-    REFIT_SECRET_KEY: readFileSync(join(process.env.REFIT_TEST_DATA_DIR!, 'secret.key'), 'utf8').trim(),
-    REFIT_WORK_DIR: join(root, 'work'),
-    // Its registry and git server are on loopback, which an Azure deployment refuses unless allowed.
-    REFIT_ALLOWED_HOSTS: '127.0.0.1',
-    REFIT_ACI_SUBSCRIPTION_ID: SUB,
-    REFIT_ACI_RESOURCE_GROUP: RG,
-    REFIT_ACI_LOCATION: 'westeurope',
-    REFIT_ACI_IDENTITY_ID: `/subscriptions/${SUB}/resourceGroups/rg-refit/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-builder`,
-    REFIT_ACI_IDENTITY_CLIENT_ID: '00000000-0000-0000-0000-0000000000c1',
-    REFIT_ACI_MEMORY_GB: '2',
-    ...env,
-  });
-  const r = createRefit(config, { azure: { httpClient: fake, credential } });
-  await ensureStorage(r.storage);
-  const { host, url } = await serveInProcess(r, ['http', 'queue'], API_KEY);
-  return { r, host, url };
-}
-
-async function api(
-  url: string,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${url}/api${path}`, {
-    method,
-    headers: { 'x-functions-key': API_KEY, ...(body ? { 'content-type': 'application/json' } : {}) },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
-
-/** Uploads a context to `r`'s storage, as `az acr build` does through listBuildSourceUploadUrl. */
-async function upload(r: Refit, files: Record<string, string>): Promise<string> {
-  const slot = await createSourceUploadUrl(r.storage);
-  const put = await fetch(slot.uploadUrl, {
-    method: 'PUT',
-    headers: { 'x-ms-blob-type': 'BlockBlob' },
-    body: await packContext(writeContext(files), 'Dockerfile'),
-  });
-  expect(put.status).toBe(201);
-  return slot.relativePath;
-}
-
-async function logOf(r: Refit, runId: string): Promise<string> {
-  return (await r.logs.blob(runId).downloadToBuffer()).toString('utf8');
-}
 
 /** The digest the registry holds for `registry/repository:tag`. */
 function manifestDigest(image: string): Promise<string | null> {

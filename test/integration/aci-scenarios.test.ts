@@ -148,6 +148,7 @@ describe('AciExecutor scenarios', () => {
       },
       registry: r.registry,
       admission,
+      sources: r.sources,
       now,
     });
   }
@@ -309,7 +310,11 @@ describe('AciExecutor scenarios', () => {
 
     it('leaves the group of a run that started after the sweep listed the active runs', async () => {
       const runId = await runningAfterPause();
-      await executor.reconcile([], { startup: false, stillActive: async () => true });
+      await executor.reconcile([], {
+        startup: false,
+        stillActive: async () => true,
+        secretsOf: () => ({ arguments: {} }),
+      });
       expect(group(runId)).toBeDefined();
       expect((await get(runId)).status).toBe('Running');
     });

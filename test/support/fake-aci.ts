@@ -16,6 +16,9 @@ import {
 import { z } from 'zod';
 import { childEnv } from '../../src/process/child-env';
 
+/** Runs a container inside its image (see {@link FakeAciOptions}'s `play.inImage`). */
+const IN_IMAGE = join(__dirname, 'in-image.sh');
+
 const API_VERSION = '2023-05-01';
 const ARM = 'https://management.azure.com';
 /** ACI keeps 4 MB of a running container's log and 16 KB or 1,000 lines once it stopped (quota-limits doc). */
@@ -112,8 +115,15 @@ export interface FakeAciOptions {
   readonly pageSize?: number;
   /** How long provisioning takes after a PUT (default 10 ms): the operation answers Pending until then. */
   readonly provisionAfterMs?: number;
-  /** Run each provisioned group's containers as local processes; `programs` maps a command's first word to a local one. */
-  readonly play?: { readonly programs: Readonly<Record<string, string>> };
+  /**
+   * Run each provisioned group's containers as local processes; `programs` maps a command's first word to a local one.
+   * A container whose image `inImage` accepts runs inside that image instead (buildah, test/support/in-image.sh), its
+   * volumes bind-mounted: the player for images a run built or names itself (a multi-step task's cmd steps).
+   */
+  readonly play?: {
+    readonly programs: Readonly<Record<string, string>>;
+    readonly inImage?: (image: string) => boolean;
+  };
 }
 
 interface ContainerRun {
@@ -628,6 +638,23 @@ export class FakeAci implements HttpClient {
       return Promise.resolve(
         this.cannotStart(run, 'FakeAci cannot run an image entrypoint: give the container a command'),
       );
+    const image = run.spec.properties.image ?? '';
+    if (image && this.options.play?.inImage?.(image)) {
+      // Inside the image: paths are the container's own, the volumes are mounted where it mounts them.
+      const envFile = join(group.dir!, `env-${run.spec.name}`);
+      writeFileSync(
+        envFile,
+        (run.spec.properties.environmentVariables ?? [])
+          .map((v) => `${v.name}=${v.value ?? v.secureValue ?? ''}\0`)
+          .join(''),
+      );
+      const mounts = (run.spec.properties.volumeMounts ?? []).map(
+        (m) => `${join(group.dir!, 'volumes', m.name)}:${m.mountPath}${m.readOnly ? ':ro' : ''}`,
+      );
+      return this.spawnProcess(group, run, IN_IMAGE, [image, ...mounts, '--', first, ...args], {
+        REFIT_FAKE_ENV_FILE: envFile,
+      });
+    }
     const program = programs[first] ?? rewrite(first);
     if (program.startsWith('/') && !existsSync(program))
       return Promise.resolve(
@@ -639,11 +666,22 @@ export class FakeAci implements HttpClient {
         rewrite(v.value ?? v.secureValue ?? ''),
       ]),
     );
+    return this.spawnProcess(group, run, program, args.map(rewrite), env);
+  }
+
+  /** Runs a container's process until it ends, its output the container's log; `kill` ends it with an exit code. */
+  private spawnProcess(
+    group: Group,
+    run: ContainerRun,
+    program: string,
+    args: readonly string[],
+    env: Record<string, string>,
+  ): Promise<number> {
     started(run);
     return new Promise((resolve) => {
       let forced: number | undefined;
       let settled = false;
-      const child = spawn(program, args.map(rewrite), {
+      const child = spawn(program, args, {
         cwd: group.dir,
         env: childEnv(env, { PATH: process.env.PATH }),
         detached: true,

@@ -4,13 +4,14 @@
 # writes --digest-file and --image-name-tag-with-digest-file as kaniko does. Its exit code is buildah's.
 set -u
 context='' dockerfile='' target='' platform='' digest_file='' images_file='' push=1
-destinations=() build_args=() tls=()
+destinations=() build_args=() tls=() labels=()
 for arg in "$@"; do
   case "$arg" in
     --context=dir://*) context=${arg#--context=dir://} ;;
     --dockerfile=*) dockerfile=${arg#--dockerfile=} ;;
     --destination=*) destinations+=("${arg#--destination=}") ;;
     --build-arg=*) build_args+=(--build-arg "${arg#--build-arg=}") ;;
+    --label=*) labels+=(--label "${arg#--label=}") ;;
     --target=*) target=${arg#--target=} ;;
     --no-push) push=0 ;;
     --custom-platform=*) platform=${arg#--custom-platform=} ;;
@@ -25,7 +26,7 @@ storage=(--storage-driver vfs)
 tag="localhost/kaniko-stand-in:$$"
 echo "INFO Building context $context (stand-in for kaniko)"
 buildah "${storage[@]}" bud --isolation chroot "${tls[@]}" ${platform:+--platform "$platform"} \
-  ${target:+--target "$target"} "${build_args[@]}" -f "$dockerfile" -t "$tag" "$context" || exit $?
+  ${target:+--target "$target"} "${build_args[@]}" "${labels[@]}" -f "$dockerfile" -t "$tag" "$context" || exit $?
 status=0
 if [ "$push" = 1 ]; then
   : > "$images_file"

@@ -3,13 +3,13 @@ import type { ContainerGroup, ContainerInstanceManagementClient } from '@azure/a
 import { RestError } from '@azure/core-rest-pipeline';
 import { z } from 'zod';
 import type { Config } from '../../config';
-import type { RecordedDependency } from '../../dependencies/dependency-index';
-import { scanDockerfile } from '../../dockerfile/scan';
 import { ConfigError, ValidationError } from '../../errors';
 import { log } from '../../log';
 import type { RegistryClient } from '../../registry/client';
+import type { SecretResolver } from '../../secrets/key-vault';
+import type { SourceAccess } from '../../sources/fetch-source';
 import { parseImageReference } from '../../registry/image-reference';
-import type { OutputImage, Run, RunSecrets } from '../../runs/run';
+import type { Run, RunSecrets } from '../../runs/run';
 import type { RunLogs } from '../../runs/run-log';
 import { buildArgValues } from '../../runs/schedule-run';
 import { parseGitSource } from '../../sources/git-source';
@@ -17,8 +17,10 @@ import { isGitSource, isUploadedSource } from '../../sources/source-path';
 import { blobSasUrl, queueSendUrl } from '../../storage/sas';
 import { names, type Storage } from '../../storage/storage';
 import { statusOf } from '../../storage/write-conflicts';
-import type {
-  ActiveRunState,
+import {
+  unreadableReport,
+  type ActiveRunState,
+  type CONTINUES,
   Executor,
   ReconcileOptions,
   RunCallbacks,
@@ -27,6 +29,8 @@ import type {
 } from '../executor';
 import type { Admission } from './admission';
 import type { AciSettings } from './aci-settings';
+import { outputImage, recordedBases } from './recorded-bases';
+import { AciMultiStep, type CreateResult, type TaskFileRun } from './aci-multi-step';
 import { buildGroup, REPORTER_CORES, type DockerRun, type GroupSource } from './group-spec';
 
 /** What the aci executor is given besides its settings. */
@@ -37,6 +41,9 @@ export interface AciExecutorDeps {
   readonly callbacks: RunCallbacks;
   readonly registry: RegistryClient;
   readonly admission: Admission;
+  /** Where sources live (a multi-step run's task file is read from its source). */
+  readonly sources: SourceAccess;
+  readonly keyVault?: SecretResolver | undefined;
   readonly now?: () => Date;
 }
 
@@ -86,6 +93,8 @@ export class AciExecutor implements Executor {
   /** Marks this deployment's groups (a resource group may hold another deployment's). */
   private readonly deployment: string;
   private readonly now: () => Date;
+  /** Multi-step runs (acb task files): a container group per step attempt. */
+  private readonly multi: AciMultiStep;
 
   constructor(
     private readonly config: Config,
@@ -100,6 +109,30 @@ export class AciExecutor implements Executor {
       .digest('hex')
       .slice(0, 8);
     this.now = deps.now ?? (() => new Date());
+    this.multi = new AciMultiStep({
+      config,
+      settings: this.settings,
+      storage: deps.storage,
+      logs: deps.logs,
+      registry: deps.registry,
+      sources: deps.sources,
+      keyVault: deps.keyVault,
+      groups: {
+        create: (name, group) => this.createGroup(name, group),
+        delete: (name) => this.deleteGroup(name),
+        get: (name) => this.getGroup(name),
+      },
+      deployment: this.deployment,
+      reportToken: (runId) => this.reportToken(runId),
+      tags: (runId) => this.tags(runId),
+      deleteImage: async (ref) => void (await deps.registry.deleteImage(parseImageReference(ref))),
+      now: this.now,
+    });
+  }
+
+  /** The tags of a run's groups: the reconcile sweep finds this deployment's groups by them. */
+  private tags(runId: string): Record<string, string> {
+    return { [TAG_RUN]: runId, [TAG_DEPLOYMENT]: this.deployment };
   }
 
   /**
@@ -116,10 +149,25 @@ export class AciExecutor implements Executor {
   }
 
   async start(run: Run, secrets: RunSecrets): Promise<StartResult> {
-    if (run.spec.kind !== 'DockerBuild')
-      throw new ValidationError(
-        'multi-step tasks (acb task files) do not run in Azure Container Instances in this version: only Docker builds do',
-      );
+    if (run.spec.kind === 'TaskFile') {
+      const cores = run.agentConfiguration.cpu + REPORTER_CORES;
+      // One lease per run: a multi-step run's groups follow one another (parallel steps share it).
+      const admitted = await this.deps.admission.acquire(run.runId, cores);
+      if (!admitted.admitted)
+        return { started: false, reason: admitted.reason, retryAfterSeconds: admitted.retryAfterSeconds };
+      let started: StartResult;
+      try {
+        started = await this.multi.start(run as TaskFileRun, secrets);
+      } catch (err) {
+        await this.deps.admission.release(run.runId);
+        throw err;
+      }
+      if (!started.started) {
+        await this.deps.admission.release(run.runId);
+        return started;
+      }
+      return this.created(run.runId);
+    }
     const docker = run as DockerRun;
     if (run.untrustedSource && !this.deps.storage.hasAccountKey)
       throw new ValidationError(
@@ -130,7 +178,7 @@ export class AciExecutor implements Executor {
     if (!admitted.admitted)
       return { started: false, reason: admitted.reason, retryAfterSeconds: admitted.retryAfterSeconds };
     const name = this.groupName(run.runId);
-    let created = 0;
+    let result: CreateResult;
     try {
       const group = buildGroup(docker, this.settings, await this.inputs(docker, secrets));
       const writer = this.deps.logs.writer(run.runId, this.masks(docker, secrets));
@@ -138,32 +186,49 @@ export class AciExecutor implements Executor {
         `Creating container group ${name} in ${this.settings.location} (${run.agentConfiguration.cpu} CPU, ${this.settings.memoryGb} GB)`,
       );
       await writer.flush();
-      // The first answer only: the group reports its own end (never …AndWait, never a poll per run).
+      result = await this.createGroup(name, group);
+    } catch (err) {
+      await this.deps.admission.release(run.runId);
+      throw err;
+    }
+    if (!result.created) {
+      await this.deps.admission.release(run.runId);
+      return { started: false, reason: result.reason, retryAfterSeconds: result.retryAfterSeconds };
+    }
+    return this.created(run.runId);
+  }
+
+  /**
+   * Sends a group's create and takes ARM's first answer (the group reports its own end: never …AndWait, never a poll
+   * per run). ARM or the network failing (no answer, a 5xx), a throttled create (429) or a used-up quota answer "not
+   * now" (the last two pause admission); anything else throws, failing what asked for the group.
+   */
+  private async createGroup(name: string, group: ContainerGroup): Promise<CreateResult> {
+    let created = 0;
+    try {
       await this.deps.client.containerGroups.beginCreateOrUpdate(this.settings.resourceGroup, name, group, {
         onResponse: (response) => (created ||= response.status),
       });
     } catch (err) {
-      // ARM took the create (its first look at the operation failed): the group builds and reports.
-      if (created === 200 || created === 201) return this.created(run.runId);
-      await this.deps.admission.release(run.runId);
+      // ARM took the create (its first look at the operation failed): the group runs and reports.
+      if (created === 200 || created === 201) return { created: true };
       const status = statusOf(err);
-      // ARM or the network failed (no answer, or a 5xx): the create is tried again; anything else fails the run.
       if (err instanceof RestError && (status === undefined || status >= 500)) {
         const reason = `Azure did not take the container group create (${(err as Error).message.slice(0, 200)}): retrying in 60 s`;
-        return { started: false, reason, retryAfterSeconds: 60 };
+        return { created: false, reason, retryAfterSeconds: 60 };
       }
       if (status === 429 || isQuotaError(err)) {
         const seconds = retryAfterOf(err);
         const reason =
-          statusOf(err) === 429
+          status === 429
             ? `Azure throttled container group creates: retrying in ${seconds} s`
             : `the container instance quota of ${this.settings.location} is used up (${(err as Error).message.slice(0, 200)}): retrying in ${seconds} s`;
         await this.deps.admission.pause(seconds, reason);
-        return { started: false, reason, retryAfterSeconds: seconds };
+        return { created: false, reason, retryAfterSeconds: seconds };
       }
       throw err;
     }
-    return this.created(run.runId);
+    return { created: true };
   }
 
   /** The group of a run exists: the run is Running, unless it was canceled meanwhile (then the group goes). */
@@ -177,8 +242,7 @@ export class AciExecutor implements Executor {
    * there yet or not (a create in flight finds the run canceled and deletes its group itself).
    */
   async cancel(runId: string): Promise<boolean> {
-    await this.deleteGroup(runId);
-    await this.deps.admission.release(runId);
+    await this.release(runId);
     await this.deps.logs.markComplete(runId, 'Canceled', `Run ID: ${runId} was canceled`);
     return true;
   }
@@ -188,10 +252,11 @@ export class AciExecutor implements Executor {
     options: ReconcileOptions,
   ): Promise<ReadonlyMap<string, ActiveRunState>> {
     const groups = await this.listGroups();
-    const byRun = new Map<string, ContainerGroup>();
+    // A run's groups (a Docker build has one; a multi-step run one per step attempt under way).
+    const byRun = new Map<string, ContainerGroup[]>();
     for (const group of groups) {
       const runId = group.tags?.[TAG_RUN];
-      if (runId) byRun.set(runId, group);
+      if (runId) byRun.set(runId, [...(byRun.get(runId) ?? []), group]);
     }
     const states = new Map<string, ActiveRunState>();
     const now = this.now().getTime();
@@ -204,9 +269,23 @@ export class AciExecutor implements Executor {
       }
     };
     for (const run of active) {
-      const group = byRun.get(run.runId);
+      const group = byRun.get(run.runId)?.find((g) => g.name === this.groupName(run.runId));
       byRun.delete(run.runId);
       const started = run.startTime ? Date.parse(run.startTime) : now;
+      if (run.spec.kind === 'TaskFile') {
+        await each("read a multi-step run's groups", run.runId, async () => {
+          if (now - started > run.timeout * 1000) {
+            states.set(run.runId, { state: 'ended', outcome: timedOut(run) });
+            return;
+          }
+          const found = await this.multi.reconcile(run as TaskFileRun, options.secretsOf(run));
+          if (found === 'lost') {
+            if (now - started > CREATE_GRACE_MS)
+              states.set(run.runId, { state: 'lost', reason: "the run's step graph was never stored" });
+          } else if (found !== 'active') states.set(run.runId, { state: 'ended', outcome: found });
+        });
+        continue;
+      }
       await each("read a run's group", run.runId, async () => {
         if (!group) {
           if (run.status === 'Running')
@@ -223,9 +302,12 @@ export class AciExecutor implements Executor {
     }
     // What is left belongs to no run that was active when listed: a finished run's group whose release failed, or a
     // run that is gone. A run that started since (its group listed, itself not) is read again and left alone.
-    for (const runId of byRun.keys())
+    for (const [runId, orphans] of byRun)
       await each('delete an orphaned group', runId, async () => {
-        if (!(await options.stillActive(runId))) await this.release(runId);
+        if (await options.stillActive(runId)) return;
+        await this.release(runId);
+        // By name too: a group whose run's record is gone (a create that raced a stop) is named by nothing else.
+        for (const group of orphans) if (group.name) await this.deleteGroup(group.name);
       });
     const activeIds = new Set(active.map((r) => r.runId));
     for (const lease of await this.deps.admission.leases())
@@ -239,17 +321,10 @@ export class AciExecutor implements Executor {
   /** What the group of an active run says of it (read with one GET: list items carry no instance view). */
   private async stateOf(run: Run, elapsedMs: number, now: number): Promise<ActiveRunState> {
     if (elapsedMs > run.timeout * 1000) {
-      await this.deleteGroup(run.runId);
-      return {
-        state: 'ended',
-        outcome: {
-          status: 'Timeout',
-          outputImages: [],
-          runErrorMessage: `the run timed out after ${run.timeout} seconds`,
-        },
-      };
+      await this.deleteGroup(this.groupName(run.runId));
+      return { state: 'ended', outcome: timedOut(run) };
     }
-    const group = await this.getGroup(run.runId);
+    const group = await this.getGroup(this.groupName(run.runId));
     if (!group)
       return { state: 'lost', reason: "the run's container group is gone: it was deleted outside Refit" };
     const state = group.instanceView?.state;
@@ -295,23 +370,21 @@ export class AciExecutor implements Executor {
     };
   }
 
-  async outcome(run: Run, secrets: RunSecrets, report: unknown): Promise<RunOutcome | null> {
+  async outcome(
+    run: Run,
+    secrets: RunSecrets,
+    report: unknown,
+  ): Promise<RunOutcome | null | typeof CONTINUES> {
     // Only the run's own reporter holds its token: anything else is dropped before it is read.
     const token = (report as { token?: unknown } | null)?.token;
     const expected = Buffer.from(this.reportToken(run.runId));
     const given = Buffer.from(typeof token === 'string' ? token : '');
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
+    if (run.spec.kind === 'TaskFile') return this.multi.report(run as TaskFileRun, secrets, report);
     const parsed = builderReport.safeParse(report);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      return {
-        status: 'Error',
-        outputImages: [],
-        runErrorMessage: `the build's report could not be read: ${issue.path.join('.') || 'the report'}: ${issue.message}`,
-      };
-    }
+    if (!parsed.success) return unreadableReport("the build's report", parsed.error);
     const r = parsed.data;
-    const group = await this.getGroup(run.runId);
+    const group = await this.getGroup(this.groupName(run.runId));
     const restartCount = group?.containers.find((c) => c.name === 'build')?.instanceView?.restartCount ?? 0;
     const cost = this.cost(run);
     if (r.restarted || restartCount > 0) return { ...restarted(Math.max(restartCount, 1)), ...cost };
@@ -326,18 +399,22 @@ export class AciExecutor implements Executor {
     return {
       status: 'Succeeded',
       outputImages: r.images.flatMap((line) => outputImage(line)),
-      baseImageDependencies: await this.bases(
-        docker,
-        secrets,
-        Buffer.from(r.dockerfile, 'base64').toString('utf8'),
-      ),
+      baseImageDependencies: await recordedBases(this.deps.registry, {
+        runId: run.runId,
+        dockerfile: Buffer.from(r.dockerfile, 'base64').toString('utf8'),
+        buildArgs: buildArgValues(docker.spec.arguments, secrets.arguments),
+        target: docker.spec.target,
+        platform: run.platform,
+        registries: secrets.registries,
+      }),
       ...cost,
     };
   }
 
-  /** Deletes the run's group if it is still there, and frees its admission lease. Idempotent. */
+  /** Deletes the run's groups that are still there, what a multi-step run left, and its admission lease. Idempotent. */
   async release(runId: string): Promise<void> {
-    await this.deleteGroup(runId);
+    await this.deleteGroup(this.groupName(runId));
+    await this.multi.release(runId);
     await this.deps.admission.release(runId);
   }
 
@@ -366,39 +443,6 @@ export class AciExecutor implements Executor {
         memoryGb: gb,
       },
     };
-  }
-
-  /** The bases the build used, scanned from its Dockerfile and resolved now (the build pulled them by tag). */
-  private async bases(
-    run: DockerRun,
-    secrets: RunSecrets,
-    dockerfile: string,
-  ): Promise<RecordedDependency[]> {
-    if (!dockerfile) return [];
-    try {
-      const found = scanDockerfile(dockerfile, {
-        buildArgs: buildArgValues(run.spec.arguments, secrets.arguments),
-        target: run.spec.target,
-      });
-      return await Promise.all(
-        found.map(async (dep): Promise<RecordedDependency> => {
-          const resolved = await this.deps.registry
-            .resolve(dep, run.platform, secrets.registries?.[dep.registry])
-            .catch(() => null);
-          return {
-            ...dep,
-            digest: dep.digest ?? resolved?.digest ?? null,
-            platformDigest: resolved?.platformDigest ?? dep.digest,
-          };
-        }),
-      );
-    } catch (err) {
-      log.warn('the dependencies of an aci run could not be read', {
-        runId: run.runId,
-        error: (err as Error).message,
-      });
-      return [];
-    }
   }
 
   /** What the group is given: SAS URLs valid for the run's timeout and a margin, the source, logins, masks. */
@@ -471,9 +515,9 @@ export class AciExecutor implements Executor {
     return groups;
   }
 
-  private async getGroup(runId: string): Promise<ContainerGroup | undefined> {
+  private async getGroup(name: string): Promise<ContainerGroup | undefined> {
     try {
-      return await this.deps.client.containerGroups.get(this.settings.resourceGroup, this.groupName(runId));
+      return await this.deps.client.containerGroups.get(this.settings.resourceGroup, name);
     } catch (err) {
       if (statusOf(err) === 404) return undefined;
       throw err;
@@ -481,10 +525,10 @@ export class AciExecutor implements Executor {
   }
 
   /** Sends the delete (its first answer only); false when the group was not there. */
-  private async deleteGroup(runId: string): Promise<boolean> {
+  private async deleteGroup(name: string): Promise<boolean> {
     let status = 0;
     try {
-      await this.deps.client.containerGroups.beginDelete(this.settings.resourceGroup, this.groupName(runId), {
+      await this.deps.client.containerGroups.beginDelete(this.settings.resourceGroup, name, {
         onResponse: (response) => (status ||= response.status),
       });
       // 200 or 202: the group was there; 204: it was not.
@@ -496,6 +540,15 @@ export class AciExecutor implements Executor {
   }
 }
 
+/** The outcome of a run past its timeout (its groups are deleted when it is settled). */
+function timedOut(run: Run): RunOutcome {
+  return {
+    status: 'Timeout',
+    outputImages: [],
+    runErrorMessage: `the run timed out after ${run.timeout} seconds`,
+  };
+}
+
 /** The outcome of a run whose build container the platform started again: its result cannot be trusted. */
 function restarted(count: number): RunOutcome {
   return {
@@ -503,15 +556,4 @@ function restarted(count: number): RunOutcome {
     outputImages: [],
     runErrorMessage: `the platform restarted the build container (restartCount ${count}): the run's result is not trusted`,
   };
-}
-
-/** An output image from kaniko's `name:tag@sha256:…` line (nothing for a line that is not one). */
-function outputImage(line: string): OutputImage[] {
-  try {
-    const ref = parseImageReference(line.trim());
-    if (!ref.digest) return [];
-    return [{ registry: ref.registry, repository: ref.repository, tag: ref.tag, digest: ref.digest }];
-  } catch {
-    return [];
-  }
 }

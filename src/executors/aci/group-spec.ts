@@ -1,5 +1,12 @@
-import type { ContainerGroup, EnvironmentVariable } from '@azure/arm-containerinstance';
+import type {
+  Container,
+  ContainerGroup,
+  EnvironmentVariable,
+  Volume,
+  VolumeMount,
+} from '@azure/arm-containerinstance';
 import type { RegistryCredentials } from '../../registry/auth';
+import { parseImageReference } from '../../registry/image-reference';
 import type { DockerBuildSpec, Run } from '../../runs/run';
 import type { AciSettings } from './aci-settings';
 import { BUILD_SCRIPT, FETCH_SCRIPT, REPORT_SCRIPT, STATE_DIR, WORKSPACE } from './builder-scripts';
@@ -109,21 +116,67 @@ function dockerConfig(logins: Readonly<Record<string, RegistryCredentials>>): st
   return Buffer.from(JSON.stringify({ auths })).toString('base64');
 }
 
+/** What every group of a run shares: where it reports, what it masks, how it signs in. */
+export type ReporterInputs = Pick<
+  GroupInputs,
+  'logUrl' | 'reportUrl' | 'reportToken' | 'masks' | 'maxLogBytes' | 'homeRegistry' | 'logins' | 'tags'
+>;
+
+/** The reporter container: ships the group's log, then sends its report (see REPORT_SCRIPT). */
+export function reporterContainer(
+  runId: string,
+  settings: AciSettings,
+  inputs: ReporterInputs,
+  trusted: boolean,
+  env: readonly EnvironmentVariable[],
+  volumeMounts: readonly VolumeMount[],
+): Container {
+  return {
+    name: 'report',
+    image: settings.helperImage,
+    command: ['sh', '-c', REPORT_SCRIPT],
+    resources: { requests: { cpu: REPORTER_CORES, memoryInGB: REPORTER_MEMORY_GB } },
+    environmentVariables: [
+      plain('REFIT_RUN_ID', runId),
+      ...(trusted ? [plain('AZURE_CLIENT_ID', settings.identityClientId)] : []),
+      plain('REFIT_MAX_LOG_BYTES', String(inputs.maxLogBytes)),
+      secure('REFIT_LOG_URL', inputs.logUrl),
+      secure('REFIT_REPORT_URL', inputs.reportUrl),
+      secure('REFIT_REPORT_TOKEN', inputs.reportToken),
+      secure('REFIT_MASKS', maskLines(inputs.masks).join('\n')),
+      ...env,
+    ],
+    volumeMounts: [...volumeMounts],
+  };
+}
+
 /**
- * The container group of one build: the fetch init container, kaniko behind its wrapper and the reporter, sharing an
- * emptyDir; restartPolicy Never; the builder identity attached (kaniko pushes to the home registry with it, through
- * its built-in ACR credential helper, and ACI pulls the images with it when they live there).
+ * A group's frame: location, tags, the builder identity when trusted (a fork's pull request gets none: its RUN steps
+ * could otherwise take the identity's tokens), restartPolicy Never, Spot if asked, the subnet, and how ACI signs in
+ * to pull its images (the identity for the home registry, the task's logins for others).
  */
-export function buildGroup(run: DockerRun, settings: AciSettings, inputs: GroupInputs): ContainerGroup {
-  const source = inputs.source;
-  const secretArgs = inputs.buildArgs.filter((a) => a.isSecret);
-  const hasLogins = Object.keys(inputs.logins).length > 0;
-  const workspace = { name: 'workspace', mountPath: WORKSPACE };
-  const fromHome = [settings.kanikoImage, settings.helperImage].some((image) =>
-    image.startsWith(`${inputs.homeRegistry}/`),
-  );
-  // A fork's pull request builds with no identity: its RUN steps could otherwise take the identity's tokens.
-  const trusted = !run.untrustedSource;
+export function groupFrame(
+  settings: AciSettings,
+  inputs: ReporterInputs,
+  trusted: boolean,
+  images: readonly string[],
+  parts: Pick<ContainerGroup, 'volumes' | 'initContainers' | 'containers'>,
+): ContainerGroup {
+  // Registries compared as the image references name them (`org/app` is Docker Hub's), logins by the same rule.
+  const registryOf = (image: string): string => {
+    try {
+      return parseImageReference(image).registry;
+    } catch {
+      return image.split('/')[0]!;
+    }
+  };
+  const fromHome = images.some((image) => registryOf(image) === inputs.homeRegistry);
+  const wanted = new Set(images.map(registryOf));
+  const logins = Object.entries(inputs.logins).filter(([server]) => wanted.has(registryOf(`${server}/x`)));
+  const credentials = [
+    ...(fromHome ? [{ server: inputs.homeRegistry, identity: settings.identityId }] : []),
+    ...logins.map(([server, login]) => ({ server, username: login.username, password: login.password })),
+  ];
   return {
     location: settings.location,
     tags: { ...inputs.tags },
@@ -135,71 +188,98 @@ export function buildGroup(run: DockerRun, settings: AciSettings, inputs: GroupI
     restartPolicy: 'Never',
     priority: settings.spot ? 'Spot' : 'Regular',
     ...(settings.subnetId ? { subnetIds: [{ id: settings.subnetId }] } : {}),
-    ...(fromHome && trusted
-      ? { imageRegistryCredentials: [{ server: inputs.homeRegistry, identity: settings.identityId }] }
-      : {}),
-    volumes: [
-      { name: 'workspace', emptyDir: {} },
-      ...(hasLogins
-        ? [{ name: 'docker-config', secret: { 'config.json': dockerConfig(inputs.logins) } }]
-        : []),
-    ],
-    initContainers: [
-      {
-        name: 'fetch',
-        image: settings.helperImage,
-        command: ['sh', '-c', FETCH_SCRIPT],
-        environmentVariables: [
-          plain('REFIT_SOURCE_KIND', source.kind),
-          secure('REFIT_SOURCE_URL', source.url),
-          plain('REFIT_CONTEXT_FOLDER', source.folder),
-          plain('REFIT_DOCKERFILE', run.spec.dockerFilePath),
-          ...(source.kind === 'git'
-            ? [
-                ...(source.ref ? [plain('REFIT_GIT_REF', source.ref)] : []),
-                ...(source.commit ? [plain('REFIT_GIT_COMMIT', source.commit)] : []),
-                ...(source.token ? [secure('REFIT_GIT_TOKEN', source.token)] : []),
-              ]
-            : []),
-        ],
-        volumeMounts: [workspace],
-      },
-    ],
-    containers: [
-      {
-        name: 'build',
-        image: settings.kanikoImage,
-        command: ['/busybox/sh', '-c', BUILD_SCRIPT, 'refit-build', ...kanikoArgs(run, inputs)],
-        resources: { requests: { cpu: run.agentConfiguration.cpu, memoryInGB: settings.memoryGb } },
-        environmentVariables: [
-          ...(trusted ? [plain('AZURE_CLIENT_ID', settings.identityClientId)] : []),
-          plain('REFIT_SECRET_ARGS', secretArgs.map((_, i) => i).join(' ')),
-          ...secretArgs.flatMap((a, i) => [
-            plain(`REFIT_ARG_NAME_${i}`, a.name),
-            secure(`REFIT_ARG_VALUE_${i}`, a.value),
-          ]),
-        ],
-        volumeMounts: [
-          workspace,
-          ...(hasLogins ? [{ name: 'docker-config', mountPath: '/kaniko/.docker', readOnly: true }] : []),
-        ],
-      },
-      {
-        name: 'report',
-        image: settings.helperImage,
-        command: ['sh', '-c', REPORT_SCRIPT],
-        resources: { requests: { cpu: REPORTER_CORES, memoryInGB: REPORTER_MEMORY_GB } },
-        environmentVariables: [
-          plain('REFIT_RUN_ID', run.runId),
-          ...(trusted ? [plain('AZURE_CLIENT_ID', settings.identityClientId)] : []),
-          plain('REFIT_MAX_LOG_BYTES', String(inputs.maxLogBytes)),
-          secure('REFIT_LOG_URL', inputs.logUrl),
-          secure('REFIT_REPORT_URL', inputs.reportUrl),
-          secure('REFIT_REPORT_TOKEN', inputs.reportToken),
-          secure('REFIT_MASKS', maskLines(inputs.masks).join('\n')),
-        ],
-        volumeMounts: [workspace],
-      },
-    ],
+    ...(trusted && credentials.length > 0 ? { imageRegistryCredentials: credentials } : {}),
+    ...parts,
   };
 }
+
+/** The secret volume holding the Docker config kaniko reads for registries other than the home one. */
+export function dockerConfigVolume(logins: Readonly<Record<string, RegistryCredentials>>): Volume {
+  return { name: 'docker-config', secret: { 'config.json': dockerConfig(logins) } };
+}
+
+/** Where kaniko reads that config. */
+export const DOCKER_CONFIG_MOUNT: VolumeMount = {
+  name: 'docker-config',
+  mountPath: '/kaniko/.docker',
+  readOnly: true,
+};
+
+/**
+ * The container group of one build: the fetch init container, kaniko behind its wrapper and the reporter, sharing an
+ * emptyDir; restartPolicy Never; the builder identity attached (kaniko pushes to the home registry with it, through
+ * its built-in ACR credential helper, and ACI pulls the images with it when they live there).
+ */
+export function buildGroup(run: DockerRun, settings: AciSettings, inputs: GroupInputs): ContainerGroup {
+  const source = inputs.source;
+  const secretArgs = inputs.buildArgs.filter((a) => a.isSecret);
+  const hasLogins = Object.keys(inputs.logins).length > 0;
+  const workspace = { name: 'workspace', mountPath: WORKSPACE };
+  const trusted = !run.untrustedSource;
+  // The logins are kaniko's (its docker config); ACI pulls only Refit's own images.
+  return groupFrame(
+    settings,
+    { ...inputs, logins: {} },
+    trusted,
+    [settings.kanikoImage, settings.helperImage],
+    {
+      volumes: [
+        { name: 'workspace', emptyDir: {} },
+        ...(hasLogins ? [dockerConfigVolume(inputs.logins)] : []),
+      ],
+      initContainers: [
+        {
+          name: 'fetch',
+          image: settings.helperImage,
+          command: ['sh', '-c', FETCH_SCRIPT],
+          environmentVariables: [...sourceEnv(source), plain('REFIT_DOCKERFILE', run.spec.dockerFilePath)],
+          volumeMounts: [workspace],
+        },
+      ],
+      containers: [
+        {
+          name: 'build',
+          image: settings.kanikoImage,
+          command: ['/busybox/sh', '-c', BUILD_SCRIPT, 'refit-build', ...kanikoArgs(run, inputs)],
+          resources: { requests: { cpu: run.agentConfiguration.cpu, memoryInGB: settings.memoryGb } },
+          environmentVariables: [
+            ...(trusted ? [plain('AZURE_CLIENT_ID', settings.identityClientId)] : []),
+            ...secretArgsEnv(secretArgs),
+          ],
+          volumeMounts: [workspace, ...(hasLogins ? [DOCKER_CONFIG_MOUNT] : [])],
+        },
+        reporterContainer(run.runId, settings, inputs, trusted, [], [workspace]),
+      ],
+    },
+  );
+}
+
+/** The fetch script's settings for a source (the git token an ACI secure value, never in the URL). */
+export function sourceEnv(source: GroupSource): EnvironmentVariable[] {
+  return [
+    plain('REFIT_SOURCE_KIND', source.kind),
+    secure('REFIT_SOURCE_URL', source.url),
+    plain('REFIT_CONTEXT_FOLDER', source.folder),
+    ...(source.kind === 'git'
+      ? [
+          ...(source.ref ? [plain('REFIT_GIT_REF', source.ref)] : []),
+          ...(source.commit ? [plain('REFIT_GIT_COMMIT', source.commit)] : []),
+          ...(source.token ? [secure('REFIT_GIT_TOKEN', source.token)] : []),
+        ]
+      : []),
+  ];
+}
+
+/** Secret build arguments for BUILD_SCRIPT: names plain, values secure, indexes in REFIT_SECRET_ARGS. */
+export function secretArgsEnv(secretArgs: readonly { name: string; value: string }[]): EnvironmentVariable[] {
+  return [
+    plain('REFIT_SECRET_ARGS', secretArgs.map((_, i) => i).join(' ')),
+    ...secretArgs.flatMap((a, i) => [
+      plain(`REFIT_ARG_NAME_${i}`, a.name),
+      secure(`REFIT_ARG_VALUE_${i}`, a.value),
+    ]),
+  ];
+}
+
+export const plainEnv = plain;
+export const secureEnv = secure;

@@ -6,6 +6,7 @@ import { AcbError } from '../../acb/errors';
 import { runGraph, type AttemptResult } from '../../acb/runner';
 import { parseBuildCommand, display, splitWords } from '../../acb/command-line';
 import { loadRunTask } from '../../acb/load-task';
+import { stepWorkdir } from '../../acb/step-workdir';
 import type { AcbStep, AcbTask } from '../../acb/task-file';
 import type { RecordedDependency } from '../../dependencies/dependency-index';
 import { isGitSource } from '../../runs/schedule-run';
@@ -317,11 +318,7 @@ export class MultiStepRun {
 
   /** The step's working directory inside its container, or undefined to keep the image's own. */
   private containerWorkdir(step: AcbStep): string | undefined {
-    if (step.disableWorkingDirectoryOverride) return undefined;
-    if (!step.workingDirectory) return WORKSPACE;
-    return posix.isAbsolute(step.workingDirectory)
-      ? step.workingDirectory
-      : posix.join(WORKSPACE, step.workingDirectory);
+    return stepWorkdir(step, WORKSPACE);
   }
 
   /** The step's working directory on this machine (build steps run here). */
