@@ -1,16 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { LocalHost } from '../../src/local/host';
-import type { Refit } from '../../src/refit';
 import { busyboxBase, registry, registryDigest, until } from '../support/api';
-import { startAzurite, type RunningAzurite } from '../support/azurite';
 import { FakeAci } from '../support/fake-aci';
 import { validateAciTraffic } from '../support/aci-traffic';
-import { GitServer } from '../support/git';
 import { isFinished, waitForRecorded } from '../support/in-process';
-import { aciRefit, api, API_KEY, logOf, STAND_IN, upload } from '../support/aci-refit';
+import { aciSuite, api, API_KEY, logOf, STAND_IN, upload } from '../support/aci-refit';
 import { testPort } from '../support/private-registry';
 
 /** The digest the registry holds for `registry/repository:tag`. */
@@ -20,34 +13,16 @@ function manifestDigest(image: string): Promise<string | null> {
 }
 
 describe('AciExecutor', () => {
-  const root = mkdtempSync(join(tmpdir(), 'refit-aci-'));
   const fake = new FakeAci({ play: { programs: { '/kaniko/executor': STAND_IN, '/busybox/sh': 'sh' } } });
-  const git = new GitServer();
-  let azurite: RunningAzurite;
-  let r: Refit;
-  let host: LocalHost;
-  let url: string;
-
-  beforeAll(async () => {
-    azurite = await startAzurite(join(root, 'azurite'), testPort(600));
-    await git.start();
-    ({ r, host, url } = await aciRefit(root, azurite, fake));
-  });
-  afterAll(async () => {
-    await host.stop();
-    await fake.stop();
-    await azurite.stop();
-    git.stop();
-    rmSync(root, { recursive: true, force: true });
-  });
+  const suite = aciSuite(fake, testPort(600));
 
   describe('a quick build', () => {
     it('goes from Queued to Succeeded in a container group, with the digest the builder pushed and its log in the run blob', async () => {
       const image = `${registry()}/aci/quick-${randomUUID().slice(0, 8)}:{{.Run.ID}}`;
-      const sourceLocation = await upload(r, {
+      const sourceLocation = await upload(suite.r, {
         Dockerfile: `FROM ${busyboxBase()}\nRUN echo built-in-aci > /built.txt\n`,
       });
-      const scheduled = await api(url, 'POST', '/scheduleRun', {
+      const scheduled = await api(suite.url, 'POST', '/scheduleRun', {
         type: 'DockerBuildRequest',
         sourceLocation,
         dockerFilePath: 'Dockerfile',
@@ -57,7 +32,7 @@ describe('AciExecutor', () => {
       expect(scheduled.status).toBe(200);
       const runId = scheduled.body.properties.runId as string;
 
-      const run = await waitForRecorded(r, runId, isFinished);
+      const run = await waitForRecorded(suite.r, runId, isFinished);
 
       const pushed = image.replace('{{.Run.ID}}', runId);
       expect({ status: run.status, error: run.runErrorMessage }).toEqual({
@@ -76,11 +51,11 @@ describe('AciExecutor', () => {
         }),
       ]);
       expect(run.costEstimate).toMatchObject({ currency: 'USD', cores: 2.25, memoryGb: 2.5 });
-      const log = await logOf(r, runId);
+      const log = await logOf(suite.r, runId);
       expect(log).toContain('Source fetched');
       expect(log).toContain(`INFO Pushed ${pushed}`);
       expect(log).toContain(`Run ID: ${runId} was successful`);
-      expect((await r.logs.blob(runId).getProperties()).metadata).toEqual({ complete: 'successful' });
+      expect((await suite.r.logs.blob(runId).getProperties()).metadata).toEqual({ complete: 'successful' });
       // The group is deleted once the run is recorded.
       await until('the group to be deleted', async () =>
         fake.groups().some((g) => g.name.includes(runId)) ? undefined : true,
@@ -91,10 +66,10 @@ describe('AciExecutor', () => {
   describe('the log', () => {
     it('streams to a follower while the group builds, with the secret build argument masked before it leaves the group', async () => {
       const secret = `aci-secret-${randomUUID().slice(0, 8)}`;
-      const sourceLocation = await upload(r, {
+      const sourceLocation = await upload(suite.r, {
         Dockerfile: `FROM ${busyboxBase()}\nARG TOKEN\nRUN echo "token is $TOKEN" && sleep 2 && echo done-sleeping\n`,
       });
-      const scheduled = await api(url, 'POST', '/scheduleRun', {
+      const scheduled = await api(suite.url, 'POST', '/scheduleRun', {
         type: 'DockerBuildRequest',
         sourceLocation,
         dockerFilePath: 'Dockerfile',
@@ -107,17 +82,17 @@ describe('AciExecutor', () => {
       const runId = scheduled.body.properties.runId as string;
 
       // Followed from the start: the response ends when the run's log is marked complete.
-      const followed = await fetch(`${url}/api/runs/${runId}/log?follow=true`, {
+      const followed = await fetch(`${suite.url}/api/runs/${runId}/log?follow=true`, {
         headers: { 'x-functions-key': API_KEY },
       }).then((res) => res.text());
 
-      const run = await waitForRecorded(r, runId, isFinished);
+      const run = await waitForRecorded(suite.r, runId, isFinished);
       expect(run.status).toBe('Succeeded');
       expect(followed).toContain('token is ***');
       expect(followed).toContain('done-sleeping');
       expect(followed).toContain(`Run ID: ${runId} was successful`);
       expect(followed).not.toContain(secret);
-      expect(await logOf(r, runId)).not.toContain(secret);
+      expect(await logOf(suite.r, runId)).not.toContain(secret);
       // The secret reached the build (the group's secure value), and no request to ARM showed it in a plain value.
       const put = fake.requests.find((p) => p.request.method === 'PUT' && p.request.url.includes(runId));
       expect(JSON.stringify(put?.request.body)).toContain(secret);
@@ -132,25 +107,30 @@ describe('AciExecutor', () => {
   describe('a Docker task', () => {
     it('runs from its git source and ends Succeeded with the image pushed', async () => {
       const task = `aci-task-${randomUUID().slice(0, 8)}`;
-      git.commit(task, 'main', { 'app/Dockerfile': `FROM ${busyboxBase()}\nRUN echo from-git > /git.txt\n` });
+      suite.git.commit(task, 'main', {
+        'app/Dockerfile': `FROM ${busyboxBase()}\nRUN echo from-git > /git.txt\n`,
+      });
       const image = `${registry()}/aci/${task}:{{.Run.ID}}`;
-      const created = await api(url, 'PUT', `/tasks/${task}`, {
+      const created = await api(suite.url, 'PUT', `/tasks/${task}`, {
         properties: {
           platform: { os: 'Linux', architecture: 'amd64' },
           step: {
             type: 'Docker',
-            contextPath: `${git.url(task)}#main:app`,
+            contextPath: `${suite.git.url(task)}#main:app`,
             dockerFilePath: 'Dockerfile',
             imageNames: [image],
           },
         },
       });
       expect(created.status).toBe(201);
-      const scheduled = await api(url, 'POST', '/scheduleRun', { type: 'TaskRunRequest', taskId: task });
+      const scheduled = await api(suite.url, 'POST', '/scheduleRun', {
+        type: 'TaskRunRequest',
+        taskId: task,
+      });
       expect(scheduled.status).toBe(200);
       const runId = scheduled.body.properties.runId as string;
 
-      const run = await waitForRecorded(r, runId, isFinished);
+      const run = await waitForRecorded(suite.r, runId, isFinished);
 
       expect({ status: run.status, error: run.runErrorMessage }).toEqual({
         status: 'Succeeded',

@@ -1,15 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { LocalHost } from '../../src/local/host';
-import type { Refit } from '../../src/refit';
 import { busyboxBase, registry, registryDigest, until } from '../support/api';
-import { aciRefit, api, logOf, STAND_IN, upload } from '../support/aci-refit';
+import { aciSuite, api, logOf, STAND_IN, upload } from '../support/aci-refit';
 import { validateAciTraffic } from '../support/aci-traffic';
-import { startAzurite, type RunningAzurite } from '../support/azurite';
 import { FakeAci } from '../support/fake-aci';
-import { GitServer } from '../support/git';
 import { isFinished, waitForRecorded } from '../support/in-process';
 import { testPort } from '../support/private-registry';
 
@@ -35,42 +28,23 @@ function deletions(fake: FakeAci, runId: string): Map<string, number> {
 const encoded = (lines: readonly string[]): string => Buffer.from(lines.join('\n') + '\n').toString('base64');
 
 describe('AciExecutor multi-step', () => {
-  const root = mkdtempSync(join(tmpdir(), 'refit-aci-multi-'));
-  // The builder's and helper's programs run here; a step's own image (one in the test registry) runs inside it.
   const fake = new FakeAci({
     play: {
       programs: { '/kaniko/executor': STAND_IN, '/busybox/sh': 'sh' },
       inImage: (image) => image.startsWith(`${registry()}/`),
     },
   });
-  const git = new GitServer();
-  let azurite: RunningAzurite;
-  let r: Refit;
-  let host: LocalHost;
-  let url: string;
-
-  beforeAll(async () => {
-    azurite = await startAzurite(join(root, 'azurite'), testPort(620));
-    await git.start();
-    ({ r, host, url } = await aciRefit(root, azurite, fake));
-  });
-  afterAll(async () => {
-    await host.stop();
-    await fake.stop();
-    await azurite.stop();
-    git.stop();
-    rmSync(root, { recursive: true, force: true });
-  });
+  const suite = aciSuite(fake, testPort(620));
 
   it('builds, runs a cmd step on the image it just built, and pushes it: each step a container group of its own', async () => {
     const repository = `aci/multi-${randomUUID().slice(0, 8)}`;
     const image = `{{.Run.Registry}}/${repository}:{{.Run.ID}}`;
-    const sourceLocation = await upload(r, {
+    const sourceLocation = await upload(suite.r, {
       Dockerfile: `FROM ${busyboxBase()}\nRUN echo built-in-aci > /built.txt\n`,
       // Built FROM the first build's image, which is nowhere but in the run-scoped repository.
       'on.Dockerfile': `FROM ${registry()}/${repository}:base\nRUN cat /built.txt > /on.txt\n`,
     });
-    const scheduled = await api(url, 'POST', '/scheduleRun', {
+    const scheduled = await api(suite.url, 'POST', '/scheduleRun', {
       type: 'EncodedTaskRunRequest',
       sourceLocation,
       encodedTaskContent: encoded([
@@ -92,9 +66,9 @@ describe('AciExecutor multi-step', () => {
     expect(scheduled.status).toBe(200);
     const runId = scheduled.body.properties.runId as string;
 
-    const run = await waitForRecorded(r, runId, isFinished);
+    const run = await waitForRecorded(suite.r, runId, isFinished);
 
-    const log = await logOf(r, runId);
+    const log = await logOf(suite.r, runId);
     expect({ status: run.status, error: run.runErrorMessage }).toEqual({
       status: 'Succeeded',
       error: undefined,
@@ -145,7 +119,7 @@ describe('AciExecutor multi-step', () => {
 
   it('runs independent steps as parallel groups, merges their workspaces, and stops at a failing step: its dependents never start', async () => {
     const cmd = (script: string) => `${busyboxBase()} sh -c "${script}"`;
-    const scheduled = await api(url, 'POST', '/scheduleRun', {
+    const scheduled = await api(suite.url, 'POST', '/scheduleRun', {
       type: 'EncodedTaskRunRequest',
       encodedTaskContent: encoded([
         'version: v1.1.0',
@@ -171,7 +145,7 @@ describe('AciExecutor multi-step', () => {
     expect(scheduled.status).toBe(200);
     const runId = scheduled.body.properties.runId as string;
 
-    const run = await waitForRecorded(r, runId, isFinished);
+    const run = await waitForRecorded(suite.r, runId, isFinished);
 
     expect({ status: run.status, error: run.runErrorMessage }).toEqual({
       status: 'Failed',
@@ -193,7 +167,7 @@ describe('AciExecutor multi-step', () => {
     );
     // The step after the failing one never got a group.
     expect(created.some((n) => n.endsWith('-5-r0a0'))).toBe(false);
-    const log = await logOf(r, runId);
+    const log = await logOf(suite.r, runId);
     expect(log).toMatch(/\[join\] from-left/);
     expect(log).toMatch(/\[join\] from-right/);
     // Each step passes on its changes, not its copy of the whole workspace: right's untouched copy of `shared` does
@@ -207,7 +181,7 @@ describe('AciExecutor multi-step', () => {
 
   it('runs a FileTask from its git context: a source group fetches the folder, the task file is read from it', async () => {
     const task = `aci-ms-${randomUUID().slice(0, 8)}`;
-    const sha = git.commit(task, 'main', {
+    const sha = suite.git.commit(task, 'main', {
       'app/Dockerfile': `FROM ${busyboxBase()}\nCOPY message.txt /message.txt\n`,
       'app/message.txt': 'from-the-git-folder\n',
       'app/ci/acb.yaml': [
@@ -218,24 +192,28 @@ describe('AciExecutor multi-step', () => {
         '',
       ].join('\n'),
     });
-    const created = await api(url, 'PUT', `/tasks/${task}`, {
+    const created = await api(suite.url, 'PUT', `/tasks/${task}`, {
       properties: {
         platform: { os: 'Linux', architecture: 'amd64' },
-        step: { type: 'FileTask', contextPath: `${git.url(task)}#main:app`, taskFilePath: 'ci/acb.yaml' },
+        step: {
+          type: 'FileTask',
+          contextPath: `${suite.git.url(task)}#main:app`,
+          taskFilePath: 'ci/acb.yaml',
+        },
       },
     });
     expect(created.status).toBe(201);
-    const scheduled = await api(url, 'POST', '/scheduleRun', { type: 'TaskRunRequest', taskId: task });
+    const scheduled = await api(suite.url, 'POST', '/scheduleRun', { type: 'TaskRunRequest', taskId: task });
     expect(scheduled.status).toBe(200);
     const runId = scheduled.body.properties.runId as string;
 
-    const run = await waitForRecorded(r, runId, isFinished);
+    const run = await waitForRecorded(suite.r, runId, isFinished);
 
     expect({ status: run.status, error: run.runErrorMessage }).toEqual({
       status: 'Succeeded',
       error: undefined,
     });
-    const log = await logOf(r, runId);
+    const log = await logOf(suite.r, runId);
     expect(log).toContain('from-the-git-folder');
     expect(log).toContain(`commit=${sha}`);
     // /workspace is the context folder, as acb checks it out: its files, not the repository's root.
@@ -245,7 +223,7 @@ describe('AciExecutor multi-step', () => {
   });
 
   it("retries a failing step in a new group after its retryDelay, and ends Failed with the last attempt's reason", async () => {
-    const scheduled = await api(url, 'POST', '/scheduleRun', {
+    const scheduled = await api(suite.url, 'POST', '/scheduleRun', {
       type: 'EncodedTaskRunRequest',
       encodedTaskContent: encoded([
         'version: v1.1.0',
@@ -259,7 +237,7 @@ describe('AciExecutor multi-step', () => {
     });
     const runId = scheduled.body.properties.runId as string;
 
-    const run = await waitForRecorded(r, runId, isFinished);
+    const run = await waitForRecorded(suite.r, runId, isFinished);
 
     expect({ status: run.status, error: run.runErrorMessage }).toEqual({
       status: 'Failed',
@@ -269,13 +247,13 @@ describe('AciExecutor multi-step', () => {
       expect.stringMatching(/-0-r0a0$/),
       expect.stringMatching(/-0-r0a1$/),
     ]);
-    const log = await logOf(r, runId);
+    const log = await logOf(suite.r, runId);
     expect(log).toContain('Step ID: flaky failed (exit code 2); retry 1 of 1 in 1 seconds');
     expect(log.match(/\[flaky\] trying/g)).toHaveLength(2);
   });
 
   it('cancels a run while a step runs: its groups are deleted and a report that arrives later changes nothing', async () => {
-    const scheduled = await api(url, 'POST', '/scheduleRun', {
+    const scheduled = await api(suite.url, 'POST', '/scheduleRun', {
       type: 'EncodedTaskRunRequest',
       encodedTaskContent: encoded([
         'version: v1.1.0',
@@ -290,20 +268,20 @@ describe('AciExecutor multi-step', () => {
     const runId = scheduled.body.properties.runId as string;
     await until('the long step to run', async () =>
       // The log blob exists once the run is dispatched.
-      (await logOf(r, runId).catch(() => '')).includes('started-long') ? true : undefined,
+      (await logOf(suite.r, runId).catch(() => '')).includes('started-long') ? true : undefined,
     );
 
-    const canceled = await api(url, 'POST', `/runs/${runId}/cancel`);
+    const canceled = await api(suite.url, 'POST', `/runs/${runId}/cancel`);
 
     expect(canceled.status).toBeLessThan(300);
-    const run = await waitForRecorded(r, runId, isFinished);
+    const run = await waitForRecorded(suite.r, runId, isFinished);
     expect(run.status).toBe('Canceled');
     await until('the groups to be deleted', async () =>
       fake.groups().some((g) => g.name.includes(`refit-${runId}-`)) ? undefined : true,
     );
     expect(createdGroups(fake, runId)).toHaveLength(1);
     // The step's report, as its reporter would have sent it had it got there: the run stays Canceled, nothing starts.
-    await r.runs.complete({
+    await suite.r.runs.complete({
       runId,
       report: {
         token: reportTokenOf(fake, runId),
@@ -320,9 +298,9 @@ describe('AciExecutor multi-step', () => {
         branch: '',
       },
     });
-    expect((await r.runs.get(runId)).status).toBe('Canceled');
+    expect((await suite.r.runs.get(runId)).status).toBe('Canceled');
     expect(createdGroups(fake, runId)).toHaveLength(1);
-    expect(await logOf(r, runId)).not.toContain('after-ran');
+    expect(await logOf(suite.r, runId)).not.toContain('after-ran');
   });
 });
 

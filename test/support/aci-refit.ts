@@ -1,5 +1,6 @@
 // A Refit with REFIT_EXECUTOR=aci in the test's process, against the fake ARM surface: shared by the aci tests.
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config';
 import type { LocalHost } from '../../src/local/host';
@@ -8,8 +9,9 @@ import { createSourceUploadUrl } from '../../src/sources/source-upload';
 import { ensureStorage } from '../../src/storage/storage';
 import { packContext } from '../../src/cli/source-archive';
 import { registry, writeContext } from './api';
-import type { RunningAzurite } from './azurite';
+import { startAzurite, type RunningAzurite } from './azurite';
 import type { FakeAci } from './fake-aci';
+import { GitServer } from './git';
 import { serveInProcess } from './in-process';
 
 export const SUB = '00000000-0000-0000-0000-0000000000a1';
@@ -86,4 +88,40 @@ export async function upload(r: Refit, files: Record<string, string>): Promise<s
 /** A run's log blob as it is now. */
 export async function logOf(r: Refit, runId: string): Promise<string> {
   return (await r.logs.blob(runId).downloadToBuffer()).toString('utf8');
+}
+
+/** What {@link aciSuite} sets up for a describe block: read its fields inside tests (they are set in beforeAll). */
+export interface AciSuite {
+  readonly fake: FakeAci;
+  readonly git: GitServer;
+  readonly r: Refit;
+  readonly url: string;
+}
+
+/**
+ * Sets up, for the enclosing describe block, an aci Refit served in-process on an Azurite of its own (at `port`), a
+ * git server and `fake` (which plays the groups); all torn down after the block.
+ */
+export function aciSuite(fake: FakeAci, port: number): AciSuite {
+  const root = mkdtempSync(join(tmpdir(), 'refit-aci-'));
+  const git = new GitServer();
+  let azurite: RunningAzurite;
+  let host: LocalHost;
+  const suite = { fake, git } as { fake: FakeAci; git: GitServer; r: Refit; url: string };
+  beforeAll(async () => {
+    azurite = await startAzurite(join(root, 'azurite'), port);
+    await git.start();
+    const served = await aciRefit(root, azurite, fake);
+    host = served.host;
+    suite.r = served.r;
+    suite.url = served.url;
+  });
+  afterAll(async () => {
+    await host.stop();
+    await fake.stop();
+    await azurite.stop();
+    git.stop();
+    rmSync(root, { recursive: true, force: true });
+  });
+  return suite;
 }

@@ -880,13 +880,15 @@ export class AciMultiStep {
   async release(runId: string): Promise<void> {
     // A record that cannot be read now is kept for the next try (the sweep calls again), never taken for none.
     const record = (await this.read(runId))?.record;
-    for (const name of Object.keys(record?.groups ?? {})) await this.deps.groups.delete(name);
+    // No record: not a multi-step run, or one whose release already went through (the record goes last).
+    if (!record) return;
+    for (const name of Object.keys(record.groups)) await this.deps.groups.delete(name);
     const sources = this.deps.storage.container(names.containers.sources);
     for await (const blob of sources.listBlobsFlat({
       prefix: `workspaces/${runId}-${this.deps.deployment}/`,
     }))
       await sources.deleteBlob(blob.name).catch(() => undefined);
-    if (record && this.deps.deleteImage)
+    if (this.deps.deleteImage)
       for (const built of Object.values(record.built))
         await this.deps.deleteImage(`${built.repository}@${built.digest}`).catch((err: unknown) => {
           log.warn('a run-scoped image could not be deleted', { runId, error: (err as Error).message });
