@@ -6,6 +6,9 @@ import { FakeAci } from '../support/fake-aci';
 import { isFinished, waitForRecorded } from '../support/in-process';
 import { testPort } from '../support/private-registry';
 
+/** How long a wait may take: each step is a group the fake plays with buildah, slow on a loaded machine. */
+const SLOW = 120_000;
+
 /** The container groups ARM was asked to create for a run, in order, by name. */
 function createdGroups(fake: FakeAci, runId: string): string[] {
   return fake.requests
@@ -102,16 +105,20 @@ describe('AciExecutor multi-step', () => {
     expect(createdGroups(fake, runId)).toEqual(
       [0, 1, 2, 3, 4].map((i) => expect.stringMatching(new RegExp(`-${i}-r0a0$`))),
     );
-    await until('every group of the run to be deleted', async () =>
-      fake.groups().some((g) => g.name.includes(`refit-${runId}-`)) ? undefined : true,
+    await until(
+      'every group of the run to be deleted',
+      async () => (fake.groups().some((g) => g.name.includes(`refit-${runId}-`)) ? undefined : true),
+      SLOW,
     );
     const scopedTag = createHash('sha256')
       .update(`${registry()}/${repository}:${runId}`)
       .digest('hex')
       .slice(0, 20);
     const scoped = `refit-runs/${runId.toLowerCase()}-${deploymentOf(createdGroups(fake, runId)[0]!, runId)}`;
-    await until('the run-scoped image to be deleted', async () =>
-      (await registryDigest(scoped, scopedTag)) === null ? true : undefined,
+    await until(
+      'the run-scoped image to be deleted',
+      async () => ((await registryDigest(scoped, scopedTag)) === null ? true : undefined),
+      SLOW,
     );
     // Every request the executor sent holds to ACI's OpenAPI spec.
     expect(await validateAciTraffic(fake.requests.filter((p) => p.request.url.includes(runId)))).toEqual([]);
@@ -266,9 +273,12 @@ describe('AciExecutor multi-step', () => {
       platform: { os: 'Linux', architecture: 'amd64' },
     });
     const runId = scheduled.body.properties.runId as string;
-    await until('the long step to run', async () =>
-      // The log blob exists once the run is dispatched.
-      (await logOf(suite.r, runId).catch(() => '')).includes('started-long') ? true : undefined,
+    await until(
+      'the long step to run',
+      async () =>
+        // The log blob exists once the run is dispatched.
+        (await logOf(suite.r, runId).catch(() => '')).includes('started-long') ? true : undefined,
+      SLOW,
     );
 
     const canceled = await api(suite.url, 'POST', `/runs/${runId}/cancel`);
@@ -276,8 +286,10 @@ describe('AciExecutor multi-step', () => {
     expect(canceled.status).toBeLessThan(300);
     const run = await waitForRecorded(suite.r, runId, isFinished);
     expect(run.status).toBe('Canceled');
-    await until('the groups to be deleted', async () =>
-      fake.groups().some((g) => g.name.includes(`refit-${runId}-`)) ? undefined : true,
+    await until(
+      'the groups to be deleted',
+      async () => (fake.groups().some((g) => g.name.includes(`refit-${runId}-`)) ? undefined : true),
+      SLOW,
     );
     expect(createdGroups(fake, runId)).toHaveLength(1);
     // The step's report, as its reporter would have sent it had it got there: the run stays Canceled, nothing starts.
