@@ -22,6 +22,7 @@ import type {
 import type { RunService } from '../runs/run-service';
 import { buildArgValues, resolveImageNames, sealRunSecrets } from '../runs/schedule-run';
 import {
+  taskDetailsResource,
   taskResource,
   type DockerStep,
   type SourceTrigger,
@@ -514,6 +515,13 @@ export class TaskService {
   async get(name: string): Promise<Record<string, unknown>> {
     const stored = await this.store.get(name);
     return this.resource(stored.task, stored.location, stored.tags);
+  }
+
+  /** Tasks_GetDetails: the task with its secret values ({@link taskDetailsResource}). */
+  async getDetails(name: string): Promise<Record<string, unknown>> {
+    const stored = await this.store.get(name);
+    const secrets = openTaskSecrets(this.config.secretKey, stored.sealedSecrets);
+    return taskDetailsResource(this.resource(stored.task, stored.location, stored.tags), secrets);
   }
 
   /** Tasks_Delete: true when there was a task. Its dependency rows go too, also when a retry finds no task. */
