@@ -22,18 +22,25 @@ import { GitServer } from '../support/git';
 const SUBSCRIPTION = '00000000-0000-0000-0000-000000000000';
 const GROUP = 'my-group';
 
-/** Sends the key as ARM clients send a token; the SDK's own bearer policy refuses plain http. */
-function keyPolicy(key: string): PipelinePolicy {
+/**
+ * Sends the key as ARM clients send a token (`Authorization: Bearer`), or as `x-functions-key`, which the Functions
+ * host checks in Azure; the SDK's own bearer policy refuses plain http.
+ */
+function keyPolicy(key: string, header: 'bearer' | 'x-functions-key'): PipelinePolicy {
   return {
     name: 'refitKey',
     sendRequest: (request, next) => {
-      request.headers.set('authorization', `Bearer ${key}`);
+      if (header === 'bearer') request.headers.set('authorization', `Bearer ${key}`);
+      else request.headers.set('x-functions-key', key);
       return next(request);
     },
   };
 }
 
-function client(key = process.env.REFIT_TEST_KEY!): ContainerRegistryManagementClient {
+function client(
+  key = process.env.REFIT_TEST_KEY!,
+  header: 'bearer' | 'x-functions-key' = 'bearer',
+): ContainerRegistryManagementClient {
   // The credential is never asked for a token: its policy is replaced by keyPolicy.
   const credential = { getToken: () => Promise.resolve(null) };
   const c = new ContainerRegistryManagementClient(credential, SUBSCRIPTION, {
@@ -43,7 +50,7 @@ function client(key = process.env.REFIT_TEST_KEY!): ContainerRegistryManagementC
     retryOptions: { maxRetries: 0 },
   });
   c.pipeline.removePolicy({ name: bearerTokenAuthenticationPolicyName });
-  c.pipeline.addPolicy(keyPolicy(key));
+  c.pipeline.addPolicy(keyPolicy(key, header));
   return c;
 }
 
@@ -194,6 +201,21 @@ describe('the ARM-shaped API', () => {
       const err: unknown = await sdk.tasks.get(GROUP, registryName(), 'anything').catch((e: unknown) => e);
       expect(err).toBeInstanceOf(RestError);
       expect(err).toMatchObject({ statusCode: 401, code: 'Unauthorized' });
+    });
+
+    it('takes the key as x-functions-key too (as the Functions host wants it in Azure)', async () => {
+      const tasks = [];
+      for await (const task of client(process.env.REFIT_TEST_KEY!, 'x-functions-key').tasks.list(
+        GROUP,
+        registryName(),
+      ))
+        tasks.push(task);
+      expect(tasks.every((t) => t.id!.startsWith(`${registryId()}/tasks/`))).toBe(true);
+      const err: unknown = await client('wrong', 'x-functions-key')
+        .tasks.list(GROUP, registryName())
+        .next()
+        .catch((e: unknown) => e);
+      expect(err).toMatchObject({ statusCode: 401 });
     });
 
     it("answers another registry's name with ARM's 404 ResourceNotFound", async () => {
