@@ -205,7 +205,7 @@ describe('the ARM-shaped API', () => {
 
     it('takes the key as x-functions-key too (as the Functions host wants it in Azure)', async () => {
       const tasks = [];
-      for await (const task of client(process.env.REFIT_TEST_KEY!, 'x-functions-key').tasks.list(
+      for await (const task of client(process.env.REFIT_TEST_KEY, 'x-functions-key').tasks.list(
         GROUP,
         registryName(),
       ))
