@@ -164,6 +164,16 @@ describe('the ARM-shaped API', () => {
         taskId: created.id!,
       });
       expect(run.task).toBe(name);
+      const elsewhere = created.id!.replace(`/registries/${registryName()}/`, '/registries/someoneelse/');
+      await expect(
+        sdk.registries.beginScheduleRunAndWait(GROUP, registryName(), {
+          type: 'TaskRunRequest',
+          taskId: elsewhere,
+        }),
+      ).rejects.toMatchObject({
+        statusCode: 404,
+        message: expect.stringContaining("names registry 'someoneelse'"),
+      });
       expect((await waitForRun(run.runId!, 120000)).status).toBe('Succeeded');
 
       await sdk.tasks.beginDeleteAndWait(GROUP, registryName(), name);
