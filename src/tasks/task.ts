@@ -189,7 +189,7 @@ export function taskResource(task: Task): Record<string, unknown> {
 
 /**
  * Tasks_GetDetails: the resource with the secret values it otherwise leaves out (secret arguments and values, the
- * context's access token, source triggers' tokens), for a key holder who asks for them (`--with-secure-properties`).
+ * context's access token, source triggers' tokens, custom registries' passwords), for a key holder who asks for them (`--with-secure-properties`).
  */
 export function taskDetailsResource(
   resource: Record<string, unknown>,
@@ -204,10 +204,27 @@ export function taskDetailsResource(
         )
       : list;
   const trigger = properties.trigger as Task['trigger'];
+  const credentials = properties.credentials as TaskCredentials | undefined;
+  const passwords = secrets.registryPasswords ?? {};
   return {
     ...resource,
     properties: {
       ...properties,
+      ...(credentials
+        ? {
+            credentials: {
+              ...credentials,
+              customRegistries: Object.fromEntries(
+                Object.entries(credentials.customRegistries).map(([server, login]) => [
+                  server,
+                  passwords[server] === undefined
+                    ? login
+                    : { ...login, password: { ...login.password, value: passwords[server] } },
+                ]),
+              ),
+            },
+          }
+        : {}),
       step: {
         ...step,
         ...('arguments' in step ? { arguments: reveal(step.arguments) } : {}),
