@@ -7,7 +7,16 @@ import { imageUpdate, registryHook, updateNotification } from './registry-hook';
 import { reconcileRuns, runCompletion, runDispatch, runPoisoned } from './run-dispatch';
 import { runRetention } from './run-retention';
 import { azureDevOpsHook, githubHook, HOOK_MAX_BYTES } from './source-hooks';
-import { createTask, deleteTask, getTask, listTasks, listTriggerDecisions, updateTask } from './tasks';
+import { armFunctions } from './arm-routes';
+import {
+  createTask,
+  deleteTask,
+  getTask,
+  getTaskDetails,
+  listTasks,
+  listTriggerDecisions,
+  updateTask,
+} from './tasks';
 import { timerTriggers } from './timer-triggers';
 import { listWatches, watchRegistries } from './watches';
 import {
@@ -78,8 +87,8 @@ const http = (
   authLevel: HttpFunction['authLevel'] = 'function',
 ): HttpFunction => ({ kind: 'http', name, methods, route, authLevel, handler });
 
-/** Every function of Refit: Azure registers them with `app.*` (index.ts), the local host serves them (src/local). */
-export const functions: readonly FunctionDefinition[] = [
+/** The API's short routes (`/api/runs/…`); each of ACR's operations among them also has its ARM route (arm-routes.ts). */
+const api: readonly HttpFunction[] = [
   http('health', ['GET'], 'health', getHealth, 'anonymous'),
   http('listBuildSourceUploadUrl', ['POST'], 'listBuildSourceUploadUrl', listBuildSourceUploadUrl),
   http('scheduleRun', ['POST'], 'scheduleRun', scheduleRun),
@@ -94,10 +103,17 @@ export const functions: readonly FunctionDefinition[] = [
   http('tasksGet', ['GET'], 'tasks/{taskName}', getTask),
   http('tasksUpdate', ['PATCH'], 'tasks/{taskName}', updateTask),
   http('tasksDelete', ['DELETE'], 'tasks/{taskName}', deleteTask),
+  http('tasksGetDetails', ['POST'], 'tasks/{taskName}/listDetails', getTaskDetails),
   http('triggerDecisions', ['GET'], 'triggerDecisions', listTriggerDecisions),
   http('dependencies', ['GET'], 'dependencies', listDependencies),
   http('imageUpdates', ['GET'], 'imageUpdates', listImageUpdates),
   http('watches', ['GET'], 'watches', listWatches),
+];
+
+/** Every function of Refit: Azure registers them with `app.*` (index.ts), the local host serves them (src/local). */
+export const functions: readonly FunctionDefinition[] = [
+  ...api,
+  ...armFunctions(api),
   http('registryHook', ['POST'], 'hooks/registry', registryHook, 'anonymous'),
   { ...http('githubHook', ['POST'], 'hooks/github', githubHook, 'anonymous'), maxBodyBytes: HOOK_MAX_BYTES },
   {

@@ -13,6 +13,11 @@ export const createTask = api(async (request, r) => {
 /** GET /tasks/{taskName} (Tasks_Get): secret values omitted. */
 export const getTask = api(async (request, r) => json(200, await r.tasks.get(param(request, 'taskName'))));
 
+/** POST /tasks/{taskName}/listDetails (Tasks_GetDetails): the task with its secret values, for key holders. */
+export const getTaskDetails = api(async (request, r) =>
+  json(200, await r.tasks.getDetails(param(request, 'taskName'))),
+);
+
 /** PATCH /tasks/{taskName} (Tasks_Update): merges. */
 export const updateTask = api(async (request, r) =>
   json(200, await r.tasks.update(param(request, 'taskName'), await readJson(request, r.config.maxBodyBytes))),

@@ -63,6 +63,18 @@ export interface Config {
   readonly identityClientId: string | undefined;
   /** What the aci executor may create: ACI's per-region quotas by default. */
   readonly aciAdmission: AciAdmissionSettings;
+  /** Which ARM resource the ARM-shaped routes answer as (`/subscriptions/…/registries/{registryName}/…`). */
+  readonly arm: ArmSettings;
+}
+
+/** The ARM resource this deployment answers as: any subscription and resource group unless they are set. */
+export interface ArmSettings {
+  /** REFIT_ARM_REGISTRY_NAME: the first label of REFIT_REGISTRY (`myreg.azurecr.io` → `myreg`); `refit` for an IP or localhost. */
+  readonly registryName: string;
+  /** REFIT_ARM_SUBSCRIPTION_ID: when set, another subscription in the path gets ARM's 404. */
+  readonly subscriptionId: string | undefined;
+  /** REFIT_ARM_RESOURCE_GROUP: when set, another resource group in the path gets ARM's 404. */
+  readonly resourceGroup: string | undefined;
 }
 
 /** The ACI quotas that admission control keeps runs within. */
@@ -291,6 +303,25 @@ function buildah(env: Env): Pick<Config, 'buildahGlobalArgs' | 'buildahStorage'>
   };
 }
 
+// ACR's rule for registry names: 5 to 50 letters and digits (a shorter one is allowed here for local names).
+const ARM_REGISTRY_NAME = /^[a-z0-9]{1,50}$/i;
+
+function arm(env: Env, homeRegistry: string): ArmSettings {
+  const set = env.REFIT_ARM_REGISTRY_NAME;
+  if (set && !ARM_REGISTRY_NAME.test(set))
+    throw new ConfigError(
+      `REFIT_ARM_REGISTRY_NAME must be letters and digits (an ACR registry name), got '${set}'`,
+      'REFIT_ARM_REGISTRY_NAME',
+    );
+  const host = homeRegistry.replace(/:\d+$/, '');
+  const label = /^[\d.]+$|^\[|^localhost$/i.test(host) ? 'refit' : host.split('.')[0]!;
+  return {
+    registryName: set || label,
+    subscriptionId: env.REFIT_ARM_SUBSCRIPTION_ID || undefined,
+    resourceGroup: env.REFIT_ARM_RESOURCE_GROUP || undefined,
+  };
+}
+
 /** Reads and checks every setting; a missing or malformed one throws a {@link ConfigError} naming it. */
 export function loadConfig(env: Env = process.env): Config {
   const executor = env.REFIT_EXECUTOR ?? 'local';
@@ -344,6 +375,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxCores: positiveInt(env, 'REFIT_ACI_MAX_CORES', DEFAULT_MAX_CORES),
       createsPerHour: positiveInt(env, 'REFIT_ACI_CREATES_PER_HOUR', DEFAULT_CREATES_PER_HOUR),
     },
+    arm: arm(env, homeRegistry),
   };
 }
 

@@ -77,3 +77,23 @@ export function findStackKey(url: string, env: Env = process.env): string | unde
 export function apiKeyFor(url: string, env: Env = process.env): string | undefined {
   return env.REFIT_KEY || findStackKey(url, env);
 }
+
+const BEARER = /^bearer[ \t]+(\S+)[ \t]*$/i;
+
+/**
+ * The API key a request to the local host carries: the `x-functions-key` header; else `Authorization: Bearer <key>`,
+ * as the Azure SDKs send their credential's token; else the `code` query, which Azure Functions accepts too. The
+ * first one present is the one checked: a wrong x-functions-key is not rescued by another.
+ */
+export function requestApiKey(
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+  query: URLSearchParams,
+): string | null {
+  const first = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v);
+  const given = first(headers['x-functions-key']);
+  if (given !== undefined) return given;
+  const authorization = first(headers.authorization);
+  const bearer = authorization === undefined ? null : BEARER.exec(authorization);
+  if (bearer) return bearer[1]!;
+  return query.get('code');
+}

@@ -7,11 +7,16 @@ export interface CompiledRoute {
   readonly params: string[];
 }
 
-/** Compiles a function's route (`runs/{runId}`) to a pattern under /api, capturing each parameter. */
+/**
+ * Compiles a function's route (`runs/{runId}`) to a pattern under /api, capturing each parameter. A last segment
+ * `{*rest}` is a catch-all, as in Azure's route templates: it matches the rest of the path, or nothing.
+ */
 export function compileRoute(fn: HttpFunction): CompiledRoute {
   const params: string[] = [];
-  const source = fn.route
-    .split('/')
+  const segments = fn.route.split('/');
+  const catchAll = /^\{\*(\w+)\}$/.exec(segments[segments.length - 1] ?? '');
+  if (catchAll) segments.pop();
+  const source = segments
     .map((segment) => {
       const m = /^\{(\w+)\??\}$/.exec(segment);
       if (m) {
@@ -21,5 +26,10 @@ export function compileRoute(fn: HttpFunction): CompiledRoute {
       return segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     })
     .join('/');
-  return { fn, pattern: new RegExp(`^/api/${source}/?$`, 'i'), params };
+  if (catchAll) params.push(catchAll[1]!);
+  return {
+    fn,
+    pattern: new RegExp(`^/api/${source}${catchAll ? '(?:/(.*?))?' : ''}/?$`, 'i'),
+    params,
+  };
 }

@@ -6,6 +6,7 @@ import { ValidationError } from '../errors';
 import { checkUrlEscapes } from '../http/url-escapes';
 import { log } from '../log';
 import { secretMatches } from '../secrets';
+import { requestApiKey } from './api-key';
 import { armError } from './arm-error';
 import { serveEventGrid } from './event-grid-endpoint';
 import { invocationContext, type HostContext } from './host-context';
@@ -48,7 +49,7 @@ export function httpRequestListener(
         if (method === 'OPTIONS' && req.headers['access-control-request-method']) {
           res.writeHead(204, {
             'access-control-allow-methods': 'GET, POST, PUT, PATCH, DELETE',
-            'access-control-allow-headers': 'content-type, x-functions-key',
+            'access-control-allow-headers': 'authorization, content-type, x-functions-key',
             'access-control-max-age': '600',
           });
           return void res.end();
@@ -85,22 +86,19 @@ export function httpRequestListener(
       }
       const { fn } = match.route;
       if (fn.authLevel === 'function') {
-        const given = req.headers['x-functions-key'];
-        // The `code` query is what Azure Functions accepts too.
-        const key = (Array.isArray(given) ? given[0] : given) ?? url.searchParams.get('code');
-        if (!secretMatches(key ?? null, options.apiKey)) {
+        if (!secretMatches(requestApiKey(req.headers, url.searchParams), options.apiKey)) {
           return armError(
             res,
             401,
             'Unauthorized',
-            'this API needs a key: send it as the x-functions-key header (npm start keeps it in <data folder>/api.key, REFIT_KEY overrides it)',
+            'this API needs a key: send it as the x-functions-key header or as Authorization: Bearer <key> (npm start keeps it in <data folder>/api.key, REFIT_KEY overrides it)',
           );
         }
       }
       const params: Record<string, string> = {};
       for (const [i, name] of match.route.params.entries()) {
         // checkUrlEscapes has made sure every segment decodes.
-        params[name] = decodeURIComponent(match.m[i + 1]!);
+        params[name] = decodeURIComponent(match.m[i + 1] ?? '');
       }
       const limit = fn.maxBodyBytes ?? options.maxBodyBytes;
       const body = method === 'GET' || method === 'HEAD' ? Buffer.alloc(0) : await readBody(req, limit);

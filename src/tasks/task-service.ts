@@ -9,7 +9,7 @@ import { withoutUrlPassword } from '../sources/url-credentials';
 import { fetchSource, type SourceAccess } from '../sources/fetch-source';
 import { checkUpdateTriggerEndpoint } from '../triggers/update-notification';
 import type { Storage } from '../storage/storage';
-import { ConflictError, ValidationError } from '../errors';
+import { ConflictError, NotFoundError, ValidationError } from '../errors';
 import { parseWith } from '../http/validate';
 import { log } from '../log';
 import type {
@@ -22,6 +22,7 @@ import type {
 import type { RunService } from '../runs/run-service';
 import { buildArgValues, resolveImageNames, sealRunSecrets } from '../runs/schedule-run';
 import {
+  taskDetailsResource,
   taskResource,
   type DockerStep,
   type SourceTrigger,
@@ -516,6 +517,13 @@ export class TaskService {
     return this.resource(stored.task, stored.location, stored.tags);
   }
 
+  /** Tasks_GetDetails: the task with its secret values ({@link taskDetailsResource}). */
+  async getDetails(name: string): Promise<Record<string, unknown>> {
+    const stored = await this.store.get(name);
+    const secrets = openTaskSecrets(this.config.secretKey, stored.sealedSecrets);
+    return taskDetailsResource(this.resource(stored.task, stored.location, stored.tags), secrets);
+  }
+
   /** Tasks_Delete: true when there was a task. Its dependency rows go too, also when a retry finds no task. */
   async delete(name: string): Promise<boolean> {
     const existed = await this.store.delete(name);
@@ -539,6 +547,13 @@ export class TaskService {
   async runFromRequest(body: unknown): Promise<Run> {
     const request = parseWith(taskRunRequestSchema, body, 'TaskRunRequest');
     const name = request.taskId.split('/').filter(Boolean).pop() ?? request.taskId;
+    // A full ARM id names its registry: one of another registry is not this deployment's task of the same name.
+    const registry = /\/registries\/([^/]+)\/tasks\//i.exec(request.taskId)?.[1];
+    if (registry !== undefined && registry.toLowerCase() !== this.config.arm.registryName.toLowerCase())
+      throw new NotFoundError(
+        `taskId '${request.taskId}' names registry '${registry}'; this Refit is registry '${this.config.arm.registryName}' (REFIT_ARM_REGISTRY_NAME)`,
+        'taskId',
+      );
     const stored = await this.store.get(name);
     if (stored.task.status === 'Disabled')
       throw new ConflictError(`task '${stored.task.name}' is Disabled: enable it to run it`, 'taskId');

@@ -187,6 +187,72 @@ export function taskResource(task: Task): Record<string, unknown> {
   };
 }
 
+/**
+ * Tasks_GetDetails: the resource with the secret values it otherwise leaves out (secret arguments and values, the
+ * context's access token, source triggers' tokens, custom registries' passwords), for a key holder who asks for them (`--with-secure-properties`).
+ */
+export function taskDetailsResource(
+  resource: Record<string, unknown>,
+  secrets: TaskSecrets,
+): Record<string, unknown> {
+  const properties = resource.properties as Record<string, unknown>;
+  const step = properties.step as Record<string, unknown>;
+  const reveal = (list: unknown): unknown =>
+    Array.isArray(list)
+      ? list.map((a: { name: string; isSecret?: boolean }) =>
+          a.isSecret ? { ...a, value: secrets.arguments[a.name] ?? '' } : a,
+        )
+      : list;
+  const trigger = properties.trigger as Task['trigger'];
+  const credentials = properties.credentials as TaskCredentials | undefined;
+  const passwords = secrets.registryPasswords ?? {};
+  return {
+    ...resource,
+    properties: {
+      ...properties,
+      ...(credentials
+        ? {
+            credentials: {
+              ...credentials,
+              customRegistries: Object.fromEntries(
+                Object.entries(credentials.customRegistries).map(([server, login]) => [
+                  server,
+                  passwords[server] === undefined
+                    ? login
+                    : { ...login, password: { ...login.password, value: passwords[server] } },
+                ]),
+              ),
+            },
+          }
+        : {}),
+      step: {
+        ...step,
+        ...('arguments' in step ? { arguments: reveal(step.arguments) } : {}),
+        ...('values' in step ? { values: reveal(step.values) } : {}),
+        ...(secrets.contextAccessToken ? { contextAccessToken: secrets.contextAccessToken } : {}),
+      },
+      trigger: {
+        ...trigger,
+        sourceTriggers: trigger.sourceTriggers.map((t) => {
+          const token = secrets.sourceTokens[t.name];
+          return token === undefined
+            ? t
+            : {
+                ...t,
+                sourceRepository: {
+                  ...t.sourceRepository,
+                  sourceControlAuthProperties: {
+                    tokenType: t.sourceRepository.sourceControlAuthProperties?.tokenType ?? 'PAT',
+                    token,
+                  },
+                },
+              };
+        }),
+      },
+    },
+  };
+}
+
 /** The key a repository URL is matched on: host lower-cased, no credentials, no `.git`, no trailing slash. */
 export function repositoryKey(url: string): string {
   const noFragment = url.split('#')[0]!.trim();

@@ -172,6 +172,28 @@ describe('config', () => {
     });
   });
 
+  describe('loadConfig: arm', () => {
+    it.each([
+      ['myreg.azurecr.io', {}, 'myreg'],
+      ['myreg.example.com:5000', {}, 'myreg'],
+      ['127.0.0.1:5000', {}, 'refit'],
+      ['localhost:5000', {}, 'refit'],
+      ['127.0.0.1:5000', { REFIT_ARM_REGISTRY_NAME: 'prodreg' }, 'prodreg'],
+    ])('answers for REFIT_REGISTRY %s %j as registry %s', (registry, env, name) => {
+      expect(loadConfig({ ...base, REFIT_REGISTRY: registry, ...env }).arm).toEqual({
+        registryName: name,
+        subscriptionId: undefined,
+        resourceGroup: undefined,
+      });
+    });
+
+    it('refuses a REFIT_ARM_REGISTRY_NAME that is not an ACR registry name', () => {
+      expect(() => loadConfig({ ...base, REFIT_ARM_REGISTRY_NAME: 'my-reg' })).toThrow(
+        expect.objectContaining({ target: 'REFIT_ARM_REGISTRY_NAME' }),
+      );
+    });
+  });
+
   describe('forgetSecretSettings', () => {
     it('removes the secret settings and keeps the rest', () => {
       const env: Record<string, string | undefined> = {

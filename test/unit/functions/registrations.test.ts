@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Cron } from 'croner';
-import { functions } from '../../../functions/definitions';
+import { ARM_REGISTRY_ROUTE } from '../../../functions/arm-routes';
+import { functions, type HttpFunction } from '../../../functions/definitions';
 import { names } from '../../../src/storage/storage';
 
 /** What the Functions host is told for one function: its name and its bindings (the trigger is the `in` one). */
@@ -95,6 +96,30 @@ describe('functions/index.ts', () => {
       .filter((t) => t.type === 'httpTrigger')
       .flatMap((t) => (t.methods as string[]).map((m) => `${m} ${String(t.route).toLowerCase()}`));
     expect(new Set(pairs).size).toBe(pairs.length);
+  });
+
+  it("serves each of ACR's Tasks and Runs operations also on its ARM route, with the same methods and key", () => {
+    const http = functions.filter((f): f is HttpFunction => f.kind === 'http');
+    const acr = [
+      'listBuildSourceUploadUrl',
+      'scheduleRun',
+      'runs',
+      'runs/{runId}',
+      'runs/{runId}/cancel',
+      'runs/{runId}/listLogSasUrl',
+      'tasks',
+      'tasks/{taskName}',
+      'tasks/{taskName}/listDetails',
+    ];
+    for (const route of acr) {
+      const short = http.filter((f) => f.route === route);
+      const arm = http.filter((f) => f.route === `${ARM_REGISTRY_ROUTE}/${route}`);
+      expect(short.length).toBeGreaterThan(0);
+      expect(arm.map((f) => [f.methods, f.authLevel])).toEqual(short.map((f) => [f.methods, f.authLevel]));
+    }
+    expect(ARM_REGISTRY_ROUTE).toBe(
+      'subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.ContainerRegistry/registries/{registryName}',
+    );
   });
 
   it('listens on queues Refit sends to, each by one function', () => {

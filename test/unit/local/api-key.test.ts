@@ -6,6 +6,7 @@ import {
   ensureApiKey,
   findStackKey,
   rememberStackKey,
+  requestApiKey,
   stackKeysFile,
 } from '../../../src/local/api-key';
 
@@ -79,6 +80,32 @@ describe('api-key', () => {
 
       expect(apiKeyFor('http://127.0.0.1:7071', env)).toBe('recorded');
       expect(apiKeyFor('http://127.0.0.1:7071', { ...env, REFIT_KEY: 'mine' })).toBe('mine');
+    });
+  });
+
+  describe('requestApiKey', () => {
+    const none = new URLSearchParams();
+    it.each([
+      ['x-functions-key', { 'x-functions-key': 'k1' }, none, 'k1'],
+      ['Authorization: Bearer, as the Azure SDKs send it', { authorization: 'Bearer k2' }, none, 'k2'],
+      ['a bearer scheme in any case', { authorization: 'bEaReR  k3 ' }, none, 'k3'],
+      ['the code query', {}, new URLSearchParams('code=k4'), 'k4'],
+      [
+        'x-functions-key before a Bearer',
+        { 'x-functions-key': 'k1', authorization: 'Bearer k2' },
+        none,
+        'k1',
+      ],
+    ])('takes the key from %s', (_what, headers, query, key) => {
+      expect(requestApiKey(headers, query)).toBe(key);
+    });
+
+    it.each([
+      ['no credentials', {}],
+      ['Basic credentials', { authorization: 'Basic a2V5Og==' }],
+      ['a Bearer without a token', { authorization: 'Bearer ' }],
+    ])('finds no key in %s', (_what, headers) => {
+      expect(requestApiKey(headers, none)).toBeNull();
     });
   });
 });

@@ -1,4 +1,4 @@
-import { taskResource, type Task } from '../../../src/tasks/task';
+import { taskDetailsResource, taskResource, type Task } from '../../../src/tasks/task';
 
 const task: Task = {
   name: 'legacy-task',
@@ -49,6 +49,54 @@ describe('task', () => {
         expect(shown).not.toContain(secret);
       expect(shown).toContain('https://alice:*************@git.example.com/r.git#main');
       expect(shown).toContain('https://bob:*************@git.example.com/r.git');
+    });
+  });
+
+  describe('taskDetailsResource', () => {
+    const withSecrets: Task = {
+      ...task,
+      step: {
+        ...task.step,
+        type: 'Docker',
+        arguments: [
+          { name: 'PLAIN', value: 'p', isSecret: false },
+          { name: 'TOKEN', isSecret: true },
+        ],
+      } as Task['step'],
+      credentials: {
+        customRegistries: {
+          'reg.example.com': { userName: { type: 'Opaque', value: 'u' }, password: { type: 'Opaque' } },
+        },
+      },
+    };
+    const secrets = {
+      arguments: { TOKEN: 'arg-secret' },
+      contextAccessToken: 'ctx-secret',
+      sourceTokens: { src: 'pat-secret' },
+      registryPasswords: { 'reg.example.com': 'reg-secret' },
+    };
+
+    it('shows the secret values that Tasks_Get leaves out, each in its place', () => {
+      const details = taskDetailsResource(taskResource(withSecrets), secrets) as any;
+
+      expect(details.properties.step.arguments).toEqual([
+        { name: 'PLAIN', value: 'p', isSecret: false },
+        { name: 'TOKEN', value: 'arg-secret', isSecret: true },
+      ]);
+      expect(details.properties.step.contextAccessToken).toBe('ctx-secret');
+      expect(
+        details.properties.trigger.sourceTriggers[0].sourceRepository.sourceControlAuthProperties,
+      ).toEqual({
+        tokenType: 'PAT',
+        token: 'pat-secret',
+      });
+      expect(details.properties.credentials.customRegistries['reg.example.com'].password).toEqual({
+        type: 'Opaque',
+        value: 'reg-secret',
+      });
+      expect(JSON.stringify(taskResource(withSecrets))).not.toMatch(
+        /arg-secret|ctx-secret|pat-secret|reg-secret/,
+      );
     });
   });
 });
