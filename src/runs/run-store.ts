@@ -6,7 +6,7 @@ import { checkContinuationToken } from '../storage/continuation-token';
 import { names, type Storage } from '../storage/storage';
 import { FINISHED, type Run, type RunStatus } from './run';
 import { formatRunId, parseRunId, runRowKey } from './run-id';
-import { runFilterToTableQuery } from './run-filter';
+import { compileRunFilter } from './run-filter';
 
 const PARTITION = 'run';
 const JSON_FIELDS = [
@@ -22,6 +22,17 @@ const JSON_FIELDS = [
 ] as const;
 
 type RunEntity = Record<string, unknown> & { partitionKey: string; rowKey: string };
+
+/** Rows read per request when runs are checked here (a `contains` filter). */
+const SCAN_PAGE = 200;
+/** Rows checked here for one page of a `contains` filter before the page is returned as it is. */
+const MAX_SCANNED = 2000;
+
+/** A continuation token, as the table SDK writes them, that resumes at the row after `rowKey` (an older run). */
+function tokenAfter(rowKey: string | undefined): string {
+  const next = String(Number(rowKey) + 1).padStart(rowKey?.length ?? 0, '0');
+  return Buffer.from(JSON.stringify({ nextPartitionKey: PARTITION, nextRowKey: next })).toString('base64');
+}
 
 function toEntity(run: Run, prefix: string): RunEntity {
   const entity: RunEntity = {
@@ -197,25 +208,41 @@ export class RunStore {
     }
   }
 
-  /** A page of runs, newest first, optionally filtered by a Runs_List `$filter`. */
+  /**
+   * A page of runs, newest first, optionally filtered by a Runs_List `$filter`. A filter the table cannot answer
+   * whole (`contains(outputImageManifests, …)`) is checked here on at most {@link MAX_SCANNED} rows per page: a page
+   * may then hold fewer than `top` runs and still have a continuation token, as ARM's paging allows.
+   */
   async list(options: { filter?: string; top: number; continuationToken?: string }): Promise<RunPage> {
-    const filter =
-      `PartitionKey eq '${PARTITION}'` +
-      (options.filter ? ` and (${runFilterToTableQuery(options.filter)})` : '');
+    const compiled = options.filter ? compileRunFilter(options.filter) : undefined;
+    const filter = `PartitionKey eq '${PARTITION}'` + (compiled ? ` and (${compiled.query})` : '');
+    const matches = compiled?.matches;
     const runs: Run[] = [];
+    let scanned = 0;
     let token = options.continuationToken;
     if (token) checkContinuationToken(token);
     // One request per page, each asking only for what is still missing, so a token never skips a row.
     do {
-      const pages = this.runs
-        .listEntities<Record<string, unknown>>({ queryOptions: { filter } })
-        .byPage({ maxPageSize: options.top - runs.length, ...(token ? { continuationToken: token } : {}) });
+      const pages = this.runs.listEntities<Record<string, unknown>>({ queryOptions: { filter } }).byPage({
+        maxPageSize: matches ? SCAN_PAGE : options.top - runs.length,
+        ...(token ? { continuationToken: token } : {}),
+      });
       const next = await pages.next();
       if (next.done) break;
       const page = next.value;
-      for (const entity of page) runs.push(fromEntity(entity));
       token = page.continuationToken;
-    } while (token && runs.length < options.top);
+      for (const [i, entity] of page.entries()) {
+        scanned++;
+        const run = fromEntity(entity);
+        if (matches && !matches(run)) continue;
+        runs.push(run);
+        if (runs.length === options.top && i < page.length - 1) {
+          // The page goes on past the last run returned: the next page starts at the row after it.
+          token = tokenAfter(entity.rowKey);
+          break;
+        }
+      }
+    } while (token && runs.length < options.top && scanned < MAX_SCANNED);
     return { runs, continuationToken: token };
   }
 
