@@ -5,14 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { collect, keyValue, outputOption, parsePlatform, print } from './args';
 import { CliError, RefitClient } from './client';
 import { RUN_COLUMNS, runRow, table, tsv, type RunResource } from './format';
-import {
-  finishedCode,
-  followQueued,
-  isRemoteSource,
-  streamRun,
-  uploadSource,
-  type WaitOptions,
-} from './run-stream';
+import { followQueued, isRemoteSource, streamRun, uploadSource, type WaitOptions } from './run-stream';
 import { addRunCommand } from './run-command';
 import { addDepsCommand, addScanCommand } from './scan-command';
 import { addTaskCommands } from './task-commands';

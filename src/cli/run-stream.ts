@@ -38,6 +38,7 @@ export function isRemoteSource(source: string): boolean {
 }
 
 // What colorama (behind az's log streaming) strips from a log that does not go to a terminal: CSI and OSC sequences.
+// eslint-disable-next-line no-control-regex -- the escape and bell characters are what is matched
 const ANSI = /\x1b\[[\d;]*[A-Za-z]|\x1b\][^\x07]*\x07/g;
 
 /**
