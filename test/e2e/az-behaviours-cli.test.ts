@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { registry, writeContext } from '../support/api';
 import { refit } from '../support/cli';
+import { GitServer } from '../support/git';
 
 // The `az acr` behaviours CI scripts rely on, as a script ported from az runs them, against the real stack.
 describe('refit build and task (az acr behaviours, e2e)', () => {
@@ -84,6 +85,99 @@ describe('refit build and task (az acr behaviours, e2e)', () => {
     const none = await refit(['task', 'logs', '--image', `${repo}:never`]);
     expect(none.code).toBe(1);
     expect(none.stderr).toContain(`there is no run that pushed '${repo}:never'`);
+  });
+
+  it('task run passes --set-secret values as secrets (masked in the log), and --no-logs fails with the run', async () => {
+    const dir = writeContext({
+      'acb.yaml': [
+        'version: v1.1.0',
+        'steps:',
+        '  - id: check',
+        '    cmd: $Registry/refit/busybox:stable sh -c "[ \\"$$SECRET\\" = hunter2-secret ] && echo arrived {{.Values.greeting}} $$SECRET"',
+        '    env: ["SECRET={{.Values.pw}}"]',
+        '',
+      ].join('\n'),
+    });
+    const name = `az-secret-${Date.now().toString(36)}`;
+    const create = await refit(['task', 'create', '-n', name, '-c', '/dev/null', '-f', 'acb.yaml'], {}, dir);
+    expect(create.code).toBe(0);
+
+    const run = await refit([
+      'task',
+      'run',
+      '-n',
+      name,
+      '--set',
+      'greeting=hi',
+      '--set-secret',
+      'pw=hunter2-secret',
+    ]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('[check] arrived hi ***');
+    expect(run.stdout).not.toContain('hunter2-secret');
+
+    const failing = await refit(['task', 'run', '-n', name, '--no-logs']);
+    expect(failing.code).toBe(1);
+    expect(failing.stderr).toMatch(/finished with unsuccessful status 'Failed'/);
+  });
+
+  describe('task update', () => {
+    const git = new GitServer();
+    beforeAll(() => git.start());
+    afterAll(() => git.stop());
+
+    it('adds a source trigger when enabling pull requests, and merges base-image fields with what is stored', async () => {
+      git.commit('az-update-app', 'main', { Dockerfile: `FROM ${base()}\n` });
+      const name = `az-update-${Date.now().toString(36)}`;
+      const create = await refit([
+        'task',
+        'create',
+        '-n',
+        name,
+        '-c',
+        `${git.url('az-update-app')}#main`,
+        '--commit-trigger-enabled',
+        'false',
+        '--base-image-trigger-name',
+        'on-base',
+        '--base-image-trigger-type',
+        'All',
+        '--update-trigger-endpoint',
+        'http://127.0.0.1:9/notify',
+        '--update-trigger-payload-type',
+        'Token',
+      ]);
+      expect(create.code).toBe(0);
+      expect(JSON.parse(create.stdout).properties.trigger.sourceTriggers).toEqual([]);
+
+      const pr = await refit(['task', 'update', '-n', name, '--pull-request-trigger-enabled', 'true']);
+      expect(pr.stderr).toBe('');
+      expect(pr.code).toBe(0);
+      const commit = await refit(['task', 'update', '-n', name, '--commit-trigger-enabled', 'true']);
+      expect(commit.code).toBe(0);
+      const base2 = await refit(['task', 'update', '-n', name, '--base-image-trigger-enabled', 'false']);
+      expect(base2.code).toBe(0);
+
+      const shown = JSON.parse((await refit(['task', 'show', '-n', name])).stdout).properties.trigger;
+      expect(shown.sourceTriggers).toEqual([
+        expect.objectContaining({
+          name: 'defaultSourceTriggerName',
+          sourceRepository: expect.objectContaining({
+            repositoryUrl: git.url('az-update-app'),
+            branch: 'main',
+          }),
+          sourceTriggerEvents: ['commit', 'pullrequest'],
+          status: 'Enabled',
+        }),
+      ]);
+      expect(shown.baseImageTrigger).toEqual({
+        name: 'on-base',
+        baseImageTriggerType: 'All',
+        updateTriggerEndpoint: 'http://127.0.0.1:9/notify',
+        updateTriggerPayloadType: 'Token',
+        status: 'Disabled',
+      });
+    });
   });
 
   it('says agent pools and task runs are out of scope', async () => {
