@@ -1,6 +1,7 @@
 import { BatchedInserts } from '../storage/batched-inserts';
 import type { TableClient, TableEntityResult } from '@azure/data-tables';
-import { ConflictError, NotFoundError } from '../errors';
+import { z } from 'zod';
+import { ConflictError, NotFoundError, ValidationError } from '../errors';
 import { retryOnConflict, statusOf } from '../storage/write-conflicts';
 import { checkContinuationToken } from '../storage/continuation-token';
 import { names, type Storage } from '../storage/storage';
@@ -28,10 +29,36 @@ const SCAN_PAGE = 200;
 /** Rows checked here for one page of a `contains` filter before the page is returned as it is. */
 const MAX_SCANNED = 2000;
 
-/** A continuation token, as the table SDK writes them, that resumes at the row after `rowKey` (an older run). */
-function tokenAfter(rowKey: string | undefined): string {
-  const next = String(Number(rowKey) + 1).padStart(rowKey?.length ?? 0, '0');
-  return Buffer.from(JSON.stringify({ nextPartitionKey: PARTITION, nextRowKey: next })).toString('base64');
+/**
+ * The `$skipToken` of a filter checked here: where the next page starts, as a row key. The table's own tokens are
+ * opaque (each service encodes them its own way), so a page that ends mid-way through the table's page resumes by
+ * key instead; `scan` marks the token so that one is never taken for the other.
+ */
+const scanTokenSchema = z.object({ scan: z.literal(1), nextRowKey: z.string().regex(/^\d{1,20}$/) });
+
+function scanToken(nextRowKey: string): string {
+  return Buffer.from(JSON.stringify({ nextPartitionKey: PARTITION, nextRowKey, scan: 1 })).toString('base64');
+}
+
+function scanResume(token: string): string {
+  let decoded: unknown;
+  try {
+    decoded = JSON.parse(Buffer.from(token, 'base64').toString('latin1'));
+  } catch {
+    decoded = undefined;
+  }
+  const parsed = scanTokenSchema.safeParse(decoded);
+  if (!parsed.success)
+    throw new ValidationError(
+      `$skipToken '${token.slice(0, 100)}' is not a token from a nextLink of this $filter`,
+      '$skipToken',
+    );
+  return parsed.data.nextRowKey;
+}
+
+/** The row key after `rowKey`: the next older run (row keys are fixed-width numbers). */
+function rowKeyAfter(rowKey: string): string {
+  return String(Number(rowKey) + 1).padStart(rowKey.length, '0');
 }
 
 function toEntity(run: Run, prefix: string): RunEntity {
@@ -216,34 +243,49 @@ export class RunStore {
   async list(options: { filter?: string; top: number; continuationToken?: string }): Promise<RunPage> {
     const compiled = options.filter ? compileRunFilter(options.filter) : undefined;
     const filter = `PartitionKey eq '${PARTITION}'` + (compiled ? ` and (${compiled.query})` : '');
-    const matches = compiled?.matches;
+    if (compiled?.matches) return this.scan(filter, compiled.matches, options);
     const runs: Run[] = [];
-    let scanned = 0;
     let token = options.continuationToken;
     if (token) checkContinuationToken(token);
     // One request per page, each asking only for what is still missing, so a token never skips a row.
     do {
-      const pages = this.runs.listEntities<Record<string, unknown>>({ queryOptions: { filter } }).byPage({
-        maxPageSize: matches ? SCAN_PAGE : options.top - runs.length,
-        ...(token ? { continuationToken: token } : {}),
-      });
+      const pages = this.runs
+        .listEntities<Record<string, unknown>>({ queryOptions: { filter } })
+        .byPage({ maxPageSize: options.top - runs.length, ...(token ? { continuationToken: token } : {}) });
       const next = await pages.next();
       if (next.done) break;
       const page = next.value;
+      for (const entity of page) runs.push(fromEntity(entity));
       token = page.continuationToken;
+    } while (token && runs.length < options.top);
+    return { runs, continuationToken: token };
+  }
+
+  /** {@link list} for a filter checked on each run: resumes by row key (see {@link scanToken}). */
+  private async scan(
+    filter: string,
+    matches: (run: Run) => boolean,
+    options: { top: number; continuationToken?: string },
+  ): Promise<RunPage> {
+    const resume = options.continuationToken ? scanResume(options.continuationToken) : undefined;
+    const query = filter + (resume ? ` and RowKey ge '${resume}'` : '');
+    const runs: Run[] = [];
+    let scanned = 0;
+    const pages = this.runs
+      .listEntities<Record<string, unknown>>({ queryOptions: { filter: query } })
+      .byPage({ maxPageSize: SCAN_PAGE });
+    for await (const page of pages) {
       for (const [i, entity] of page.entries()) {
         scanned++;
         const run = fromEntity(entity);
-        if (matches && !matches(run)) continue;
-        runs.push(run);
-        if (runs.length === options.top && i < page.length - 1) {
-          // The page goes on past the last run returned: the next page starts at the row after it.
-          token = tokenAfter(entity.rowKey);
-          break;
+        if (matches(run)) runs.push(run);
+        if (runs.length === options.top || scanned >= MAX_SCANNED) {
+          const last = i === page.length - 1 && !page.continuationToken;
+          return { runs, continuationToken: last ? undefined : scanToken(rowKeyAfter(entity.rowKey!)) };
         }
       }
-    } while (token && runs.length < options.top && scanned < MAX_SCANNED);
-    return { runs, continuationToken: token };
+    }
+    return { runs, continuationToken: undefined };
   }
 
   /**
