@@ -1,10 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { basename, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { collect, keyValue, outputOption, parsePlatform, print } from './args';
 import { CliError, RefitClient } from './client';
 import { RUN_COLUMNS, runRow, table, tsv, type RunResource } from './format';
-import { finishedCode, isRemoteSource, streamRun, uploadSource } from './run-stream';
+import { followQueued, isRemoteSource, streamRun, uploadSource, type WaitOptions } from './run-stream';
 import { addRunCommand } from './run-command';
 import { addDepsCommand, addScanCommand } from './scan-command';
 import { addTaskCommands } from './task-commands';
@@ -18,7 +19,7 @@ function printRuns(runs: RunResource[], output: Output): void {
   else print(runs);
 }
 
-interface BuildOptions {
+interface BuildOptions extends WaitOptions {
   image: string[];
   file?: string;
   buildArg: string[];
@@ -26,26 +27,50 @@ interface BuildOptions {
   target?: string;
   platform: string;
   push: boolean;
-  logs: boolean;
   timeout?: string;
   noCache?: boolean;
 }
 
+/**
+ * Uploads a local source as az acr build does: `-f` is resolved from the current directory (without it,
+ * SOURCE/Dockerfile), and a Dockerfile outside SOURCE goes into the upload at its root under a unique name.
+ * Returns the source location and the Dockerfile's path in it.
+ */
+async function uploadBuildSource(
+  client: RefitClient,
+  source: string,
+  file: string | undefined,
+): Promise<{ sourceLocation: string; dockerfile: string }> {
+  const dir = resolve(source);
+  if (!(await stat(dir).catch(() => null))?.isDirectory())
+    throw new CliError(`the source '${source}' is not a directory, a git URL or a tarball URL`);
+  const local = file === undefined ? join(dir, 'Dockerfile') : resolve(file);
+  if (!(await stat(local).catch(() => null))?.isFile()) {
+    throw new CliError(
+      `Unable to find '${file ?? join(source, 'Dockerfile')}'` +
+        (file === undefined ? '' : ': -f is resolved from the current directory, as az acr build does'),
+    );
+  }
+  const inside = relative(dir, local);
+  if (inside && !inside.startsWith('..') && !isAbsolute(inside)) {
+    const dockerfile = inside.split(sep).join('/');
+    return { sourceLocation: await uploadSource(client, dir, dockerfile), dockerfile };
+  }
+  const dockerfile = `${randomUUID().replace(/-/g, '')}_${basename(local)}`;
+  return {
+    sourceLocation: await uploadSource(client, dir, dockerfile, { path: local, name: dockerfile }),
+    dockerfile,
+  };
+}
+
 async function build(client: RefitClient, source: string, opts: BuildOptions): Promise<number> {
-  const dockerfile = opts.file ?? 'Dockerfile';
   let sourceLocation: string;
+  let dockerfile: string;
   if (isRemoteSource(source)) {
     sourceLocation = source;
+    dockerfile = opts.file ?? 'Dockerfile';
   } else {
-    const dir = resolve(source);
-    if (!(await stat(dir).catch(() => null))?.isDirectory())
-      throw new CliError(`the source '${source}' is not a directory, a git URL or a tarball URL`);
-    if (!(await stat(resolve(dir, dockerfile)).catch(() => null))?.isFile()) {
-      throw new CliError(
-        `no Dockerfile at '${resolve(dir, dockerfile)}': give its path relative to the source with -f`,
-      );
-    }
-    sourceLocation = await uploadSource(client, dir, dockerfile);
+    ({ sourceLocation, dockerfile } = await uploadBuildSource(client, source, opts.file));
   }
   if (opts.image.length === 0)
     process.stderr.write("'--image or -t' is not provided. Skipping image push after build.\n");
@@ -68,21 +93,53 @@ async function build(client: RefitClient, source: string, opts: BuildOptions): P
     sourceLocation,
   });
   process.stderr.write(`Queued a build with ID: ${run.properties.runId}\n`);
-  if (!opts.logs) {
-    print(run);
-    return 0;
-  }
-  process.stderr.write('Waiting for an agent...\n');
-  return finishedCode(await streamRun(client, run.properties.runId));
+  return followQueued(client, run, opts);
 }
 
-async function lastRunId(client: RefitClient, taskName?: string): Promise<string> {
-  const filter = taskName
-    ? `&$filter=${encodeURIComponent(`taskName eq '${taskName.replace(/'/g, "''")}'`)}`
-    : '';
-  const page = await client.json<{ value: RunResource[] }>('GET', `/runs?$top=1${filter}`);
-  const run = page.value[0];
-  if (!run) throw new CliError(taskName ? `task '${taskName}' has no runs` : 'there are no runs yet');
+/** A `$filter` string literal. */
+function literal(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`;
+}
+
+/**
+ * `--image REPO[:TAG|@DIGEST]` as az takes it (no tag means latest): a `$filter` term on the images runs pushed.
+ * az resolves the tag to its digest first; Refit's runs record the tag they pushed, so the tag is matched as given.
+ */
+function imageFilter(image: string): string {
+  const last = image.slice(image.lastIndexOf('/') + 1);
+  const ref = image.includes('@') || last.includes(':') ? image : `${image}:latest`;
+  return `contains(outputImageManifests, ${literal(ref)})`;
+}
+
+function runsQuery(top: string, filters: string[]): string {
+  return `/runs?$top=${encodeURIComponent(top)}${filters.length ? `&$filter=${encodeURIComponent(filters.join(' and '))}` : ''}`;
+}
+
+/** Follows nextLinks until `top` runs are read (a filter checked per run may return short pages). */
+async function listRuns(client: RefitClient, top: number, filters: string[]): Promise<RunResource[]> {
+  const runs: RunResource[] = [];
+  let next: string | undefined = runsQuery(String(top), filters);
+  while (next && runs.length < top) {
+    const page: { value: RunResource[]; nextLink?: string } = await client.json('GET', next);
+    runs.push(...page.value);
+    next = page.nextLink ? page.nextLink.slice(page.nextLink.indexOf('/api/') + 4) : undefined;
+  }
+  return runs.slice(0, top);
+}
+
+async function lastRunId(client: RefitClient, taskName?: string, image?: string): Promise<string> {
+  const filters = [
+    ...(taskName ? [`taskName eq ${literal(taskName)}`] : []),
+    ...(image ? [imageFilter(image)] : []),
+  ];
+  const run = (await listRuns(client, 1, filters))[0];
+  if (!run) {
+    const what = [
+      ...(taskName ? [`of task '${taskName}'`] : []),
+      ...(image ? [`that pushed '${image}'`] : []),
+    ];
+    throw new CliError(what.length ? `there is no run ${what.join(' ')}` : 'there are no runs yet');
+  }
   return run.properties.runId;
 }
 
@@ -106,7 +163,10 @@ function program(client: RefitClient, exit: { code: number }): Command {
       collect,
       [],
     )
-    .option('-f, --file <path>', 'the Dockerfile, relative to the source', undefined)
+    .option(
+      '-f, --file <path>',
+      'the Dockerfile: for a local source, a path from the current directory (default SOURCE/Dockerfile), which may lie outside the source; for a remote one, relative to it',
+    )
     .option('--build-arg <name=value>', 'a build argument (repeatable)', collect, [])
     .option(
       '--secret-build-arg <name=value>',
@@ -118,7 +178,9 @@ function program(client: RefitClient, exit: { code: number }): Command {
     .option('--platform <os/arch>', 'the platform to build for', 'linux/amd64')
     .option('--no-push', 'build without pushing')
     .option('--no-cache', 'do not use the build cache')
-    .option('--no-logs', 'return after queueing instead of streaming the log')
+    .option('--no-logs', 'wait for the run without streaming its log; exit 1 if it does not succeed')
+    .option('--no-wait', 'return after queueing, printing the queued run')
+    .option('--no-format', 'print the log as it is (colour sequences kept even when not on a terminal)')
     .option('--timeout <seconds>', 'the run timeout (300-28800)')
     .action(async (source: string, opts: BuildOptions & { cache: boolean }) => {
       exit.code = await build(client, source, { ...opts, noCache: !opts.cache });
@@ -129,8 +191,27 @@ function program(client: RefitClient, exit: { code: number }): Command {
   addDepsCommand(cli, client);
   addWatchCommand(cli, client);
 
+  // az acr agentpool and az acr taskrun (both preview in az) have no counterpart: say so rather than "unknown command".
+  const outOfScope: Record<string, string> = {
+    agentpool:
+      'refit agentpool is not supported: Refit has no agent pools (az acr agentpool); runs go to the executor this deployment is configured with (local concurrency REFIT_LOCAL_CONCURRENCY, or Azure Container Instances)',
+    taskrun:
+      'refit taskrun is not supported: Refit has no taskRuns resource (az acr taskrun); run a task with refit task run and follow it with refit task list-runs, show-run and logs',
+  };
+  for (const [name, message] of Object.entries(outOfScope)) {
+    cli
+      .command(name)
+      .description(`Not supported (az acr ${name}): prints why.`)
+      .argument('[args...]')
+      .allowUnknownOption()
+      .helpOption(false)
+      .action(() => {
+        throw new CliError(message);
+      });
+  }
+
   const task = cli.command('task').description('Tasks and runs (az acr task).');
-  addTaskCommands(task, client, exit, async (runId) => finishedCode(await streamRun(client, runId)));
+  addTaskCommands(task, client, exit);
 
   task
     .command('list-runs')
@@ -138,16 +219,21 @@ function program(client: RefitClient, exit: { code: number }): Command {
     .option('-n, --name <task>', 'only the runs of this task')
     .option('--run-status <status>', 'only runs in this status (Queued, Running, Succeeded, Failed, ...)')
     .option('--top <n>', 'how many runs', '15')
+    .option('--image <repo:tag>', 'only the runs that pushed this image (REPO:TAG or REPO@DIGEST)')
     .addOption(outputOption())
-    .action(async (opts: { name?: string; runStatus?: string; top: string; output: Output }) => {
-      const filters = [
-        ...(opts.name ? [`taskName eq '${opts.name.replace(/'/g, "''")}'`] : []),
-        ...(opts.runStatus ? [`status eq '${opts.runStatus.replace(/'/g, "''")}'`] : []),
-      ];
-      const query = `?$top=${encodeURIComponent(opts.top)}${filters.length ? `&$filter=${encodeURIComponent(filters.join(' and '))}` : ''}`;
-      const page = await client.json<{ value: RunResource[] }>('GET', `/runs${query}`);
-      printRuns(page.value, opts.output);
-    });
+    .action(
+      async (opts: { name?: string; runStatus?: string; top: string; image?: string; output: Output }) => {
+        const top = Number(opts.top);
+        if (!Number.isInteger(top) || top < 1)
+          throw new CliError(`--top must be a whole number, got '${opts.top}'`);
+        const filters = [
+          ...(opts.name ? [`taskName eq ${literal(opts.name)}`] : []),
+          ...(opts.runStatus ? [`status eq ${literal(opts.runStatus)}`] : []),
+          ...(opts.image ? [imageFilter(opts.image)] : []),
+        ];
+        printRuns(await listRuns(client, top, filters), opts.output);
+      },
+    );
 
   task
     .command('show-run')
@@ -167,13 +253,15 @@ function program(client: RefitClient, exit: { code: number }): Command {
     )
     .option('--run-id <id>', 'the run ID')
     .option('-n, --name <task>', 'the last run of this task')
-    .action(async (opts: { runId?: string; name?: string }) => {
+    .option('--image <repo:tag>', 'the last run that pushed this image (REPO:TAG or REPO@DIGEST)')
+    .option('--no-format', 'print the log as it is (colour sequences kept even when not on a terminal)')
+    .action(async (opts: { runId?: string; name?: string; image?: string; format: boolean }) => {
       let runId = opts.runId;
       if (!runId) {
-        runId = await lastRunId(client, opts.name);
+        runId = await lastRunId(client, opts.name, opts.image);
         process.stderr.write(`Showing logs of the last created run.\nRun ID: ${runId}\n`);
       }
-      await streamRun(client, runId);
+      await streamRun(client, runId, !opts.format);
     });
 
   task

@@ -9,9 +9,9 @@ import { parseValuesFile, templateData } from '../runs/task-file-run';
 import { collect, intOption, parsePlatform, print, readLocal, setValue } from './args';
 import { CliError, type RefitClient } from './client';
 import type { RunResource } from './format';
-import { finishedCode, isRemoteSource, streamRun, uploadSource } from './run-stream';
+import { followQueued, isRemoteSource, uploadSource, type WaitOptions } from './run-stream';
 
-interface RunOptions {
+interface RunOptions extends WaitOptions {
   file?: string;
   set: string[];
   setSecret: string[];
@@ -20,7 +20,6 @@ interface RunOptions {
   timeout?: string;
   platform: string;
   dryRun?: boolean;
-  logs: boolean;
 }
 
 /** The task file az acr run --cmd generates: one cmd step, run where the image wants (no workdir override). */
@@ -141,12 +140,7 @@ async function run(client: RefitClient, source: string, opts: RunOptions): Promi
         };
   const queued = await client.json<RunResource>('POST', '/scheduleRun', body);
   process.stderr.write(`Queued a run with ID: ${queued.properties.runId}\n`);
-  if (!opts.logs) {
-    print(queued);
-    return 0;
-  }
-  process.stderr.write('Waiting for an agent...\n');
-  return finishedCode(await streamRun(client, queued.properties.runId));
+  return followQueued(client, queued, opts);
 }
 
 /** `refit run` (az acr run): a multi-step task file, or one command, run once. */
@@ -176,7 +170,9 @@ export function addRunCommand(cli: Command, client: RefitClient, exit: { code: n
       '--dry-run',
       'validate the task file and print its steps and what each waits for, without running',
     )
-    .option('--no-logs', 'return after queueing instead of streaming the log')
+    .option('--no-logs', 'wait for the run without streaming its log; exit 1 if it does not succeed')
+    .option('--no-wait', 'return after queueing, printing the queued run')
+    .option('--no-format', 'print the log as it is (colour sequences kept even when not on a terminal)')
     .action(async (source: string, opts: RunOptions) => {
       exit.code = await run(client, source, opts);
     });

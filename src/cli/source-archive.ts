@@ -22,11 +22,18 @@ async function walk(
   }
 }
 
+/** A file from outside the context that goes into the archive under `name` (at its root). */
+export interface ExtraFile {
+  readonly path: string;
+  readonly name: string;
+}
+
 /**
  * Packs a build context as a tar.gz the way `docker build` sends it: .dockerignore honoured, while the
- * Dockerfile and .dockerignore themselves always go along.
+ * Dockerfile and .dockerignore themselves always go along; `extra` (a Dockerfile outside the folder, as az adds
+ * it) is added at the root.
  */
-export async function packContext(dir: string, dockerfile: string): Promise<Buffer> {
+export async function packContext(dir: string, dockerfile: string, extra?: ExtraFile): Promise<Buffer> {
   const patterns = await readFile(join(dir, '.dockerignore'), 'utf8').catch(() => '');
   const lines = patterns.split(/\r?\n/).filter((l) => l.trim() && !l.trim().startsWith('#'));
   const ig = ignore().add(lines);
@@ -49,8 +56,30 @@ export async function packContext(dir: string, dockerfile: string): Promise<Buff
     )
       files.push(rel);
   }
+  if (extra && files.includes(extra.name))
+    throw new Error(`the context already has a file named '${extra.name}'`);
+  const pack = new tar.Pack({ gzip: true, cwd: dir, portable: true, noDirRecurse: true });
   const chunks: Buffer[] = [];
-  const stream = tar.c({ gzip: true, cwd: dir, portable: true, noDirRecurse: true }, files);
-  for await (const chunk of stream) chunks.push(chunk);
+  pack.on('data', (chunk: Buffer) => chunks.push(chunk));
+  const ended = new Promise<void>((resolve, reject) => {
+    pack.on('end', resolve);
+    pack.on('error', reject);
+  });
+  for (const file of files) pack.add(file);
+  if (extra) {
+    const body = await readFile(extra.path);
+    const header = new tar.Header({
+      path: extra.name,
+      mode: 0o644,
+      size: body.length,
+      type: 'File',
+      mtime: new Date(0),
+    });
+    const entry = new tar.ReadEntry(header);
+    entry.end(body);
+    pack.add(entry);
+  }
+  pack.end();
+  await ended;
   return Buffer.concat(chunks);
 }

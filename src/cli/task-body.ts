@@ -3,6 +3,7 @@ import { cmdTaskFile } from './run-command';
 import { isGitSource } from '../runs/schedule-run';
 import { collect, intOption, keyValue, parsePlatform, readLocal, setValue } from './args';
 import { CliError } from './client';
+import { MASKED_PASSWORD } from '../sources/url-credentials';
 import { bool, type TaskResource } from './task-resource';
 
 /** `[name:]cron` as az takes --schedule; unnamed timers are t1, t2, … */
@@ -36,6 +37,8 @@ export interface TaskOptions {
   baseImageTriggerType?: string;
   updateTriggerEndpoint?: string;
   updateTriggerPayloadType?: string;
+  sourceTriggerName?: string;
+  baseImageTriggerName?: string;
   schedule: string[];
   platform?: string;
   cpu?: string;
@@ -109,6 +112,20 @@ export async function stepOf(opts: TaskOptions): Promise<Record<string, unknown>
   };
 }
 
+const DEFAULT_SOURCE_TRIGGER = 'defaultSourceTriggerName';
+const DEFAULT_BASE_IMAGE_TRIGGER = 'defaultBaseimageTriggerName';
+
+/** The repository a source trigger watches: the git context's URL and branch (`url#branch:folder`). */
+function sourceRepository(context: string, token: string | undefined): Record<string, unknown> {
+  const [repositoryUrl = context, fragment = ''] = context.split('#');
+  return {
+    sourceControlType: sourceControlType(repositoryUrl),
+    repositoryUrl,
+    branch: fragment.split(':')[0] || 'master',
+    ...(token ? { sourceControlAuthProperties: { tokenType: 'PAT', token } } : {}),
+  };
+}
+
 /** The Tasks_Create body `az acr task create` would send for these flags. */
 export function createBody(opts: TaskOptions, step: Record<string, unknown>): Record<string, unknown> {
   const context = opts.context!;
@@ -116,8 +133,6 @@ export function createBody(opts: TaskOptions, step: Record<string, unknown>): Re
   const commit = bool(opts.commitTriggerEnabled ?? 'true', '--commit-trigger-enabled');
   const pr = bool(opts.pullRequestTriggerEnabled ?? 'false', '--pull-request-trigger-enabled');
   const baseImage = bool(opts.baseImageTriggerEnabled ?? 'true', '--base-image-trigger-enabled');
-  const [repositoryUrl = context, fragment = ''] = context.split('#');
-  const branch = fragment.split(':')[0] || 'master';
   const events = [...(commit ? ['commit'] : []), ...(pr ? ['pullrequest'] : [])];
   return {
     properties: {
@@ -131,15 +146,8 @@ export function createBody(opts: TaskOptions, step: Record<string, unknown>): Re
           git && events.length
             ? [
                 {
-                  name: 'defaultSourceTriggerName',
-                  sourceRepository: {
-                    sourceControlType: sourceControlType(repositoryUrl),
-                    repositoryUrl,
-                    branch,
-                    ...(opts.gitAccessToken
-                      ? { sourceControlAuthProperties: { tokenType: 'PAT', token: opts.gitAccessToken } }
-                      : {}),
-                  },
+                  name: opts.sourceTriggerName ?? DEFAULT_SOURCE_TRIGGER,
+                  sourceRepository: sourceRepository(context, opts.gitAccessToken),
                   sourceTriggerEvents: events,
                   status: 'Enabled',
                 },
@@ -147,7 +155,7 @@ export function createBody(opts: TaskOptions, step: Record<string, unknown>): Re
             : [],
         timerTriggers: parseSchedules(opts.schedule),
         baseImageTrigger: {
-          name: 'defaultBaseimageTriggerName',
+          name: opts.baseImageTriggerName ?? DEFAULT_BASE_IMAGE_TRIGGER,
           baseImageTriggerType: opts.baseImageTriggerType ?? 'Runtime',
           status: baseImage ? 'Enabled' : 'Disabled',
           ...(opts.updateTriggerEndpoint
@@ -159,6 +167,96 @@ export function createBody(opts: TaskOptions, step: Record<string, unknown>): Re
         },
       },
     },
+  };
+}
+
+/** A value Refit shows masked (a URL's password) cannot be sent back: the flag that sets it must be given again. */
+function unmasked(value: string, flag: string): string {
+  if (value.includes(MASKED_PASSWORD))
+    throw new CliError(
+      `the task's stored ${flag === '--context' ? 'context' : 'update trigger endpoint'} holds a password that Refit does not show: give ${flag} again with this update`,
+    );
+  return value;
+}
+
+/**
+ * The source trigger az acr task update sends: `--commit/--pull-request-trigger-enabled` change the stored event
+ * list (a disabled trigger counts as none), the trigger is disabled when no event is left, and a task without a
+ * source trigger (or without one named --source-trigger-name) gets one on its git context.
+ */
+function sourceTriggerPatch(opts: TaskOptions, current: TaskResource): Record<string, unknown> | undefined {
+  if (opts.commitTriggerEnabled === undefined && opts.pullRequestTriggerEnabled === undefined)
+    return undefined;
+  const stored = current.properties.trigger?.sourceTriggers ?? [];
+  const existing = opts.sourceTriggerName ? stored.find((t) => t.name === opts.sourceTriggerName) : stored[0];
+  const events = new Set(
+    existing && existing.status !== 'Disabled' ? (existing.sourceTriggerEvents ?? []) : [],
+  );
+  for (const [flag, value, event] of [
+    ['--commit-trigger-enabled', opts.commitTriggerEnabled, 'commit'],
+    ['--pull-request-trigger-enabled', opts.pullRequestTriggerEnabled, 'pullrequest'],
+  ] as const) {
+    if (value === undefined) continue;
+    if (bool(value, flag)) events.add(event);
+    else events.delete(event);
+  }
+  const list = ['commit', 'pullrequest'].filter((e) => events.has(e));
+  const context = opts.context ?? current.properties.step.contextPath;
+  if (existing) {
+    return {
+      ...existing,
+      ...(opts.context || opts.gitAccessToken
+        ? { sourceRepository: sourceRepository(unmasked(context ?? '', '--context'), opts.gitAccessToken) }
+        : {}),
+      // A disabled trigger keeps its events (the API wants at least one); its status says it does not fire.
+      sourceTriggerEvents: list.length ? list : existing.sourceTriggerEvents,
+      status: list.length ? 'Enabled' : 'Disabled',
+    };
+  }
+  if (list.length === 0) return undefined;
+  if (!context || !isGitSource(context))
+    throw new CliError(
+      `task '${current.name}' has no source trigger to enable, and its context is not a git repository: give a git context with -c`,
+    );
+  return {
+    name: opts.sourceTriggerName ?? DEFAULT_SOURCE_TRIGGER,
+    sourceRepository: sourceRepository(unmasked(context, '--context'), opts.gitAccessToken),
+    sourceTriggerEvents: list,
+    status: 'Enabled',
+  };
+}
+
+/** The base-image trigger az acr task update sends: the stored one, with only the fields the flags give changed. */
+function baseImageTriggerPatch(
+  opts: TaskOptions,
+  current: TaskResource,
+): Record<string, unknown> | undefined {
+  if (
+    opts.baseImageTriggerEnabled === undefined &&
+    !opts.baseImageTriggerType &&
+    !opts.updateTriggerEndpoint &&
+    !opts.updateTriggerPayloadType &&
+    !opts.baseImageTriggerName
+  )
+    return undefined;
+  const previous = current.properties.trigger?.baseImageTrigger;
+  const endpoint =
+    opts.updateTriggerEndpoint ??
+    (previous?.updateTriggerEndpoint
+      ? unmasked(previous.updateTriggerEndpoint, '--update-trigger-endpoint')
+      : undefined);
+  const payloadType = opts.updateTriggerPayloadType ?? previous?.updateTriggerPayloadType;
+  return {
+    name: opts.baseImageTriggerName ?? previous?.name ?? DEFAULT_BASE_IMAGE_TRIGGER,
+    baseImageTriggerType: opts.baseImageTriggerType ?? previous?.baseImageTriggerType ?? 'Runtime',
+    status:
+      opts.baseImageTriggerEnabled !== undefined
+        ? bool(opts.baseImageTriggerEnabled, '--base-image-trigger-enabled')
+          ? 'Enabled'
+          : 'Disabled'
+        : (previous?.status ?? 'Enabled'),
+    ...(endpoint ? { updateTriggerEndpoint: endpoint } : {}),
+    ...(payloadType ? { updateTriggerPayloadType: payloadType } : {}),
   };
 }
 
@@ -186,39 +284,10 @@ export async function updateBody(opts: TaskOptions, current: TaskResource): Prom
   if (a.length) step.arguments = a;
   if (opts.gitAccessToken) step.contextAccessToken = opts.gitAccessToken;
   const trigger: Record<string, unknown> = {};
-  const source = current.properties.trigger?.sourceTriggers?.[0];
-  if (source && (opts.commitTriggerEnabled !== undefined || opts.pullRequestTriggerEnabled !== undefined)) {
-    const commit = bool(opts.commitTriggerEnabled ?? 'true', '--commit-trigger-enabled');
-    const pr = bool(opts.pullRequestTriggerEnabled ?? 'false', '--pull-request-trigger-enabled');
-    trigger.sourceTriggers = [
-      {
-        ...source,
-        sourceTriggerEvents: [...(commit ? ['commit'] : []), ...(pr ? ['pullrequest'] : [])],
-        status: commit || pr ? 'Enabled' : 'Disabled',
-      },
-    ];
-    if (!commit && !pr)
-      (trigger.sourceTriggers as { sourceTriggerEvents: string[] }[])[0]!.sourceTriggerEvents = ['commit'];
-  }
-  if (
-    opts.baseImageTriggerEnabled !== undefined ||
-    opts.baseImageTriggerType ||
-    opts.updateTriggerEndpoint ||
-    opts.updateTriggerPayloadType
-  ) {
-    const previous = current.properties.trigger?.baseImageTrigger;
-    trigger.baseImageTrigger = {
-      name: 'defaultBaseimageTriggerName',
-      baseImageTriggerType: opts.baseImageTriggerType ?? 'Runtime',
-      status: bool(opts.baseImageTriggerEnabled ?? 'true', '--base-image-trigger-enabled')
-        ? 'Enabled'
-        : 'Disabled',
-      ...(opts.updateTriggerEndpoint ? { updateTriggerEndpoint: opts.updateTriggerEndpoint } : {}),
-      ...(opts.updateTriggerPayloadType || previous?.updateTriggerPayloadType
-        ? { updateTriggerPayloadType: opts.updateTriggerPayloadType ?? previous?.updateTriggerPayloadType }
-        : {}),
-    };
-  }
+  const sourceTrigger = sourceTriggerPatch(opts, current);
+  if (sourceTrigger) trigger.sourceTriggers = [sourceTrigger];
+  const baseImageTrigger = baseImageTriggerPatch(opts, current);
+  if (baseImageTrigger) trigger.baseImageTrigger = baseImageTrigger;
   if (opts.schedule.length) trigger.timerTriggers = parseSchedules(opts.schedule);
   return {
     properties: {
@@ -264,6 +333,18 @@ export function taskOptions(cmd: Command, creating: boolean): Command {
         'Default',
         'Token',
       ]),
+    )
+    .option(
+      '--source-trigger-name <name>',
+      creating
+        ? 'the name of the source trigger (default defaultSourceTriggerName)'
+        : 'the source trigger that the trigger flags change or add (default the first)',
+    )
+    .option(
+      '--base-image-trigger-name <name>',
+      creating
+        ? 'the name of the base image trigger (default defaultBaseimageTriggerName)'
+        : 'rename the base image trigger',
     )
     .option('--schedule <[name:]cron>', 'a timer trigger (repeatable)', collect, [])
     .option('--platform <os/arch>', 'the platform to build for')

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { collect, outputOption, print, setValue } from './args';
 import { CliError, type RefitClient } from './client';
-import { table, tsv } from './format';
+import { table, tsv, type RunResource } from './format';
+import { followQueued } from './run-stream';
 import { args, createBody, stepOf, taskOptions, updateBody, type TaskOptions } from './task-body';
 import { taskPath, type TaskResource } from './task-resource';
 import { addTimerCommands } from './task-timer-commands';
@@ -25,12 +26,7 @@ function taskRow(task: TaskResource): string[] {
   ];
 }
 /** `refit task create|update|show|list|delete|run`, `refit task timer …` and `refit task credential …`. */
-export function addTaskCommands(
-  task: Command,
-  client: RefitClient,
-  exit: { code: number },
-  streamRun: (runId: string) => Promise<number>,
-): void {
+export function addTaskCommands(task: Command, client: RefitClient, exit: { code: number }): void {
   const path = taskPath;
 
   taskOptions(task.command('create').description('Create a task (az acr task create).'), true).action(
@@ -104,11 +100,19 @@ export function addTaskCommands(
     .option('--arg <name=value>', 'override a build argument (repeatable)', collect, [])
     .option('--secret-arg <name=value>', 'override a secret build argument (repeatable)', collect, [])
     .option('--set <name=value>', 'a task value (multi-step tasks; repeatable)', collect, [])
+    .option(
+      '--set-secret <name=value>',
+      'a secret task value, masked in the log (multi-step tasks; repeatable)',
+      collect,
+      [],
+    )
     .option('-f, --file <path>', 'override the Dockerfile')
     .option('-c, --context <source>', 'override the context')
     .option('--target <stage>', 'override the target stage')
     .option('--update-trigger-token <token>', 'a token sent with later base-image update notifications')
-    .option('--no-logs', 'return after queueing')
+    .option('--no-logs', 'wait for the run without streaming its log; exit 1 if it does not succeed')
+    .option('--no-wait', 'return after queueing, printing the queued run')
+    .option('--no-format', 'print the log as it is (colour sequences kept even when not on a terminal)')
     .action(
       async (opts: {
         name: string;
@@ -116,10 +120,13 @@ export function addTaskCommands(
         arg: string[];
         secretArg: string[];
         set: string[];
+        setSecret: string[];
         file?: string;
         context?: string;
         target?: string;
         logs: boolean;
+        wait: boolean;
+        format: boolean;
       }) => {
         const overrides = {
           ...(opts.context ? { contextPath: opts.context } : {}),
@@ -131,22 +138,22 @@ export function addTaskCommands(
           ...(opts.arg.length || opts.secretArg.length
             ? { arguments: args({ arg: opts.arg, secretArg: opts.secretArg } as TaskOptions) }
             : {}),
-          ...(opts.set.length
-            ? { values: opts.set.map((s) => ({ ...setValue(s, '--set'), isSecret: false })) }
+          ...(opts.set.length || opts.setSecret.length
+            ? {
+                values: [
+                  ...opts.set.map((s) => ({ ...setValue(s, '--set'), isSecret: false })),
+                  ...opts.setSecret.map((s) => ({ ...setValue(s, '--set-secret'), isSecret: true })),
+                ],
+              }
             : {}),
         };
-        const run = await client.json<{ properties: { runId: string } }>('POST', '/scheduleRun', {
+        const run = await client.json<RunResource>('POST', '/scheduleRun', {
           type: 'TaskRunRequest',
           taskId: opts.name,
           ...(Object.keys(overrides).length ? { overrideTaskStepProperties: overrides } : {}),
         });
         process.stderr.write(`Queued a run with ID: ${run.properties.runId}\n`);
-        if (!opts.logs) {
-          print(run);
-          return;
-        }
-        process.stderr.write('Waiting for an agent...\n');
-        exit.code = await streamRun(run.properties.runId);
+        exit.code = await followQueued(client, run, opts);
       },
     );
 

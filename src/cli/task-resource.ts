@@ -12,9 +12,20 @@ export interface TaskResource {
       arguments?: { name: string; value?: string; isSecret?: boolean }[];
     };
     trigger?: {
-      sourceTriggers?: { name: string; status?: string; sourceRepository: { repositoryUrl: string } }[];
+      sourceTriggers?: {
+        name: string;
+        status?: string;
+        sourceRepository: { repositoryUrl: string };
+        sourceTriggerEvents?: string[];
+      }[];
       timerTriggers?: { name: string; schedule: string; status?: string }[];
-      baseImageTrigger?: { status?: string; updateTriggerPayloadType?: string };
+      baseImageTrigger?: {
+        name?: string;
+        status?: string;
+        baseImageTriggerType?: string;
+        updateTriggerEndpoint?: string;
+        updateTriggerPayloadType?: string;
+      };
     };
   };
   [key: string]: unknown;

@@ -1,12 +1,13 @@
 import { BatchedInserts } from '../storage/batched-inserts';
 import type { TableClient, TableEntityResult } from '@azure/data-tables';
-import { ConflictError, NotFoundError } from '../errors';
+import { z } from 'zod';
+import { ConflictError, NotFoundError, ValidationError } from '../errors';
 import { retryOnConflict, statusOf } from '../storage/write-conflicts';
 import { checkContinuationToken } from '../storage/continuation-token';
 import { names, type Storage } from '../storage/storage';
 import { FINISHED, type Run, type RunStatus } from './run';
 import { formatRunId, parseRunId, runRowKey } from './run-id';
-import { runFilterToTableQuery } from './run-filter';
+import { compileRunFilter } from './run-filter';
 
 const PARTITION = 'run';
 const JSON_FIELDS = [
@@ -22,6 +23,43 @@ const JSON_FIELDS = [
 ] as const;
 
 type RunEntity = Record<string, unknown> & { partitionKey: string; rowKey: string };
+
+/** Rows read per request when runs are checked here (a `contains` filter). */
+const SCAN_PAGE = 200;
+/** Rows checked here for one page of a `contains` filter before the page is returned as it is. */
+const MAX_SCANNED = 2000;
+
+/**
+ * The `$skipToken` of a filter checked here: where the next page starts, as a row key. The table's own tokens are
+ * opaque (each service encodes them its own way), so a page that ends mid-way through the table's page resumes by
+ * key instead; `scan` marks the token so that one is never taken for the other.
+ */
+const scanTokenSchema = z.object({ scan: z.literal(1), nextRowKey: z.string().regex(/^\d{1,20}$/) });
+
+function scanToken(nextRowKey: string): string {
+  return Buffer.from(JSON.stringify({ nextPartitionKey: PARTITION, nextRowKey, scan: 1 })).toString('base64');
+}
+
+function scanResume(token: string): string {
+  let decoded: unknown;
+  try {
+    decoded = JSON.parse(Buffer.from(token, 'base64').toString('latin1'));
+  } catch {
+    decoded = undefined;
+  }
+  const parsed = scanTokenSchema.safeParse(decoded);
+  if (!parsed.success)
+    throw new ValidationError(
+      `$skipToken '${token.slice(0, 100)}' is not a token from a nextLink of this $filter`,
+      '$skipToken',
+    );
+  return parsed.data.nextRowKey;
+}
+
+/** The row key after `rowKey`: the next older run (row keys are fixed-width numbers). */
+function rowKeyAfter(rowKey: string): string {
+  return String(Number(rowKey) + 1).padStart(rowKey.length, '0');
+}
 
 function toEntity(run: Run, prefix: string): RunEntity {
   const entity: RunEntity = {
@@ -197,11 +235,15 @@ export class RunStore {
     }
   }
 
-  /** A page of runs, newest first, optionally filtered by a Runs_List `$filter`. */
+  /**
+   * A page of runs, newest first, optionally filtered by a Runs_List `$filter`. A filter the table cannot answer
+   * whole (`contains(outputImageManifests, …)`) is checked here on at most {@link MAX_SCANNED} rows per page: a page
+   * may then hold fewer than `top` runs and still have a continuation token, as ARM's paging allows.
+   */
   async list(options: { filter?: string; top: number; continuationToken?: string }): Promise<RunPage> {
-    const filter =
-      `PartitionKey eq '${PARTITION}'` +
-      (options.filter ? ` and (${runFilterToTableQuery(options.filter)})` : '');
+    const compiled = options.filter ? compileRunFilter(options.filter) : undefined;
+    const filter = `PartitionKey eq '${PARTITION}'` + (compiled ? ` and (${compiled.query})` : '');
+    if (compiled?.matches) return this.scan(filter, compiled.matches, options);
     const runs: Run[] = [];
     let token = options.continuationToken;
     if (token) checkContinuationToken(token);
@@ -217,6 +259,33 @@ export class RunStore {
       token = page.continuationToken;
     } while (token && runs.length < options.top);
     return { runs, continuationToken: token };
+  }
+
+  /** {@link list} for a filter checked on each run: resumes by row key (see {@link scanToken}). */
+  private async scan(
+    filter: string,
+    matches: (run: Run) => boolean,
+    options: { top: number; continuationToken?: string },
+  ): Promise<RunPage> {
+    const resume = options.continuationToken ? scanResume(options.continuationToken) : undefined;
+    const query = filter + (resume ? ` and RowKey ge '${resume}'` : '');
+    const runs: Run[] = [];
+    let scanned = 0;
+    const pages = this.runs
+      .listEntities<Record<string, unknown>>({ queryOptions: { filter: query } })
+      .byPage({ maxPageSize: SCAN_PAGE });
+    for await (const page of pages) {
+      for (const [i, entity] of page.entries()) {
+        scanned++;
+        const run = fromEntity(entity);
+        if (matches(run)) runs.push(run);
+        if (runs.length === options.top || scanned >= MAX_SCANNED) {
+          const last = i === page.length - 1 && !page.continuationToken;
+          return { runs, continuationToken: last ? undefined : scanToken(rowKeyAfter(entity.rowKey!)) };
+        }
+      }
+    }
+    return { runs, continuationToken: undefined };
   }
 
   /**

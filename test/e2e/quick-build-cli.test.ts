@@ -53,9 +53,9 @@ describe('refit build (e2e)', () => {
     expect(build.stderr).toMatch(/Run failed: the build failed with exit code \d+/);
   });
 
-  it('returns after queueing with --no-logs, printing the Queued run', async () => {
+  it('returns after queueing with --no-wait, printing the Queued run', async () => {
     const dir = writeContext({ Dockerfile: `FROM ${registry()}/refit/busybox:stable\n` });
-    const build = await refit(['build', '--no-logs', dir]);
+    const build = await refit(['build', '--no-wait', dir]);
     expect(build.code).toBe(0);
     const run = JSON.parse(build.stdout);
     expect(run.properties.status).toBe('Queued');
@@ -76,7 +76,7 @@ describe('refit build (e2e)', () => {
   });
 
   it('gives clear errors for bad input, unknown runs and an unreachable server', async () => {
-    const badImage = await refit(['build', '-t', 'Bad:Name', '--no-logs', 'examples/hello']);
+    const badImage = await refit(['build', '-t', 'Bad:Name', '--no-wait', 'examples/hello']);
     expect(badImage.code).toBe(1);
     expect(badImage.stderr).toContain("'Bad:Name' is not a valid image reference");
 
@@ -96,7 +96,7 @@ describe('refit build (e2e)', () => {
 
   it('cancels a run and updates its archive flag', async () => {
     const dir = writeContext({ Dockerfile: `FROM ${registry()}/refit/busybox:stable\nRUN sleep 30\n` });
-    const queued = JSON.parse((await refit(['build', '--no-logs', dir])).stdout);
+    const queued = JSON.parse((await refit(['build', '--no-wait', dir])).stdout);
     const runId = queued.properties.runId as string;
 
     const cancel = await refit(['task', 'cancel-run', '--run-id', runId]);
