@@ -59,8 +59,8 @@ export function acrResource<S extends z.ZodType>(schema: S): z.ZodPreprocess<S> 
 }
 
 /** A property Refit cannot honour: absent is fine, any value is refused with `reason`. */
-export function unsupported(reason: string): z.ZodOptional<z.ZodNever> {
-  return z.never({ error: reason }).optional();
+export function unsupported(reason: string): z.ZodOptional<z.ZodCustom<undefined, undefined>> {
+  return z.custom<undefined>((value) => value === undefined, { error: reason }).optional();
 }
 
 /** Why `agentPoolName` is refused. */

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { parseWith } from '../http/validate';
 import type { Task, TaskStep } from './task';
 import { taskStepSchema, triggerSchema, type TaskCreateBody, type TaskUpdateBody } from './task-schema';
@@ -64,6 +65,8 @@ export function mergeStep(current: TaskStep, patch: UpdateStep | undefined): Cre
   return parseWith(taskStepSchema, merged, 'properties.step');
 }
 
+const mergedTriggerSchema = z.object({ properties: z.object({ trigger: triggerSchema }) });
+
 /** Merges `patch` into `base` by name, field by field: a given field replaces, the others are kept. */
 function mergeFieldsByName<T extends { name: string }>(
   base: readonly Record<string, unknown>[],
@@ -111,9 +114,8 @@ export function mergeTriggers(current: Task['trigger'], patch: UpdateTrigger | u
     current.baseImageTrigger || patch?.baseImageTrigger
       ? { ...current.baseImageTrigger, ...patch?.baseImageTrigger }
       : undefined;
-  return parseWith(
-    triggerSchema,
-    { sourceTriggers, timerTriggers: timers, ...(base ? { baseImageTrigger: base } : {}) },
-    'properties.trigger',
-  );
+  const merged = { sourceTriggers, timerTriggers: timers, ...(base ? { baseImageTrigger: base } : {}) };
+  // Parsed where it sits in the task, so that a problem names its full path.
+  return parseWith(mergedTriggerSchema, { properties: { trigger: merged } }, 'the task update').properties
+    .trigger;
 }

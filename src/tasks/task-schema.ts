@@ -294,14 +294,14 @@ const resourceEnvelope = {
 
 /** Properties of ACR's that Refit refuses, in a Tasks_Create and a Tasks_Update alike. */
 const refused = {
-  agentPoolName: unsupported(AGENT_POOL_UNSUPPORTED),
-  logTemplate: unsupported(LOG_TEMPLATE_UNSUPPORTED),
   isSystemTask: z
     .literal(false, {
       error:
         'system tasks (isSystemTask true) are not supported: a Refit task has a step; schedule runs directly for quick runs',
     })
     .optional(),
+  agentPoolName: unsupported(AGENT_POOL_UNSUPPORTED),
+  logTemplate: unsupported(LOG_TEMPLATE_UNSUPPORTED),
 };
 
 /** Tasks_Create's body (ACR's Task resource); read-only properties and nulls are dropped first (acr-body.ts). */
@@ -311,6 +311,8 @@ export const taskCreateSchema = acrResource(
       ...resourceEnvelope,
       properties: z
         .object({
+          // First: a refused setting is the reason to give, before what a system task leaves out (its step).
+          ...refused,
           status: status.default('Enabled'),
           platform: platform.default({ os: 'Linux', architecture: 'amd64' }),
           agentConfiguration: agentConfiguration.default({ cpu: 2 }),
@@ -318,7 +320,6 @@ export const taskCreateSchema = acrResource(
           step: taskStepSchema,
           trigger: triggerSchema.default({ sourceTriggers: [], timerTriggers: [] }),
           credentials: credentialsSchema.optional(),
-          ...refused,
         })
         .strict(),
     })
@@ -332,6 +333,7 @@ export const taskUpdateSchema = acrResource(
       ...resourceEnvelope,
       properties: z
         .object({
+          ...refused,
           status: status.optional(),
           platform: platformUpdateSchema.optional(),
           agentConfiguration: agentConfiguration.optional(),
@@ -339,7 +341,6 @@ export const taskUpdateSchema = acrResource(
           step: stepUpdate.optional(),
           trigger: triggerUpdate.optional(),
           credentials: credentialsSchema.optional(),
-          ...refused,
         })
         .strict()
         .default({}),
