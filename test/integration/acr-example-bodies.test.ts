@@ -76,6 +76,14 @@ const EXPECTED: Record<string, Outcome> = {
   '2025-03-01-preview/TasksUpdate.json': { ...LOG_TEMPLATE, target: 'properties.logTemplate' },
   '2025-03-01-preview/ManagedIdentity/TasksCreate_WithSystemAndUserIdentities.json': USER_IDENTITY,
   '2025-03-01-preview/ManagedIdentity/TasksUpdate_WithLoginIdentity.json': accepted,
+  '2025-03-01-preview/ManagedIdentity/TasksUpdate_WithKeyVaultCustomCredentials.json': {
+    ...MANAGED_IDENTITY,
+    target: CREDENTIAL('identity'),
+  },
+  '2025-03-01-preview/ManagedIdentity/TasksUpdate_WithMSICustomCredentials.json': {
+    ...MANAGED_IDENTITY,
+    target: CREDENTIAL('identity'),
+  },
   '2025-03-01-preview/RegistriesScheduleRun.json': accepted,
   '2025-03-01-preview/RegistriesScheduleRun_EncodedTaskRun.json': ENCODED_IF,
   '2025-03-01-preview/RegistriesScheduleRun_FileTaskRun.json': accepted,
