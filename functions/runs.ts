@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { ValidationError } from '../src/errors';
 import { runResource } from '../src/runs/run';
 import { FINISHED } from '../src/runs/run';
+import { withRunRequestType } from '../src/runs/schedule-run';
 import { createSourceUploadUrl, readOnlyUrl } from '../src/sources/source-upload';
 import { names } from '../src/storage/storage';
 import { api, json, topParam, param, readJson } from './http';
@@ -13,7 +14,8 @@ export const listBuildSourceUploadUrl = api(async (_request, r) =>
 
 /** POST /scheduleRun (Registries_ScheduleRun): the run, Queued. A TaskRunRequest runs a task. */
 export const scheduleRun = api(async (request, r) => {
-  const body = await readJson(request, r.config.maxBodyBytes);
+  // ACR's own 2019 examples leave `type` out: the request's own required property tells which it is.
+  const body = withRunRequestType(await readJson(request, r.config.maxBodyBytes));
   const isTaskRun = (body as { type?: unknown } | null)?.type === 'TaskRunRequest';
   const run = isTaskRun ? await r.tasks.runFromRequest(body) : await r.runs.schedule(body);
   return json(200, runResource(run));

@@ -8,6 +8,16 @@ function path(issuePath: readonly PropertyKey[]): string {
   );
 }
 
+/** The value at `issuePath` in `value` (own properties only); undefined when it is absent or null. */
+function valueAt(value: unknown, issuePath: readonly PropertyKey[]): unknown {
+  let at: unknown = value;
+  for (const key of issuePath) {
+    if (typeof at !== 'object' || at === null || !Object.hasOwn(at, key)) return undefined;
+    at = (at as Record<PropertyKey, unknown>)[key];
+  }
+  return at ?? undefined;
+}
+
 /** Parses `value` with `schema`; the first problem becomes a {@link ValidationError} naming the field. */
 export function parseWith<S extends z.ZodType>(
   schema: S,
@@ -25,7 +35,9 @@ export function parseWith<S extends z.ZodType>(
       keys[0],
     );
   }
-  if (issue.code === 'invalid_type' && issue.input === undefined) {
+  // zod does not report the input by default: read it at the issue's path, so that a value of the wrong type is
+  // named as such and only an absent (or null) one is "required".
+  if (issue.code === 'invalid_type' && valueAt(value, issue.path) === undefined) {
     throw new ValidationError(`${field || what} is required`, field || undefined);
   }
   throw new ValidationError(

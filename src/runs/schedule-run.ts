@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ValidationError } from '../errors';
+import { acrRequest, AGENT_POOL_UNSUPPORTED, LOG_TEMPLATE_UNSUPPORTED, unsupported } from '../http/acr-body';
 import { parseWith, shown } from '../http/validate';
 import { formatImageReference, parseImageReference } from '../registry/image-reference';
 import { sourceLocationMessage, sourceLocationProblem } from '../sources/source-path';
@@ -20,23 +21,37 @@ export const RUN_REQUEST_TYPES = [
 
 const OS = { linux: 'Linux', windows: 'Windows' } as const;
 
-/** ACR's Platform: os (any case, as the CLI sends it), architecture and variant, each checked by name. */
+const osSchema = z.string().transform((v, ctx) => {
+  const os = OS[v.toLowerCase() as keyof typeof OS];
+  if (!os)
+    ctx.addIssue({ code: 'custom', message: `'${v}' is not a valid value for os: use Linux or Windows` });
+  return os ?? 'Linux';
+});
+const architectureSchema = z.enum(['amd64', 'x86', '386', 'arm', 'arm64'], {
+  error: (i) => `'${shown(i.input)}' is not a valid architecture: use amd64, x86, 386, arm or arm64`,
+});
+const variantSchema = z.enum(['v6', 'v7', 'v8'], {
+  error: (i) => `'${shown(i.input)}' is not a valid variant: use v6, v7 or v8`,
+});
+
+/**
+ * ACR's Platform: os (any case, as the CLI sends it), architecture and variant, each checked by name. The spec
+ * requires only `os`: an architecture left out is amd64, as in ACR.
+ */
 export const platformSchema = z
   .object({
-    os: z.string().transform((v, ctx) => {
-      const os = OS[v.toLowerCase() as keyof typeof OS];
-      if (!os)
-        ctx.addIssue({ code: 'custom', message: `'${v}' is not a valid value for os: use Linux or Windows` });
-      return os ?? 'Linux';
-    }),
-    architecture: z.enum(['amd64', 'x86', '386', 'arm', 'arm64'], {
-      error: (i) => `'${shown(i.input)}' is not a valid architecture: use amd64, x86, 386, arm or arm64`,
-    }),
-    variant: z
-      .enum(['v6', 'v7', 'v8'], {
-        error: (i) => `'${shown(i.input)}' is not a valid variant: use v6, v7 or v8`,
-      })
-      .optional(),
+    os: osSchema,
+    architecture: architectureSchema.default('amd64'),
+    variant: variantSchema.optional(),
+  })
+  .strict();
+
+/** ACR's PlatformUpdateParameters: each property given replaces the stored one, the others are kept. */
+export const platformUpdateSchema = z
+  .object({
+    os: osSchema.optional(),
+    architecture: architectureSchema.optional(),
+    variant: variantSchema.optional(),
   })
   .strict();
 
@@ -54,8 +69,8 @@ const argumentSchema = z
 /** The properties every run request shares (ACR's RunRequest). */
 const common = {
   isArchiveEnabled: z.boolean().default(false),
-  agentPoolName: z.string().optional(),
-  logTemplate: z.string().optional(),
+  agentPoolName: unsupported(AGENT_POOL_UNSUPPORTED),
+  logTemplate: unsupported(LOG_TEMPLATE_UNSUPPORTED),
 };
 
 /** A run or task timeout: whole seconds, 300 to 28800 (8 hours), 3600 by default, as in ACR. */
@@ -78,21 +93,43 @@ const buildCommon = {
   credentials: credentialsSchema.optional(),
 };
 
-const dockerBuildRequestSchema = z
-  .object({
-    type: z.literal('DockerBuildRequest'),
-    ...buildCommon,
-    imageNames: z.array(z.string()).max(64, 'at most 64 image names').default([]),
-    isPushEnabled: z.boolean().default(true),
-    noCache: z.boolean().default(false),
-    dockerFilePath: z.string().min(1, 'dockerFilePath must not be empty'),
-    target: z.string().min(1).optional(),
-    arguments: z.array(argumentSchema).max(256).default([]),
-  })
-  .strict();
+const dockerBuildRequestSchema = acrRequest(
+  z
+    .object({
+      type: z.literal('DockerBuildRequest'),
+      ...buildCommon,
+      imageNames: z.array(z.string()).max(64, 'at most 64 image names').default([]),
+      isPushEnabled: z.boolean().default(true),
+      noCache: z.boolean().default(false),
+      dockerFilePath: z.string().min(1, 'dockerFilePath must not be empty'),
+      target: z.string().min(1).optional(),
+      arguments: z.array(argumentSchema).max(256).default([]),
+    })
+    .strict(),
+);
 
 /** A validated DockerBuildRequest. */
 export type DockerBuildRequest = z.output<typeof dockerBuildRequestSchema>;
+
+/** What tells each run request apart when a client leaves `type` out (ACR's own 2019 examples do). */
+const TYPE_MARKERS: readonly (readonly [(typeof RUN_REQUEST_TYPES)[number], string])[] = [
+  ['TaskRunRequest', 'taskId'],
+  ['EncodedTaskRunRequest', 'encodedTaskContent'],
+  ['FileTaskRunRequest', 'taskFilePath'],
+  ['DockerBuildRequest', 'dockerFilePath'],
+];
+
+/**
+ * A scheduleRun body with its `type`: as given, or, when it is left out, the one request type whose required
+ * property the body has (a body with none, or with those of two types, is left as it is and refused by name).
+ */
+export function withRunRequestType(body: unknown): unknown {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return body;
+  const given = body as Record<string, unknown>;
+  if (given.type !== undefined && given.type !== null) return body;
+  const types = TYPE_MARKERS.filter(([, marker]) => Object.hasOwn(given, marker)).map(([type]) => type);
+  return types.length === 1 ? { ...given, type: types[0] } : body;
+}
 
 /** Parses a scheduleRun body; the `type` decides the schema. */
 export function parseRunRequest(body: unknown): DockerBuildRequest {

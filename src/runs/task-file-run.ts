@@ -4,6 +4,7 @@ import { AcbError, loadTaskFile } from '../acb/task-file';
 import { checkYamlLimits } from '../acb/yaml-limits';
 import type { TemplateData } from '../acb/template';
 import { ValidationError } from '../errors';
+import { acrRequest, AGENT_POOL_UNSUPPORTED, LOG_TEMPLATE_UNSUPPORTED, unsupported } from '../http/acr-body';
 import { parseWith } from '../http/validate';
 import type { Platform, Run, RunType } from './run';
 import { runDate } from './render';
@@ -61,8 +62,8 @@ export const relativePath = (field: string) =>
 
 const runCommon = {
   isArchiveEnabled: z.boolean().default(false),
-  agentPoolName: z.string().optional(),
-  logTemplate: z.string().optional(),
+  agentPoolName: unsupported(AGENT_POOL_UNSUPPORTED),
+  logTemplate: unsupported(LOG_TEMPLATE_UNSUPPORTED),
   timeout: timeoutSchema,
   platform: platformSchema,
   agentConfiguration: z
@@ -74,23 +75,27 @@ const runCommon = {
   values: z.array(valueSchema).max(256).default([]),
 };
 
-export const fileTaskRunRequestSchema = z
-  .object({
-    type: z.literal('FileTaskRunRequest'),
-    ...runCommon,
-    taskFilePath: relativePath('taskFilePath'),
-    valuesFilePath: relativePath('valuesFilePath').optional(),
-  })
-  .strict();
+const fileTaskRunRequestSchema = acrRequest(
+  z
+    .object({
+      type: z.literal('FileTaskRunRequest'),
+      ...runCommon,
+      taskFilePath: relativePath('taskFilePath'),
+      valuesFilePath: relativePath('valuesFilePath').optional(),
+    })
+    .strict(),
+);
 
-export const encodedTaskRunRequestSchema = z
-  .object({
-    type: z.literal('EncodedTaskRunRequest'),
-    ...runCommon,
-    encodedTaskContent: base64('encodedTaskContent'),
-    encodedValuesContent: base64('encodedValuesContent').optional(),
-  })
-  .strict();
+const encodedTaskRunRequestSchema = acrRequest(
+  z
+    .object({
+      type: z.literal('EncodedTaskRunRequest'),
+      ...runCommon,
+      encodedTaskContent: base64('encodedTaskContent'),
+      encodedValuesContent: base64('encodedValuesContent').optional(),
+    })
+    .strict(),
+);
 
 /** A validated FileTaskRunRequest or EncodedTaskRunRequest. */
 export type TaskFileRunRequest =

@@ -33,7 +33,7 @@ const IDENTITY_LOGIN =
   "a managed identity here only names who reads the Key Vault secrets of a Vaultsecret userName or password; logging in to a registry with the identity itself (ACR's token exchange) is not supported: give a userName and a password";
 const CLIENT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** ACR's name of the task's system-assigned identity: in Refit, the deployment's identity plays that part. */
-const SYSTEM_IDENTITY = '[system]';
+const SYSTEM_IDENTITY = '[system]' as const;
 
 /** What a task keeps of a request's credentials, and the passwords to seal. */
 export interface SplitCredentials {
@@ -58,7 +58,13 @@ export function splitCredentials(
   keyVault = false,
 ): SplitCredentials {
   if (!given) return { credentials: undefined, passwords: {} };
-  if (given.sourceRegistry?.identity) throw new ValidationError(IDENTITY, `${field}.sourceRegistry.identity`);
+  const sourceIdentity = given.sourceRegistry?.identity?.toLowerCase();
+  // Refit reaches its home registry with the deployment's own access: what ACR's [system] identity does for a task.
+  if (sourceIdentity !== undefined && sourceIdentity !== SYSTEM_IDENTITY)
+    throw new ValidationError(
+      `'${given.sourceRegistry?.identity}' is not supported: Refit reaches its home registry with this deployment's own access, which stands for ${SYSTEM_IDENTITY}; another identity cannot be used (give ${SYSTEM_IDENTITY} or leave identity out)`,
+      `${field}.sourceRegistry.identity`,
+    );
   const logins: Record<string, CustomRegistryLogin> = {};
   const passwords: Record<string, string> = {};
   const seen = new Map<string, string>();
@@ -117,9 +123,13 @@ export function splitCredentials(
     passwords[server] = password;
   }
   const loginMode = given.sourceRegistry?.loginMode;
+  const sourceRegistry = {
+    ...(loginMode ? { loginMode } : {}),
+    ...(sourceIdentity ? { identity: SYSTEM_IDENTITY } : {}),
+  };
   const credentials: TaskCredentials | undefined =
-    loginMode || Object.keys(logins).length > 0
-      ? { ...(loginMode ? { sourceRegistry: { loginMode } } : {}), customRegistries: logins }
+    loginMode || sourceIdentity || Object.keys(logins).length > 0
+      ? { ...(loginMode || sourceIdentity ? { sourceRegistry } : {}), customRegistries: logins }
       : undefined;
   return { credentials, passwords };
 }

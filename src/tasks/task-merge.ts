@@ -1,9 +1,12 @@
+import { z } from 'zod';
 import { parseWith } from '../http/validate';
-import type { TaskStep } from './task';
-import { taskCreateSchema, type TaskCreateBody, type TaskUpdateBody } from './task-schema';
+import type { Task, TaskStep } from './task';
+import { taskStepSchema, triggerSchema, type TaskCreateBody, type TaskUpdateBody } from './task-schema';
 
 type CreateStep = TaskCreateBody['properties']['step'];
 type UpdateStep = NonNullable<TaskUpdateBody['properties']['step']>;
+type UpdateTrigger = NonNullable<TaskUpdateBody['properties']['trigger']>;
+type CreateTrigger = TaskCreateBody['properties']['trigger'];
 
 /** Merges `changes` into `base` by name: a change replaces the entry of its name, a new name is appended. */
 export function mergeByName<T extends { name: string }>(
@@ -59,5 +62,60 @@ export function mergeStep(current: TaskStep, patch: UpdateStep | undefined): Cre
       given('values'),
     );
   }
-  return parseWith(taskCreateSchema.shape.properties.shape.step, merged, 'properties.step');
+  return parseWith(taskStepSchema, merged, 'properties.step');
+}
+
+const mergedTriggerSchema = z.object({ properties: z.object({ trigger: triggerSchema }) });
+
+/** Merges `patch` into `base` by name, field by field: a given field replaces, the others are kept. */
+function mergeFieldsByName<T extends { name: string }>(
+  base: readonly Record<string, unknown>[],
+  changes: readonly T[] | undefined,
+  merge: (stored: Record<string, unknown>, change: T) => Record<string, unknown>,
+): Record<string, unknown>[] {
+  const out = base.map((x) => ({ ...x }));
+  for (const change of changes ?? []) {
+    const i = out.findIndex((x) => x.name === change.name);
+    if (i >= 0) out[i] = merge(out[i]!, change);
+    else out.push(merge({}, change));
+  }
+  return out;
+}
+
+/**
+ * A Tasks_Update's triggers merged into the task's (ARM's merge of TriggerUpdateParameters): a trigger is matched by
+ * name and each field given replaces the stored one, a source trigger's repository field by field too (so a patch
+ * giving only `sourceControlAuthProperties` keeps the URL and branch); the base-image trigger merges the same way.
+ * The result is checked whole, so a new trigger missing what it needs is a 400 naming the field.
+ */
+export function mergeTriggers(current: Task['trigger'], patch: UpdateTrigger | undefined): CreateTrigger {
+  const sourceTriggers = mergeFieldsByName(
+    current.sourceTriggers.map((t) => ({
+      ...t,
+      sourceRepository: { ...t.sourceRepository },
+      sourceTriggerEvents: [...t.sourceTriggerEvents],
+    })),
+    patch?.sourceTriggers,
+    (stored, change) => ({
+      ...stored,
+      ...change,
+      sourceRepository: {
+        ...(stored.sourceRepository as Record<string, unknown> | undefined),
+        ...change.sourceRepository,
+      },
+    }),
+  );
+  const timers = mergeFieldsByName(
+    current.timerTriggers.map((t) => ({ ...t })),
+    patch?.timerTriggers,
+    (stored, change) => ({ ...stored, ...change }),
+  );
+  const base =
+    current.baseImageTrigger || patch?.baseImageTrigger
+      ? { ...current.baseImageTrigger, ...patch?.baseImageTrigger }
+      : undefined;
+  const merged = { sourceTriggers, timerTriggers: timers, ...(base ? { baseImageTrigger: base } : {}) };
+  // Parsed where it sits in the task, so that a problem names its full path.
+  return parseWith(mergedTriggerSchema, { properties: { trigger: merged } }, 'the task update').properties
+    .trigger;
 }

@@ -34,7 +34,7 @@ import {
 } from './task';
 import { isTaskName, taskCreateSchema, taskUpdateSchema, type TaskCreateBody } from './task-schema';
 import { TaskStore, type StoredTask } from './task-store';
-import { mergeByName, mergeStep } from './task-merge';
+import { mergeStep, mergeTriggers } from './task-merge';
 import { taskRunRequestSchema, type StepOverrides } from './task-run-request';
 import { emptySecrets, openTaskSecrets, sealTaskSecrets } from './task-secrets';
 import type { SecretResolver } from '../secrets/key-vault';
@@ -415,28 +415,19 @@ export class TaskService {
       const merged: TaskCreateBody = {
         properties: {
           status: pp.status ?? current.status,
-          platform: pp.platform ?? current.platform,
+          // PlatformUpdateParameters: each property given replaces the stored one.
+          platform: {
+            os: pp.platform?.os ?? current.platform.os,
+            architecture: pp.platform?.architecture ?? current.platform.architecture,
+            ...((pp.platform?.variant ?? current.platform.variant)
+              ? { variant: pp.platform?.variant ?? current.platform.variant }
+              : {}),
+          },
           agentConfiguration: pp.agentConfiguration ?? current.agentConfiguration,
           timeout: pp.timeout ?? current.timeout,
           step: mergeStep(current.step, pp.step),
           credentials: mergeCredentials(current.credentials, pp.credentials),
-          trigger: {
-            sourceTriggers: mergeByName<TaskCreateBody['properties']['trigger']['sourceTriggers'][number]>(
-              current.trigger.sourceTriggers.map((t) => ({
-                ...t,
-                sourceRepository: { ...t.sourceRepository },
-                sourceTriggerEvents: [...t.sourceTriggerEvents],
-              })),
-              pp.trigger?.sourceTriggers,
-            ),
-            timerTriggers: mergeByName(
-              current.trigger.timerTriggers.map((t) => ({ ...t })),
-              pp.trigger?.timerTriggers,
-            ),
-            ...((pp.trigger?.baseImageTrigger ?? current.trigger.baseImageTrigger)
-              ? { baseImageTrigger: pp.trigger?.baseImageTrigger ?? current.trigger.baseImageTrigger }
-              : {}),
-          },
+          trigger: mergeTriggers(current.trigger, pp.trigger),
         },
       };
       const split = this.split(

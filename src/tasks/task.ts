@@ -76,7 +76,11 @@ export interface CustomRegistryLogin {
 /** How a task's runs log in to registries (ACR's Credentials); passwords are sealed with the task's secrets. */
 export interface TaskCredentials {
   /** How runs log in to the home registry; locally the home registry needs no login (kept and returned). */
-  readonly sourceRegistry?: { readonly loginMode?: 'None' | 'Default' };
+  readonly sourceRegistry?: {
+    readonly loginMode?: 'None' | 'Default';
+    /** `[system]`: the deployment's own access to its home registry, which is what Refit uses anyway. */
+    readonly identity?: '[system]';
+  };
   /** By login server as given (matched to a registry by its canonical name). */
   readonly customRegistries: Readonly<Record<string, CustomRegistryLogin>>;
 }

@@ -127,11 +127,25 @@ describe('task-credentials', () => {
       expect(err.message).toMatch(/resolved in Azure mode only/);
     });
 
-    it('refuses an identity for the home registry (sourceRegistry.identity): Azure mode only', () => {
+    it("accepts [system] as the home registry identity (sourceRegistry.identity): the deployment's own access", () => {
+      const split = splitCredentials(
+        credentialsSchema.parse({ sourceRegistry: { identity: '[System]' } }),
+        {},
+        names,
+      );
+      expect(split.credentials).toEqual({ sourceRegistry: { identity: '[system]' }, customRegistries: {} });
+    });
+
+    it('refuses another home registry identity, naming the field', () => {
       const err = errorOf(() =>
-        splitCredentials(credentialsSchema.parse({ sourceRegistry: { identity: '[system]' } }), {}, names),
+        splitCredentials(
+          credentialsSchema.parse({ sourceRegistry: { identity: 'e35621a5-f615-4a20-940e-de8a84b15abc' } }),
+          {},
+          names,
+        ),
       );
       expect(err.target).toBe('properties.credentials.sourceRegistry.identity');
+      expect(err.message).toMatch(/deployment's own access.*\[system\]/);
     });
   });
 
