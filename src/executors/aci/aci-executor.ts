@@ -12,7 +12,6 @@ import { parseImageReference } from '../../registry/image-reference';
 import type { Run, RunSecrets } from '../../runs/run';
 import type { RunLogs } from '../../runs/run-log';
 import { buildArgValues } from '../../runs/schedule-run';
-import { parseGitSource } from '../../sources/git-source';
 import { isGitSource, isUploadedSource } from '../../sources/source-path';
 import { blobSasUrl, queueSendUrl } from '../../storage/sas';
 import { names, type Storage } from '../../storage/storage';
@@ -31,7 +30,7 @@ import type { Admission } from './admission';
 import type { AciSettings } from './aci-settings';
 import { outputImage, recordedBases } from './recorded-bases';
 import { AciMultiStep, type CreateResult, type TaskFileRun } from './aci-multi-step';
-import { buildGroup, REPORTER_CORES, type DockerRun, type GroupSource } from './group-spec';
+import { buildGroup, gitSource, REPORTER_CORES, type DockerRun, type GroupSource } from './group-spec';
 
 /** What the aci executor is given besides its settings. */
 export interface AciExecutorDeps {
@@ -480,19 +479,7 @@ export class AciExecutor implements Executor {
         url: await blobSasUrl(this.deps.storage, names.containers.sources, location, 'r', validity),
         folder: '',
       };
-    if (isGitSource(location)) {
-      const git = parseGitSource(location);
-      // `git clone --branch` takes a branch or tag, not a commit: a commit is checked out after the clone.
-      const refIsCommit = git.ref !== undefined && /^[0-9a-f]{7,40}$/i.test(git.ref);
-      return {
-        kind: 'git',
-        url: git.url,
-        ref: refIsCommit ? undefined : git.ref,
-        commit: run.spec.commit ?? (refIsCommit ? git.ref : undefined),
-        folder: git.folder ?? '',
-        token: secrets.gitToken,
-      };
-    }
+    if (isGitSource(location)) return gitSource(location, run.spec.commit, secrets.gitToken);
     return { kind: 'archive', url: location, folder: '' };
   }
 

@@ -29,7 +29,6 @@ import type { TaskFileSpec } from '../../runs/task-file-run';
 import type { SecretResolver } from '../../secrets/key-vault';
 import { extract } from '../../sources/archive';
 import { downloadUpload, type SourceAccess } from '../../sources/fetch-source';
-import { parseGitSource } from '../../sources/git-source';
 import { SourceError } from '../../sources/source-error';
 import { isGitSource, isUploadedSource } from '../../sources/source-path';
 import { blobSasUrl, queueSendUrl } from '../../storage/sas';
@@ -39,7 +38,7 @@ import { retryOnConflict, statusOf } from '../../storage/write-conflicts';
 import { unreadableReport, type RunOutcome, type StartResult } from '../executor';
 import type { AciSettings } from './aci-settings';
 import { STEP_WORKSPACE } from './builder-scripts';
-import { REPORTER_CORES, type GroupSource, type ReporterInputs } from './group-spec';
+import { gitSource, REPORTER_CORES, type GroupSource, type ReporterInputs } from './group-spec';
 import { outputImage, recordedBases } from './recorded-bases';
 import {
   buildStepGroup,
@@ -790,16 +789,7 @@ export class AciMultiStep {
   private source(run: TaskFileRun, secrets: RunSecrets): GroupSource {
     const location = run.spec.sourceLocation!;
     if (!isGitSource(location)) return { kind: 'archive', url: location, folder: '' };
-    const git = parseGitSource(location);
-    const refIsCommit = git.ref !== undefined && /^[0-9a-f]{7,40}$/i.test(git.ref);
-    return {
-      kind: 'git',
-      url: git.url,
-      ref: refIsCommit ? undefined : git.ref,
-      commit: run.spec.commit ?? (refIsCommit ? git.ref : undefined),
-      folder: git.folder ?? '',
-      token: secrets.gitToken,
-    };
+    return gitSource(location, run.spec.commit, secrets.gitToken);
   }
 
   /** What an ended step made: the images a build pushed to the run's repository, a push's images, the bases. */

@@ -7,6 +7,7 @@ import type {
 } from '@azure/arm-containerinstance';
 import type { RegistryCredentials } from '../../registry/auth';
 import { parseImageReference } from '../../registry/image-reference';
+import { parseGitSource } from '../../sources/git-source';
 import type { DockerBuildSpec, Run } from '../../runs/run';
 import type { AciSettings } from './aci-settings';
 import { BUILD_SCRIPT, FETCH_SCRIPT, REPORT_SCRIPT, STATE_DIR, WORKSPACE } from './builder-scripts';
@@ -252,6 +253,27 @@ export function buildGroup(run: DockerRun, settings: AciSettings, inputs: GroupI
       ],
     },
   );
+}
+
+/**
+ * A git source as the fetch script takes it: `git clone --branch` takes a branch or tag, not a commit, so a commit (the
+ * run's, or the ref when it is one) is checked out after the clone.
+ */
+export function gitSource(
+  location: string,
+  commit: string | undefined,
+  token: string | undefined,
+): GroupSource {
+  const git = parseGitSource(location);
+  const refIsCommit = git.ref !== undefined && /^[0-9a-f]{7,40}$/i.test(git.ref);
+  return {
+    kind: 'git',
+    url: git.url,
+    ref: refIsCommit ? undefined : git.ref,
+    commit: commit ?? (refIsCommit ? git.ref : undefined),
+    folder: git.folder ?? '',
+    token,
+  };
 }
 
 /** The fetch script's settings for a source (the git token an ACI secure value, never in the URL). */
