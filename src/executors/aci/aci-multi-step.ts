@@ -8,22 +8,15 @@ import { IMAGE_ALIASES } from '../../acb/aliases';
 import { parseBuildCommand, splitWords } from '../../acb/command-line';
 import { AcbError } from '../../acb/errors';
 import { loadRunTask, type RunTask } from '../../acb/load-task';
-import {
-  attemptEnded,
-  startGraph,
-  type AttemptEnd,
-  type GraphState,
-  type Transition,
-} from '../../acb/step-graph';
+import { attemptEnded, startGraph, type AttemptEnd, type Transition } from '../../acb/step-graph';
 import { stepWorkdir } from '../../acb/step-workdir';
 import type { AcbStep } from '../../acb/task-file';
 import type { Config } from '../../config';
-import type { RecordedDependency } from '../../dependencies/dependency-index';
 import { ValidationError } from '../../errors';
 import { log } from '../../log';
 import type { RegistryClient } from '../../registry/client';
 import { parseImageReference } from '../../registry/image-reference';
-import type { OutputImage, Run, RunSecrets } from '../../runs/run';
+import type { Run, RunSecrets } from '../../runs/run';
 import type { RunLogs } from '../../runs/run-log';
 import type { TaskFileSpec } from '../../runs/task-file-run';
 import type { SecretResolver } from '../../secrets/key-vault';
@@ -32,14 +25,26 @@ import { downloadUpload, type SourceAccess } from '../../sources/fetch-source';
 import { SourceError } from '../../sources/source-error';
 import { isGitSource, isUploadedSource } from '../../sources/source-path';
 import { blobSasUrl, queueSendUrl } from '../../storage/sas';
-import { open, seal } from '../../storage/secret-box';
 import { names, type Storage } from '../../storage/storage';
 import { retryOnConflict, statusOf } from '../../storage/write-conflicts';
 import { unreadableReport, type RunOutcome, type StartResult } from '../executor';
 import type { AciSettings } from './aci-settings';
 import { STEP_WORKSPACE } from './builder-scripts';
 import { gitSource, REPORTER_CORES, type GroupSource, type ReporterInputs } from './group-spec';
+import {
+  builtImage,
+  canonicalImage,
+  emptyRecord,
+  entry,
+  GraphRecords,
+  SOURCE,
+  stepKey,
+  unique,
+  type GraphRecord,
+  type GroupEntry,
+} from './graph-record';
 import { outputImage, recordedBases } from './recorded-bases';
+import { aciNotes, groupEnd, refuseUnsupported } from './step-checks';
 import {
   buildStepGroup,
   cmdStepGroup,
@@ -52,12 +57,6 @@ import {
 /** A run of a task file (multi-step). */
 export type TaskFileRun = Run & { readonly spec: TaskFileSpec };
 
-/** The step name of the group that fetches the source. */
-const SOURCE = '@source';
-/** How long after its create a group may be missing before its attempt counts as lost. */
-const CREATE_GRACE_MS = 5 * 60 * 1000;
-/** How long after its group ended a step's report may still be on its way. */
-const REPORT_GRACE_MS = 5 * 60 * 1000;
 /** How late a delayed start (retryDelay, startDelay, a throttled create) may be before the sweep starts it itself. */
 const WAKE_GRACE_MS = 2 * 60 * 1000;
 /** Extra validity of a group's SAS URLs beyond the run's timeout. */
@@ -121,58 +120,6 @@ const wakeReport = z.object({
   wake: z.object({ step: z.string().max(200), attempt: z.string().max(50) }),
 });
 
-/** A group of the run that is under way. */
-interface GroupEntry {
-  readonly step: string;
-  readonly attempt: string;
-  readonly created: number;
-  readonly cores: number;
-  readonly gb: number;
-  readonly lines: readonly string[];
-}
-
-/** An image a build step of the run made: its run-scoped copy, and the name the step gave it. */
-interface BuiltImage {
-  readonly repository: string;
-  readonly digest: string;
-  readonly as: string;
-}
-
-/** A start put off until `at`. */
-interface DelayedStart {
-  readonly step: string;
-  readonly attempt: string;
-  readonly at: number;
-  readonly lines: readonly string[];
-}
-
-/**
- * A multi-step run's state between events, kept sealed in the run-graphs container (the rendered task holds secret
- * values): where the run is, its graph, its groups, what each step left.
- */
-interface GraphRecord {
-  phase: 'source' | 'steps' | 'finished';
-  task?: RunTask;
-  state?: GraphState;
-  /** The groups under way, by group name. */
-  groups: Record<string, GroupEntry>;
-  /** The starts put off, by `step/attempt`. */
-  delayed: Record<string, DelayedStart>;
-  /** The workspace blobs each step left (the source's under `@source`), extracted in order by its dependents. */
-  workspaces: Record<string, string[]>;
-  /** Images the run built: name → the run-scoped copy and its digest. */
-  built: Record<string, BuiltImage>;
-  outputImages: OutputImage[];
-  dependencies: RecordedDependency[];
-  commit?: string;
-  branch?: string;
-  /** What the groups cost, summed as each ends: their seconds, and cores and memory by seconds. */
-  groupSeconds: number;
-  coreSeconds: number;
-  gbSeconds: number;
-  outcome?: RunOutcome;
-}
-
 /** What one change of the record asks for once it is stored. */
 type Effect =
   | { readonly kind: 'create'; readonly name: string }
@@ -188,7 +135,11 @@ type Effect =
  * (`refit-runs/<run>-<deployment>`), where later cmd and push steps pull them; a push step copies them to their names.
  */
 export class AciMultiStep {
-  constructor(private readonly deps: AciMultiStepDeps) {}
+  private readonly records: GraphRecords;
+
+  constructor(private readonly deps: AciMultiStepDeps) {
+    this.records = new GraphRecords(deps.storage, deps.config.secretKey);
+  }
 
   /** The group of a step attempt (or of the source, `@source`). */
   groupName(runId: string, step: string, attempt: string, task?: RunTask): string {
@@ -218,10 +169,6 @@ export class AciMultiStep {
     return `workspaces/${runId}-${this.deps.deployment}/${name}.tar.gz`;
   }
 
-  private recordBlob(runId: string) {
-    return this.deps.storage.container(names.containers.runGraphs).getBlockBlobClient(`${runId}.json`);
-  }
-
   /** Starts a multi-step run: its source group, or (no source to fetch) its first steps. */
   async start(run: TaskFileRun, secrets: RunSecrets): Promise<StartResult> {
     if (run.untrustedSource)
@@ -234,7 +181,7 @@ export class AciMultiStep {
     if (location && !isUploadedSource(location)) {
       const name = this.groupName(run.runId, SOURCE, '');
       record.groups[name] = entry(SOURCE, '', this.now(), REPORTER_CORES, REPORTER_GB, []);
-      await this.write(run.runId, record, undefined);
+      await this.records.write(run.runId, record, undefined);
       const group = sourceGroup(
         this.deps.settings,
         await this.inputs(run, secrets, SOURCE, '', [], record),
@@ -243,17 +190,17 @@ export class AciMultiStep {
       writer.line(`Fetching the source in container group ${name}`);
       await writer.flush();
       const created = await this.deps.groups.create(name, group);
-      if (!created.created) await this.forget(run.runId);
+      if (!created.created) await this.records.forget(run.runId);
       return created.created ? { started: true } : { started: false, ...created };
     }
     if (location) record.workspaces[SOURCE] = [location];
     const transition = await this.load(run, secrets, record, writer);
     const effects = transition ? this.apply(run, record, transition) : [];
-    await this.write(run.runId, record, undefined);
+    await this.records.write(run.runId, record, undefined);
     await this.perform(run, secrets, effects);
     // Ended before any group ran (a task file that cannot be loaded, a first step refused): its outcome reaches the
     // completion path as a report would, through the run-completions queue.
-    if ((await this.read(run.runId))?.record.outcome) await this.sendWake(run.runId, '', '', 0);
+    if ((await this.records.read(run.runId))?.record.outcome) await this.sendWake(run.runId, '', '', 0);
     return { started: true };
   }
 
@@ -265,12 +212,12 @@ export class AciMultiStep {
     const wake = wakeReport.safeParse(report);
     if (wake.success) {
       await this.change(run, secrets, (record) => this.woken(run, record, wake.data.wake));
-      return (await this.read(run.runId))?.record.outcome ?? 'continues';
+      return (await this.records.read(run.runId))?.record.outcome ?? 'continues';
     }
     const parsed = stepReport.safeParse(report);
     if (!parsed.success) return unreadableReport("a step's report", parsed.error);
     const r = parsed.data;
-    const current = await this.read(run.runId);
+    const current = await this.records.read(run.runId);
     if (!current) return 'continues';
     if (r.step === SOURCE) return this.sourceFetched(run, secrets, r);
     // A step group reports its step's index (a step's ID is free text the report does not carry as it is).
@@ -319,7 +266,7 @@ export class AciMultiStep {
       // The step's group has done its work: deleted now (ACI bills a group until it is deleted or stopped).
       return [{ kind: 'delete', name }, ...this.attemptEnd(run, record, name, end)];
     });
-    return (await this.read(run.runId))?.record.outcome ?? 'continues';
+    return (await this.records.read(run.runId))?.record.outcome ?? 'continues';
   }
 
   /** The source group reported: the task file loaded from the workspace it left, and the graph started. */
@@ -342,7 +289,7 @@ export class AciMultiStep {
     secrets: RunSecrets,
     r: StepReport,
   ): Promise<RunOutcome | 'continues' | 'lost the race'> {
-    const current = await this.read(run.runId);
+    const current = await this.records.read(run.runId);
     if (!current || current.record.phase !== 'source') return current?.record.outcome ?? 'continues';
     const record = current.record;
     const name = this.groupName(run.runId, SOURCE, '');
@@ -369,7 +316,7 @@ export class AciMultiStep {
       ...(transition ? this.apply(run, record, transition) : []),
     ];
     try {
-      await this.write(run.runId, record, current.etag);
+      await this.records.write(run.runId, record, current.etag);
     } catch (err) {
       if (statusOf(err) === 412) return 'lost the race';
       throw err;
@@ -557,10 +504,10 @@ export class AciMultiStep {
     change: (record: GraphRecord) => Effect[],
   ): Promise<void> {
     const effects = await retryOnConflict(`the step graph of run ${run.runId}`, async () => {
-      const current = await this.read(run.runId);
+      const current = await this.records.read(run.runId);
       if (!current) return [];
       const effects = change(current.record);
-      await this.write(run.runId, current.record, current.etag);
+      await this.records.write(run.runId, current.record, current.etag);
       return effects;
     });
     await this.perform(run, secrets, effects);
@@ -569,7 +516,7 @@ export class AciMultiStep {
   /** Does what a stored change asks: log lines, group creates and deletes, wakes. */
   private async perform(run: TaskFileRun, secrets: RunSecrets, effects: readonly Effect[]): Promise<void> {
     if (effects.length === 0) return;
-    const task = (await this.read(run.runId))?.record.task;
+    const task = (await this.records.read(run.runId))?.record.task;
     const writer = this.deps.logs.writer(run.runId, this.masks(secrets, task));
     for (const effect of effects) {
       if (effect.kind === 'log') for (const l of effect.lines) writer.line(l);
@@ -591,7 +538,7 @@ export class AciMultiStep {
     name: string,
     writer: ReturnType<RunLogs['writer']>,
   ): Promise<void> {
-    const current = await this.read(run.runId);
+    const current = await this.records.read(run.runId);
     const e = current?.record.groups[name];
     if (!current || !e || !current.record.task) return;
     const record = current.record;
@@ -614,7 +561,7 @@ export class AciMultiStep {
     }
     if (result.created) {
       // Stopped or canceled while it was being created: the group goes at once.
-      const after = await this.read(run.runId).catch(() => undefined);
+      const after = await this.records.read(run.runId).catch(() => undefined);
       if (after && !after.record.groups[name]) await this.deps.groups.delete(name);
       return;
     }
@@ -831,7 +778,7 @@ export class AciMultiStep {
    * graph has finished, else undefined (active).
    */
   async reconcile(run: TaskFileRun, secrets: RunSecrets): Promise<RunOutcome | 'active' | 'lost'> {
-    const current = await this.read(run.runId);
+    const current = await this.records.read(run.runId);
     if (!current) return run.status === 'Started' ? 'lost' : 'active';
     if (current.record.outcome) return current.record.outcome;
     const now = this.now();
@@ -863,13 +810,13 @@ export class AciMultiStep {
       }),
       ...late.flatMap((d) => this.woken(run, record, d)),
     ]);
-    return (await this.read(run.runId))?.record.outcome ?? 'active';
+    return (await this.records.read(run.runId))?.record.outcome ?? 'active';
   }
 
   /** Everything the run holds: its groups, workspaces, run-scoped images and record. Idempotent. */
   async release(runId: string): Promise<void> {
     // A record that cannot be read now is kept for the next try (the sweep calls again), never taken for none.
-    const record = (await this.read(runId))?.record;
+    const record = (await this.records.read(runId))?.record;
     // No record: not a multi-step run, or one whose release already went through (the record goes last).
     if (!record) return;
     for (const name of Object.keys(record.groups)) await this.deps.groups.delete(name);
@@ -883,11 +830,7 @@ export class AciMultiStep {
         await this.deps.deleteImage(`${built.repository}@${built.digest}`).catch((err: unknown) => {
           log.warn('a run-scoped image could not be deleted', { runId, error: (err as Error).message });
         });
-    await this.forget(runId);
-  }
-
-  private async forget(runId: string): Promise<void> {
-    await this.recordBlob(runId).deleteIfExists();
+    await this.records.forget(runId);
   }
 
   private async sendWake(runId: string, step: string, attempt: string, seconds: number): Promise<void> {
@@ -895,26 +838,6 @@ export class AciMultiStep {
     await this.deps.storage
       .queue(names.queues.runCompletions)
       .sendMessage(JSON.stringify(message), { visibilityTimeout: Math.max(0, Math.ceil(seconds)) });
-  }
-
-  private async read(runId: string): Promise<{ record: GraphRecord; etag: string } | undefined> {
-    try {
-      const blob = this.recordBlob(runId);
-      const body = await blob.downloadToBuffer();
-      const props = await blob.getProperties();
-      const record = JSON.parse(open(this.deps.config.secretKey, body.toString('utf8'))) as GraphRecord;
-      return { record, etag: props.etag! };
-    } catch (err) {
-      if (statusOf(err) === 404) return undefined;
-      throw err;
-    }
-  }
-
-  private async write(runId: string, record: GraphRecord, etag: string | undefined): Promise<void> {
-    const text = seal(this.deps.config.secretKey, JSON.stringify(record));
-    await this.recordBlob(runId).upload(text, Buffer.byteLength(text), {
-      ...(etag ? { conditions: { ifMatch: etag } } : {}),
-    });
   }
 
   private bill(record: GraphRecord, e: GroupEntry): void {
@@ -954,142 +877,6 @@ export class AciMultiStep {
   private now(): number {
     return this.deps.now().getTime();
   }
-}
-
-/** An image name as one string whatever way it is written (`:latest` added, Docker Hub's forms made one). */
-function canonicalImage(name: string): string {
-  try {
-    const ref = parseImageReference(name);
-    return `${ref.registry}/${ref.repository}${ref.digest ? `@${ref.digest}` : `:${ref.tag ?? 'latest'}`}`;
-  } catch {
-    return name;
-  }
-}
-
-/** The run-scoped copy of an image the run built, by any name that names it. */
-function builtImage(record: GraphRecord, name: string): BuiltImage | undefined {
-  return record.built[canonicalImage(name)];
-}
-
-/** A step's key in group names, blob names and reports: its index in the task (its ID is free text). */
-function stepKey(task: RunTask | undefined, stepId: string): string {
-  return String(task ? task.steps.findIndex((s) => s.id === stepId) : -1);
-}
-
-function unique<T>(items: readonly T[]): T[] {
-  return [...new Set(items)];
-}
-
-function emptyRecord(): GraphRecord {
-  return {
-    phase: 'source',
-    groups: {},
-    delayed: {},
-    workspaces: {},
-    built: {},
-    outputImages: [],
-    dependencies: [],
-    groupSeconds: 0,
-    coreSeconds: 0,
-    gbSeconds: 0,
-  };
-}
-
-function entry(
-  step: string,
-  attempt: string,
-  created: number,
-  cores: number,
-  gb: number,
-  lines: readonly string[],
-): GroupEntry {
-  return { step, attempt, created, cores, gb, lines };
-}
-
-/**
- * How an attempt ended that the sweep finds without its report: its group failed to provision, vanished, ended more
- * than the report's grace ago, or its step ran past its timeout (then its group is deleted). Undefined: under way.
- */
-function groupEnd(
-  group: ContainerGroup | undefined,
-  e: GroupEntry,
-  step: AcbStep | undefined,
-  now: number,
-): AttemptEnd | undefined {
-  if (!group)
-    return now - e.created > CREATE_GRACE_MS
-      ? {
-          code: null,
-          output: '',
-          crash: "the step's container group is gone: it was never created, or deleted outside Refit",
-        }
-      : undefined;
-  if (group.provisioningState === 'Failed') {
-    const message = group.instanceView?.events?.at(-1)?.message;
-    return {
-      code: null,
-      output: '',
-      crash: `the step's container group could not be provisioned: ${message ?? 'ACI gave no reason'}`,
-    };
-  }
-  const main = group.containers.find((c) => c.name !== 'report')?.instanceView?.currentState;
-  // From the container's start, or from the create while its image is still being pulled (a pull that never ends).
-  const began = Date.parse(main?.startTime?.toString() ?? '') || e.created;
-  if (step && now - began > step.timeout * 1000 && main?.state !== 'Terminated')
-    return { code: null, output: '', timedOut: true };
-  const mainEnded = main?.state === 'Terminated' ? Date.parse(main.finishTime?.toString() ?? '') || 0 : 0;
-  if (mainEnded && now - mainEnded > REPORT_GRACE_MS)
-    return {
-      code: null,
-      output: '',
-      crash: `the step's container ended (exit code ${main?.exitCode ?? 'unknown'}) without its report arriving`,
-    };
-  const ended = Math.max(
-    0,
-    ...group.containers.map(
-      (c) => Date.parse(c.instanceView?.currentState?.finishTime?.toString() ?? '') || 0,
-    ),
-  );
-  const state = group.instanceView?.state;
-  if (
-    (state === 'Succeeded' || state === 'Failed' || state === 'Stopped') &&
-    ended &&
-    now - ended > REPORT_GRACE_MS
-  )
-    return {
-      code: null,
-      output: '',
-      crash: `the step's container group ended (${state}) without its report arriving`,
-    };
-  return undefined;
-}
-
-/** What a task asks for that container groups cannot give: refused before any group is made. */
-function refuseUnsupported(task: RunTask): void {
-  const detached = task.steps.find((s) => s.detach);
-  if (detached)
-    throw new AcbError(
-      `step ${detached.id}: detach is not supported in Azure Container Instances: each step runs in a container group of its own, which later steps cannot reach`,
-    );
-}
-
-/** What a task asks for that ACI does not give, said once per step (as the local executor says its own). */
-function aciNotes(task: RunTask): string[] {
-  const notes: string[] = [];
-  for (const step of task.steps) {
-    const at = `step ${step.id}`;
-    if (step.privileged) notes.push(`${at}: privileged has no effect in Azure Container Instances`);
-    if (step.user)
-      notes.push(
-        `${at}: user '${step.user}' has no effect in Azure Container Instances (the image's user runs)`,
-      );
-    if (step.network || step.ports.length || step.expose.length)
-      notes.push(
-        `${at}: networks, ports and expose have no effect: each step is a container group of its own`,
-      );
-    if (step.keep) notes.push(`${at}: keep has no effect: a step's container group is deleted when it ends`);
-  }
-  return notes;
 }
 
 /** A file of the source, refused when it (links followed) is outside it. */
