@@ -3,7 +3,7 @@ import { busyboxBase, registry, registryDigest, until } from '../support/api';
 import { FakeAci } from '../support/fake-aci';
 import { validateAciTraffic } from '../support/aci-traffic';
 import { isFinished, waitForRecorded } from '../support/in-process';
-import { aciSuite, api, API_KEY, logOf, STAND_IN, upload } from '../support/aci-refit';
+import { aciSuite, api, completeLogOf, API_KEY, logOf, STAND_IN, upload } from '../support/aci-refit';
 import { testPort } from '../support/private-registry';
 
 /** The digest the registry holds for `registry/repository:tag`. */
@@ -51,7 +51,7 @@ describe('AciExecutor', () => {
         }),
       ]);
       expect(run.costEstimate).toMatchObject({ currency: 'USD', cores: 2.25, memoryGb: 2.5 });
-      const log = await logOf(suite.r, runId);
+      const log = await completeLogOf(suite.r, runId);
       expect(log).toContain('Source fetched');
       expect(log).toContain(`INFO Pushed ${pushed}`);
       expect(log).toContain(`Run ID: ${runId} was successful`);

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { busyboxBase, registry, registryDigest, until } from '../support/api';
-import { aciSuite, api, logOf, STAND_IN, upload } from '../support/aci-refit';
+import { aciSuite, api, completeLogOf, logOf, STAND_IN, upload } from '../support/aci-refit';
 import { validateAciTraffic } from '../support/aci-traffic';
 import { FakeAci } from '../support/fake-aci';
 import { isFinished, waitForRecorded } from '../support/in-process';
@@ -71,7 +71,7 @@ describe('AciExecutor multi-step', () => {
 
     const run = await waitForRecorded(suite.r, runId, isFinished);
 
-    const log = await logOf(suite.r, runId);
+    const log = await completeLogOf(suite.r, runId);
     expect({ status: run.status, error: run.runErrorMessage }).toEqual({
       status: 'Succeeded',
       error: undefined,

@@ -8,7 +8,7 @@ import { createRefit, type Refit } from '../../src/refit';
 import { createSourceUploadUrl } from '../../src/sources/source-upload';
 import { ensureStorage } from '../../src/storage/storage';
 import { packContext } from '../../src/cli/source-archive';
-import { registry, writeContext } from './api';
+import { registry, until, writeContext } from './api';
 import { startAzurite, type RunningAzurite } from './azurite';
 import type { FakeAci } from './fake-aci';
 import { GitServer } from './git';
@@ -83,6 +83,17 @@ export async function upload(r: Refit, files: Record<string, string>): Promise<s
   });
   expect(put.status).toBe(201);
   return slot.relativePath;
+}
+
+/**
+ * A run's log once it is marked complete: the run's record is written before its log's last line ("Run ID: … was
+ * successful"), so a test that reads that line waits for the mark.
+ */
+export async function completeLogOf(r: Refit, runId: string): Promise<string> {
+  await until('the run log to be marked complete', async () =>
+    (await r.logs.blob(runId).getProperties()).metadata?.complete ? true : undefined,
+  );
+  return logOf(r, runId);
 }
 
 /** A run's log blob as it is now. */
