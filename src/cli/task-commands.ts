@@ -57,9 +57,21 @@ export function addTaskCommands(task: Command, client: RefitClient, exit: { code
 
   task
     .command('show')
-    .description('Show a task (secret values are never shown).')
+    .description('Show a task (secret values only with --with-secure-properties).')
     .requiredOption('-n, --name <name>', 'the task name')
-    .action(async (opts: { name: string }) => print(await client.json('GET', path(opts.name))));
+    .option(
+      '--with-secure-properties',
+      "also show the task's secret values (secret arguments and values, tokens, registry passwords), as az does",
+    )
+    .action(async (opts: { name: string; withSecureProperties?: boolean }) =>
+      print(
+        // Tasks_GetDetails: the one answer that carries the secrets, to a key holder who asks for them.
+        await client.json(
+          opts.withSecureProperties ? 'POST' : 'GET',
+          `${path(opts.name)}${opts.withSecureProperties ? '/listDetails' : ''}`,
+        ),
+      ),
+    );
 
   task
     .command('list')

@@ -34,6 +34,12 @@ describe('refit task (e2e)', () => {
     expect(create.code).toBe(0);
     expect(create.stdout).not.toContain(token);
     expect(create.stdout).not.toContain('hidden-value-9');
+    // The secrets are shown only when asked for, as `az acr task show --with-secure-properties` does.
+    expect((await refit(['task', 'show', '-n', 'cli-task'])).stdout).not.toContain('hidden-value-9');
+    const secure = await refit(['task', 'show', '-n', 'cli-task', '--with-secure-properties']);
+    expect(secure.code).toBe(0);
+    expect(secure.stdout).toContain('hidden-value-9');
+    expect(secure.stdout).toContain(token);
     const task = JSON.parse(create.stdout);
     expect(task.properties.trigger.sourceTriggers[0]).toMatchObject({
       name: 'defaultSourceTriggerName',
