@@ -1,7 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { ContainerGroup, ContainerInstanceManagementClient } from '@azure/arm-containerinstance';
 import { RestError } from '@azure/core-rest-pipeline';
-import { z } from 'zod';
 import type { Config } from '../../config';
 import { ConfigError, ValidationError } from '../../errors';
 import { log } from '../../log';
@@ -29,6 +28,7 @@ import {
 import type { Admission } from './admission';
 import type { AciSettings } from './aci-settings';
 import { outputImage, recordedBases } from './recorded-bases';
+import { builderReport } from './reports';
 import { AciMultiStep, type CreateResult, type TaskFileRun } from './aci-multi-step';
 import { buildGroup, gitSource, REPORTER_CORES, type DockerRun, type GroupSource } from './group-spec';
 
@@ -45,16 +45,6 @@ export interface AciExecutorDeps {
   readonly keyVault?: SecretResolver | undefined;
   readonly now?: () => Date;
 }
-
-/** What the report container sends (see builder-scripts.ts): checked, since a build can write its files. */
-const builderReport = z.object({
-  token: z.string().max(200),
-  exitCode: z.number().int(),
-  images: z.array(z.string().max(2000)).max(100),
-  restarted: z.boolean(),
-  error: z.string().max(2000),
-  dockerfile: z.string().max(64 * 1024),
-});
 
 /** How long a Started run may wait for its group to appear before it counts as lost (queued again). */
 const CREATE_GRACE_MS = 5 * 60 * 1000;

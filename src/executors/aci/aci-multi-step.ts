@@ -44,6 +44,7 @@ import {
   type GroupEntry,
 } from './graph-record';
 import { outputImage, recordedBases } from './recorded-bases';
+import { stepReport, type StepReport } from './reports';
 import { aciNotes, groupEnd, refuseUnsupported } from './step-checks';
 import {
   buildStepGroup,
@@ -96,23 +97,6 @@ export interface AciMultiStepDeps {
   readonly deleteImage?: (ref: string) => Promise<void>;
   readonly now: () => Date;
 }
-
-/** A step group's report (see REPORT_SCRIPT): checked, since the step can write the files it is made from. */
-const stepReport = z.object({
-  token: z.string().max(200),
-  exitCode: z.number().int(),
-  images: z.array(z.string().max(2000)).max(100),
-  restarted: z.boolean(),
-  error: z.string().max(2000),
-  dockerfile: z.string().max(64 * 1024),
-  step: z.string().min(1).max(200),
-  attempt: z.string().max(50),
-  saved: z.boolean(),
-  output: z.string().max(16 * 1024),
-  commit: z.string().max(64),
-  branch: z.string().max(200),
-});
-type StepReport = z.infer<typeof stepReport>;
 
 /** A start Refit put off (a delay of the task's, or a create Azure throttled), sent back to itself on the queue. */
 const wakeReport = z.object({
